@@ -1,0 +1,16 @@
+"""prefmem: a reactive backend for Python with Convex's function model.
+
+Application code imports everything it needs from here.
+"""
+
+from prefmem.database import UNSET
+from prefmem.errors import ConvexError
+from prefmem.functions import (action, http_action, internal_action, internal_mutation, internal_query, mutation,
+                               query)
+from prefmem.schema import define_schema, define_table
+from prefmem.validators import v
+
+__all__ = [
+    "UNSET", "ConvexError", "action", "define_schema", "define_table", "http_action", "internal_action",
+    "internal_mutation", "internal_query", "mutation", "query", "v",
+]

@@ -1,0 +1,187 @@
+"""Which tables and indexes exist, their ids in storage, and the start-up schema check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from prefmem import ids
+from prefmem.errors import InvalidQuery, SchemaMismatch, ValidationError
+from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef
+from prefmem.storage import Storage, WriteBatch, decode_document
+from prefmem.validators import Validator, _Number, _Object, _Optional, _Union
+from prefmem.values import MISSING, encode_key, lookup_path
+
+
+@dataclass(frozen=True)
+class Index:
+    index_id: int
+    table: str
+    name: str
+    fields: tuple[str, ...]  # key fields, ending with _creationTime and _id (by_id: just _id)
+    user_fields: tuple[str, ...]  # the fields a range may name
+
+    def key_of(self, doc: dict) -> bytes:
+        return encode_key(*(lookup_path(doc, f) if "." in f else doc.get(f, MISSING) for f in self.fields))
+
+
+def _number_fields(validator: Validator | None, prefix: str = "") -> set[str]:
+    """Dotted paths the schema declares as ``v.number()``, for int-to-float range bounds."""
+    out: set[str] = set()
+    if isinstance(validator, _Optional):
+        validator = validator.inner
+    if isinstance(validator, _Object):
+        for name, child in validator.fields.items():
+            path = f"{prefix}{name}"
+            inner = child.inner if isinstance(child, _Optional) else child
+            if isinstance(inner, _Number):
+                out.add(path)
+            out |= _number_fields(inner, path + ".")
+    elif isinstance(validator, _Union):
+        for member in validator.members:
+            out |= _number_fields(member, prefix)
+    return out
+
+
+class Catalog:
+    """The schema bound to a storage file: index ids, table lookup by id."""
+
+    def __init__(self, storage: Storage, schema: Schema | None, system_tables: dict[str, TableDef] | None = None):
+        self.storage = storage
+        self.schema = schema or EMPTY_SCHEMA
+        self.system_tables = dict(system_tables or {})
+        self._indexes: dict[tuple[str, str], Index] = {}
+        self._by_number: dict[int, str] = {}
+        self.number_fields: dict[str, set[str]] = {}
+
+    # -- start-up -----------------------------------------------------------------------
+
+    def open(self, *, check_documents: bool = True) -> None:
+        """Check stored data against the schema, then create and backfill new indexes."""
+        if check_documents:
+            self.check_stored_documents()
+        stored = self.storage.index_ids()
+        wanted: dict[tuple[str, str], tuple[str, ...]] = {}
+        for table, tdef in self._all_table_defs().items():
+            for name, fields in tdef.all_indexes().items():
+                wanted[(table, name)] = fields
+        # Tables that exist only in storage keep their system indexes: their data stays reachable.
+        for (table, name), (index_id, fields_json) in stored.items():
+            if (table, name) not in wanted and name in ("by_id", "by_creation_time"):
+                wanted[(table, name)] = tuple(json.loads(fields_json))
+        for key, (index_id, fields_json) in stored.items():
+            if key not in wanted or tuple(json.loads(fields_json)) != wanted[key]:
+                self.storage.drop_index(index_id)
+        stored = self.storage.index_ids()
+        for (table, name), fields in wanted.items():
+            if (table, name) not in stored:
+                index_id = self.storage.create_index(table, name, json.dumps(list(fields)))
+                self._remember(table, name, index_id, fields)
+                self._backfill(table, self._indexes[(table, name)])
+            else:
+                self._remember(table, name, stored[(table, name)][0], fields)
+        for table, tdef in self._all_table_defs().items():
+            self.number_fields[table] = _number_fields(tdef.validator)
+        for table in self.schema.tables:
+            self._by_number[ids.table_number(table)] = table
+
+    def _all_table_defs(self) -> dict[str, TableDef]:
+        return {**self.schema.tables, **self.system_tables}
+
+    def _remember(self, table: str, name: str, index_id: int, fields: tuple[str, ...]) -> None:
+        user = tuple(f for f in fields if f not in ("_creationTime", "_id")) if name not in ("by_id", "by_creation_time") \
+            else (("_id",) if name == "by_id" else ("_creationTime",))
+        self._indexes[(table, name)] = Index(index_id, table, name, fields, user)
+        self._by_number[ids.table_number(table)] = table
+
+    def _backfill(self, table: str, index: Index) -> None:
+        source = self._indexes.get((table, "by_creation_time")) or self._indexes.get((table, "by_id"))
+        if source is None or source is index:
+            return
+        entries = []
+        for _key, value in self.storage.iter_index(source.index_id):
+            doc = decode_document(value)
+            entries.append((index.key_of(doc), doc["_id"]))
+        self.storage.fill_index(index.index_id, iter(entries))
+
+    def check_stored_documents(self, limit: int = 20) -> None:
+        """Refuse a schema that stored documents do not satisfy, naming them; touch nothing."""
+        if not self.schema.schema_validation or not self.schema.tables:
+            return
+        stored = self.storage.index_ids()
+        problems: list[str] = []
+        total = 0
+        for (table, name), (index_id, _fields) in sorted(stored.items()):
+            if name != "by_id" or table.startswith("_"):
+                continue
+            tdef = self.schema.tables.get(table)
+            if tdef is None:
+                count = self.storage.count_index(index_id)
+                if count and self.schema.strict_table_names:
+                    total += count
+                    problems.append(f"table {table!r} holds {count} documents but is not in the schema")
+                continue
+            if tdef.validator is None:
+                continue
+            for _key, value in self.storage.iter_index(index_id):
+                doc = decode_document(value)
+                body = {k: v for k, v in doc.items() if not k.startswith("_")}
+                try:
+                    tdef.validator.check(body, "")
+                except ValidationError as err:
+                    total += 1
+                    if len(problems) < limit:
+                        problems.append(f"{table} document {doc['_id']}: {err}")
+        if problems:
+            more = f"\n  ... and {total - len(problems)} more" if total > len(problems) else ""
+            raise SchemaMismatch(
+                "the schema does not match the stored data, so it was not applied and no data was changed:\n  "
+                + "\n  ".join(problems) + more)
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def table_def(self, table: str) -> TableDef | None:
+        return self.schema.tables.get(table) or self.system_tables.get(table)
+
+    def has_table(self, table: str) -> bool:
+        return (table, "by_id") in self._indexes or table in self.schema.tables or table in self.system_tables
+
+    def check_table(self, table: str, *, system: bool) -> None:
+        if not isinstance(table, str) or not table:
+            raise InvalidQuery(f"table name must be a non-empty string, got {table!r}")
+        if table.startswith("_") and not system:
+            raise InvalidQuery(f"table {table!r} is a system table: read it with ctx.db.system")
+        if system and not table.startswith("_"):
+            raise InvalidQuery(f"ctx.db.system reads system tables only, not {table!r}")
+        if self.schema.tables and self.schema.strict_table_names and not table.startswith("_") \
+                and table not in self.schema.tables:
+            raise InvalidQuery(f"table {table!r} is not in the schema (tables: {', '.join(sorted(self.schema.tables))})")
+
+    def index(self, table: str, name: str) -> Index | None:
+        return self._indexes.get((table, name))
+
+    def indexes_of(self, table: str) -> list[Index]:
+        return [ix for (t, _), ix in self._indexes.items() if t == table]
+
+    def table_of_id(self, doc_id: Any) -> str | None:
+        number = ids.table_number_of(doc_id)
+        if number is None or doc_id != doc_id.lower():
+            return None
+        return self._by_number.get(number)
+
+    def ensure_table(self, table: str, batch: WriteBatch) -> None:
+        """Create the system indexes of a table first written by a schemaless app."""
+        if (table, "by_id") in self._indexes:
+            return
+        for name, fields in TableDef(None).all_indexes().items():
+            index_id = batch.create_index(table, name, json.dumps(list(fields)))
+            self._remember(table, name, index_id, fields)
+        self.number_fields.setdefault(table, set())
+
+    def reload(self) -> None:
+        """Re-read index ids after a rolled-back transaction that created tables."""
+        stored = self.storage.index_ids()
+        for key in list(self._indexes):
+            if key not in stored:
+                del self._indexes[key]

@@ -1,0 +1,48 @@
+"""Read sets and write sets: what a transaction consumed and what it changed.
+
+A read set is, per index, the key intervals a function actually read; a write set is, per
+index, the keys (old and new versions) a commit changed. A subscription is stale exactly
+when some written key lies inside one of its intervals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ReadSet:
+    intervals: dict[int, list[tuple[bytes, bytes]]] = field(default_factory=dict)
+    reads_identity: bool = False
+
+    def add(self, index_id: int, lo: bytes, hi: bytes) -> None:
+        if lo < hi:
+            self.intervals.setdefault(index_id, []).append((lo, hi))
+
+    def merge(self, other: "ReadSet") -> None:
+        for index_id, ranges in other.intervals.items():
+            self.intervals.setdefault(index_id, []).extend(ranges)
+        self.reads_identity = self.reads_identity or other.reads_identity
+
+    def contains(self, index_id: int, key: bytes) -> bool:
+        return any(lo <= key < hi for lo, hi in self.intervals.get(index_id, ()))
+
+    def overlaps(self, writes: "WriteSet") -> bool:
+        """The plain reference test; the reactivity layer does the same with interval trees."""
+        return any(self.contains(index_id, key) for index_id, key in writes.keys)
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.intervals.values())
+
+
+@dataclass
+class WriteSet:
+    keys: list[tuple[int, bytes]] = field(default_factory=list)
+    documents: int = 0
+
+    def add(self, index_id: int, key: bytes) -> None:
+        self.keys.append((index_id, key))
+
+    def extend(self, other: "WriteSet") -> None:
+        self.keys.extend(other.keys)
+        self.documents += other.documents

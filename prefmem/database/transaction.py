@@ -1,0 +1,304 @@
+"""One function execution's view of the database: snapshot reads, writes, accounting.
+
+Every read goes through ``scan_range`` or ``get`` here, so this is the one place that
+records the read set and counts reads against the limits; every write goes through
+``write_document``, which keeps the index entries and the write set in step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+from prefmem import ids
+from prefmem.database.catalog import Catalog, Index
+from prefmem.database.ranges import point
+from prefmem.database.readset import ReadSet, WriteSet
+from prefmem.errors import DocumentNotFound, InvalidQuery, InvalidValue, LimitExceeded, ValidationError
+from prefmem.limits import Limits
+from prefmem.storage import Snapshot, WriteBatch, decode_document, encode_document
+from prefmem.values import check_value, encode_key
+
+# Rows fetched per storage call: small first, since most reads want a handful of rows.
+_FIRST_CHUNK = 16
+_MAX_CHUNK = 512
+# Keeps _creationTime strictly increasing; exactly representable at today's magnitudes.
+_CREATION_TIME_STEP = 2.0**-8
+
+
+class _Unset:
+    """``prefmem.UNSET``: a patch value that removes the field."""
+
+    _instance: "_Unset | None" = None
+
+    def __new__(cls) -> "_Unset":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
+
+
+class Transaction:
+    def __init__(self, catalog: Catalog, snapshot: Snapshot, limits: Limits, *, now_ms: float,
+                 batch: WriteBatch | None = None, deadline: float | None = None) -> None:
+        self.catalog = catalog
+        self.snapshot = snapshot
+        self.limits = limits
+        self.now_ms = now_ms
+        self.batch = batch
+        self.deadline = deadline
+        self.read_set = ReadSet()
+        self.write_set = WriteSet()
+        self.documents_read = 0
+        self.bytes_read = 0
+        self.ranges_read = 0
+        self.documents_written = 0
+        self.bytes_written = 0
+        self.created_tables = False
+        self.journal_in: str | None = None
+        self.journal_out: str | None = None
+
+    @property
+    def ts(self) -> int:
+        return self.batch.ts if self.batch is not None else self.snapshot.ts
+
+    # -- accounting ---------------------------------------------------------------------
+
+    def check_deadline(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise LimitExceeded("query_mutation_time_ms",
+                                f"the function ran longer than {self.limits.query_mutation_time_ms:g} ms")
+
+    def record_range(self, index_id: int, lo: bytes, hi: bytes) -> None:
+        self.ranges_read += 1
+        if self.ranges_read > self.limits.index_ranges_read:
+            raise LimitExceeded("index_ranges_read", f"read more than {self.limits.index_ranges_read} index ranges "
+                                "in one transaction")
+        self.read_set.add(index_id, lo, hi)
+
+    def _count_read(self, size: int) -> None:
+        self.documents_read += 1
+        self.bytes_read += size
+        if self.documents_read > self.limits.documents_read:
+            raise LimitExceeded("documents_read", f"read more than {self.limits.documents_read} documents in one "
+                                "transaction; use an index or paginate")
+        if self.bytes_read > self.limits.bytes_read:
+            raise LimitExceeded("bytes_read", f"read more than {self.limits.bytes_read} bytes in one transaction")
+        if self.documents_read % 64 == 0:
+            self.check_deadline()
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get(self, doc_id: Any, *, system: bool) -> dict | None:
+        table = self.catalog.table_of_id(doc_id)
+        if table is None:
+            if isinstance(doc_id, str) and ids.table_number_of(doc_id) is not None:
+                return None  # an id of a table that does not exist (yet): nothing to read
+            raise InvalidQuery(f"db.get: {doc_id!r} is not a document id")
+        if table.startswith("_") != system:
+            raise InvalidQuery(f"db.get: {doc_id!r} is an id of {'a system' if not system else 'a user'} table "
+                               f"{table!r}; use {'ctx.db.system' if not system else 'ctx.db'}.get")
+        by_id = self.catalog.index(table, "by_id")
+        self.check_deadline()
+        if by_id is not None:
+            self.record_range(by_id.index_id, *point(encode_key(doc_id)))
+        stored = self.snapshot.get(doc_id)
+        if stored is None:
+            return None
+        self._count_read(len(stored.value))
+        return decode_document(stored.value)
+
+    def scan_range(self, index: Index, lo: bytes, hi: bytes, reverse: bool) -> "RangeScan":
+        return RangeScan(self, index, lo, hi, reverse)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def _writer(self) -> WriteBatch:
+        if self.batch is None:
+            raise InvalidQuery("this function cannot write: only mutations write to the database")
+        return self.batch
+
+    def _validate(self, table: str, body: dict, where: str) -> dict:
+        limits = self.limits
+        try:
+            check_value(body, "", max_depth=limits.nesting_depth, max_array=limits.array_items,
+                        max_fields=limits.object_fields)
+        except InvalidValue as err:
+            raise ValidationError(f"{where}: {err}") from None
+        for name in body:
+            if name.startswith("_"):
+                raise ValidationError(f"{where}: field {name!r} starts with '_', which is reserved for system fields")
+        tdef = self.catalog.table_def(table)
+        schema = self.catalog.schema
+        if tdef is not None and tdef.validator is not None and (schema.schema_validation or table.startswith("_")):
+            try:
+                body = tdef.validator.check(body, "")
+            except ValidationError as err:
+                raise ValidationError(f"{where}: document does not match the schema of table {table!r}: {err}") from None
+        return body
+
+    def _next_creation_time(self) -> float:
+        storage = self.catalog.storage
+        creation_time = max(float(self.now_ms), storage.last_creation_time + _CREATION_TIME_STEP)
+        self._writer().note_creation_time(creation_time)
+        return creation_time
+
+    def insert(self, table: str, body: Any, *, system: bool) -> str:
+        batch = self._writer()
+        self.catalog.check_table(table, system=system)
+        if not isinstance(body, dict):
+            raise ValidationError(f"db.insert into {table!r}: the document must be a dict, got {type(body).__name__}")
+        body = self._validate(table, body, f"db.insert into {table!r}")
+        if not self.catalog.has_table(table) or self.catalog.index(table, "by_id") is None:
+            self.catalog.ensure_table(table, batch)
+            self.created_tables = True
+        doc_id = ids.new_id(table)
+        doc = {"_id": doc_id, "_creationTime": self._next_creation_time(), **body}
+        self.write_document(table, doc_id, None, doc)
+        return doc_id
+
+    def _existing(self, doc_id: Any, op: str, system: bool) -> tuple[str, dict]:
+        table = self.catalog.table_of_id(doc_id)
+        if table is None or table.startswith("_") != system:
+            raise InvalidQuery(f"db.{op}: {doc_id!r} is not an id of a {'system' if system else 'user'} table")
+        stored = self.snapshot.get(doc_id)
+        if stored is None:
+            raise DocumentNotFound(f"db.{op}: document {doc_id} does not exist")
+        self._count_read(len(stored.value))
+        return table, decode_document(stored.value)
+
+    def patch(self, doc_id: Any, fields: Any, *, system: bool) -> None:
+        self._writer()
+        if not isinstance(fields, dict):
+            raise ValidationError(f"db.patch: the fields must be a dict, got {type(fields).__name__}")
+        table, old = self._existing(doc_id, "patch", system)
+        body = {k: v for k, v in old.items() if not k.startswith("_")}
+        for name, value in fields.items():
+            if name in ("_id", "_creationTime"):
+                if value != old[name]:
+                    raise ValidationError(f"db.patch: system field {name!r} cannot be changed")
+                continue
+            if value is UNSET:
+                body.pop(name, None)
+            else:
+                body[name] = value
+        body = self._validate(table, body, f"db.patch of {doc_id}")
+        new = {"_id": old["_id"], "_creationTime": old["_creationTime"], **body}
+        self.write_document(table, doc_id, old, new)
+
+    def replace(self, doc_id: Any, body: Any, *, system: bool) -> None:
+        self._writer()
+        if not isinstance(body, dict):
+            raise ValidationError(f"db.replace: the document must be a dict, got {type(body).__name__}")
+        table, old = self._existing(doc_id, "replace", system)
+        body = dict(body)
+        for name in ("_id", "_creationTime"):
+            if name in body:
+                if body.pop(name) != old[name]:
+                    raise ValidationError(f"db.replace: system field {name!r} cannot be changed")
+        body = self._validate(table, body, f"db.replace of {doc_id}")
+        new = {"_id": old["_id"], "_creationTime": old["_creationTime"], **body}
+        self.write_document(table, doc_id, old, new)
+
+    def delete(self, doc_id: Any, *, system: bool) -> None:
+        self._writer()
+        table, old = self._existing(doc_id, "delete", system)
+        self.write_document(table, doc_id, old, None)
+
+    def write_document(self, table: str, doc_id: str, old: dict | None, new: dict | None) -> None:
+        """Write one document version and keep every index of its table in step."""
+        batch = self._writer()
+        self.check_deadline()
+        encoded = b""
+        if new is not None:
+            encoded = encode_document(new)
+            if len(encoded) > self.limits.document_size:
+                raise LimitExceeded("document_size", f"document in {table!r} is {len(encoded)} bytes, over "
+                                    f"{self.limits.document_size}")
+        self.documents_written += 1
+        self.bytes_written += len(encoded)
+        if self.documents_written > self.limits.documents_written:
+            raise LimitExceeded("documents_written", f"wrote more than {self.limits.documents_written} documents "
+                                "in one transaction")
+        if self.bytes_written > self.limits.bytes_written:
+            raise LimitExceeded("bytes_written", f"wrote more than {self.limits.bytes_written} bytes in one transaction")
+        removed: list[tuple[int, bytes]] = []
+        added: list[tuple[int, bytes, str]] = []
+        for index in self.catalog.indexes_of(table):
+            old_key = index.key_of(old) if old is not None else None
+            new_key = index.key_of(new) if new is not None else None
+            if old_key == new_key:
+                # The entry stays, but the document behind it changed: readers of it are stale.
+                self.write_set.add(index.index_id, new_key)
+                continue
+            if old_key is not None:
+                self.write_set.add(index.index_id, old_key)
+                removed.append((index.index_id, old_key))
+            if new_key is not None:
+                self.write_set.add(index.index_id, new_key)
+                added.append((index.index_id, new_key, doc_id))
+        self.write_set.documents += 1
+        if removed:
+            batch.delete_index_entries(removed)
+        if new is None:
+            batch.delete_document(doc_id)
+        else:
+            batch.put_document(doc_id, table, new["_creationTime"], encoded)
+        if added:
+            batch.put_index_entries(added)
+
+
+class RangeScan:
+    """Streams one index range in key order, and on ``finish`` records what it consumed.
+
+    Only the prefix actually handed out enters the read set: ``take(3)`` over a large range
+    depends on three rows, not on the whole range.
+    """
+
+    def __init__(self, tx: Transaction, index: Index, lo: bytes, hi: bytes, reverse: bool) -> None:
+        self.tx = tx
+        self.index = index
+        self.lo, self.hi = lo, hi
+        self.reverse = reverse
+        self.last_key: bytes | None = None
+        self.exhausted = False
+        self._finished = False
+
+    def __iter__(self) -> Iterator[tuple[bytes, dict]]:
+        tx, index = self.tx, self.index
+        lo, hi = self.lo, self.hi
+        chunk = _FIRST_CHUNK
+        while lo < hi:
+            rows = tx.snapshot.scan(index.index_id, lo, hi, self.reverse, chunk)
+            for key, value in rows:
+                tx._count_read(len(value))
+                self.last_key = key
+                yield key, decode_document(value)
+            if len(rows) < chunk:
+                break
+            if self.reverse:
+                hi = rows[-1][0]
+            else:
+                lo = rows[-1][0] + b"\x00"
+            chunk = min(chunk * 4, _MAX_CHUNK)
+        self.exhausted = True
+
+    def finish(self) -> None:
+        """Record the consumed interval in the read set (idempotent)."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.exhausted:
+            lo, hi = self.lo, self.hi
+        elif self.last_key is None:
+            return
+        elif self.reverse:
+            lo, hi = self.last_key, self.hi
+        else:
+            lo, hi = self.lo, self.last_key + b"\x00"
+        self.tx.record_range(self.index.index_id, lo, hi)

@@ -1,0 +1,76 @@
+"""Document ids that name their table.
+
+An id is lowercase base32 (URL-safe, no padding) of: the table's number as a varint, 16
+random bytes, and a 2-byte checksum. The table number lets ``db.get`` and ``v.id(table)``
+know the table from the id alone; the checksum turns most typos into "not an id" instead
+of a lookup of the wrong document.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+
+_RANDOM_BYTES = 16
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varint(data: bytes) -> tuple[int, int]:
+    value = shift = 0
+    for i, byte in enumerate(data[:5]):
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, i + 1
+        shift += 7
+    raise ValueError("bad varint")
+
+
+def _checksum(payload: bytes) -> bytes:
+    return (binascii.crc32(payload) & 0xFFFF).to_bytes(2, "big")
+
+
+def new_id(table: str) -> str:
+    payload = _varint(table_number(table)) + os.urandom(_RANDOM_BYTES)
+    raw = payload + _checksum(payload)
+    return base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def table_number_of(text: object) -> int | None:
+    """The table number encoded in ``text``, or None if it is not a well-formed id."""
+    if not isinstance(text, str) or not 20 <= len(text) <= 40:
+        return None
+    padded = text.upper() + "=" * (-len(text) % 8)
+    try:
+        raw = base64.b32decode(padded)
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) < _RANDOM_BYTES + 3 or _checksum(raw[:-2]) != raw[-2:]:
+        return None
+    try:
+        number, used = _read_varint(raw)
+    except ValueError:
+        return None
+    if used + _RANDOM_BYTES + 2 != len(raw):
+        return None
+    return number
+
+
+def table_number(table: str) -> int:
+    """A table's number, derived from its name so ids need no registry to be checked."""
+    return binascii.crc32(table.encode("utf-8")) & 0x0FFFFFFF
+
+
+def id_table_matches(text: object, table: str) -> bool:
+    return isinstance(text, str) and text == text.lower() and table_number_of(text) == table_number(table)

@@ -1,0 +1,38 @@
+"""Convex's limits, in one configurable place. Every breach names the limit it broke."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    document_size: int = 1 * MiB
+    nesting_depth: int = 16
+    array_items: int = 8192
+    object_fields: int = 1024
+    arguments_size: int = 16 * MiB
+    return_value_size: int = 16 * MiB
+    documents_read: int = 32_000
+    bytes_read: int = 16 * MiB
+    index_ranges_read: int = 4_096
+    documents_written: int = 16_000
+    bytes_written: int = 16 * MiB
+    query_mutation_time_ms: float = 1_000.0
+    action_time_ms: float = 600_000.0
+    functions_scheduled: int = 1_000
+    log_lines: int = 256
+    search_terms: int = 16
+    search_results: int = 1_024
+    vector_dimensions_min: int = 2
+    vector_dimensions_max: int = 4_096
+    vector_results: int = 256
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,111 @@
+"""Capture what a function prints or logs, as Convex log lines for its caller.
+
+A context variable names the collector of the running execution, so concurrent actions
+(each its own asyncio task, each with its own context) never mix their lines. Output made
+outside any execution goes to the real stream unchanged.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import logging
+import sys
+from typing import Any
+
+_collector: contextvars.ContextVar["LogCollector | None"] = contextvars.ContextVar("prefmem_log_collector",
+                                                                                  default=None)
+
+_LEVELS = {logging.DEBUG: "DEBUG", logging.INFO: "INFO", logging.WARNING: "WARN", logging.ERROR: "ERROR",
+           logging.CRITICAL: "ERROR"}
+
+
+class LogCollector:
+    def __init__(self, limit: int) -> None:
+        self.lines: list[str] = []
+        self.limit = limit
+        self.dropped = 0
+        self._partial = ""
+
+    def add(self, level: str, message: str) -> None:
+        if len(self.lines) >= self.limit:
+            self.dropped += 1
+            return
+        self.lines.append(f"[{level}] {message}")
+
+    def write(self, text: str) -> None:
+        self._partial += text
+        while "\n" in self._partial:
+            line, self._partial = self._partial.split("\n", 1)
+            self.add("LOG", line)
+
+    def finish(self) -> list[str]:
+        if self._partial:
+            self.add("LOG", self._partial)
+            self._partial = ""
+        if self.dropped:
+            self.lines.append(f"[WARN] {self.dropped} more log lines were dropped: limit 'log_lines' is "
+                              f"{self.limit} per execution")
+            self.dropped = 0
+        return self.lines
+
+
+class _Stdout(io.TextIOBase):
+    """Stands in for sys.stdout: lines written during an execution go to its collector."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def write(self, text: str) -> int:
+        collector = _collector.get()
+        if collector is None:
+            return self._real.write(text)
+        collector.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if _collector.get() is None:
+            self._real.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _Handler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        collector = _collector.get()
+        if collector is None:
+            # Outside executions behave like logging's last-resort handler would have.
+            if record.levelno >= logging.WARNING and logging.getLogger().handlers == [self]:
+                logging.lastResort.handle(record)
+            return
+        try:
+            collector.add(_LEVELS.get(record.levelno, "INFO"), record.getMessage())
+        except Exception:  # a broken log call must not fail the function
+            pass
+
+
+_installed = False
+
+
+def install() -> None:
+    """Route print() and logging into collectors; idempotent."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    if not isinstance(sys.stdout, _Stdout):
+        sys.stdout = _Stdout(sys.stdout)
+    root = logging.getLogger()
+    root.addHandler(_Handler(level=logging.DEBUG))
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+
+
+def start(limit: int) -> tuple[LogCollector, contextvars.Token]:
+    collector = LogCollector(limit)
+    return collector, _collector.set(collector)
+
+
+def stop(token: contextvars.Token) -> None:
+    _collector.reset(token)

@@ -1,0 +1,504 @@
+"""Runs queries, mutations and actions with the right ctx, validation and guards.
+
+Queries and mutations execute synchronously on the event loop thread: their ctx.db
+operations are coroutines that never suspend, so the runner drives the handler's
+coroutine by hand and a handler that suspends has awaited something outside ctx. That is
+the determinism guard, and it also means nothing else runs in the middle of a query or
+mutation, so each is trivially isolated. Mutations go through the ``Committer``, the
+single serial writer, which runs queued mutations in one SQLite transaction (a savepoint
+each) and commits them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import inspect
+import random
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import msgspec
+
+from prefmem import logs
+from prefmem.auth.identity import Identity
+from prefmem.database import Catalog, DatabaseReader, DatabaseWriter, ReadSet, Transaction, WriteSet
+from prefmem.errors import ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
+from prefmem.functions import FunctionDef, Registry
+from prefmem.limits import Limits
+from prefmem.storage import Durability, Storage, WriteBatch
+from prefmem.values import check_value
+
+_size_encoder = msgspec.msgpack.Encoder()
+
+
+class Clock:
+    """Wall-clock milliseconds; the test harness swaps in a controllable one."""
+
+    def now_ms(self) -> float:
+        return time.time() * 1000.0
+
+
+@dataclass
+class Outcome:
+    """What one execution produced, for every caller (sync session, HTTP API, tests)."""
+
+    value: Any = None
+    error: str | None = None
+    error_data: Any = None
+    has_error_data: bool = False
+    log_lines: list[str] = field(default_factory=list)
+    read_set: ReadSet | None = None
+    write_set: WriteSet | None = None
+    ts: int = 0
+    journal: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> Any:
+        """The value, or the error re-raised (``ConvexError`` keeps its data)."""
+        if self.error is None:
+            return self.value
+        if self.has_error_data:
+            raise ConvexError(self.error_data)
+        raise FunctionFailed(self.error)
+
+
+class FunctionFailed(Exception):
+    """A function call failed; the message is what the client would see."""
+
+
+# ---------------------------------------------------------------------------- contexts
+
+class Auth:
+    def __init__(self, identity: Identity | None, read_set: ReadSet | None = None) -> None:
+        self._identity = identity
+        self._read_set = read_set
+
+    async def get_user_identity(self) -> Identity | None:
+        if self._read_set is not None:
+            self._read_set.reads_identity = True
+        return self._identity
+
+
+class QueryCtx:
+    def __init__(self, tx: Transaction, identity: Identity | None, seed: int) -> None:
+        self.db = DatabaseReader(tx)
+        self.auth = Auth(identity, tx.read_set)
+        self.now = tx.now_ms
+        self.random = random.Random(seed)
+
+
+class MutationCtx:
+    def __init__(self, tx: Transaction, identity: Identity | None, seed: int) -> None:
+        self.db = DatabaseWriter(tx)
+        self.auth = Auth(identity, tx.read_set)
+        self.now = tx.now_ms
+        self.random = random.Random(seed)
+
+
+class ActionCtx:
+    def __init__(self, runner: "Runner", identity: Identity | None) -> None:
+        self._runner = runner
+        self._identity = identity
+        self.auth = Auth(identity)
+        self.now = runner.clock.now_ms()
+
+    async def run_query(self, ref: Any, args: dict | None = None) -> Any:
+        fn = self._runner.registry.resolve(ref)
+        outcome = await self._runner.run(fn, args or {}, self._identity, expect="query")
+        return outcome.unwrap()
+
+    async def run_mutation(self, ref: Any, args: dict | None = None) -> Any:
+        fn = self._runner.registry.resolve(ref)
+        outcome = await self._runner.run(fn, args or {}, self._identity, expect="mutation")
+        return outcome.unwrap()
+
+    async def run_action(self, ref: Any, args: dict | None = None) -> Any:
+        fn = self._runner.registry.resolve(ref)
+        outcome = await self._runner.run(fn, args or {}, self._identity, expect="action")
+        return outcome.unwrap()
+
+
+# ---------------------------------------------------------------------------- guards
+
+def _drive(result: Any, fn: FunctionDef) -> Any:
+    """Finish a handler's coroutine without an event loop; suspending is non-determinism."""
+    if not inspect.iscoroutine(result):
+        if inspect.isawaitable(result):
+            raise NonDeterministic(f"{fn.path}: a {fn.kind} returned an awaitable instead of a value")
+        return result
+    try:
+        awaited = result.send(None)
+    except StopIteration as stop:
+        return stop.value
+    result.close()
+    what = "a bare yield (e.g. asyncio.sleep)" if awaited is None else type(awaited).__name__
+    raise NonDeterministic(
+        f"{fn.path}: a {fn.kind} must be deterministic and may only await ctx operations, but it awaited "
+        f"{what}; do network I/O, sleeps and other waiting in an action")
+
+
+_guard_active = threading.local()
+_BLOCKED_EVENTS = ("socket.connect", "socket.bind", "socket.getaddrinfo", "socket.sendto", "subprocess.Popen",
+                   "os.system", "os.exec", "os.posix_spawn", "os.fork", "urllib.Request")
+
+
+def _audit(event: str, args: tuple) -> None:
+    if not getattr(_guard_active, "on", False):
+        return
+    if event in _BLOCKED_EVENTS or (event == "open" and _is_write_or_data_open(args)):
+        _guard_active.on = False  # the exception path itself may open files (tracebacks)
+        raise NonDeterministic(f"{_guard_active.path}: queries and mutations may not do I/O ({event}); "
+                               "use an action")
+
+
+def _is_write_or_data_open(args: tuple) -> bool:
+    path = args[0] if args else ""
+    mode = args[1] if len(args) > 1 else "r"
+    if isinstance(mode, str) and any(c in mode for c in "wax+"):
+        return True
+    # Reading code is how lazy imports (and tracebacks) work; reading anything else is data I/O.
+    return not str(path).endswith((".py", ".pyc", ".so", ".pth"))
+
+
+sys.addaudithook(_audit)
+
+
+class _Watchdog:
+    """Stops a query or mutation that runs past its time limit even in a pure-Python loop.
+
+    ctx operations check the deadline themselves; this thread covers code that never calls
+    ctx, by raising an exception inside the event-loop thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: tuple[int, int, float] | None = None  # (token, thread id, deadline)
+        self._token = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float) -> int:
+        with self._lock:
+            self._token += 1
+            self._current = (self._token, threading.get_ident(), deadline)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="prefmem-watchdog", daemon=True)
+                self._thread.start()
+            return self._token
+
+    def disarm(self, token: int) -> None:
+        with self._lock:
+            if self._current and self._current[0] == token:
+                self._current = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.05)
+            with self._lock:
+                current = self._current
+                if current is None or time.monotonic() < current[2] + 0.05:
+                    continue
+                self._current = None
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(current[1]),
+                                                           ctypes.py_object(_ExecutionTimeout))
+
+
+class _ExecutionTimeout(BaseException):
+    """Raised asynchronously into a function that overran its time limit."""
+
+
+_watchdog = _Watchdog()
+
+
+# ---------------------------------------------------------------------------- runner
+
+CommitListener = Callable[[int, WriteSet], None]
+
+
+class Runner:
+    """Executes functions of one application against one storage file."""
+
+    def __init__(self, registry: Registry, storage: Storage, catalog: Catalog, limits: Limits,
+                 clock: Clock | None = None, *, dev_mode: bool = True) -> None:
+        self.registry = registry
+        self.storage = storage
+        self.catalog = catalog
+        self.limits = limits
+        self.clock = clock or Clock()
+        self.dev_mode = dev_mode
+        self.committer = Committer(self)
+        logs.install()
+
+    # -- entry points -------------------------------------------------------------------
+
+    async def run(self, fn: FunctionDef, args: Any, identity: Identity | None, *, expect: str | None = None,
+                  journal: str | None = None) -> Outcome:
+        if expect is not None and fn.kind != expect:
+            return Outcome(error=f"{fn.path} is a {fn.kind}, not a {expect}")
+        if fn.kind == "query":
+            await self.committer.visible.wait()
+            return self.execute_query(fn, args, identity, journal=journal)
+        if fn.kind == "mutation":
+            return await self.committer.submit(fn, args, identity)
+        if fn.kind == "action":
+            return await self.execute_action(fn, args, identity)
+        return Outcome(error=f"{fn.path} is an HTTP action; call it over HTTP")
+
+    async def call(self, path: str, args: Any, identity: Identity | None = None, *, kind: str | None = None,
+                   allow_internal: bool = False, journal: str | None = None) -> Outcome:
+        """Resolve a client-supplied path and run it; unknown paths become error outcomes."""
+        try:
+            fn = self.registry.get(path, kind=kind, allow_internal=allow_internal)
+        except PrefmemError as err:
+            return Outcome(error=str(err))
+        return await self.run(fn, args, identity, journal=journal)
+
+    # -- shared steps -------------------------------------------------------------------
+
+    def _check_args(self, fn: FunctionDef, args: Any) -> Any:
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            raise ValidationError(f"{fn.path}: arguments must be an object, got {type(args).__name__}")
+        limits = self.limits
+        check_value(args, "", max_depth=limits.nesting_depth, max_array=limits.array_items,
+                    max_fields=limits.object_fields)
+        size = len(_size_encoder.encode(args))
+        if size > limits.arguments_size:
+            raise LimitExceeded("arguments_size", f"{fn.path}: arguments are {size} bytes, over {limits.arguments_size}")
+        if fn.args is not None:
+            try:
+                args = fn.args.check(args, "")
+            except ValidationError as err:
+                raise ValidationError(f"{fn.path}: invalid argument: {err}") from None
+        return args
+
+    def _check_result(self, fn: FunctionDef, value: Any) -> Any:
+        limits = self.limits
+        try:
+            check_value(value, "", max_depth=limits.nesting_depth, max_array=limits.array_items,
+                        max_fields=limits.object_fields)
+        except PrefmemError as err:
+            raise ValidationError(f"{fn.path}: the return value is not a Convex value: {err}") from None
+        size = len(_size_encoder.encode(value))
+        if size > limits.return_value_size:
+            raise LimitExceeded("return_value_size", f"{fn.path}: return value is {size} bytes, over "
+                                f"{limits.return_value_size}")
+        if fn.returns is not None:
+            try:
+                value = fn.returns.check(value, "")
+            except ValidationError as err:
+                raise ValidationError(f"{fn.path}: invalid return value: {err}") from None
+        return value
+
+    def _failure(self, fn: FunctionDef, err: BaseException) -> Outcome:
+        if isinstance(err, ConvexError):
+            message = err.args[0] if isinstance(err.data, str) else "ConvexError"
+            return Outcome(error=f"[{fn.path}] Uncaught ConvexError: {message}", error_data=err.data,
+                           has_error_data=True)
+        if isinstance(err, PrefmemError):
+            return Outcome(error=str(err))
+        if isinstance(err, _ExecutionTimeout):
+            return Outcome(error=str(LimitExceeded("query_mutation_time_ms", f"{fn.path} ran longer than "
+                                                   f"{self.limits.query_mutation_time_ms:g} ms")))
+        if self.dev_mode:
+            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+            return Outcome(error=f"[{fn.path}] Uncaught {detail}")
+        return Outcome(error=f"[{fn.path}] Server Error")
+
+    def _seed(self, fn: FunctionDef, ts: int) -> int:
+        return hash((fn.path, ts)) & 0xFFFFFFFF
+
+    def _execute_sync(self, fn: FunctionDef, args: Any, tx: Transaction, ctx: Any) -> Outcome:
+        """Validate, run the handler to completion, validate its result; never raises."""
+        collector, token = logs.start(self.limits.log_lines)
+        guard_token = _watchdog.arm(tx.deadline) if tx.deadline is not None else None
+        _guard_active.on, _guard_active.path = True, fn.path
+        try:
+            args = self._check_args(fn, args)
+            value = _drive(fn.handler(ctx, args), fn)
+            value = self._check_result(fn, value)
+            outcome = Outcome(value=value)
+        except BaseException as err:  # noqa: BLE001 — every failure becomes an outcome
+            if isinstance(err, (KeyboardInterrupt, SystemExit)):
+                raise
+            outcome = self._failure(fn, err)
+        finally:
+            _guard_active.on = False
+            if guard_token is not None:
+                _watchdog.disarm(guard_token)
+            logs.stop(token)
+        outcome.log_lines = collector.finish()
+        outcome.read_set = tx.read_set
+        outcome.journal = tx.journal_out
+        return outcome
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.limits.query_mutation_time_ms / 1000.0
+
+    # -- queries ------------------------------------------------------------------------
+
+    def execute_query(self, fn: FunctionDef, args: Any, identity: Identity | None, *,
+                      journal: str | None = None) -> Outcome:
+        """Run a query at the latest snapshot, synchronously."""
+        with self.storage.snapshot() as snapshot:
+            tx = Transaction(self.catalog, snapshot, self.limits, now_ms=self.clock.now_ms(),
+                             deadline=self._deadline())
+            tx.journal_in = journal
+            outcome = self._execute_sync(fn, args, tx, QueryCtx(tx, identity, self._seed(fn, snapshot.ts)))
+            outcome.ts = snapshot.ts
+        return outcome
+
+    # -- mutations ----------------------------------------------------------------------
+
+    def execute_mutation(self, fn: FunctionDef, args: Any, identity: Identity | None, batch: WriteBatch) -> Outcome:
+        """Run one mutation inside the committer's batch, in its own savepoint."""
+        batch.begin_mutation()
+        tx = Transaction(self.catalog, batch.snapshot, self.limits, now_ms=self.clock.now_ms(), batch=batch,
+                         deadline=self._deadline())
+        ctx = MutationCtx(tx, identity, self._seed(fn, batch.ts))
+        self.prepare_mutation_ctx(ctx, tx)
+        outcome = self._execute_sync(fn, args, tx, ctx)
+        if outcome.ok:
+            try:
+                self.before_mutation_commit(ctx, tx)
+            except Exception as err:  # noqa: BLE001
+                outcome = self._failure(fn, err)
+        batch.end_mutation(keep=outcome.ok)
+        if outcome.ok:
+            outcome.write_set = tx.write_set
+        elif tx.created_tables:
+            self.catalog.reload()
+        outcome.ts = batch.ts
+        return outcome
+
+    def prepare_mutation_ctx(self, ctx: MutationCtx, tx: Transaction) -> None:
+        """Hook for rooms that add to a mutation's ctx (the scheduler adds ``ctx.scheduler``)."""
+
+    def before_mutation_commit(self, ctx: MutationCtx, tx: Transaction) -> None:
+        """Hook run inside the mutation's savepoint after its handler succeeded."""
+
+    # -- actions ------------------------------------------------------------------------
+
+    async def execute_action(self, fn: FunctionDef, args: Any, identity: Identity | None) -> Outcome:
+        collector, token = logs.start(self.limits.log_lines)
+        try:
+            args = self._check_args(fn, args)
+            ctx = ActionCtx(self, identity)
+            self.prepare_action_ctx(ctx)
+            result = fn.handler(ctx, args)
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, self.limits.action_time_ms / 1000.0)
+            outcome = Outcome(value=self._check_result(fn, result))
+        except asyncio.TimeoutError:
+            outcome = Outcome(error=str(LimitExceeded("action_time_ms", f"{fn.path} ran longer than "
+                                                      f"{self.limits.action_time_ms:g} ms")))
+        except Exception as err:  # noqa: BLE001
+            outcome = self._failure(fn, err)
+        finally:
+            logs.stop(token)
+        outcome.log_lines = collector.finish()
+        return outcome
+
+    def prepare_action_ctx(self, ctx: ActionCtx) -> None:
+        """Hook for rooms that add to an action's ctx (scheduler, storage, vector search)."""
+
+
+@dataclass
+class _Pending:
+    fn: FunctionDef
+    args: Any
+    identity: Identity | None
+    future: asyncio.Future
+
+
+class Committer:
+    """The single serial writer: batches queued mutations into group commits.
+
+    Mutations run in arrival order, so one client's mutations run in the order it sent
+    them. While a batch's commit is in flight (in a worker thread, for fsync), ``visible``
+    is cleared and queries wait: a query never reads a commit before the commit's
+    listeners (invalidation) have seen it.
+    """
+
+    max_batch = 256
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.listeners: list[CommitListener] = []
+        self.visible = asyncio.Event()
+        self.visible.set()
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.commits = 0
+        self.mutations = 0
+
+    def add_listener(self, listener: CommitListener) -> None:
+        self.listeners.append(listener)
+
+    def submit(self, fn: FunctionDef, args: Any, identity: Identity | None) -> Awaitable[Outcome]:
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(fn, args, identity, future))
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="prefmem-committer")
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            items, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+            try:
+                await self._commit_batch(items)
+            except BaseException as err:  # a storage failure fails the batch, not the server
+                for item in items:
+                    if not item.future.done():
+                        item.future.set_result(Outcome(error=f"commit failed: {err}"))
+                if isinstance(err, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
+                    raise
+
+    async def _commit_batch(self, items: list[_Pending]) -> None:
+        runner = self.runner
+        batch = runner.storage.write_batch()
+        outcomes: list[Outcome] = []
+        try:
+            for item in items:
+                outcomes.append(runner.execute_mutation(item.fn, item.args, item.identity, batch))
+        except BaseException:
+            batch.rollback()
+            raise
+        writes = WriteSet()
+        for outcome in outcomes:
+            if outcome.ok and outcome.write_set is not None:
+                writes.extend(outcome.write_set)
+        if runner.storage.durability is Durability.FULL:
+            self.visible.clear()
+            try:
+                ts = await asyncio.to_thread(batch.commit)
+            finally:
+                self.visible.set()
+        else:
+            ts = batch.commit()
+        self.commits += 1
+        self.mutations += len(items)
+        for listener in self.listeners:
+            listener(ts, writes)
+        for item, outcome in zip(items, outcomes):
+            outcome.ts = ts
+            if not item.future.done():
+                item.future.set_result(outcome)
+
+    async def drain(self) -> None:
+        """Wait until every queued mutation has committed."""
+        while self._queue or (self._task is not None and not self._task.done() and self._wake.is_set()):
+            await asyncio.sleep(0.001)

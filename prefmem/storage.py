@@ -1,0 +1,316 @@
+"""Documents and index entries in one SQLite file.
+
+The narrow interface the rest of the runtime sees: read documents and index ranges at a
+snapshot (``Snapshot``), and write a batch of document and index-entry changes that
+commits at a new timestamp (``WriteBatch``). Nothing above this module writes SQL.
+
+Concurrency is SQLite's WAL: one writer connection, which alone assigns commit
+timestamps, and one reader connection whose read transactions are the snapshots. The
+writer runs several mutations in one SQLite transaction, each inside its own savepoint,
+and commits them together: with ``synchronous=FULL`` that is group commit, one fsync for
+the whole batch.
+
+Durability levels (``Durability``):
+- ``normal`` (default): WAL with ``synchronous=NORMAL``. A commit is in the WAL file
+  before it is acknowledged, so a crashed or SIGKILLed process loses nothing; a power cut
+  or kernel crash can lose the last commits.
+- ``full``: ``synchronous=FULL``, an fsync per commit batch. Acknowledged commits also
+  survive power loss, at the price of one fsync per batch.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Iterator
+
+import msgspec
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+encode_document = _encoder.encode
+decode_document = _decoder.decode
+
+
+class Durability(str, Enum):
+    NORMAL = "normal"
+    FULL = "full"
+
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    creation_time REAL NOT NULL,
+    ts INTEGER NOT NULL,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS index_entries (
+    index_id INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    doc_id TEXT NOT NULL,
+    PRIMARY KEY (index_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS indexes (
+    index_id INTEGER PRIMARY KEY,
+    tbl TEXT NOT NULL,
+    name TEXT NOT NULL,
+    fields TEXT NOT NULL,
+    UNIQUE (tbl, name)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    id: str
+    table: str
+    creation_time: float
+    value: bytes  # msgpack of the whole document, system fields included
+
+    def decode(self) -> dict:
+        return decode_document(self.value)
+
+
+def _connect(path: str, durability: Durability) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if durability is Durability.FULL else 'NORMAL'}")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA cache_size=-65536")
+    # Checkpoints are run by the writer after commits, never in the middle of a reader's snapshot.
+    conn.execute("PRAGMA wal_autocheckpoint=4000")
+    return conn
+
+
+class Storage:
+    """The SQLite file. Owns the writer connection and hands out snapshots."""
+
+    def __init__(self, path: str | Path, durability: Durability | str = Durability.NORMAL) -> None:
+        self.path = str(path)
+        self.durability = Durability(durability)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _connect(self.path, self.durability)
+        self._writer.executescript(SCHEMA_SQL)
+        self._reader = _connect(self.path, self.durability)
+        self._write_lock = threading.Lock()
+        row = self._writer.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
+        self.last_ts: int = row[0] if row else 0
+        row = self._writer.execute("SELECT max(creation_time) FROM documents").fetchone()
+        self.last_creation_time: float = row[0] or 0.0
+
+    # -- metadata -----------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> object:
+        row = self._writer.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: object) -> None:
+        with self._write_lock:
+            self._writer.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def index_ids(self) -> dict[tuple[str, str], tuple[int, str]]:
+        """``(table, index) -> (index_id, fields JSON)`` for every stored index."""
+        rows = self._writer.execute("SELECT tbl, name, index_id, fields FROM indexes").fetchall()
+        return {(t, n): (i, f) for t, n, i, f in rows}
+
+    def create_index(self, table: str, name: str, fields_json: str) -> int:
+        with self._write_lock:
+            cur = self._writer.execute("INSERT INTO indexes (tbl, name, fields) VALUES (?, ?, ?)",
+                                       (table, name, fields_json))
+            return int(cur.lastrowid)
+
+    def fill_index(self, index_id: int, entries: Iterator[tuple[bytes, str]]) -> None:
+        """Backfill a new index in one transaction."""
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                self._writer.executemany("INSERT INTO index_entries (index_id, key, doc_id) VALUES (?, ?, ?)",
+                                         ((index_id, key, doc_id) for key, doc_id in entries))
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    def drop_index(self, index_id: int) -> None:
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            self._writer.execute("DELETE FROM index_entries WHERE index_id=?", (index_id,))
+            self._writer.execute("DELETE FROM indexes WHERE index_id=?", (index_id,))
+            self._writer.execute("COMMIT")
+
+    def tables(self) -> list[str]:
+        return [r[0] for r in self._writer.execute("SELECT DISTINCT tbl FROM indexes ORDER BY tbl")]
+
+    def iter_index(self, index_id: int, batch: int = 1000) -> Iterator[tuple[bytes, bytes]]:
+        """Every ``(key, document value)`` of an index in key order, in batches, on the writer's connection."""
+        last = b""
+        while True:
+            rows = self._writer.execute(
+                "SELECT e.key, d.value FROM index_entries e JOIN documents d ON d.id = e.doc_id "
+                "WHERE e.index_id=? AND e.key>? ORDER BY e.key LIMIT ?", (index_id, last, batch)).fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1][0]
+
+    def count_index(self, index_id: int) -> int:
+        return self._writer.execute("SELECT count(*) FROM index_entries WHERE index_id=?", (index_id,)).fetchone()[0]
+
+    # -- reads --------------------------------------------------------------------------
+
+    def snapshot(self) -> "Snapshot":
+        """Open a read transaction on the reader connection; close it when done."""
+        return Snapshot(self._reader, own_transaction=True)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def write_batch(self) -> "WriteBatch":
+        return WriteBatch(self)
+
+    def next_ts(self) -> int:
+        ts = max(time.time_ns(), self.last_ts + 1)
+        return ts
+
+    def checkpoint(self) -> None:
+        with self._write_lock:
+            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def close(self) -> None:
+        with self._write_lock:
+            for conn in (self._reader, self._writer):
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+
+
+class Snapshot:
+    """Reads at one point in time: a read transaction, or the writer's open transaction."""
+
+    def __init__(self, conn: sqlite3.Connection, own_transaction: bool) -> None:
+        self._conn = conn
+        self._own = own_transaction
+        if own_transaction:
+            conn.execute("BEGIN")
+        # The first read fixes a WAL snapshot; reading the timestamp is that first read.
+        row = conn.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
+        self.ts: int = row[0] if row else 0
+
+    def close(self) -> None:
+        if self._own:
+            self._own = False
+            self._conn.execute("COMMIT")
+
+    def __enter__(self) -> "Snapshot":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, doc_id: str) -> StoredDocument | None:
+        row = self._conn.execute("SELECT tbl, creation_time, value FROM documents WHERE id=?", (doc_id,)).fetchone()
+        if row is None:
+            return None
+        return StoredDocument(doc_id, row[0], row[1], row[2])
+
+    def scan(self, index_id: int, lo: bytes, hi: bytes, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` ``(key, document value)`` pairs with ``lo <= key < hi``, in key order."""
+        order = "DESC" if reverse else "ASC"
+        return self._conn.execute(
+            "SELECT e.key, d.value FROM index_entries e JOIN documents d ON d.id = e.doc_id "
+            f"WHERE e.index_id=? AND e.key>=? AND e.key<? ORDER BY e.key {order} LIMIT ?",
+            (index_id, lo, hi, limit)).fetchall()
+
+
+class WriteBatch:
+    """One SQLite write transaction holding a batch of mutations, each in a savepoint.
+
+    Reads made through ``snapshot`` see the batch's own uncommitted writes, which is how a
+    mutation reads what it wrote.
+    """
+
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+        storage._write_lock.acquire()
+        self._conn = storage._writer
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            storage._write_lock.release()
+            raise
+        self.snapshot = Snapshot(self._conn, own_transaction=False)
+        self._open = True
+        self._savepoints = 0
+        self.ts = storage.next_ts()
+
+    # -- savepoints: one per mutation ---------------------------------------------------
+
+    def begin_mutation(self) -> None:
+        self._conn.execute("SAVEPOINT mutation")
+        self._savepoints += 1
+
+    def end_mutation(self, keep: bool) -> None:
+        if not keep:
+            self._conn.execute("ROLLBACK TO mutation")
+        self._conn.execute("RELEASE mutation")
+        self._savepoints -= 1
+
+    # -- document writes ----------------------------------------------------------------
+
+    def put_document(self, doc_id: str, table: str, creation_time: float, value: bytes) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO documents (id, tbl, creation_time, ts, value) VALUES (?, ?, ?, ?, ?)",
+            (doc_id, table, creation_time, self.ts, value))
+
+    def delete_document(self, doc_id: str) -> None:
+        self._conn.execute("DELETE FROM documents WHERE id=?", (doc_id,))
+
+    def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
+        self._conn.executemany("INSERT INTO index_entries (index_id, key, doc_id) VALUES (?, ?, ?)", entries)
+
+    def delete_index_entries(self, entries: list[tuple[int, bytes]]) -> None:
+        self._conn.executemany("DELETE FROM index_entries WHERE index_id=? AND key=?", entries)
+
+    def create_index(self, table: str, name: str, fields_json: str) -> int:
+        """Register an index inside this transaction (a table's first insert creates it)."""
+        cur = self._conn.execute("INSERT INTO indexes (tbl, name, fields) VALUES (?, ?, ?)", (table, name, fields_json))
+        return int(cur.lastrowid)
+
+    def note_creation_time(self, creation_time: float) -> None:
+        self._storage.last_creation_time = creation_time
+
+    # -- finishing ----------------------------------------------------------------------
+
+    def commit(self) -> int:
+        """Commit the batch at ``self.ts``. Safe to call from a worker thread."""
+        assert self._open and self._savepoints == 0
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ts', ?)", (self.ts,))
+        try:
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
+        self._open = False
+        self._storage.last_ts = self.ts
+        self._storage._write_lock.release()
+        return self.ts
+
+    def rollback(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self._conn.execute("ROLLBACK")
+        finally:
+            self._storage._write_lock.release()

@@ -1,0 +1,107 @@
+"""``prefmem.testing``: run an application in-process for its tests.
+
+A ``TestBackend`` is the real runtime (SQLite file, runner, committer) on a temporary
+database, with a clock the test moves by hand. Calls return the function's value or raise
+what a client would see: ``ConvexError`` with its data, or ``FunctionFailed``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from prefmem.auth.identity import Identity
+from prefmem.backend import Backend
+from prefmem.limits import DEFAULT_LIMITS, Limits
+from prefmem.runner import Clock, FunctionFailed, Outcome
+from prefmem.schema import Schema
+
+__all__ = ["TestBackend", "TestClock", "FunctionFailed"]
+
+TEST_ISSUER = "prefmem-test"
+
+
+class TestClock(Clock):
+    """A clock that starts at the real time and moves only when told."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, start_ms: float | None = None) -> None:
+        self._now = Clock().now_ms() if start_ms is None else float(start_ms)
+
+    def now_ms(self) -> float:
+        return self._now
+
+    def advance(self, ms: float) -> None:
+        if ms < 0:
+            raise ValueError("the clock only moves forward")
+        self._now += ms
+
+    def set(self, ms: float) -> None:
+        self._now = float(ms)
+
+
+class _Caller:
+    """query / mutation / action as one identity (or none)."""
+
+    def __init__(self, backend: "TestBackend", identity: Identity | None) -> None:
+        self._backend = backend
+        self.identity = identity
+
+    async def query(self, path: str, args: dict | None = None) -> Any:
+        return (await self._backend._call(path, args, self.identity, "query")).unwrap()
+
+    async def mutation(self, path: str, args: dict | None = None) -> Any:
+        return (await self._backend._call(path, args, self.identity, "mutation")).unwrap()
+
+    async def action(self, path: str, args: dict | None = None) -> Any:
+        return (await self._backend._call(path, args, self.identity, "action")).unwrap()
+
+
+class TestBackend(_Caller):
+    __test__ = False
+
+    def __init__(self, functions: str | Path = "functions", schema: str | Path | Schema | None = "schema.py", *,
+                 db: str | Path | None = None, limits: Limits = DEFAULT_LIMITS, clock: TestClock | None = None,
+                 durability: str = "normal") -> None:
+        self._tmp: str | None = None
+        if db is None:
+            self._tmp = tempfile.mkdtemp(prefix="prefmem-test-")
+            db = Path(self._tmp) / "data.sqlite3"
+        self.clock = clock or TestClock()
+        if isinstance(schema, (str, Path)) and not Path(schema).exists():
+            schema = None
+        self.backend = Backend(functions=functions, schema=schema, db=db, limits=limits, clock=self.clock,
+                               durability=durability, dev_mode=True)
+        super().__init__(self, None)
+
+    async def __aenter__(self) -> "TestBackend":
+        self.backend.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.backend.runner.committer.drain()  # type: ignore[union-attr]
+        self.backend.close()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    @property
+    def runner(self):  # noqa: ANN201 — the Runner, for tests of the runtime itself
+        return self.backend.runner
+
+    def as_user(self, subject: str, **claims: Any) -> _Caller:
+        return _Caller(self, Identity(subject, TEST_ISSUER, {"sub": subject, "iss": TEST_ISSUER, **claims}))
+
+    async def run(self, path: str, args: dict | None = None) -> Any:
+        """Call any function, internal ones included, as the admin (no user identity)."""
+        fn = self.backend.registry.get(path, allow_internal=True)
+        return (await self.backend.runner.run(fn, args or {}, None)).unwrap()  # type: ignore[union-attr]
+
+    async def _call(self, path: str, args: dict | None, identity: Identity | None, kind: str) -> Outcome:
+        return await self.backend.runner.call(path, args if args is not None else {}, identity, kind=kind)  # type: ignore[union-attr]
+
+    def table(self, name: str) -> list[dict]:
+        """Every document of a table, in creation order."""
+        return self.backend.documents(name)
