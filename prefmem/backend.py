@@ -47,6 +47,12 @@ class Backend:
         self.runner = Runner(registry, storage, catalog, self.limits, self.clock, dev_mode=self.dev_mode)
         return self
 
+    def reload_functions(self) -> Registry:
+        """Import the functions directory afresh (dev mode's reload); the schema stays."""
+        assert self.runner is not None
+        self.runner.registry = load_functions(self.functions_dir)
+        return self.runner.registry
+
     def close(self) -> None:
         if self.storage is not None:
             self.storage.close()

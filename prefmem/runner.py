@@ -30,7 +30,7 @@ from prefmem.database import Catalog, DatabaseReader, DatabaseWriter, ReadSet, T
 from prefmem.errors import ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
 from prefmem.functions import FunctionDef, Registry
 from prefmem.limits import Limits
-from prefmem.storage import Durability, Storage, WriteBatch
+from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
 from prefmem.values import check_value
 
 _size_encoder = msgspec.msgpack.Encoder()
@@ -346,14 +346,15 @@ class Runner:
     # -- queries ------------------------------------------------------------------------
 
     def execute_query(self, fn: FunctionDef, args: Any, identity: Identity | None, *,
-                      journal: str | None = None) -> Outcome:
-        """Run a query at the latest snapshot, synchronously."""
-        with self.storage.snapshot() as snapshot:
-            tx = Transaction(self.catalog, snapshot, self.limits, now_ms=self.clock.now_ms(),
-                             deadline=self._deadline())
-            tx.journal_in = journal
-            outcome = self._execute_sync(fn, args, tx, QueryCtx(tx, identity, self._seed(fn, snapshot.ts)))
-            outcome.ts = snapshot.ts
+                      journal: str | None = None, snapshot: Snapshot | None = None) -> Outcome:
+        """Run a query synchronously at ``snapshot`` (default: a fresh one at the latest commit)."""
+        if snapshot is None:
+            with self.storage.snapshot() as fresh:
+                return self.execute_query(fn, args, identity, journal=journal, snapshot=fresh)
+        tx = Transaction(self.catalog, snapshot, self.limits, now_ms=self.clock.now_ms(), deadline=self._deadline())
+        tx.journal_in = journal
+        outcome = self._execute_sync(fn, args, tx, QueryCtx(tx, identity, self._seed(fn, snapshot.ts)))
+        outcome.ts = snapshot.ts
         return outcome
 
     # -- mutations ----------------------------------------------------------------------

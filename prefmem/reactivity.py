@@ -1,0 +1,252 @@
+"""Live queries: subscriptions, invalidation by read sets, shared execution, reruns.
+
+Each distinct live query (path, args, pagination journal, and the identity if the query
+read it) is one ``LiveQuery`` executed once and shared by every subscriber. Its read set's
+intervals sit in one interval tree per index. A commit stabs each written key into the
+tree of its index, which marks exactly the live queries that read that key stale; the
+cost follows the keys written and the queries hit, not the number of subscriptions.
+
+Stale queries are rerun in a flush: all at one snapshot, so everything a subscriber is
+told in one flush comes from one timestamp. Commits that land while a flush is pending
+simply add to it, so a burst of commits coalesces into one round of reruns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+from intervaltree import Interval, IntervalTree
+
+from prefmem.auth.identity import Identity
+from prefmem.database import ReadSet, WriteSet
+from prefmem.functions import FunctionDef
+from prefmem.runner import Outcome, Runner
+from prefmem.values import encode_key
+
+_json = msgspec.json.Encoder(order="sorted")
+
+
+def identity_key(identity: Identity | None) -> str:
+    return "" if identity is None else _json.encode(identity.to_dict()).decode()
+
+
+def args_key(args: Any) -> str:
+    try:
+        return _json.encode(args).decode()
+    except (TypeError, msgspec.EncodeError):
+        return repr(args)
+
+
+class Subscriber(Protocol):
+    def on_flush(self, ts: int, changed: set["LiveQuery"]) -> None:
+        """Called after a flush with the subscriber's live queries whose result changed."""
+
+
+@dataclass(eq=False)
+class LiveQuery:
+    fn: FunctionDef
+    args: Any
+    identity: Identity | None
+    journal: str | None
+    base_key: tuple[str, str, str | None]
+    outcome: Outcome = field(default_factory=Outcome)
+    version: int = 0  # bumped whenever the result visibly changes
+    stale: bool = False
+    subscribers: dict[Subscriber, int] = field(default_factory=dict)  # subscriber -> subscription count
+    _intervals: list[tuple[int, Interval]] = field(default_factory=list)
+
+    @property
+    def reads_identity(self) -> bool:
+        return bool(self.outcome.read_set and self.outcome.read_set.reads_identity)
+
+    def result_signature(self) -> tuple:
+        o = self.outcome
+        return (o.error, _safe(o.value), _safe(o.error_data), o.journal)
+
+
+def _safe(value: Any) -> Any:
+    try:
+        return encode_key(value)
+    except Exception:  # noqa: BLE001 — unencodable results never compare equal
+        return object()
+
+
+class Subscriptions:
+    """Owns every live query of one backend and keeps them current."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self._by_key: dict[tuple[str, str, str | None], list[LiveQuery]] = {}
+        self._trees: dict[int, IntervalTree] = {}
+        self._stale: set[LiveQuery] = set()
+        self._ts_waiters: set[Subscriber] = set()
+        self._flush_task: asyncio.Task | None = None
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self.executions = 0  # query executions by this manager (initial runs + reruns)
+        self.last_flush_reruns = 0
+        runner.committer.add_listener(self._on_commit)
+
+    # -- subscribing --------------------------------------------------------------------
+
+    def _find(self, fn: FunctionDef, args: Any, identity: Identity | None, journal: str | None) -> LiveQuery | None:
+        base = (fn.path or "", args_key(args), journal)
+        ident = identity_key(identity)
+        for live in self._by_key.get(base, ()):
+            if live.stale:
+                continue
+            if not live.reads_identity or identity_key(live.identity) == ident:
+                return live
+        return None
+
+    def subscribe(self, fn: FunctionDef, args: Any, identity: Identity | None, journal: str | None,
+                  subscriber: Subscriber) -> LiveQuery:
+        """Share a current live query or run a new one. Call only when ``is_settled``."""
+        live = self._find(fn, args, identity, journal)
+        if live is None:
+            base = (fn.path or "", args_key(args), journal)
+            live = LiveQuery(fn, args, identity, journal, base)
+            self._execute(live, self.runner.execute_query(fn, args, identity, journal=journal))
+            self._by_key.setdefault(base, []).append(live)
+        live.subscribers[subscriber] = live.subscribers.get(subscriber, 0) + 1
+        return live
+
+    def unsubscribe(self, live: LiveQuery, subscriber: Subscriber) -> None:
+        count = live.subscribers.get(subscriber, 0) - 1
+        if count > 0:
+            live.subscribers[subscriber] = count
+            return
+        live.subscribers.pop(subscriber, None)
+        if not live.subscribers:
+            self._drop(live)
+
+    def forget_subscriber(self, subscriber: Subscriber) -> None:
+        self._ts_waiters.discard(subscriber)
+
+    def _drop(self, live: LiveQuery) -> None:
+        self._unindex(live)
+        self._stale.discard(live)
+        siblings = self._by_key.get(live.base_key)
+        if siblings is not None:
+            if live in siblings:
+                siblings.remove(live)
+            if not siblings:
+                del self._by_key[live.base_key]
+
+    # -- the interval index -------------------------------------------------------------
+
+    def _index(self, live: LiveQuery, read_set: ReadSet) -> None:
+        for index_id, ranges in read_set.intervals.items():
+            tree = self._trees.get(index_id)
+            if tree is None:
+                tree = self._trees[index_id] = IntervalTree()
+            for lo, hi in ranges:
+                interval = Interval(lo, hi, live)
+                if interval not in tree:
+                    tree.add(interval)
+                    live._intervals.append((index_id, interval))
+
+    def _unindex(self, live: LiveQuery) -> None:
+        for index_id, interval in live._intervals:
+            tree = self._trees.get(index_id)
+            if tree is not None:
+                tree.discard(interval)
+        live._intervals.clear()
+
+    def _execute(self, live: LiveQuery, outcome: Outcome) -> bool:
+        """Install a fresh outcome; True if the result visibly changed."""
+        self.executions += 1
+        before = live.result_signature() if live.version else None
+        self._unindex(live)
+        live.outcome = outcome
+        live.stale = False
+        if outcome.read_set is not None:
+            self._index(live, outcome.read_set)
+        changed = before is None or live.result_signature() != before
+        if changed:
+            live.version += 1
+        return changed
+
+    def stale_for(self, index_id: int, key: bytes) -> set[LiveQuery]:
+        tree = self._trees.get(index_id)
+        return {iv.data for iv in tree.at(key)} if tree is not None else set()
+
+    def reload(self, registry: Any) -> None:
+        """New code: every live query reruns with the function now registered at its path."""
+        for siblings in self._by_key.values():
+            for live in siblings:
+                try:
+                    live.fn = registry.get(live.fn.path or "", kind="query")
+                except Exception:  # noqa: BLE001 — a removed function fails in the rerun below
+                    pass
+                if not live.stale:
+                    live.stale = True
+                    self._stale.add(live)
+        self._schedule_flush()
+
+    # -- commits and flushes ------------------------------------------------------------
+
+    def _on_commit(self, ts: int, writes: WriteSet) -> None:
+        """Committer listener, run synchronously right after a commit becomes visible."""
+        for index_id, key in writes.keys:
+            tree = self._trees.get(index_id)
+            if tree is None:
+                continue
+            for interval in tree.at(key):
+                live = interval.data
+                if not live.stale:
+                    live.stale = True
+                    self._stale.add(live)
+        self._schedule_flush()
+
+    def want_ts(self, subscriber: Subscriber) -> None:
+        """Ask for a flush callback even if none of the subscriber's queries change."""
+        self._ts_waiters.add(subscriber)
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        self._settled.clear()
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush_loop(), name="prefmem-flush")
+
+    @property
+    def is_settled(self) -> bool:
+        return self._settled.is_set() and self.runner.committer.visible.is_set()
+
+    async def settled(self) -> None:
+        """Wait until no live query is stale and no commit is in flight."""
+        while not self.is_settled:
+            await self._settled.wait()
+            await self.runner.committer.visible.wait()
+
+    async def _flush_loop(self) -> None:
+        await asyncio.sleep(0)  # let commits queued in this loop turn join the flush
+        while self._stale or self._ts_waiters:
+            await self.runner.committer.visible.wait()
+            self._flush_once()
+        self._settled.set()
+
+    def _flush_once(self) -> None:
+        stale, self._stale = self._stale, set()
+        waiters, self._ts_waiters = self._ts_waiters, set()
+        changed_by_subscriber: dict[Subscriber, set[LiveQuery]] = {}
+        with self.runner.storage.snapshot() as snapshot:
+            ts = snapshot.ts
+            reruns = 0
+            for live in list(stale):
+                if not live.subscribers:
+                    continue
+                reruns += 1
+                # A page keeps the end it had when first computed: reruns reuse its journal.
+                journal = live.outcome.journal if live.outcome.journal is not None else live.journal
+                outcome = self.runner.execute_query(live.fn, live.args, live.identity, journal=journal,
+                                                    snapshot=snapshot)
+                if self._execute(live, outcome):
+                    for subscriber in live.subscribers:
+                        changed_by_subscriber.setdefault(subscriber, set()).add(live)
+        self.last_flush_reruns = reruns
+        for subscriber in set(changed_by_subscriber) | waiters:
+            subscriber.on_flush(ts, changed_by_subscriber.get(subscriber, set()))

@@ -1,0 +1,163 @@
+"""The Starlette application: one origin serving the sync websocket and the HTTP API.
+
+``create_app`` assembles a ``Backend`` with its subscription manager; the lifespan opens
+and closes it, and in dev mode watches the code and reloads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from prefmem.backend import Backend
+from prefmem.http_api import HttpApi
+from prefmem.reactivity import Subscriptions
+from prefmem.sync.session import SyncSession
+
+log = logging.getLogger("prefmem.server")
+
+
+class _WebSocketTransport:
+    def __init__(self, websocket: WebSocket) -> None:
+        self._ws = websocket
+
+    async def send_bytes(self, data: bytes) -> None:
+        # The official clients read JSON text frames.
+        await self._ws.send_text(data.decode("utf-8"))
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        try:
+            await self._ws.close(code, reason)
+        except (RuntimeError, WebSocketDisconnect):
+            pass
+
+
+async def _frames(websocket: WebSocket) -> AsyncIterator[str]:
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None and message.get("bytes") is not None:
+                text = message["bytes"].decode("utf-8", errors="replace")
+            if text is not None:
+                yield text
+    except (WebSocketDisconnect, RuntimeError):
+        return
+
+
+class Server:
+    """Holds the running backend and what is built on it."""
+
+    def __init__(self, backend: Backend, *, watch: bool = False) -> None:
+        self.backend = backend
+        self.watch = watch
+        self.subscriptions: Subscriptions | None = None
+        self.http_api: HttpApi | None = None
+        self._watcher: asyncio.Task | None = None
+        self.sessions: set[SyncSession] = set()
+
+    async def start(self) -> None:
+        self.backend.open()
+        runner = self.backend.runner
+        assert runner is not None
+        self.subscriptions = Subscriptions(runner)
+        self.http_api = HttpApi(runner)
+        if self.watch:
+            self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+        runner = self.backend.runner
+        if runner is not None:
+            await runner.committer.drain()
+        self.backend.close()
+
+    async def _watch_code(self) -> None:
+        from watchfiles import awatch
+
+        paths = [str(self.backend.functions_dir)]
+        if isinstance(self.backend.schema_source, (str, Path)):
+            paths.append(str(self.backend.schema_source))
+        async for _changes in awatch(*paths, debounce=200, step=50):
+            try:
+                self.reload()
+                log.warning("prefmem: reloaded functions from %s", self.backend.functions_dir)
+            except Exception as err:  # noqa: BLE001 — keep serving the old code
+                log.error("prefmem: reload failed, still serving the previous code: %s", err)
+
+    def reload(self) -> None:
+        assert self.subscriptions is not None
+        registry = self.backend.reload_functions()
+        self.subscriptions.reload(registry)
+
+    async def websocket(self, websocket: WebSocket) -> None:
+        await websocket.accept()
+        assert self.subscriptions is not None and self.backend.runner is not None
+        session = SyncSession(_WebSocketTransport(websocket), self.backend.runner, self.subscriptions)
+        self.sessions.add(session)
+        try:
+            await session.run(_frames(websocket))
+        finally:
+            self.sessions.discard(session)
+
+
+def create_app(backend: Backend, *, watch: bool = False) -> Starlette:
+    server = Server(backend, watch=watch)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await server.start()
+        try:
+            yield
+        finally:
+            await server.stop()
+
+    async def http_function(request: Request) -> Response:
+        assert server.http_api is not None
+        return await server.http_api.handle(request)
+
+    async def version(request: Request) -> Response:
+        return PlainTextResponse("prefmem")
+
+    async def not_found(request: Request) -> Response:
+        return JSONResponse({"code": "NotFound", "message": f"no route for {request.method} {request.url.path}"},
+                            status_code=404)
+
+    routes: list[Any] = [
+        WebSocketRoute("/api/sync", server.websocket),
+        WebSocketRoute("/api/{client_version}/sync", server.websocket),
+        Route("/api/query", http_function, methods=["POST"]),
+        Route("/api/mutation", http_function, methods=["POST"]),
+        Route("/api/action", http_function, methods=["POST"]),
+        Route("/api/function", http_function, methods=["POST"]),
+        Route("/api/query_ts", http_function, methods=["POST"]),
+        Route("/api/query_at_ts", http_function, methods=["POST"]),
+        Route("/api/run/{path:path}", http_function, methods=["POST", "GET"]),
+        Route("/version", version, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.server = server
+    return app
+
+
+def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
+          log_level: str = "warning") -> None:
+    """Run the server until interrupted (``prefmem dev``)."""
+    import uvicorn
+
+    app = create_app(backend, watch=watch)
+    print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets", lifespan="on",
+                ws_ping_interval=None)

@@ -1,0 +1,345 @@
+"""One websocket connection speaking the Convex sync protocol.
+
+The session's life is an explicit state machine (``SessionState``): it waits for
+``Connect``, then serves; any protocol violation sends ``FatalError`` and closes this
+socket only. Incoming messages are handled strictly in arrival order. Mutations are handed
+to the committer at once (so a client can pipeline them) and their responses go out in
+request order from one responder task; actions run concurrently.
+
+Every Transition a session sends moves its version ``(querySet, identity, ts)`` forward
+from exactly the version the client holds, and all results in it are valid at its end
+``ts``: new results are computed only once the subscription manager is settled (no stale
+live query, no commit in flight), and flush results all come from one snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Protocol
+
+from prefmem.auth.identity import Identity
+from prefmem.errors import PrefmemError
+from prefmem.functions import FunctionDef
+from prefmem.reactivity import LiveQuery, Subscriptions
+from prefmem.runner import Outcome, Runner
+from prefmem.sync import messages as m
+from prefmem.values import from_json, to_json
+
+log = logging.getLogger("prefmem.sync")
+
+PING_INTERVAL_S = 15.0
+
+
+class SessionState(enum.Enum):
+    AWAITING_CONNECT = "awaiting Connect"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+class Transport(Protocol):
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+class AuthFailed(Exception):
+    """A token was refused; the message goes to the client in an AuthError."""
+
+
+Authenticator = Callable[[m.Authenticate], Awaitable[Identity | None]]
+
+
+async def no_authentication(msg: m.Authenticate) -> Identity | None:
+    if msg.tokenType == "None":
+        return None
+    raise AuthFailed("this server has no authentication providers configured")
+
+
+@dataclass
+class _Subscription:
+    query_id: int
+    live: LiveQuery | None  # None when the query failed before it could subscribe
+    sent_version: int
+    failure: Outcome | None = None
+
+
+class FatalProtocolError(Exception):
+    pass
+
+
+class SyncSession:
+    def __init__(self, transport: Transport, runner: Runner, subscriptions: Subscriptions,
+                 authenticate: Authenticator = no_authentication) -> None:
+        self.transport = transport
+        self.runner = runner
+        self.subs = subscriptions
+        self.authenticate = authenticate
+        self.state = SessionState.AWAITING_CONNECT
+        self.session_id: str | None = None
+        self.identity: Identity | None = None
+        self.query_set_version = 0
+        self.identity_version = 0
+        self.ts = 0
+        self._queries: dict[int, _Subscription] = {}
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._mutations: deque[tuple[int, asyncio.Future]] = deque()
+        self._mutation_wake = asyncio.Event()
+        self._wanted_ts = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._last_send = time.monotonic()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def run(self, frames: "asyncio.Queue[str | bytes | None] | Any") -> None:
+        """Serve until the peer goes away; ``frames`` yields incoming text frames, None at close."""
+        writer = asyncio.create_task(self._write_loop(), name="sync-writer")
+        responder = asyncio.create_task(self._respond_loop(), name="sync-mutation-responses")
+        pinger = asyncio.create_task(self._ping_loop(), name="sync-ping")
+        try:
+            async for frame in frames:
+                if self.state is SessionState.CLOSED:
+                    break
+                try:
+                    await self.handle(frame)
+                except FatalProtocolError as err:
+                    await self._fatal(str(err))
+                    break
+        finally:
+            self.state = SessionState.CLOSED
+            self._cleanup()
+            for task in (responder, pinger, *self._tasks):
+                task.cancel()
+            self._outbox.put_nowait(None)
+            try:
+                await asyncio.wait_for(writer, 2.0)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 — the socket is gone
+                writer.cancel()
+
+    def _cleanup(self) -> None:
+        for sub in self._queries.values():
+            if sub.live is not None:
+                self.subs.unsubscribe(sub.live, self)
+        self._queries.clear()
+        self.subs.forget_subscriber(self)
+
+    async def _fatal(self, error: str) -> None:
+        log.info("sync session %s: protocol error: %s", self.session_id, error)
+        self._send(m.FatalError(error=error))
+        self.state = SessionState.CLOSED
+        self._outbox.put_nowait(None)
+
+    # -- outgoing -----------------------------------------------------------------------
+
+    def _send(self, msg: Any) -> None:
+        if self.state is not SessionState.CLOSED:
+            self._outbox.put_nowait(m.encode_server_message(msg))
+
+    async def _write_loop(self) -> None:
+        while True:
+            data = await self._outbox.get()
+            if data is None:
+                await self.transport.close(1000, "")
+                return
+            self._last_send = time.monotonic()
+            await self.transport.send_bytes(data)
+
+    async def _ping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PING_INTERVAL_S / 3)
+            if time.monotonic() - self._last_send >= PING_INTERVAL_S:
+                self._send(m.Ping())
+
+    def _version(self) -> m.StateVersion:
+        return m.StateVersion.make(self.query_set_version, self.identity_version, self.ts)
+
+    def _transition(self, modifications: list, *, query_set: int, identity: int, ts: int) -> None:
+        start = self._version()
+        self.query_set_version, self.identity_version, self.ts = query_set, identity, max(ts, self.ts)
+        self._send(m.Transition(startVersion=start, endVersion=self._version(), modifications=modifications,
+                                serverTs=time.time_ns()))
+
+    def _modification(self, sub: _Subscription) -> Any:
+        outcome = sub.failure if sub.live is None else sub.live.outcome
+        assert outcome is not None
+        if sub.live is not None:
+            sub.sent_version = sub.live.version
+        if outcome.ok:
+            return m.QueryUpdated(queryId=sub.query_id, value=to_json(outcome.value), logLines=outcome.log_lines,
+                                  journal=outcome.journal)
+        failed = m.QueryFailed(queryId=sub.query_id, errorMessage=outcome.error or "", logLines=outcome.log_lines,
+                               journal=outcome.journal)
+        if outcome.has_error_data:
+            failed.errorData = to_json(outcome.error_data)
+        return failed
+
+    # -- incoming -----------------------------------------------------------------------
+
+    async def handle(self, frame: str | bytes) -> None:
+        try:
+            msg = m.decode_client_message(frame)
+        except m.ProtocolError as err:
+            raise FatalProtocolError(str(err)) from None
+        if self.state is SessionState.AWAITING_CONNECT:
+            if not isinstance(msg, m.Connect):
+                raise FatalProtocolError(f"the first message on a socket must be Connect, got {type(msg).__name__}")
+            self.session_id = msg.sessionId
+            self.state = SessionState.CONNECTED
+            return
+        if isinstance(msg, m.Connect):
+            raise FatalProtocolError("Connect may only be the first message on a socket")
+        if isinstance(msg, m.ModifyQuerySet):
+            await self._modify_query_set(msg)
+        elif isinstance(msg, m.Mutation):
+            self._mutation(msg)
+        elif isinstance(msg, m.Action):
+            task = asyncio.create_task(self._action(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif isinstance(msg, m.Authenticate):
+            await self._authenticate(msg)
+        # Event: client telemetry, accepted and ignored.
+
+    async def _settle(self) -> None:
+        """Return when results computed now are consistent with every live result."""
+        while not self.subs.is_settled:
+            await self.subs.settled()
+
+    def _function(self, path: str, kind: str) -> FunctionDef:
+        return self.runner.registry.get(m.canonicalize_udf_path(path), kind=kind)
+
+    @staticmethod
+    def _args(args: list[Any]) -> Any:
+        if len(args) != 1:
+            raise PrefmemError(f"expected one argument object in `args`, got {len(args)} items")
+        return from_json(args[0])
+
+    async def _modify_query_set(self, msg: m.ModifyQuerySet) -> None:
+        if msg.baseVersion != self.query_set_version:
+            raise FatalProtocolError(f"ModifyQuerySet baseVersion {msg.baseVersion} does not match the query set "
+                                     f"version {self.query_set_version}")
+        if msg.newVersion <= msg.baseVersion:
+            raise FatalProtocolError(f"ModifyQuerySet newVersion {msg.newVersion} must be greater than baseVersion "
+                                     f"{msg.baseVersion}")
+        await self._settle()
+        # From here to the Transition nothing awaits: no commit can slip in between.
+        mods: list[Any] = []
+        for change in msg.modifications:
+            if isinstance(change, m.AddQuery):
+                if change.queryId in self._queries:
+                    raise FatalProtocolError(f"query id {change.queryId} is already in the query set")
+                sub = self._subscribe(change)
+                self._queries[change.queryId] = sub
+                mods.append(self._modification(sub))
+            else:
+                sub = self._queries.pop(change.queryId, None)
+                if sub is None:
+                    raise FatalProtocolError(f"query id {change.queryId} is not in the query set")
+                if sub.live is not None:
+                    self.subs.unsubscribe(sub.live, self)
+                mods.append(m.QueryRemoved(queryId=change.queryId))
+        self._transition(mods, query_set=msg.newVersion, identity=self.identity_version,
+                         ts=self.runner.storage.last_ts)
+
+    def _subscribe(self, add: m.AddQuery) -> _Subscription:
+        try:
+            fn = self._function(add.udfPath, "query")
+            args = self._args(add.args)
+        except PrefmemError as err:
+            return _Subscription(add.queryId, None, 0, Outcome(error=str(err)))
+        journal = add.journal if isinstance(add.journal, str) else None
+        live = self.subs.subscribe(fn, args, self.identity, journal, self)
+        return _Subscription(add.queryId, live, 0)
+
+    def on_flush(self, ts: int, changed: set[LiveQuery]) -> None:
+        """Subscription manager callback: results changed at ``ts`` (or a ts was wanted)."""
+        if self.state is not SessionState.CONNECTED:
+            return
+        mods = [self._modification(sub) for sub in self._queries.values()
+                if sub.live is not None and sub.live in changed and sub.live.version != sub.sent_version]
+        if mods or self._wanted_ts > self.ts:
+            self._transition(mods, query_set=self.query_set_version, identity=self.identity_version, ts=ts)
+
+    # -- mutations and actions ----------------------------------------------------------
+
+    def _mutation(self, msg: m.Mutation) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            fn = self._function(msg.udfPath, "mutation")
+            args = self._args(msg.args)
+        except PrefmemError as err:
+            future: asyncio.Future = loop.create_future()
+            future.set_result(Outcome(error=str(err)))
+        else:
+            future = asyncio.ensure_future(self.runner.run(fn, args, self.identity))
+        self._mutations.append((msg.requestId, future))
+        self._mutation_wake.set()
+
+    async def _respond_loop(self) -> None:
+        while True:
+            if not self._mutations:
+                self._mutation_wake.clear()
+                await self._mutation_wake.wait()
+                continue
+            request_id, future = self._mutations[0]
+            outcome: Outcome = await future
+            self._mutations.popleft()
+            if outcome.ok:
+                self._send(m.MutationResponse(requestId=request_id, success=True, result=to_json(outcome.value),
+                                              logLines=outcome.log_lines, ts=m.encode_ts(outcome.ts)))
+                if outcome.ts > self.ts:
+                    self._wanted_ts = max(self._wanted_ts, outcome.ts)
+                    self.subs.want_ts(self)
+            else:
+                response = m.MutationResponse(requestId=request_id, success=False, result=outcome.error or "",
+                                              logLines=outcome.log_lines)
+                if outcome.has_error_data:
+                    response.errorData = to_json(outcome.error_data)
+                self._send(response)
+
+    async def _action(self, msg: m.Action) -> None:
+        try:
+            fn = self._function(msg.udfPath, "action")
+            args = self._args(msg.args)
+        except PrefmemError as err:
+            outcome = Outcome(error=str(err))
+        else:
+            outcome = await self.runner.run(fn, args, self.identity)
+        if outcome.ok:
+            self._send(m.ActionResponse(requestId=msg.requestId, success=True, result=to_json(outcome.value),
+                                        logLines=outcome.log_lines))
+        else:
+            response = m.ActionResponse(requestId=msg.requestId, success=False, result=outcome.error or "",
+                                        logLines=outcome.log_lines)
+            if outcome.has_error_data:
+                response.errorData = to_json(outcome.error_data)
+            self._send(response)
+
+    # -- authentication -----------------------------------------------------------------
+
+    async def _authenticate(self, msg: m.Authenticate) -> None:
+        if msg.baseVersion != self.identity_version:
+            raise FatalProtocolError(f"Authenticate baseVersion {msg.baseVersion} does not match the identity "
+                                     f"version {self.identity_version}")
+        try:
+            identity = await self.authenticate(msg)
+        except AuthFailed as err:
+            self._send(m.AuthError(error=str(err), baseVersion=self.identity_version, authUpdateAttempted=True))
+            return
+        await self._settle()
+        self.identity = identity
+        mods = []
+        for query_id, sub in list(self._queries.items()):
+            if sub.live is None:
+                continue
+            old = sub.live
+            sub.live = self.subs.subscribe(old.fn, old.args, identity, old.journal, self)
+            self.subs.unsubscribe(old, self)
+            sub.sent_version = -1
+            mods.append(self._modification(sub))
+        self._transition(mods, query_set=self.query_set_version, identity=msg.baseVersion + 1,
+                         ts=self.runner.storage.last_ts)
