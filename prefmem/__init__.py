@@ -7,10 +7,12 @@ from prefmem.database import UNSET
 from prefmem.errors import ConvexError
 from prefmem.functions import (action, http_action, internal_action, internal_mutation, internal_query, mutation,
                                query)
+from prefmem.router import HttpRouter
 from prefmem.schema import define_schema, define_table
+from prefmem.scheduler.crons import Crons
 from prefmem.validators import v
 
 __all__ = [
-    "UNSET", "ConvexError", "action", "define_schema", "define_table", "http_action", "internal_action",
+    "UNSET", "ConvexError", "Crons", "HttpRouter", "action", "define_schema", "define_table", "http_action", "internal_action",
     "internal_mutation", "internal_query", "mutation", "query", "v",
 ]

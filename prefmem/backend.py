@@ -13,6 +13,7 @@ from prefmem.database import Catalog
 from prefmem.functions import Registry, load_functions, load_schema
 from prefmem.limits import DEFAULT_LIMITS, Limits
 from prefmem.runner import Clock, Runner
+from prefmem.scheduler import jobs
 from prefmem.schema import Schema
 from prefmem.storage import Durability, Storage, decode_document
 
@@ -38,7 +39,7 @@ class Backend:
         registry: Registry = load_functions(self.functions_dir)
         storage = Storage(self.db_path, self.durability)
         try:
-            catalog = Catalog(storage, schema)
+            catalog = Catalog(storage, schema, system_tables={jobs.TABLE: jobs.table_def()})
             catalog.open()
         except BaseException:
             storage.close()

@@ -56,3 +56,7 @@ class DocumentNotFound(PrefmemError):
 
 class SchemaMismatch(PrefmemError):
     """Stored documents do not satisfy a changed schema; the report names them."""
+
+
+class AuthFailed(PrefmemError):
+    """A token or key was refused; the message says why (expired, wrong issuer, ...)."""

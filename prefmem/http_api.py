@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from prefmem.auth.identity import Identity
-from prefmem.errors import PrefmemError
+from prefmem.auth.authenticator import Authenticator
+from prefmem.errors import AuthFailed, PrefmemError
 from prefmem.runner import Outcome, Runner
 from prefmem.values import from_json, to_json
 
@@ -27,15 +28,15 @@ _KIND_BY_ROUTE = {"/api/query": "query", "/api/query_ts": "query", "/api/query_a
 
 
 class HttpApi:
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, authenticator: Authenticator) -> None:
         self.runner = runner
+        self.authenticator = authenticator
 
     async def identity(self, request: Request) -> Identity | None:
-        """The caller's identity from ``Authorization``; token verification is the auth room's job."""
-        header = request.headers.get("authorization")
-        if not header:
-            return None
-        raise _BadRequest(401, "Unauthenticated", "this server has no authentication providers configured")
+        try:
+            return await self.authenticator.for_header(request.headers.get("authorization"))
+        except AuthFailed as err:
+            raise _BadRequest(401, "Unauthenticated", str(err)) from None
 
     async def handle(self, request: Request) -> Response:
         try:

@@ -30,6 +30,7 @@ from prefmem.database import Catalog, DatabaseReader, DatabaseWriter, ReadSet, T
 from prefmem.errors import ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
 from prefmem.functions import FunctionDef, Registry
 from prefmem.limits import Limits
+from prefmem.scheduler.context import ActionScheduler, MutationScheduler
 from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
 from prefmem.values import check_value
 
@@ -154,9 +155,11 @@ def _audit(event: str, args: tuple) -> None:
     if not getattr(_guard_active, "on", False):
         return
     if event in _BLOCKED_EVENTS or (event == "open" and _is_write_or_data_open(args)):
-        _guard_active.on = False  # the exception path itself may open files (tracebacks)
-        raise NonDeterministic(f"{_guard_active.path}: queries and mutations may not do I/O ({event}); "
-                               "use an action")
+        # The guard stays on and the refusal is remembered: a handler that catches this
+        # error must neither get I/O afterwards nor succeed (see ``_execute_sync``).
+        message = f"{_guard_active.path}: queries and mutations may not do I/O ({event}); use an action"
+        _guard_active.violation = message
+        raise NonDeterministic(message)
 
 
 def _is_write_or_data_open(args: tuple) -> bool:
@@ -298,7 +301,7 @@ class Runner:
                 raise ValidationError(f"{fn.path}: invalid return value: {err}") from None
         return value
 
-    def _failure(self, fn: FunctionDef, err: BaseException) -> Outcome:
+    def failure(self, fn: FunctionDef, err: BaseException) -> Outcome:
         if isinstance(err, ConvexError):
             message = err.args[0] if isinstance(err.data, str) else "ConvexError"
             return Outcome(error=f"[{fn.path}] Uncaught ConvexError: {message}", error_data=err.data,
@@ -320,16 +323,18 @@ class Runner:
         """Validate, run the handler to completion, validate its result; never raises."""
         collector, token = logs.start(self.limits.log_lines)
         guard_token = _watchdog.arm(tx.deadline) if tx.deadline is not None else None
-        _guard_active.on, _guard_active.path = True, fn.path
+        _guard_active.on, _guard_active.path, _guard_active.violation = True, fn.path, None
         try:
             args = self._check_args(fn, args)
             value = _drive(fn.handler(ctx, args), fn)
+            if _guard_active.violation is not None:
+                raise NonDeterministic(_guard_active.violation)
             value = self._check_result(fn, value)
             outcome = Outcome(value=value)
         except BaseException as err:  # noqa: BLE001 — every failure becomes an outcome
             if isinstance(err, (KeyboardInterrupt, SystemExit)):
                 raise
-            outcome = self._failure(fn, err)
+            outcome = self.failure(fn, err)
         finally:
             _guard_active.on = False
             if guard_token is not None:
@@ -371,7 +376,7 @@ class Runner:
             try:
                 self.before_mutation_commit(ctx, tx)
             except Exception as err:  # noqa: BLE001
-                outcome = self._failure(fn, err)
+                outcome = self.failure(fn, err)
         batch.end_mutation(keep=outcome.ok)
         if outcome.ok:
             outcome.write_set = tx.write_set
@@ -381,7 +386,8 @@ class Runner:
         return outcome
 
     def prepare_mutation_ctx(self, ctx: MutationCtx, tx: Transaction) -> None:
-        """Hook for rooms that add to a mutation's ctx (the scheduler adds ``ctx.scheduler``)."""
+        """Add what other rooms provide to a mutation's ctx."""
+        ctx.scheduler = MutationScheduler(ctx.db, self, tx.now_ms)
 
     def before_mutation_commit(self, ctx: MutationCtx, tx: Transaction) -> None:
         """Hook run inside the mutation's savepoint after its handler succeeded."""
@@ -402,14 +408,15 @@ class Runner:
             outcome = Outcome(error=str(LimitExceeded("action_time_ms", f"{fn.path} ran longer than "
                                                       f"{self.limits.action_time_ms:g} ms")))
         except Exception as err:  # noqa: BLE001
-            outcome = self._failure(fn, err)
+            outcome = self.failure(fn, err)
         finally:
             logs.stop(token)
         outcome.log_lines = collector.finish()
         return outcome
 
     def prepare_action_ctx(self, ctx: ActionCtx) -> None:
-        """Hook for rooms that add to an action's ctx (scheduler, storage, vector search)."""
+        """Add what other rooms provide to an action's ctx."""
+        ctx.scheduler = ActionScheduler(self, ctx.now)
 
 
 @dataclass

@@ -18,9 +18,14 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from prefmem.auth.authenticator import Authenticator
 from prefmem.backend import Backend
+from prefmem.errors import AuthFailed
 from prefmem.http_api import HttpApi
 from prefmem.reactivity import Subscriptions
+from prefmem.router import HttpRouter, dispatch
+from prefmem.scheduler.crons import CronRunner
+from prefmem.scheduler.executor import Executor
 from prefmem.sync.session import SyncSession
 
 log = logging.getLogger("prefmem.server")
@@ -64,6 +69,9 @@ class Server:
         self.watch = watch
         self.subscriptions: Subscriptions | None = None
         self.http_api: HttpApi | None = None
+        self.auth: Authenticator | None = None
+        self.executor: Executor | None = None
+        self.crons: CronRunner | None = None
         self._watcher: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
 
@@ -72,13 +80,23 @@ class Server:
         runner = self.backend.runner
         assert runner is not None
         self.subscriptions = Subscriptions(runner)
-        self.http_api = HttpApi(runner)
+        self.auth = Authenticator(runner.registry)
+        self.http_api = HttpApi(runner, self.auth)
+        self.executor = Executor(runner)
+        await self.executor.recover()
+        self.executor.start()
+        self.crons = CronRunner(runner)
+        self.crons.start()
         if self.watch:
             self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
 
     async def stop(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
+        if self.crons is not None:
+            self.crons.stop()
+        if self.executor is not None:
+            await self.executor.stop()
         runner = self.backend.runner
         if runner is not None:
             await runner.committer.drain()
@@ -101,11 +119,37 @@ class Server:
         assert self.subscriptions is not None
         registry = self.backend.reload_functions()
         self.subscriptions.reload(registry)
+        if self.crons is not None:
+            self.crons.load()
+
+    def http_router(self) -> HttpRouter | None:
+        module = self.backend.registry.module("http")
+        router = getattr(module, "http", None) if module is not None else None
+        return router if isinstance(router, HttpRouter) else None
+
+    async def http_action(self, request: Request) -> Response:
+        """Every path the runtime does not own goes to the app's HTTP actions."""
+        router = self.http_router()
+        if router is not None:
+            assert self.auth is not None
+            try:
+                identity = await self.auth.for_header(request.headers.get("authorization"))
+            except AuthFailed:
+                identity = None  # an HTTP action without valid auth simply has no identity
+            response = await dispatch(self.backend.runner, router, request, identity)
+            if response is not None:
+                return response
+            allowed = router.allowed_methods(request.url.path)
+            if allowed:
+                return PlainTextResponse("method not allowed", status_code=405, headers={"Allow": ", ".join(allowed)})
+        return JSONResponse({"code": "NotFound", "message": f"no route for {request.method} {request.url.path}"},
+                            status_code=404)
 
     async def websocket(self, websocket: WebSocket) -> None:
         await websocket.accept()
         assert self.subscriptions is not None and self.backend.runner is not None
-        session = SyncSession(_WebSocketTransport(websocket), self.backend.runner, self.subscriptions)
+        assert self.auth is not None
+        session = SyncSession(_WebSocketTransport(websocket), self.backend.runner, self.subscriptions, self.auth)
         self.sessions.add(session)
         try:
             await session.run(_frames(websocket))
@@ -131,10 +175,6 @@ def create_app(backend: Backend, *, watch: bool = False) -> Starlette:
     async def version(request: Request) -> Response:
         return PlainTextResponse("prefmem")
 
-    async def not_found(request: Request) -> Response:
-        return JSONResponse({"code": "NotFound", "message": f"no route for {request.method} {request.url.path}"},
-                            status_code=404)
-
     routes: list[Any] = [
         WebSocketRoute("/api/sync", server.websocket),
         WebSocketRoute("/api/{client_version}/sync", server.websocket),
@@ -146,6 +186,8 @@ def create_app(backend: Backend, *, watch: bool = False) -> Starlette:
         Route("/api/query_at_ts", http_function, methods=["POST"]),
         Route("/api/run/{path:path}", http_function, methods=["POST", "GET"]),
         Route("/version", version, methods=["GET"]),
+        Route("/{path:path}", server.http_action,
+              methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.server = server
@@ -159,5 +201,5 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
 
     app = create_app(backend, watch=watch)
     print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets", lifespan="on",
+    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets-sansio", lifespan="on",
                 ws_ping_interval=None)

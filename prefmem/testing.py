@@ -17,6 +17,7 @@ from prefmem.backend import Backend
 from prefmem.limits import DEFAULT_LIMITS, Limits
 from prefmem.runner import Clock, FunctionFailed, Outcome
 from prefmem.schema import Schema
+from prefmem.scheduler.executor import Executor
 
 __all__ = ["TestBackend", "TestClock", "FunctionFailed"]
 
@@ -79,6 +80,8 @@ class TestBackend(_Caller):
 
     async def __aenter__(self) -> "TestBackend":
         self.backend.open()
+        self.executor = Executor(self.backend.runner)  # type: ignore[arg-type]
+        await self.executor.recover()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -101,6 +104,11 @@ class TestBackend(_Caller):
 
     async def _call(self, path: str, args: dict | None, identity: Identity | None, kind: str) -> Outcome:
         return await self.backend.runner.call(path, args if args is not None else {}, identity, kind=kind)  # type: ignore[union-attr]
+
+    async def run_scheduled(self) -> int:
+        """Run every scheduled function that is due by the test clock, and what those schedule
+        that is due too; returns how many ran."""
+        return await self.executor.run_until_idle()
 
     def table(self, name: str) -> list[dict]:
         """Every document of a table, in creation order."""

@@ -294,3 +294,13 @@ class DatabaseWriter(DatabaseReader):
 
     async def delete(self, doc_id: str) -> None:
         self._tx.delete(doc_id, system=self._system)
+
+
+def system_writer(db: DatabaseWriter) -> DatabaseWriter:
+    """A writer of system tables in ``db``'s transaction, for the runtime's own rooms.
+
+    Application code only ever reads system tables (``ctx.db.system``).
+    """
+    if not isinstance(db, DatabaseWriter):
+        raise InvalidQuery("system tables can only be written inside a mutation")
+    return DatabaseWriter(db._tx, system=True)

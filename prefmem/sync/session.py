@@ -20,10 +20,11 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from prefmem.auth.identity import Identity
-from prefmem.errors import PrefmemError
+from prefmem.auth.authenticator import Authenticator
+from prefmem.errors import AuthFailed, PrefmemError
 from prefmem.functions import FunctionDef
 from prefmem.reactivity import LiveQuery, Subscriptions
 from prefmem.runner import Outcome, Runner
@@ -47,19 +48,6 @@ class Transport(Protocol):
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
-class AuthFailed(Exception):
-    """A token was refused; the message goes to the client in an AuthError."""
-
-
-Authenticator = Callable[[m.Authenticate], Awaitable[Identity | None]]
-
-
-async def no_authentication(msg: m.Authenticate) -> Identity | None:
-    if msg.tokenType == "None":
-        return None
-    raise AuthFailed("this server has no authentication providers configured")
-
-
 @dataclass
 class _Subscription:
     query_id: int
@@ -74,11 +62,11 @@ class FatalProtocolError(Exception):
 
 class SyncSession:
     def __init__(self, transport: Transport, runner: Runner, subscriptions: Subscriptions,
-                 authenticate: Authenticator = no_authentication) -> None:
+                 authenticator: Authenticator) -> None:
         self.transport = transport
         self.runner = runner
         self.subs = subscriptions
-        self.authenticate = authenticate
+        self.authenticator = authenticator
         self.state = SessionState.AWAITING_CONNECT
         self.session_id: str | None = None
         self.identity: Identity | None = None
@@ -326,7 +314,8 @@ class SyncSession:
             raise FatalProtocolError(f"Authenticate baseVersion {msg.baseVersion} does not match the identity "
                                      f"version {self.identity_version}")
         try:
-            identity = await self.authenticate(msg)
+            identity = await self.authenticator.for_message(msg.tokenType,
+                                                            msg.value if isinstance(msg.value, str) else None)
         except AuthFailed as err:
             self._send(m.AuthError(error=str(err), baseVersion=self.identity_version, authUpdateAttempted=True))
             return
