@@ -74,6 +74,10 @@ class TableDef:
         self.vector_indexes[name] = VectorIndexDef(name, vector_field, dimensions, tuple(filter_fields or ()))
         return self
 
+    def search_index_fields(self) -> dict[str, tuple[str, ...]]:
+        """Search indexes as stored: ``("$search", search field, *filter fields)``."""
+        return {i.name: ("$search", i.search_field, *i.filter_fields) for i in self.search_indexes.values()}
+
     def all_indexes(self) -> dict[str, tuple[str, ...]]:
         """Every range index of the table with its key fields, the system ones included."""
         out = {"by_id": ("_id",), "by_creation_time": ("_creationTime", "_id")}

@@ -142,9 +142,31 @@ class Storage:
                 raise
             self._writer.execute("COMMIT")
 
+    def create_search_table(self, index_id: int, filters: int) -> None:
+        """An FTS5 table for a search index: the text, one column per filter field's key."""
+        columns = "".join(f", f{i} UNINDEXED" for i in range(filters))
+        with self._write_lock:
+            self._writer.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS search_{int(index_id)} USING fts5("
+                                 f"body{columns}, doc_id UNINDEXED, tokenize='unicode61 remove_diacritics 2')")
+
+    def fill_search(self, index_id: int, rows: Iterator[tuple]) -> None:
+        """Backfill a new search index: rows of (rowid, text, *filter keys, doc_id)."""
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    marks = ", ".join("?" * len(row))
+                    self._writer.execute(f"INSERT INTO search_{int(index_id)} (rowid, {_search_columns(len(row) - 3)}) "
+                                         f"VALUES ({marks})", row)
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
     def drop_index(self, index_id: int) -> None:
         with self._write_lock:
             self._writer.execute("BEGIN IMMEDIATE")
+            self._writer.execute(f"DROP TABLE IF EXISTS search_{int(index_id)}")
             self._writer.execute("DELETE FROM index_entries WHERE index_id=?", (index_id,))
             self._writer.execute("DELETE FROM indexes WHERE index_id=?", (index_id,))
             self._writer.execute("COMMIT")
@@ -195,6 +217,10 @@ class Storage:
                     pass
 
 
+def _search_columns(filters: int) -> str:
+    return ", ".join(["body", *(f"f{i}" for i in range(filters)), "doc_id"])
+
+
 class Snapshot:
     """Reads at one point in time: a read transaction, or the writer's open transaction."""
 
@@ -231,6 +257,15 @@ class Snapshot:
             "SELECT e.key, d.value FROM index_entries e JOIN documents d ON d.id = e.doc_id "
             f"WHERE e.index_id=? AND e.key>=? AND e.key<? ORDER BY e.key {order} LIMIT ?",
             (index_id, lo, hi, limit)).fetchall()
+
+
+    def search(self, index_id: int, match: str, filters: list[tuple[int, bytes]], limit: int) -> list[bytes]:
+        """Document values matching an FTS5 expression and filter keys, best BM25 rank first."""
+        clauses = "".join(f" AND s.f{int(position)}=?" for position, _ in filters)
+        return [row[0] for row in self._conn.execute(
+            f"SELECT d.value FROM search_{int(index_id)} s JOIN documents d ON d.id = s.doc_id "
+            f"WHERE search_{int(index_id)} MATCH ?{clauses} ORDER BY bm25(search_{int(index_id)}), s.doc_id LIMIT ?",
+            (match, *(key for _, key in filters), limit))]
 
 
 class WriteBatch:
@@ -281,6 +316,14 @@ class WriteBatch:
 
     def delete_index_entries(self, entries: list[tuple[int, bytes]]) -> None:
         self._conn.executemany("DELETE FROM index_entries WHERE index_id=? AND key=?", entries)
+
+    def put_search(self, index_id: int, rowid: int, text: str, filter_keys: list[bytes], doc_id: str) -> None:
+        marks = ", ".join("?" * (len(filter_keys) + 3))
+        self._conn.execute(f"INSERT INTO search_{int(index_id)} (rowid, {_search_columns(len(filter_keys))}) "
+                           f"VALUES ({marks})", (rowid, text, *filter_keys, doc_id))
+
+    def delete_search(self, index_id: int, rowid: int) -> None:
+        self._conn.execute(f"DELETE FROM search_{int(index_id)} WHERE rowid=?", (rowid,))
 
     def create_index(self, table: str, name: str, fields_json: str) -> int:
         """Register an index inside this transaction (a table's first insert creates it)."""

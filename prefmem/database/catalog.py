@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefmem import ids
+from prefmem.database.search import SearchIndex, doc_rowid
 from prefmem.errors import InvalidQuery, SchemaMismatch, ValidationError
 from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef
 from prefmem.storage import Storage, WriteBatch, decode_document
@@ -53,6 +54,7 @@ class Catalog:
         self.system_tables = dict(system_tables or {})
         self._indexes: dict[tuple[str, str], Index] = {}
         self._by_number: dict[int, str] = {}
+        self._search: dict[tuple[str, str], SearchIndex] = {}
         self.number_fields: dict[str, set[str]] = {}
 
     # -- start-up -----------------------------------------------------------------------
@@ -64,7 +66,7 @@ class Catalog:
         stored = self.storage.index_ids()
         wanted: dict[tuple[str, str], tuple[str, ...]] = {}
         for table, tdef in self._all_table_defs().items():
-            for name, fields in tdef.all_indexes().items():
+            for name, fields in {**tdef.all_indexes(), **tdef.search_index_fields()}.items():
                 wanted[(table, name)] = fields
         # Tables that exist only in storage keep their system indexes: their data stays reachable.
         for (table, name), (index_id, fields_json) in stored.items():
@@ -75,7 +77,16 @@ class Catalog:
                 self.storage.drop_index(index_id)
         stored = self.storage.index_ids()
         for (table, name), fields in wanted.items():
-            if (table, name) not in stored:
+            if fields[0] == "$search":
+                created = (table, name) not in stored
+                index_id = self.storage.create_index(table, name, json.dumps(list(fields))) if created \
+                    else stored[(table, name)][0]
+                search = SearchIndex(index_id, table, name, fields[1], tuple(fields[2:]))
+                self.storage.create_search_table(index_id, len(search.filter_fields))
+                self._search[(table, name)] = search
+                if created:
+                    self._backfill_search(table, search)
+            elif (table, name) not in stored:
                 index_id = self.storage.create_index(table, name, json.dumps(list(fields)))
                 self._remember(table, name, index_id, fields)
                 self._backfill(table, self._indexes[(table, name)])
@@ -104,6 +115,16 @@ class Catalog:
             doc = decode_document(value)
             entries.append((index.key_of(doc), doc["_id"]))
         self.storage.fill_index(index.index_id, iter(entries))
+
+    def _backfill_search(self, table: str, index: SearchIndex) -> None:
+        source = self._indexes.get((table, "by_creation_time"))
+        if source is None:
+            return
+        rows = []
+        for _key, value in self.storage.iter_index(source.index_id):
+            doc = decode_document(value)
+            rows.append((doc_rowid(doc["_id"]), index.text_of(doc), *index.filter_keys(doc), doc["_id"]))
+        self.storage.fill_search(index.index_id, iter(rows))
 
     def check_stored_documents(self, limit: int = 20) -> None:
         """Refuse a schema that stored documents do not satisfy, naming them; touch nothing."""
@@ -160,6 +181,12 @@ class Catalog:
 
     def index(self, table: str, name: str) -> Index | None:
         return self._indexes.get((table, name))
+
+    def search_index(self, table: str, name: str) -> SearchIndex | None:
+        return self._search.get((table, name))
+
+    def search_indexes_of(self, table: str) -> list[SearchIndex]:
+        return [ix for (t, _), ix in self._search.items() if t == table]
 
     def indexes_of(self, table: str) -> list[Index]:
         return [ix for (t, _), ix in self._indexes.items() if t == table]

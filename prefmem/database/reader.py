@@ -13,6 +13,7 @@ from typing import Any, AsyncIterator, Callable
 from prefmem.database.catalog import Index
 from prefmem.database.expressions import compile_filter
 from prefmem.database.ranges import build_range
+from prefmem.database.search import SearchQuery
 from prefmem.database.transaction import UNSET, RangeScan, Transaction  # noqa: F401  (UNSET re-exported)
 from prefmem.errors import InvalidQuery
 from prefmem import ids
@@ -76,6 +77,16 @@ class Query:
             raise InvalidQuery(f"query({self._table!r}): full_table_scan after the index was already chosen")
         self._source_set = True
         return self
+
+    def with_search_index(self, name: str, search_fn: Callable) -> SearchQuery:
+        if self._source_set or self._order_set or self._filters:
+            raise InvalidQuery(f"query({self._table!r}): with_search_index must be the first step of the query")
+        index = self._tx.catalog.search_index(self._table, name)
+        if index is None:
+            known = sorted(ix.name for ix in self._tx.catalog.search_indexes_of(self._table))
+            raise InvalidQuery(f"search index {self._table}.{name} does not exist "
+                               f"(search indexes: {', '.join(known) or 'none'})")
+        return SearchQuery(self._tx, index, search_fn)
 
     def order(self, order: str) -> "Query":
         if order not in ("asc", "desc"):

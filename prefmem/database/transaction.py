@@ -14,6 +14,7 @@ from prefmem import ids
 from prefmem.database.catalog import Catalog, Index
 from prefmem.database.ranges import point
 from prefmem.database.readset import ReadSet, WriteSet
+from prefmem.database.search import doc_rowid, write_keys
 from prefmem.errors import DocumentNotFound, InvalidQuery, InvalidValue, LimitExceeded, ValidationError
 from prefmem.limits import Limits
 from prefmem.storage import Snapshot, WriteBatch, decode_document, encode_document
@@ -242,6 +243,14 @@ class Transaction:
             if new_key is not None:
                 self.write_set.add(index.index_id, new_key)
                 added.append((index.index_id, new_key, doc_id))
+        for search in self.catalog.search_indexes_of(table):
+            rowid = doc_rowid(doc_id)
+            if old is not None:
+                batch.delete_search(search.index_id, rowid)
+            if new is not None:
+                batch.put_search(search.index_id, rowid, search.text_of(new), search.filter_keys(new), doc_id)
+            for key in write_keys(search, old) | write_keys(search, new):
+                self.write_set.add(search.index_id, key)
         self.write_set.documents += 1
         if removed:
             batch.delete_index_entries(removed)
