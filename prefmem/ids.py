@@ -58,6 +58,10 @@ def table_number_of(text: object) -> int | None:
         return None
     if len(raw) < _RANDOM_BYTES + 3 or _checksum(raw[:-2]) != raw[-2:]:
         return None
+    # The unused low bits of the last character must be zero: otherwise up to 16 spellings
+    # would decode to one id, and a lookup by a non-canonical spelling finds nothing.
+    if base64.b32encode(raw).decode("ascii").rstrip("=") != text.upper():
+        return None
     try:
         number, used = _read_varint(raw)
     except ValueError:

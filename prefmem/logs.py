@@ -91,11 +91,13 @@ _installed = False
 def install() -> None:
     """Route print() and logging into collectors; idempotent."""
     global _installed
+    # Checked on every call: something else (pytest's capture, redirect_stdout) may have
+    # swapped sys.stdout since the last install, and print() would then bypass collectors.
+    if not isinstance(sys.stdout, _Stdout):
+        sys.stdout = _Stdout(sys.stdout)
     if _installed:
         return
     _installed = True
-    if not isinstance(sys.stdout, _Stdout):
-        sys.stdout = _Stdout(sys.stdout)
     root = logging.getLogger()
     root.addHandler(_Handler(level=logging.DEBUG))
     if root.level > logging.INFO or root.level == logging.NOTSET:

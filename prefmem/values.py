@@ -100,7 +100,7 @@ def check_value(
 ) -> None:
     """Raise ``InvalidValue`` unless ``value`` is a Convex value within the shape limits."""
     if _depth > max_depth:
-        raise InvalidValue(f"{path or 'value'}: nesting depth exceeds the limit of {max_depth}")
+        raise InvalidValue(f"{path or 'value'}: nesting depth exceeds the limit 'nesting_depth' of {max_depth}")
     if value is None or isinstance(value, (bool, float, bytes)):
         return
     if isinstance(value, int):
@@ -115,14 +115,14 @@ def check_value(
         return
     if isinstance(value, list):
         if len(value) > max_array:
-            raise InvalidValue(f"{path or 'value'}: array has {len(value)} items, over the limit of {max_array}")
+            raise InvalidValue(f"{path or 'value'}: array has {len(value)} items, over the limit 'array_items' of {max_array}")
         for i, item in enumerate(value):
             check_value(item, f"{path}[{i}]", max_depth=max_depth, max_array=max_array,
                         max_fields=max_fields, _depth=_depth + 1)
         return
     if isinstance(value, dict):
         if len(value) > max_fields:
-            raise InvalidValue(f"{path or 'value'}: object has {len(value)} fields, over the limit of {max_fields}")
+            raise InvalidValue(f"{path or 'value'}: object has {len(value)} fields, over the limit 'object_fields' of {max_fields}")
         for key, item in value.items():
             check_field_name(key, path)
             check_value(item, f"{path}.{key}" if path else key, max_depth=max_depth, max_array=max_array,

@@ -88,9 +88,9 @@ def compare_values(a: Any, b: Any) -> int:
     if ta is tb and (ta is str or ta is int):
         return (a > b) - (a < b)
     if ta in (int, float) and tb in (int, float) and ta is not tb:
-        fa, fb = float(a), float(b)
-        if not (math.isnan(fa) or math.isnan(fb)):
-            return (fa > fb) - (fa < fb)
+        if not ((ta is float and math.isnan(a)) or (tb is float and math.isnan(b))):
+            # Python compares an int with a float exactly; float(int) would round 2**53 + 1.
+            return (a > b) - (a < b)
     return compare(a, b)
 
 

@@ -1,0 +1,60 @@
+"""Ids: URL-safe, unique, encode their table, reject anything else (including non-canonical spellings)."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from prefmem import ids
+
+ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+table_names = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,20}", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(table_names, table_names)
+def test_id_encodes_its_table(table, other):
+    doc_id = ids.new_id(table)
+    assert re.fullmatch(r"[a-z2-7]+", doc_id)  # URL-safe, lowercase base32
+    assert ids.table_number_of(doc_id) == ids.table_number(table)
+    assert ids.id_table_matches(doc_id, table)
+    if ids.table_number(other) != ids.table_number(table):
+        assert not ids.id_table_matches(doc_id, other)
+    assert not ids.id_table_matches(doc_id.upper(), table)
+
+
+def test_ids_are_unique():
+    made = {ids.new_id("users") for _ in range(5000)}
+    assert len(made) == 5000
+
+
+@settings(max_examples=200, deadline=None)
+@given(table_names, st.integers(0, 40), st.integers(1, 31))
+def test_single_character_changes_are_not_the_same_id(table, position, delta):
+    """Any other spelling either is not an id or is a different id: never an alias of this one."""
+    doc_id = ids.new_id(table)
+    position %= len(doc_id)
+    changed = doc_id[:position] + ALPHABET[(ALPHABET.index(doc_id[position]) + delta) % 32] + doc_id[position + 1:]
+    if ids.table_number_of(changed) is not None:
+        # Accepted spellings must be canonical, so a lookup by the string finds the right document.
+        assert _canonical(changed)
+
+
+def _canonical(text: str) -> bool:
+    import base64
+    raw = base64.b32decode(text.upper() + "=" * (-len(text) % 8))
+    return base64.b32encode(raw).decode().rstrip("=").lower() == text
+
+
+def test_padding_bits_do_not_make_aliases():
+    doc_id = ids.new_id("users")
+    last = ALPHABET.index(doc_id[-1])
+    aliases = [doc_id[:-1] + ALPHABET[last ^ k] for k in range(1, 32)]
+    assert [a for a in aliases if ids.table_number_of(a) is not None] == []
+
+
+def test_garbage_is_not_an_id():
+    for text in ["", "x", "a" * 36, "!" * 36, ids.new_id("users")[:-2], ids.new_id("users") + "aa", None, 5, b"id"]:
+        assert ids.table_number_of(text) is None, text
