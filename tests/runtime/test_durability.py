@@ -1,0 +1,86 @@
+"""Acknowledged mutations survive SIGKILL, in both durability modes.
+
+A subprocess (tests/helpers/durability_writer.py) runs a stream of real mutations on a
+real SQLite file and prints each returned id right after its ``await``; the test kills it
+with SIGKILL mid-stream, reopens the database here and requires every printed id.
+A process kill is what both modes promise to survive (``normal`` may lose commits only
+to a power cut or kernel crash), so the check is the same for both.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from prefmem.backend import Backend
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = ROOT / "tests" / "apps" / "chat"
+WRITER = ROOT / "tests" / "helpers" / "durability_writer.py"
+ACKS_BEFORE_KILL = 200
+TIMEOUT_S = 30.0
+
+
+def _lines(stream) -> "queue.Queue[str | None]":
+    """Lines of a pipe through a queue, so reading can time out instead of hanging the test."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+@pytest.mark.parametrize("callers", [1, 8], ids=["sequential", "8-callers"])
+@pytest.mark.parametrize("durability", ["normal", "full"])
+def test_acknowledged_mutations_survive_sigkill(tmp_path: Path, durability: str, callers: int) -> None:
+    db = tmp_path / "data.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, str(WRITER), str(APP / "functions"), str(APP / "schema.py"), str(db), durability,
+         str(callers)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    acked: list[str] = []
+    try:
+        lines = _lines(proc.stdout)
+        deadline = time.monotonic() + TIMEOUT_S
+        assert lines.get(timeout=TIMEOUT_S) == "ready", proc.stderr.read() if proc.poll() is not None else ""
+        while len(acked) < ACKS_BEFORE_KILL:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, f"the writer exited early: {proc.stderr.read()}"
+            acked.append(line)
+        # Mid-stream: the writer is still issuing mutations when the signal lands.
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=TIMEOUT_S)
+        # Ids acknowledged between the last read and the kill count too.
+        while (line := lines.get(timeout=TIMEOUT_S)) is not None:
+            acked.append(line)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    backend = Backend(functions=APP / "functions", schema=APP / "schema.py", db=db, durability=durability).open()
+    try:
+        stored = {doc["_id"] for doc in backend.documents("channels")}
+        with backend.storage.snapshot() as snap:
+            missing_by_get = [doc_id for doc_id in acked if snap.get(doc_id) is None]
+    finally:
+        backend.close()
+    assert len(acked) >= ACKS_BEFORE_KILL and len(set(acked)) == len(acked)
+    lost = [doc_id for doc_id in acked if doc_id not in stored]
+    assert not lost, f"{len(lost)} of {len(acked)} acknowledged mutations were lost, e.g. {lost[:3]}"
+    assert not missing_by_get
