@@ -455,9 +455,11 @@ def decode_server_message(data: bytes | str) -> ServerMessage:
 
 
 def encode_server_message(msg: ServerMessage) -> bytes:
-    """Encode a server message to the JSON bytes of one websocket frame.
+    """Encode a server message to the UTF-8 JSON of one websocket frame.
 
-    Values inside (query results, return values, ``errorData``) must already
+    Send it as a *text* frame (``ws.send(data.decode())``, or Starlette's
+    ``send_text``): the Python client silently drops binary frames, and a
+    browser would hand the npm client a Blob it cannot parse. Values inside (query results, return values, ``errorData``) must already
     be Convex encoded JSON made of builtins; anything else raises ``TypeError``.
     """
     if not isinstance(msg, (Transition, TransitionChunk, MutationResponse, ActionResponse, AuthError, FatalError, Ping)):
