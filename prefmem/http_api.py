@@ -9,6 +9,7 @@ non-2xx status as a transport error.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -19,6 +20,8 @@ from prefmem.auth.identity import Identity
 from prefmem.auth.authenticator import Authenticator
 from prefmem.errors import AuthFailed, PrefmemError
 from prefmem.runner import Outcome, Runner
+from prefmem.storage import Snapshot
+from prefmem.sync.messages import ProtocolError, decode_ts, encode_ts
 from prefmem.values import from_json, to_json
 
 FUNCTION_FAILED = 560
@@ -27,10 +30,52 @@ _KIND_BY_ROUTE = {"/api/query": "query", "/api/query_ts": "query", "/api/query_a
                   "/api/mutation": "mutation", "/api/action": "action", "/api/function": None}
 
 
+class PinnedSnapshots:
+    """Read snapshots held open for ``ConvexHttpClient.consistentQuery``.
+
+    ``/api/query_ts`` pins the latest snapshot and returns its timestamp; every
+    ``/api/query_at_ts`` with that timestamp reads the very same snapshot, so a set of
+    queries sees one consistent database state. Pins expire after ``ttl_s``.
+    """
+
+    def __init__(self, storage: Any, ttl_s: float = 30.0, most: int = 32) -> None:
+        self._storage = storage
+        self._ttl = ttl_s
+        self._most = most
+        self._pins: dict[int, tuple[Snapshot, float]] = {}
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for ts, (snap, expires) in list(self._pins.items()):
+            if expires < now or len(self._pins) > self._most:
+                del self._pins[ts]
+                snap.close()
+
+    def pin(self) -> int:
+        self._expire()
+        snap = self._storage.pinned_snapshot()
+        if snap.ts in self._pins:
+            snap.close()
+        else:
+            self._pins[snap.ts] = (snap, time.monotonic() + self._ttl)
+        return snap.ts
+
+    def get(self, ts: int) -> Snapshot | None:
+        self._expire()
+        pinned = self._pins.get(ts)
+        return pinned[0] if pinned else None
+
+    def close(self) -> None:
+        for snap, _ in self._pins.values():
+            snap.close()
+        self._pins.clear()
+
+
 class HttpApi:
     def __init__(self, runner: Runner, authenticator: Authenticator) -> None:
         self.runner = runner
         self.authenticator = authenticator
+        self.pins = PinnedSnapshots(runner.storage)
 
     async def identity(self, request: Request) -> Identity | None:
         try:
@@ -39,15 +84,35 @@ class HttpApi:
             raise _BadRequest(401, "Unauthenticated", str(err)) from None
 
     async def handle(self, request: Request) -> Response:
+        if request.url.path == "/api/query_ts":
+            await self.runner.committer.visible.wait()
+            return JSONResponse({"ts": encode_ts(self.pins.pin())})
         try:
-            path, args, kind = await self._parse(request)
+            path, args, kind, ts = await self._parse(request)
             identity = await self.identity(request)
+            if ts is not None:
+                return await self._query_at(path, args, identity, ts)
         except _BadRequest as err:
             return JSONResponse({"code": err.code, "message": err.message}, status_code=err.status)
         outcome = await self.runner.call(path, args, identity, kind=kind)
-        return self._reply(outcome, with_ts=request.url.path in ("/api/query_ts", "/api/query_at_ts"))
+        return self._reply(outcome)
 
-    async def _parse(self, request: Request) -> tuple[str, Any, str | None]:
+    async def _query_at(self, path: str, args: Any, identity: Identity | None, ts: Any) -> Response:
+        try:
+            wanted = decode_ts(ts) if isinstance(ts, str) else None
+        except ProtocolError:
+            wanted = None
+        snapshot = self.pins.get(wanted) if wanted is not None else None
+        if snapshot is None:
+            raise _BadRequest(400, "InvalidTimestamp", f"timestamp {ts!r} is not one this server pinned recently; "
+                              "get a fresh one from /api/query_ts")
+        try:
+            fn = self.runner.registry.get(path, kind="query")
+        except PrefmemError as err:
+            return self._reply(Outcome(error=str(err)))
+        return self._reply(self.runner.execute_query(fn, args, identity, snapshot=snapshot))
+
+    async def _parse(self, request: Request) -> tuple[str, Any, str | None, Any]:
         body = await request.body()
         data: Any = {}
         if body:
@@ -75,17 +140,18 @@ class HttpApi:
             args = from_json(raw_args)
         except PrefmemError as err:
             raise _BadRequest(400, "BadConvexValue", str(err)) from None
-        return path, args, kind
+        ts = data.get("ts") if route == "/api/query_at_ts" else None
+        if route == "/api/query_at_ts" and ts is None:
+            raise _BadRequest(400, "BadJsonBody", "/api/query_at_ts needs `ts` from /api/query_ts")
+        return path, args, kind, ts
 
     @staticmethod
-    def _reply(outcome: Outcome, *, with_ts: bool = False) -> Response:
+    def _reply(outcome: Outcome) -> Response:
         if outcome.ok:
-            body: dict[str, Any] = {"status": "success", "value": to_json(outcome.value),
-                                    "logLines": outcome.log_lines}
-            if with_ts:
-                body["ts"] = str(outcome.ts)
-            return JSONResponse(body)
-        body = {"status": "error", "errorMessage": outcome.error, "logLines": outcome.log_lines}
+            return JSONResponse({"status": "success", "value": to_json(outcome.value), "logLines": outcome.log_lines})
+        # "code" and "message" are what the Python HTTP client reads from a non-2xx reply.
+        body = {"status": "error", "errorMessage": outcome.error, "logLines": outcome.log_lines,
+                "code": "FunctionFailed", "message": outcome.error}
         if outcome.has_error_data:
             body["errorData"] = to_json(outcome.error_data)
         return JSONResponse(body, status_code=FUNCTION_FAILED)

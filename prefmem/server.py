@@ -26,7 +26,7 @@ from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
 from prefmem.scheduler.crons import CronRunner
 from prefmem.scheduler.executor import Executor
-from prefmem.sync.session import SyncSession
+from prefmem.sync.session import MutationRecords, SyncSession
 
 log = logging.getLogger("prefmem.server")
 
@@ -74,9 +74,11 @@ class Server:
         self.crons: CronRunner | None = None
         self._watcher: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
+        self.mutation_records = MutationRecords()
 
     async def start(self) -> None:
-        self.backend.open()
+        if self.backend.runner is None:
+            self.backend.open()
         runner = self.backend.runner
         assert runner is not None
         self.subscriptions = Subscriptions(runner)
@@ -97,6 +99,8 @@ class Server:
             self.crons.stop()
         if self.executor is not None:
             await self.executor.stop()
+        if self.http_api is not None:
+            self.http_api.pins.close()
         runner = self.backend.runner
         if runner is not None:
             await runner.committer.drain()
@@ -149,7 +153,8 @@ class Server:
         await websocket.accept()
         assert self.subscriptions is not None and self.backend.runner is not None
         assert self.auth is not None
-        session = SyncSession(_WebSocketTransport(websocket), self.backend.runner, self.subscriptions, self.auth)
+        session = SyncSession(_WebSocketTransport(websocket), self.backend.runner, self.subscriptions, self.auth,
+                              self.mutation_records)
         self.sessions.add(session)
         try:
             await session.run(_frames(websocket))

@@ -195,6 +195,10 @@ class Storage:
         """Open a read transaction on the reader connection; close it when done."""
         return Snapshot(self._reader, own_transaction=True)
 
+    def pinned_snapshot(self) -> "Snapshot":
+        """A snapshot on a connection of its own, to be held open across requests."""
+        return Snapshot(_connect(self.path, self.durability), own_transaction=True, own_connection=True)
+
     # -- writes -------------------------------------------------------------------------
 
     def write_batch(self) -> "WriteBatch":
@@ -224,9 +228,10 @@ def _search_columns(filters: int) -> str:
 class Snapshot:
     """Reads at one point in time: a read transaction, or the writer's open transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, own_transaction: bool) -> None:
+    def __init__(self, conn: sqlite3.Connection, own_transaction: bool, own_connection: bool = False) -> None:
         self._conn = conn
         self._own = own_transaction
+        self._own_connection = own_connection
         if own_transaction:
             conn.execute("BEGIN")
         # The first read fixes a WAL snapshot; reading the timestamp is that first read.
@@ -237,6 +242,9 @@ class Snapshot:
         if self._own:
             self._own = False
             self._conn.execute("COMMIT")
+        if self._own_connection:
+            self._own_connection = False
+            self._conn.close()
 
     def __enter__(self) -> "Snapshot":
         return self

@@ -18,7 +18,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,9 +60,39 @@ class FatalProtocolError(Exception):
     pass
 
 
+class MutationRecords:
+    """Recent mutation outcomes by (sessionId, requestId), shared by all sockets.
+
+    The npm client replays unresolved mutations on a new socket of the same session,
+    including ones that already committed; those are answered from here, not rerun.
+    """
+
+    def __init__(self, per_session: int = 256, sessions: int = 10_000) -> None:
+        self._per_session = per_session
+        self._sessions = sessions
+        self._records: OrderedDict[str, OrderedDict[int, Outcome]] = OrderedDict()
+
+    def get(self, session_id: str | None, request_id: int) -> Outcome | None:
+        if session_id is None or session_id not in self._records:
+            return None
+        self._records.move_to_end(session_id)
+        return self._records[session_id].get(request_id)
+
+    def put(self, session_id: str | None, request_id: int, outcome: Outcome) -> None:
+        if session_id is None:
+            return
+        records = self._records.setdefault(session_id, OrderedDict())
+        self._records.move_to_end(session_id)
+        records[request_id] = outcome
+        while len(records) > self._per_session:
+            records.popitem(last=False)
+        while len(self._records) > self._sessions:
+            self._records.popitem(last=False)
+
+
 class SyncSession:
     def __init__(self, transport: Transport, runner: Runner, subscriptions: Subscriptions,
-                 authenticator: Authenticator) -> None:
+                 authenticator: Authenticator, records: MutationRecords | None = None) -> None:
         self.transport = transport
         self.runner = runner
         self.subs = subscriptions
@@ -78,6 +108,8 @@ class SyncSession:
         self._mutations: deque[tuple[int, asyncio.Future]] = deque()
         self._mutation_wake = asyncio.Event()
         self._wanted_ts = 0
+        self._transition_owed = False  # a mutation was answered: a Transition must follow it
+        self.records = records if records is not None else MutationRecords()
         self._tasks: set[asyncio.Task] = set()
         self._last_send = time.monotonic()
 
@@ -249,18 +281,26 @@ class SyncSession:
             return
         mods = [self._modification(sub) for sub in self._queries.values()
                 if sub.live is not None and sub.live in changed and sub.live.version != sub.sent_version]
-        if mods or self._wanted_ts > self.ts:
+        if mods or self._wanted_ts > self.ts or self._transition_owed:
+            self._transition_owed = False
             self._transition(mods, query_set=self.query_set_version, identity=self.identity_version, ts=ts)
 
     # -- mutations and actions ----------------------------------------------------------
 
     def _mutation(self, msg: m.Mutation) -> None:
         loop = asyncio.get_running_loop()
+        replayed = self.records.get(self.session_id, msg.requestId)
+        if replayed is not None:
+            future: asyncio.Future = loop.create_future()
+            future.set_result(replayed)
+            self._mutations.append((msg.requestId, future))
+            self._mutation_wake.set()
+            return
         try:
             fn = self._function(msg.udfPath, "mutation")
             args = self._args(msg.args)
         except PrefmemError as err:
-            future: asyncio.Future = loop.create_future()
+            future = loop.create_future()
             future.set_result(Outcome(error=str(err)))
         else:
             future = asyncio.ensure_future(self.runner.run(fn, args, self.identity))
@@ -276,12 +316,15 @@ class SyncSession:
             request_id, future = self._mutations[0]
             outcome: Outcome = await future
             self._mutations.popleft()
+            self.records.put(self.session_id, request_id, outcome)
+            # Clients resolve a mutation on the first Transition after its response (the
+            # Python client even a failed one), so one is owed either way.
+            self._transition_owed = True
+            self.subs.want_ts(self)
             if outcome.ok:
                 self._send(m.MutationResponse(requestId=request_id, success=True, result=to_json(outcome.value),
                                               logLines=outcome.log_lines, ts=m.encode_ts(outcome.ts)))
-                if outcome.ts > self.ts:
-                    self._wanted_ts = max(self._wanted_ts, outcome.ts)
-                    self.subs.want_ts(self)
+                self._wanted_ts = max(self._wanted_ts, outcome.ts)
             else:
                 response = m.MutationResponse(requestId=request_id, success=False, result=outcome.error or "",
                                               logLines=outcome.log_lines)
