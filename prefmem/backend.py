@@ -13,6 +13,8 @@ from prefmem.database import Catalog
 from prefmem.functions import Registry, load_functions, load_schema
 from prefmem.limits import DEFAULT_LIMITS, Limits
 from prefmem.runner import Clock, Runner
+from prefmem.files import store as files
+from prefmem.files.store import FileStore
 from prefmem.scheduler import jobs
 from prefmem.schema import Schema
 from prefmem.storage import Durability, Storage, decode_document
@@ -39,13 +41,15 @@ class Backend:
         registry: Registry = load_functions(self.functions_dir)
         storage = Storage(self.db_path, self.durability)
         try:
-            catalog = Catalog(storage, schema, system_tables={jobs.TABLE: jobs.table_def()})
+            catalog = Catalog(storage, schema, system_tables={jobs.TABLE: jobs.table_def(), **files.table_defs()})
             catalog.open()
         except BaseException:
             storage.close()
             raise
         self.storage = storage
         self.runner = Runner(registry, storage, catalog, self.limits, self.clock, dev_mode=self.dev_mode)
+        # File bytes live next to the database they belong to.
+        self.runner.files = FileStore(self.db_path.resolve().parent / f"{self.db_path.name}.files")
         return self
 
     def reload_functions(self) -> Registry:

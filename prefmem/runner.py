@@ -26,9 +26,12 @@ import msgspec
 
 from prefmem import logs
 from prefmem.auth.identity import Identity
+from prefmem.database import vector
 from prefmem.database import Catalog, DatabaseReader, DatabaseWriter, ReadSet, Transaction, WriteSet
 from prefmem.errors import ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
 from prefmem.functions import FunctionDef, Registry
+from prefmem.files.context import ActionStorage, MutationStorage, QueryStorage
+from prefmem.files.store import FileStore
 from prefmem.limits import Limits
 from prefmem.scheduler.context import ActionScheduler, MutationScheduler
 from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
@@ -125,6 +128,11 @@ class ActionCtx:
         fn = self._runner.registry.resolve(ref)
         outcome = await self._runner.run(fn, args or {}, self._identity, expect="action")
         return outcome.unwrap()
+
+    async def vector_search(self, table: str, index: str, request: dict) -> list[dict]:
+        """Nearest documents by cosine similarity: ``[{"_id", "_score"}]``, best first."""
+        await self._runner.committer.visible.wait()
+        return vector.search(self._runner, table, index, request)
 
 
 # ---------------------------------------------------------------------------- guards
@@ -237,6 +245,8 @@ class Runner:
         self.clock = clock or Clock()
         self.dev_mode = dev_mode
         self.committer = Committer(self)
+        self.site_url = "http://127.0.0.1:3210"  # where clients reach this server; the server sets it
+        self.files: FileStore | None = None
         logs.install()
 
     # -- entry points -------------------------------------------------------------------
@@ -358,7 +368,9 @@ class Runner:
                 return self.execute_query(fn, args, identity, journal=journal, snapshot=fresh)
         tx = Transaction(self.catalog, snapshot, self.limits, now_ms=self.clock.now_ms(), deadline=self._deadline())
         tx.journal_in = journal
-        outcome = self._execute_sync(fn, args, tx, QueryCtx(tx, identity, self._seed(fn, snapshot.ts)))
+        ctx = QueryCtx(tx, identity, self._seed(fn, snapshot.ts))
+        ctx.storage = QueryStorage(ctx.db, self)
+        outcome = self._execute_sync(fn, args, tx, ctx)
         outcome.ts = snapshot.ts
         return outcome
 
@@ -388,6 +400,7 @@ class Runner:
     def prepare_mutation_ctx(self, ctx: MutationCtx, tx: Transaction) -> None:
         """Add what other rooms provide to a mutation's ctx."""
         ctx.scheduler = MutationScheduler(ctx.db, self, tx.now_ms)
+        ctx.storage = MutationStorage(ctx.db, self, tx.now_ms)
 
     def before_mutation_commit(self, ctx: MutationCtx, tx: Transaction) -> None:
         """Hook run inside the mutation's savepoint after its handler succeeded."""
@@ -417,6 +430,7 @@ class Runner:
     def prepare_action_ctx(self, ctx: ActionCtx) -> None:
         """Add what other rooms provide to an action's ctx."""
         ctx.scheduler = ActionScheduler(self, ctx.now)
+        ctx.storage = ActionStorage(self)
 
 
 @dataclass

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from prefmem.auth.authenticator import Authenticator
+from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
 from prefmem.errors import AuthFailed
+from prefmem.files import store as files_store
+from prefmem.files.context import store_stream
 from prefmem.http_api import HttpApi
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
@@ -29,6 +33,10 @@ from prefmem.scheduler.executor import Executor
 from prefmem.sync.session import MutationRecords, SyncSession
 
 log = logging.getLogger("prefmem.server")
+
+# How ``serve`` runs uvicorn; bench/reactivity.py serves its websocket echo baseline with
+# the same settings, so the two measure the same server stack.
+UVICORN_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "lifespan": "on", "ws_ping_interval": None}
 
 
 class _WebSocketTransport:
@@ -64,12 +72,14 @@ async def _frames(websocket: WebSocket) -> AsyncIterator[str]:
 class Server:
     """Holds the running backend and what is built on it."""
 
-    def __init__(self, backend: Backend, *, watch: bool = False) -> None:
+    def __init__(self, backend: Backend, *, watch: bool = False, site_url: str | None = None) -> None:
         self.backend = backend
         self.watch = watch
+        self.site_url = site_url
         self.subscriptions: Subscriptions | None = None
         self.http_api: HttpApi | None = None
         self.auth: Authenticator | None = None
+        self.auth_cors_origins: list[str] = []  # besides PREFMEM_AUTH_CORS_ORIGINS
         self.executor: Executor | None = None
         self.crons: CronRunner | None = None
         self._watcher: asyncio.Task | None = None
@@ -81,8 +91,10 @@ class Server:
             self.backend.open()
         runner = self.backend.runner
         assert runner is not None
+        if self.site_url is not None:
+            runner.site_url = self.site_url
         self.subscriptions = Subscriptions(runner)
-        self.auth = Authenticator(runner.registry)
+        self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
         self.http_api = HttpApi(runner, self.auth)
         self.executor = Executor(runner)
         await self.executor.recover()
@@ -97,6 +109,8 @@ class Server:
             self._watcher.cancel()
         if self.crons is not None:
             self.crons.stop()
+        if self.auth is not None:
+            await self.auth.close()
         if self.executor is not None:
             await self.executor.stop()
         if self.http_api is not None:
@@ -125,6 +139,33 @@ class Server:
         self.subscriptions.reload(registry)
         if self.crons is not None:
             self.crons.load()
+
+    async def upload(self, request: Request) -> Response:
+        """POST bytes to an upload URL: streamed to disk, recorded, answered with the storage id."""
+        token = request.query_params.get("token")
+        if not token:
+            return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
+        runner = self.backend.runner
+        content_type = request.headers.get("content-type")
+        storage_id = await store_stream(runner, request.stream(), content_type, token)
+        if storage_id is None:
+            return JSONResponse({"code": "BadUploadUrl", "message": "this upload URL is unknown, already used or "
+                                 "expired; generate a new one"}, status_code=400)
+        return JSONResponse({"storageId": storage_id})
+
+    async def serve_file(self, request: Request) -> Response:
+        runner = self.backend.runner
+        assert runner is not None and runner.files is not None
+        storage_id = request.path_params["storage_id"]
+        await runner.committer.visible.wait()
+        meta = runner.execute_query(files_store.file_metadata, {"id": storage_id}, None)
+        if not meta.ok or meta.value is None:
+            return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
+        path = runner.files.path_of(storage_id)
+        if not path.exists():
+            return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
+        return FileResponse(path, media_type=meta.value.get("contentType") or "application/octet-stream",
+                            headers={"Cache-Control": "private, max-age=3600"})
 
     def http_router(self) -> HttpRouter | None:
         module = self.backend.registry.module("http")
@@ -162,8 +203,8 @@ class Server:
             self.sessions.discard(session)
 
 
-def create_app(backend: Backend, *, watch: bool = False) -> Starlette:
-    server = Server(backend, watch=watch)
+def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = None) -> Starlette:
+    server = Server(backend, watch=watch, site_url=site_url)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -180,6 +221,18 @@ def create_app(backend: Backend, *, watch: bool = False) -> Starlette:
     async def version(request: Request) -> Response:
         return PlainTextResponse("prefmem")
 
+    async def stats(request: Request) -> Response:
+        """Counters for benchmarks; only served when the server runs with PREFMEM_STATS=1."""
+        runner = server.backend.runner
+        subs = server.subscriptions
+        return JSONResponse({
+            "executions": subs.executions if subs is not None else 0,
+            "last_flush_reruns": subs.last_flush_reruns if subs is not None else 0,
+            "commits": runner.committer.commits if runner is not None else 0,
+            "mutations": runner.committer.mutations if runner is not None else 0,
+            "sessions": len(server.sessions),
+        })
+
     routes: list[Any] = [
         WebSocketRoute("/api/sync", server.websocket),
         WebSocketRoute("/api/{client_version}/sync", server.websocket),
@@ -191,6 +244,10 @@ def create_app(backend: Backend, *, watch: bool = False) -> Starlette:
         Route("/api/query_at_ts", http_function, methods=["POST"]),
         Route("/api/run/{path:path}", http_function, methods=["POST", "GET"]),
         Route("/version", version, methods=["GET"]),
+        *([Route("/api/_stats", stats, methods=["GET"])] if os.environ.get("PREFMEM_STATS") == "1" else []),
+        Route("/api/storage/upload", server.upload, methods=["POST"]),
+        Route("/api/storage/{storage_id}", server.serve_file, methods=["GET", "HEAD"]),
+        *auth_routes(lambda: server.auth),
         Route("/{path:path}", server.http_action,
               methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
@@ -204,7 +261,6 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     """Run the server until interrupted (``prefmem dev``)."""
     import uvicorn
 
-    app = create_app(backend, watch=watch)
+    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}")
     print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, ws="websockets-sansio", lifespan="on",
-                ws_ping_interval=None)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)

@@ -8,6 +8,8 @@ import sys
 import pytest
 from convex import ConvexClient, ConvexError
 
+from tests.e2e.conftest import next_different
+
 
 def test_subscription_sees_another_clients_mutation(chat_server):
     reader = ConvexClient(chat_server.url)
@@ -18,7 +20,7 @@ def test_subscription_sees_another_clients_mutation(chat_server):
     code = ("import sys; from convex import ConvexClient; "
             "c = ConvexClient(sys.argv[1]); c.mutation('messages:send', {'channel': sys.argv[2], 'body': 'hello'})")
     subprocess.run([sys.executable, "-c", code, chat_server.url, channel], check=True, timeout=30)
-    latest = next(updates)
+    latest = next_different(updates, [])
     assert [m["body"] for m in latest] == ["hello"]
 
 

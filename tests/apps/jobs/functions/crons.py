@@ -1,0 +1,4 @@
+from prefmem import Crons
+
+crons = Crons()
+crons.interval("tick", {"seconds": 1}, "tasks:record", {"label": "tick"})
