@@ -508,7 +508,7 @@ def run(shoppers: int, seed: int, noise: float, products: int = 4000, config: Co
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.shoppers", description=__doc__.splitlines()[0])
-    parser.add_argument("--shoppers", type=int, default=40, help="simulated shoppers (default 40)")
+    parser.add_argument("--shoppers", type=int, default=80, help="simulated shoppers (default 80, ≈45 s)")
     parser.add_argument("--seed", type=int, default=7, help="catalogue and simulation seed (default 7)")
     parser.add_argument("--noise", type=float, default=1.0,
                         help="scales random clicks, gifts, shared-account sessions and utility noise (default 1.0)")

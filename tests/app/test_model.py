@@ -1,0 +1,185 @@
+"""The learning model: weights, decay, thresholds, budget, size, overrides, privacy rules."""
+
+import dataclasses
+import math
+
+import pytest
+
+from functions._lib.catalog import generate_catalog
+from functions._lib.config import DAY_MS, DEFAULT_CONFIG
+from functions._lib.model import (
+    Profile, compute_profile, dismiss_reason_target, normalize_overrides, return_size_direction,
+)
+
+CATALOG = generate_catalog(1500, seed=11)
+BY_ID = {p["sku"]: p for p in CATALOG}
+NOW = 400 * DAY_MS
+# Plain variant without the credit refinements, for checking the spec's raw arithmetic.
+RAW = dataclasses.replace(DEFAULT_CONFIG, credit_iterations=0, query_named_credit=1.0, brand_conditional_baseline=False)
+
+
+def items(pred, n):
+    out = [p for p in CATALOG if pred(p)][:n]
+    assert len(out) == n
+    return out
+
+
+def sig(type_, p=None, day=0.0, **kw):
+    s = {"type": type_, "ts": NOW - day * DAY_MS, **kw}
+    if p is not None:
+        s["productId"] = p["sku"]
+    return s
+
+
+def test_weights_and_view_repeats():
+    p = items(lambda p: len(p["styles"]) == 1 and len(p["colors"]) == 1, 1)[0]
+    style = p["styles"][0]
+    for type_, w in (("like", 3), ("save", 4), ("cart", 5), ("purchase", 10)):
+        prof = compute_profile([sig(type_, p)], BY_ID, None, NOW, RAW)
+        assert prof.value("style", style).positive == pytest.approx(w)
+    views = [sig("view", p, day=0.0) for _ in range(4)]
+    prof = compute_profile(views, BY_ID, None, NOW, RAW)
+    assert prof.value("style", style).positive == pytest.approx(1 + math.log(4))
+    prof = compute_profile([sig("search", query="navy dress")], BY_ID, None, NOW, RAW)
+    assert prof.value("color", "navy").positive == pytest.approx(1.5)
+    assert prof.value("category", "dresses").positive == pytest.approx(1.5)
+
+
+def test_time_decay_by_half_life():
+    p = items(lambda p: len(p["styles"]) == 1, 1)[0]
+    prof = compute_profile([sig("like", p, day=90)], BY_ID, None, NOW, RAW)
+    assert prof.value("style", p["styles"][0]).positive == pytest.approx(1.5)
+    prof = compute_profile([sig("dismiss", p, day=30)], BY_ID, None, NOW, RAW)
+    assert prof.value("style", p["styles"][0]).negative == pytest.approx(4 * 0.5 * 0.5)
+
+
+def test_dismiss_spread_and_reasons():
+    p = items(lambda p: len(p["colors"]) == 1 and len(p["styles"]) == 1, 1)[0]
+    prof = compute_profile([sig("dismiss", p)], BY_ID, None, NOW, RAW)
+    for facet, v in (("style", p["styles"][0]), ("color", p["colors"][0]), ("brand", p["brand"])):
+        assert prof.value(facet, v).negative == pytest.approx(2.0)
+    prof = compute_profile([sig("dismiss", p, reason="not my style")], BY_ID, None, NOW, RAW)
+    assert prof.value("style", p["styles"][0]).negative == pytest.approx(6.0)
+    assert prof.value("color", p["colors"][0]) is None and prof.value("brand", p["brand"]) is None
+    prof = compute_profile([sig("dismiss", p, reason="wrong colour")], BY_ID, None, NOW, RAW)
+    assert prof.value("color", p["colors"][0]).negative == pytest.approx(6.0)
+    assert prof.value("style", p["styles"][0]) is None
+    assert prof.value("color", p["colors"][0]).affinity < 0  # learned dislikes are negative
+
+
+def test_reason_parsing():
+    assert dismiss_reason_target("Not my style") == "style"
+    assert dismiss_reason_target("too pricey") == "budget"
+    assert dismiss_reason_target("not my color") == "color"
+    assert dismiss_reason_target("not my brand") == "brand"
+    assert dismiss_reason_target("meh") is None
+    assert return_size_direction("too small") == 1 and return_size_direction("too big") == -1
+    assert return_size_direction("changed my mind") is None
+
+
+def test_display_thresholds_need_items_and_days():
+    minimal = items(lambda p: p["styles"] == ["minimalist"] and p["category"] == "tops", 4)
+    # One day only: not shown even with plenty of mass.
+    one_day = [sig("save", p, day=1) for p in minimal]
+    prof = compute_profile(one_day, BY_ID, None, NOW, RAW)
+    assert prof.value("style", "minimalist").state == "learning"
+    two_days = [sig("save", p, day=1 + i % 2) for i, p in enumerate(minimal)]
+    prof = compute_profile(two_days, BY_ID, None, NOW, RAW)
+    v = prof.value("style", "minimalist")
+    assert v.state == "shown" and v.items == 4 and v.days == 2
+    assert v.confidence == pytest.approx(1 - math.exp(-(v.positive / 3) / 6))
+    # Two items only: not shown.
+    prof = compute_profile(two_days[:2] * 3, BY_ID, None, NOW, RAW)
+    assert prof.value("style", "minimalist").state == "learning"
+
+
+def test_budget_learned_and_shrunk():
+    dresses = sorted(items(lambda p: p["category"] == "dresses" and 60 < p["price"] < 110, 6), key=lambda p: p["price"])
+    signals = [sig("purchase", p, day=i) for i, p in enumerate(dresses)]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    b = prof.budget["dresses"]
+    assert b.state == "shown" and b.source == "learned" and b.items == 6
+    assert 55 < b.min < b.max < 120
+    thin = compute_profile(signals[:1], BY_ID, None, NOW).budget["dresses"]
+    assert thin.state == "learning" and thin.max > thin.min  # one item: pulled toward the category band
+    assert thin.confidence < b.confidence
+
+
+def test_size_dirichlet_and_returns():
+    tops = items(lambda p: p["category"] == "tops", 4)
+    signals = [sig("purchase", tops[0], day=5, size="M"), sig("purchase", tops[1], day=4, size="M")]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    s = prof.size["tops"]
+    assert s.size == "M" and s.kept_purchases == 2
+    assert s.confidence == pytest.approx(2.5 / (0.5 * 6 + 2), rel=0.01)  # (decayed a few days)
+    assert s.state == "learning"  # 0.5 < 0.6
+    signals += [sig("purchase", tops[2], day=3, size="M"), sig("purchase", tops[3], day=2, size="S"),
+                sig("return", tops[3], day=1, reason="too small", size="S")]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    s = prof.size["tops"]
+    assert s.size == "M" and s.kept_purchases == 3 and s.state == "shown"
+    assert s.posterior["S"] == pytest.approx(s.posterior["XL"])  # the returned S was not kept
+    # A size return never punishes the style.
+    style = tops[3]["styles"][0]
+    with_return = compute_profile(signals, BY_ID, None, NOW, RAW).value("style", style)
+    without = compute_profile(signals[:-1], BY_ID, None, NOW, RAW).value("style", style)
+    assert with_return.positive == pytest.approx(without.positive) and with_return.negative == 0
+
+
+def test_overrides_win_and_sensitive_categories():
+    mat = items(lambda p: p["category"] == "maternity", 2)
+    signals = [sig("purchase", p, day=i) for i, p in enumerate(mat)] + [sig("search", query="maternity dress navy")]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    assert prof.value("category", "maternity") is None and "maternity" not in prof.budget
+    assert prof.value("color", "navy") is None  # the whole sensitive query is ignored
+    assert all(v.items == 0 for f in prof.facets.values() for v in f.values())
+    ov = {"facets": {"category": {"maternity": "pin"}, "color": {"red": "never"}}, "budget": {"tops": [10, 20]},
+          "size": {"shoes": "39"}}
+    prof = compute_profile(signals, BY_ID, ov, NOW)
+    assert prof.value("category", "maternity").state == "pinned"
+    assert prof.value("category", "maternity").items == 2  # added by the shopper: now learned from
+    assert prof.value("color", "red").state == "never" and prof.value("color", "red").affinity == -1
+    assert prof.budget["tops"].locked and (prof.budget["tops"].min, prof.budget["tops"].max) == (10, 20)
+    assert prof.size["shoes"].size == "39" and prof.size["shoes"].source == "user"
+
+
+def test_override_row_form_and_validation():
+    rows = [{"kind": "facet", "facet": "style", "value": "edgy", "action": "remove"},
+            {"kind": "budget", "category": "bags", "min": 50, "max": 90},
+            {"kind": "size", "category": "tops", "size": "L"}]
+    ov = normalize_overrides(rows)
+    assert ov.action("style", "edgy") == "remove" and ov.budget["bags"] == (50.0, 90.0) and ov.size["tops"] == "L"
+    with pytest.raises(ValueError):
+        normalize_overrides([{"kind": "facet", "facet": "mood", "value": "x", "action": "pin"}])
+    with pytest.raises(ValueError):
+        normalize_overrides({"budget": {"bags": [90, 50]}})
+
+
+def test_to_json_shape_and_roundtrip():
+    minimal = items(lambda p: "minimalist" in p["styles"], 5)
+    signals = [sig("save", p, day=i, size="M") for i, p in enumerate(minimal)]
+    prof = compute_profile(signals, BY_ID, {"facets": {"style": {"edgy": "pin"}}}, NOW)
+    j = prof.to_json()
+    assert set(j) >= {"facets", "budget", "size", "personalize", "learningPaused", "updatedAt"}
+    assert set(j["facets"]) == {"style", "color", "brand", "category"}
+    v = j["facets"]["style"][0]
+    assert v["value"] == "edgy" and v["state"] == "pinned" and v["source"] == "user" and v["locked"] is True
+    for facet in j["facets"].values():
+        for v in facet:
+            assert set(v) >= {"value", "source", "state", "confidence", "affinity", "evidence"}
+            assert set(v["evidence"]) == {"items", "signals", "lastSeen"}
+            assert v["state"] in ("shown", "learning", "pinned", "removed", "never")
+    for b in j["budget"].values():
+        assert set(b) >= {"min", "max", "source", "confidence", "locked"}
+    assert j["updatedAt"] == NOW and isinstance(j["updatedAt"], float)
+    again = Profile.from_json(j).to_json()
+    assert again["facets"] == j["facets"] and again["budget"] == j["budget"]
+
+
+def test_forgetting_is_recomputation():
+    ps = items(lambda p: p["category"] in ("tops", "dresses"), 8)
+    signals = [sig("like", p, day=i, _id=f"id{i}") for i, p in enumerate(ps)]
+    full = compute_profile(signals, BY_ID, None, NOW).to_json()
+    forgot = compute_profile(signals[:4] + signals[5:], BY_ID, None, NOW).to_json()
+    assert forgot != full
+    assert compute_profile(list(reversed(signals)), BY_ID, None, NOW).to_json() == full  # order-free

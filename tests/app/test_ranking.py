@@ -1,0 +1,98 @@
+"""Ranking: relevance + λ·preference, query-named facets, budget/size, guardrails, reasons; BM25."""
+
+import dataclasses
+
+from functions._lib.catalog import generate_catalog
+from functions._lib.config import DAY_MS, DEFAULT_CONFIG
+from functions._lib.model import compute_profile, empty_profile
+from functions._lib.ranking import BM25Engine, SearchEngine, preference_score, rank
+
+CATALOG = generate_catalog(2000, seed=5)
+BY_ID = {p["sku"]: p for p in CATALOG}
+ENGINE = BM25Engine(CATALOG)
+NOW = 100 * DAY_MS
+
+
+def cands(q):
+    return [(BY_ID[pid], r) for pid, r in ENGINE.search(q, None, 2000)]
+
+
+def minimalist_profile(extra=None):
+    ps = [p for p in CATALOG if p["styles"] == ["minimalist"] and p["category"] == "dresses"][:6]
+    signals = [{"type": "save", "productId": p["sku"], "ts": NOW - i * DAY_MS} for i, p in enumerate(ps)]
+    return compute_profile(signals, BY_ID, extra, NOW)
+
+
+def test_engine_protocol_and_bm25():
+    assert isinstance(ENGINE, SearchEngine)
+    hits = ENGINE.search("navy dress", None, 50)
+    assert len(hits) == 50 and hits == sorted(hits, key=lambda h: -h[1])
+    top = BY_ID[hits[0][0]]
+    assert top["category"] == "dresses" and "navy" in top["colors"]
+    filtered = ENGINE.search("dress", {"category": "dresses", "max_price": 50}, 2000)
+    assert filtered and all(BY_ID[i]["price"] <= 50 and BY_ID[i]["category"] == "dresses" for i, _ in filtered)
+    assert ENGINE.search("zzzz", None, 10) == []
+
+
+def test_off_means_engine_order():
+    c = cands("dress")
+    prof = minimalist_profile()
+    off = rank("dress", c, prof, personalize=False)
+    assert [r["product"]["sku"] for r in off] == [p["sku"] for p, _ in sorted(c, key=lambda x: -x[1])]
+    assert all(r["reasons"] for r in off)
+    assert rank("dress", c, prof, dataclasses.replace(DEFAULT_CONFIG, lam=0.0))[0]["product"] is off[0]["product"]
+
+
+def test_personalised_lifts_profile_items_with_reasons():
+    c = cands("dress")
+    prof = minimalist_profile()
+    on = rank("dress", c, prof)
+    top = [r["product"] for r in on[:8]]
+    assert sum("minimalist" in p["styles"] for p in top) >= 6
+    assert any("minimalist" in reason for reason in on[0]["reasons"])
+    assert all(r["reasons"] for r in on[:50])
+    assert len(on) == len(c)
+
+
+def test_query_named_facet_gets_no_boost():
+    prof = minimalist_profile()
+    p = next(p for p in CATALOG if p["styles"] == ["minimalist"] and p["category"] == "dresses")
+    with_style, _ = preference_score(p, prof)
+    skipped, _ = preference_score(p, prof, skip_facets={"style", "category"})
+    assert with_style > skipped
+    res = rank("minimalist dress", cands("minimalist dress"), prof)
+    assert not any("minimalist pieces" in r for x in res[:20] for r in x["reasons"])
+
+
+def test_never_pushes_down_and_budget_size_reasons():
+    prof = minimalist_profile({"facets": {"color": {"black": "never"}}, "budget": {"dresses": [50, 120]},
+                               "size": {"dresses": "38"}})
+    res = rank("dress", cands("dress"), prof)
+    assert all("black" not in r["product"]["colors"] for r in res[:8])
+    inside = next(r for r in res if 50 <= r["product"]["price"] <= 120 and "38" in r["product"]["sizes"])
+    assert "in your usual budget for dresses" in inside["reasons"] or len(inside["reasons"]) == DEFAULT_CONFIG.max_reasons
+    p_in = next(p for p in CATALOG if p["category"] == "dresses" and 60 < p["price"] < 100 and "38" in p["sizes"])
+    p_far = next(p for p in CATALOG if p["category"] == "dresses" and p["price"] > 400 and "38" in p["sizes"])
+    assert preference_score(p_in, prof)[0] > preference_score(p_far, prof)[0]
+
+
+def test_guardrails_brand_cap_and_explore_slots():
+    # A profile that loves one brand: still at most 3 of it in the top 10.
+    brand = "Linea"
+    ps = [p for p in CATALOG if p["brand"] == brand][:8]
+    signals = [{"type": "purchase", "productId": p["sku"], "ts": NOW - i * DAY_MS} for i, p in enumerate(ps)]
+    prof = compute_profile(signals, BY_ID, {"facets": {"brand": {brand: "pin"}}}, NOW)
+    res = rank("dress", cands("dress"), prof)
+    assert sum(r["product"]["brand"] == brand for r in res[:10]) <= 3
+    base = [p["sku"] for p, _ in sorted(cands("dress"), key=lambda x: -x[1])]
+    for r1 in DEFAULT_CONFIG.explore_ranks:
+        above = {r["product"]["sku"] for r in res[: r1 - 1]}
+        expected = next(s for s in base if s not in above)
+        assert res[r1 - 1]["product"]["sku"] == expected
+
+
+def test_empty_profile_and_no_candidates():
+    assert rank("x", [], empty_profile()) == []
+    c = cands("tote")
+    res = rank("tote", c, empty_profile())
+    assert len(res) == len(c) and all(r["reasons"] for r in res)
