@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import os
 
 _RANDOM_BYTES = 16
@@ -51,6 +52,13 @@ def table_number_of(text: object) -> int | None:
     """The table number encoded in ``text``, or None if it is not a well-formed id."""
     if not isinstance(text, str) or not 20 <= len(text) <= 40:
         return None
+    return _decode_table_number(text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _decode_table_number(text: str) -> int | None:
+    # Ids are checked on every argument validation and every get: a recently seen id is
+    # decoded once.
     padded = text.upper() + "=" * (-len(text) % 8)
     try:
         raw = base64.b32decode(padded)
