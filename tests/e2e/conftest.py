@@ -28,8 +28,9 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, app: str | Path, db: Path, extra: list[str] | None = None) -> None:
+    def __init__(self, app: str | Path, db: Path, extra: list[str] | None = None, watch: bool = False) -> None:
         self.app_dir = app if isinstance(app, Path) else APPS / app
+        self.watch = watch
         self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -39,7 +40,7 @@ class RunningServer:
     def start(self) -> "RunningServer":
         cmd = [sys.executable, "-m", "prefmem", "dev", "--functions", str(self.app_dir / "functions"),
                "--schema", str(self.app_dir / "schema.py"), "--db", str(self.db), "--port", str(self.port),
-               "--no-watch", *self.extra]
+               *([] if self.watch else ["--no-watch"]), *self.extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + 20
@@ -88,20 +89,17 @@ def feed_server(tmp_path):
     server.stop()
 
 
-class NodeDriver:
-    """The official npm clients, run by ``tests/js/driver.mjs`` in a node process.
+class ClientDriver:
+    """An official client in its own process, driven by JSON lines.
 
     Commands go to its stdin as JSON lines; its JSON events are kept in ``events`` (in
-    arrival order), and any other line of output (the npm client's console output, such as
+    arrival order), and any other line of output (the client's console output, such as
     function log lines) in ``console``.
     """
 
-    def __init__(self, url: str) -> None:
-        node = shutil.which("node")
-        if node is None or not (JS / "node_modules" / "convex").is_dir():
-            pytest.skip("node and tests/js/node_modules are needed (make test installs them)")
-        self.proc = subprocess.Popen([node, str(JS / "driver.mjs"), url], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    def __init__(self, cmd: list[str]) -> None:
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, bufsize=1, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.events: list[dict] = []
         self.console: list[str] = []
         self._cond = threading.Condition()
@@ -140,9 +138,9 @@ class NodeDriver:
                         return event
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no matching event from node in {timeout} s; console: {self.console[-20:]}")
+                    raise AssertionError(f"no matching event from the client in {timeout} s; console: {self.console[-20:]}")
                 if self.proc.poll() is not None and not self._reader.is_alive():
-                    raise AssertionError(f"node exited ({self.proc.returncode}): {self.console[-20:]}")
+                    raise AssertionError(f"client exited ({self.proc.returncode}): {self.console[-20:]}")
                 self._cond.wait(min(left, 0.2))
 
     def call(self, op: str, path: str, args: dict | None = None, *, client: str = "a", timeout: float = 10.0,
@@ -162,18 +160,44 @@ class NodeDriver:
                 self.proc.wait()
 
 
-@pytest.fixture
-def node_driver():
-    drivers: list[NodeDriver] = []
+class NodeDriver(ClientDriver):
+    """The official npm clients (``ConvexClient`` and ``ConvexHttpClient``) via ``tests/js/driver.mjs``."""
 
-    def start(url: str) -> NodeDriver:
-        driver = NodeDriver(url)
+    def __init__(self, url: str) -> None:
+        node = shutil.which("node")
+        if node is None or not (JS / "node_modules" / "convex").is_dir():
+            pytest.skip("node and tests/js/node_modules are needed (make test installs them)")
+        super().__init__([node, str(JS / "driver.mjs"), url])
+
+
+class PyDriver(ClientDriver):
+    """The official Python ``ConvexClient`` via ``tests/e2e/py_driver.py`` (never in the server's process)."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__([sys.executable, str(Path(__file__).with_name("py_driver.py")), url])
+
+
+def _driver_fixture(cls):
+    drivers: list[ClientDriver] = []
+
+    def start(url: str) -> ClientDriver:
+        driver = cls(url)
         drivers.append(driver)
         return driver
 
     yield start
     for driver in drivers:
         driver.close()
+
+
+@pytest.fixture
+def node_driver():
+    yield from _driver_fixture(NodeDriver)
+
+
+@pytest.fixture
+def py_driver():
+    yield from _driver_fixture(PyDriver)
 
 
 def next_different(updates, previous, limit: int = 20):
