@@ -24,9 +24,10 @@ from prefmem.auth.identity import Identity
 from prefmem.database import ReadSet, WriteSet
 from prefmem.functions import FunctionDef
 from prefmem.runner import Outcome, Runner
-from prefmem.values import encode_key
+from prefmem.values import encode_key, to_json
 
 _json = msgspec.json.Encoder(order="sorted")
+_wire_json = msgspec.json.Encoder()
 
 
 def identity_key(identity: Identity | None) -> str:
@@ -57,6 +58,14 @@ class LiveQuery:
     stale: bool = False
     subscribers: dict[Subscriber, int] = field(default_factory=dict)  # subscriber -> subscription count
     _intervals: list[tuple[int, Interval]] = field(default_factory=list)
+
+    _wire: tuple[int, Any] | None = None  # (version, the result as encoded JSON bytes)
+
+    def wire_value(self) -> Any:
+        """The result as pre-encoded JSON, made once per version however many subscribers read it."""
+        if self._wire is None or self._wire[0] != self.version:
+            self._wire = (self.version, msgspec.Raw(_wire_json.encode(to_json(self.outcome.value))))
+        return self._wire[1]
 
     @property
     def reads_identity(self) -> bool:

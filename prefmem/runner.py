@@ -65,6 +65,11 @@ class Outcome:
     def ok(self) -> bool:
         return self.error is None
 
+    def reply(self) -> "Outcome":
+        """Only what a caller is told (no read or write set), for keeping around."""
+        return Outcome(value=self.value, error=self.error, error_data=self.error_data,
+                       has_error_data=self.has_error_data, log_lines=self.log_lines, ts=self.ts)
+
     def unwrap(self) -> Any:
         """The value, or the error re-raised (``ConvexError`` keeps its data)."""
         if self.error is None:

@@ -100,6 +100,7 @@ class SyncSession:
         self.state = SessionState.AWAITING_CONNECT
         self.session_id: str | None = None
         self.identity: Identity | None = None
+        self.admin = False  # authenticated with the admin key: internal functions allowed
         self.query_set_version = 0
         self.identity_version = 0
         self.ts = 0
@@ -189,7 +190,8 @@ class SyncSession:
         if sub.live is not None:
             sub.sent_version = sub.live.version
         if outcome.ok:
-            return m.QueryUpdated(queryId=sub.query_id, value=to_json(outcome.value), logLines=outcome.log_lines,
+            value = sub.live.wire_value() if sub.live is not None else to_json(outcome.value)
+            return m.QueryUpdated(queryId=sub.query_id, value=value, logLines=outcome.log_lines,
                                   journal=outcome.journal)
         failed = m.QueryFailed(queryId=sub.query_id, errorMessage=outcome.error or "", logLines=outcome.log_lines,
                                journal=outcome.journal)
@@ -230,7 +232,7 @@ class SyncSession:
             await self.subs.settled()
 
     def _function(self, path: str, kind: str) -> FunctionDef:
-        return self.runner.registry.get(m.canonicalize_udf_path(path), kind=kind)
+        return self.runner.registry.get(m.canonicalize_udf_path(path), kind=kind, allow_internal=self.admin)
 
     @staticmethod
     def _args(args: list[Any]) -> Any:
@@ -316,7 +318,7 @@ class SyncSession:
             request_id, future = self._mutations[0]
             outcome: Outcome = await future
             self._mutations.popleft()
-            self.records.put(self.session_id, request_id, outcome)
+            self.records.put(self.session_id, request_id, outcome.reply())
             # Clients resolve a mutation on the first Transition after its response (the
             # Python client even a failed one), so one is owed either way.
             self._transition_owed = True
@@ -357,13 +359,16 @@ class SyncSession:
             raise FatalProtocolError(f"Authenticate baseVersion {msg.baseVersion} does not match the identity "
                                      f"version {self.identity_version}")
         try:
-            identity = await self.authenticator.for_message(msg.tokenType,
-                                                            msg.value if isinstance(msg.value, str) else None)
+            impersonating = msg.impersonating if msg.impersonating is not m.UNSET else msg.acting_as
+            principal = await self.authenticator.principal_for_message(
+                msg.tokenType, msg.value if isinstance(msg.value, str) else None,
+                None if impersonating is m.UNSET else impersonating)
         except AuthFailed as err:
             self._send(m.AuthError(error=str(err), baseVersion=self.identity_version, authUpdateAttempted=True))
             return
         await self._settle()
-        self.identity = identity
+        identity = principal.identity
+        self.identity, self.admin = identity, principal.admin
         mods = []
         for query_id, sub in list(self._queries.items()):
             if sub.live is None:
