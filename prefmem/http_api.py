@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from prefmem.auth.identity import Identity
-from prefmem.auth.authenticator import Authenticator
+from prefmem.auth.authenticator import Authenticator, Principal
 from prefmem.errors import AuthFailed, PrefmemError
 from prefmem.runner import Outcome, Runner
 from prefmem.storage import Snapshot
@@ -77,11 +77,15 @@ class HttpApi:
         self.authenticator = authenticator
         self.pins = PinnedSnapshots(runner.storage)
 
-    async def identity(self, request: Request) -> Identity | None:
+    async def principal(self, request: Request) -> Principal:
+        """The caller: a verified user identity (``Bearer``) or the admin (``Convex <admin key>``)."""
         try:
-            return await self.authenticator.for_header(request.headers.get("authorization"))
+            return await self.authenticator.principal_for_header(request.headers.get("authorization"))
         except AuthFailed as err:
             raise _BadRequest(401, "Unauthenticated", str(err)) from None
+
+    async def identity(self, request: Request) -> Identity | None:
+        return (await self.principal(request)).identity
 
     async def handle(self, request: Request) -> Response:
         if request.url.path == "/api/query_ts":
@@ -89,12 +93,13 @@ class HttpApi:
             return JSONResponse({"ts": encode_ts(self.pins.pin())})
         try:
             path, args, kind, ts = await self._parse(request)
-            identity = await self.identity(request)
+            principal = await self.principal(request)
             if ts is not None:
-                return await self._query_at(path, args, identity, ts)
+                return await self._query_at(path, args, principal.identity, ts)
         except _BadRequest as err:
             return JSONResponse({"code": err.code, "message": err.message}, status_code=err.status)
-        outcome = await self.runner.call(path, args, identity, kind=kind)
+        # The admin may call internal functions (``prefmem run`` against a server, dashboards).
+        outcome = await self.runner.call(path, args, principal.identity, kind=kind, allow_internal=principal.admin)
         return self._reply(outcome)
 
     async def _query_at(self, path: str, args: Any, identity: Identity | None, ts: Any) -> Response:

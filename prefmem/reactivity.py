@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
-from intervaltree import Interval, IntervalTree
 
 from prefmem.auth.identity import Identity
 from prefmem.database import ReadSet, WriteSet
 from prefmem.functions import FunctionDef
+from prefmem.intervals import IntervalIndex
 from prefmem.runner import Outcome, Runner
 from prefmem.values import encode_key, to_json
 
@@ -57,7 +57,7 @@ class LiveQuery:
     version: int = 0  # bumped whenever the result visibly changes
     stale: bool = False
     subscribers: dict[Subscriber, int] = field(default_factory=dict)  # subscriber -> subscription count
-    _intervals: list[tuple[int, Interval]] = field(default_factory=list)
+    _indexed: dict[int, list[tuple[bytes, bytes]]] = field(default_factory=dict)  # what is in the index
 
     _wire: tuple[int, Any] | None = None  # (version, the result as encoded JSON bytes)
 
@@ -69,7 +69,8 @@ class LiveQuery:
 
     @property
     def reads_identity(self) -> bool:
-        return bool(self.outcome.read_set and self.outcome.read_set.reads_identity)
+        # Not ``bool(read_set)``: a read set that read only the identity has no intervals.
+        return self.outcome.read_set is not None and self.outcome.read_set.reads_identity
 
     def result_signature(self) -> tuple:
         o = self.outcome
@@ -89,7 +90,7 @@ class Subscriptions:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
         self._by_key: dict[tuple[str, str, str | None], list[LiveQuery]] = {}
-        self._trees: dict[int, IntervalTree] = {}
+        self._indexes: dict[int, IntervalIndex] = {}
         self._stale: set[LiveQuery] = set()
         self._ts_waiters: set[Subscriber] = set()
         self._flush_task: asyncio.Task | None = None
@@ -149,39 +150,40 @@ class Subscriptions:
 
     def _index(self, live: LiveQuery, read_set: ReadSet) -> None:
         for index_id, ranges in read_set.intervals.items():
-            tree = self._trees.get(index_id)
-            if tree is None:
-                tree = self._trees[index_id] = IntervalTree()
+            index = self._indexes.get(index_id)
+            if index is None:
+                index = self._indexes[index_id] = IntervalIndex()
             for lo, hi in ranges:
-                interval = Interval(lo, hi, live)
-                if interval not in tree:
-                    tree.add(interval)
-                    live._intervals.append((index_id, interval))
+                index.add(lo, hi, live)
+        live._indexed = read_set.intervals
 
     def _unindex(self, live: LiveQuery) -> None:
-        for index_id, interval in live._intervals:
-            tree = self._trees.get(index_id)
-            if tree is not None:
-                tree.discard(interval)
-        live._intervals.clear()
+        for index_id, ranges in live._indexed.items():
+            index = self._indexes.get(index_id)
+            if index is not None:
+                for lo, hi in ranges:
+                    index.remove(lo, hi, live)
+        live._indexed = {}
 
     def _execute(self, live: LiveQuery, outcome: Outcome) -> bool:
         """Install a fresh outcome; True if the result visibly changed."""
         self.executions += 1
         before = live.result_signature() if live.version else None
-        self._unindex(live)
+        intervals = outcome.read_set.intervals if outcome.read_set is not None else {}
+        if intervals != live._indexed:  # a rerun usually reads the same intervals: keep them
+            self._unindex(live)
+            if outcome.read_set is not None:
+                self._index(live, outcome.read_set)
         live.outcome = outcome
         live.stale = False
-        if outcome.read_set is not None:
-            self._index(live, outcome.read_set)
         changed = before is None or live.result_signature() != before
         if changed:
             live.version += 1
         return changed
 
     def stale_for(self, index_id: int, key: bytes) -> set[LiveQuery]:
-        tree = self._trees.get(index_id)
-        return {iv.data for iv in tree.at(key)} if tree is not None else set()
+        index = self._indexes.get(index_id)
+        return set(index.stab(key)) if index is not None else set()
 
     def reload(self, registry: Any) -> None:
         """New code: every live query reruns with the function now registered at its path."""
@@ -201,11 +203,10 @@ class Subscriptions:
     def _on_commit(self, ts: int, writes: WriteSet) -> None:
         """Committer listener, run synchronously right after a commit becomes visible."""
         for index_id, key in writes.keys:
-            tree = self._trees.get(index_id)
-            if tree is None:
+            index = self._indexes.get(index_id)
+            if index is None:
                 continue
-            for interval in tree.at(key):
-                live = interval.data
+            for live in index.stab(key):
                 if not live.stale:
                     live.stale = True
                     self._stale.add(live)

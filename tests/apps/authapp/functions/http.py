@@ -1,0 +1,13 @@
+from starlette.responses import JSONResponse
+
+from prefmem import HttpRouter, http_action
+
+
+@http_action
+async def whoami(ctx, request):
+    identity = await ctx.auth.get_user_identity()
+    return JSONResponse({"tokenIdentifier": None if identity is None else identity.token_identifier})
+
+
+http = HttpRouter()
+http.route(path="/whoami", method="GET", handler=whoami)

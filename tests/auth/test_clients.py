@@ -1,0 +1,178 @@
+"""Identity through the real clients, the raw protocol, the HTTP API and HTTP actions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from convex import ConvexClient
+
+from tests.auth.conftest import JWT_ISSUER, call, make_token, sign_up, tamper
+
+JS_DIR = Path(__file__).resolve().parent.parent / "js"
+
+
+def _next(updates, timeout: float = 10.0):
+    """The next value of a Python-client subscription, or fail instead of hanging."""
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.setdefault("v", next(updates)), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert "v" in box, "no update within the timeout"
+    return box["v"]
+
+
+def test_python_client_set_auth_reruns_subscribed_query_and_clear_auth_drops_it(auth_server):
+    user = sign_up(auth_server.url, name="Pat")
+    client = ConvexClient(auth_server.url)
+    updates = iter(client.subscribe("users:whoami", {}))
+    assert _next(updates) is None  # subscribed before sign-in
+    client.set_auth(user["token"])
+    me = _next(updates)
+    assert me["tokenIdentifier"] == user["tokenIdentifier"] == f"prefmem-password|{user['user']['id']}"
+    assert (me["subject"], me["issuer"], me["email"], me["name"]) == (user["user"]["id"], "prefmem-password",
+                                                                      user["user"]["email"], "Pat")
+    assert client.query("users:whoami")["subject"] == user["user"]["id"]
+    client.clear_auth()
+    assert _next(updates) is None
+    assert client.query("users:whoami") is None
+
+
+def test_python_client_custom_jwt_and_calls_as_that_user(auth_server, jwt_key):
+    token = make_token(jwt_key, iss=JWT_ISSUER, sub="carol", email="carol@example.com")
+    client = ConvexClient(auth_server.url)
+    client.set_auth(token)
+    me = client.query("users:whoami")
+    assert me["tokenIdentifier"] == f"{JWT_ISSUER}|carol" and me["email"] == "carol@example.com"
+    client.mutation("users:add_note", {"body": "from carol"})
+    assert client.query("users:my_notes") == ["from carol"]
+
+
+def test_python_client_bad_token_has_no_identity(auth_server, jwt_key):
+    client = ConvexClient(auth_server.url)
+    client.set_auth(make_token(jwt_key, iss=JWT_ISSUER, lifetime=-3600))
+    # The Python client answers an AuthError by reconnecting; the queries it runs have no identity.
+    assert client.query("users:whoami") is None
+    client.clear_auth()
+    assert client.query("users:whoami") is None
+
+
+async def _recv_type(ws, kind: str) -> dict:
+    while True:
+        msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        if msg["type"] == kind:
+            return msg
+
+
+async def test_bad_tokens_get_auth_error_and_keep_no_identity(auth_server, jwt_key):
+    bad = {
+        "expired": (make_token(jwt_key, iss=JWT_ISSUER, lifetime=-3600), "expired"),
+        "tampered": (tamper(make_token(jwt_key, iss=JWT_ISSUER)), "signature does not verify"),
+        "wrong issuer": (make_token(jwt_key, iss="https://evil.example"), "issuer 'https://evil.example'"),
+        "wrong audience": (make_token(jwt_key, iss=JWT_ISSUER, aud="other"), "does not include the application ID"),
+    }
+    url = auth_server.url.replace("http", "ws") + "/api/sync"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0,
+                                  "lastCloseReason": "InitialConnect", "clientTs": 0}))
+        await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            {"type": "Add", "queryId": 0, "udfPath": "users:whoami", "args": [{}]}]}))
+        assert (await _recv_type(ws, "Transition"))["modifications"][0]["value"] is None
+        for name, (token, needle) in bad.items():
+            await ws.send(json.dumps({"type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": token}))
+            error = await _recv_type(ws, "AuthError")
+            assert error["authUpdateAttempted"] is True and error["baseVersion"] == 0, name
+            assert needle in error["error"], (name, error["error"])
+        # The connection is still usable, without identity.
+        await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 1, "newVersion": 2, "modifications": [
+            {"type": "Add", "queryId": 1, "udfPath": "users:whoami", "args": [{}]}]}))
+        transition = await _recv_type(ws, "Transition")
+        assert transition["endVersion"]["identity"] == 0
+        assert transition["modifications"][0]["value"] is None
+
+
+def test_http_api_bearer_admin_and_http_actions(auth_server, jwt_key):
+    url = auth_server.url
+    token = make_token(jwt_key, iss=JWT_ISSUER, sub="dave")
+    assert call(url, "users:whoami", token=token).json()["value"]["subject"] == "dave"
+    assert call(url, "users:whoami").json()["value"] is None
+    refused = call(url, "users:whoami", token=make_token(jwt_key, iss=JWT_ISSUER, lifetime=-3600))
+    assert refused.status_code == 401 and "expired" in refused.json()["message"]
+    # HTTP actions: valid auth gives the identity, invalid auth simply none.
+    assert httpx.get(url + "/whoami", headers={"Authorization": f"Bearer {token}"}).json() == {
+        "tokenIdentifier": f"{JWT_ISSUER}|dave"}
+    assert httpx.get(url + "/whoami", headers={"Authorization": "Bearer nope"}).json() == {"tokenIdentifier": None}
+    # The admin key (generated at first start, next to the database) may call internal functions.
+    admin_key = (auth_server.db.parent / "admin_key").read_text().strip()
+    assert call(url, "users:note_count").status_code == 560
+    ok = call(url, "users:note_count", authorization=f"Convex {admin_key}")
+    assert ok.status_code == 200 and ok.json()["status"] == "success"
+    assert call(url, "users:note_count", authorization="Convex not-the-key").status_code == 401
+
+
+def test_python_client_admin_auth(auth_server):
+    admin_key = (auth_server.db.parent / "admin_key").read_text().strip()
+    client = ConvexClient(auth_server.url)
+    client.set_admin_auth(admin_key)
+    assert client.query("users:whoami") is None  # admin is not a user
+    assert isinstance(client.query("users:note_count"), float)
+
+
+NPM_SCRIPT = r"""
+import { ConvexClient } from "convex/browser";
+import WebSocket from "ws";
+const [url, good, bad] = process.argv.slice(2);
+const client = new ConvexClient(url, { webSocketConstructor: WebSocket });
+const seen = [];
+const waitFor = (pred, what) => new Promise((resolve, reject) => {
+  const timer = setTimeout(() => reject(new Error("timed out waiting for " + what + "; seen " + JSON.stringify(seen))), 10000);
+  const check = () => { const v = seen.find(pred); if (v !== undefined) { clearTimeout(timer); resolve(v); } else setTimeout(check, 20); };
+  check();
+});
+const out = {};
+client.onUpdate("users:whoami", {}, (value) => seen.push(value === null ? "none" : value.tokenIdentifier));
+await waitFor((v) => v === "none", "anonymous result");
+const changes = [];
+client.setAuth(async () => good, (isAuthenticated) => changes.push(isAuthenticated));
+out.signedIn = await waitFor((v) => v !== "none", "signed-in result");
+out.query = (await client.query("users:whoami", {})).tokenIdentifier;
+seen.length = 0;
+client.setAuth(async () => bad, (isAuthenticated) => changes.push(isAuthenticated));
+await waitFor(() => changes.includes(false), "onChange(false)");
+out.afterBad = await client.query("users:whoami", {});
+client.setAuth(async () => good, (isAuthenticated) => changes.push(isAuthenticated));
+await waitFor((v) => v !== "none", "signed in again");
+seen.length = 0;
+client.client.clearAuth();  // the BaseConvexClient's clearAuth, as ConvexReactClient.clearAuth calls it
+await waitFor((v) => v === "none", "cleared");
+out.afterClear = await client.query("users:whoami", {});
+out.changes = changes;
+console.log(JSON.stringify(out));
+await client.close();
+process.exit(0);
+"""
+
+
+def test_npm_client_set_auth(auth_server, jwt_key, tmp_path):
+    if not (JS_DIR / "node_modules" / "convex").is_dir():
+        pytest.skip("npm client not installed (make test installs it)")
+    user = sign_up(auth_server.url)
+    bad = make_token(jwt_key, iss=JWT_ISSUER, aud="someone-else")
+    script = JS_DIR / f"_auth_test_{tmp_path.name}.mjs"  # inside tests/js so `convex` resolves
+    script.write_text(NPM_SCRIPT)
+    try:
+        done = subprocess.run(["node", str(script), auth_server.url, user["token"], bad], capture_output=True,
+                              text=True, timeout=40)
+    finally:
+        script.unlink()
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["signedIn"] == out["query"] == user["tokenIdentifier"]
+    assert out["afterBad"] is None and out["afterClear"] is None
+    assert out["changes"][0] is True and False in out["changes"]

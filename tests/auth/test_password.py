@@ -1,0 +1,135 @@
+"""The built-in password provider over HTTP, against a real server."""
+
+from __future__ import annotations
+
+import httpx
+from convex import ConvexClient
+from joserfc import jwk, jwt
+
+from tests.auth.conftest import call, new_email, sign_up
+from tests.e2e.conftest import RunningServer
+
+
+def _post(url: str, route: str, body: dict, **kw) -> httpx.Response:
+    return httpx.post(f"{url}/api/auth/{route}", json=body, **kw)
+
+
+def test_sign_up_sign_in_call_refresh_sign_out(auth_server):
+    url = auth_server.url
+    email = new_email()
+    created = sign_up(url, email=email.upper(), name="Sam")  # emails are case-insensitive
+    assert created["user"]["email"] == email and created["refreshToken"] and created["expiresAt"] > 0
+    again = _post(url, "signup", {"email": email, "password": "another password"})
+    assert again.status_code == 409 and again.json()["code"] == "AccountExists"
+
+    signed_in = _post(url, "signin", {"email": email, "password": "correct horse battery"})
+    assert signed_in.status_code == 200, signed_in.text
+    session = signed_in.json()
+    assert session["tokenIdentifier"] == created["tokenIdentifier"]
+
+    # Call functions as that user, over the websocket client.
+    client = ConvexClient(url)
+    client.set_auth(session["token"])
+    client.mutation("users:add_note", {"body": "hello"})
+    assert client.query("users:my_notes") == ["hello"]
+    assert client.query("users:whoami")["name"] == "Sam"
+
+    # Refresh rotates the refresh token; the spent one is refused and revokes the session.
+    refreshed = _post(url, "refresh", {"refreshToken": session["refreshToken"]})
+    assert refreshed.status_code == 200, refreshed.text
+    fresh = refreshed.json()
+    assert fresh["refreshToken"] != session["refreshToken"]
+    assert call(url, "users:whoami", token=fresh["token"]).json()["value"]["email"] == email
+    second = _post(url, "refresh", {"refreshToken": fresh["refreshToken"]})
+    assert second.status_code == 200
+    reused = _post(url, "refresh", {"refreshToken": fresh["refreshToken"]})
+    assert reused.status_code == 401 and "already used" in reused.json()["message"]
+    # ... and that revoked the whole session, including the newest refresh token.
+    latest = _post(url, "refresh", {"refreshToken": second.json()["refreshToken"]})
+    assert latest.status_code == 401 and "session has ended" in latest.json()["message"]
+
+    # Sign-out ends a session at once: its access token no longer verifies.
+    other = _post(url, "signin", {"email": email, "password": "correct horse battery"}).json()
+    assert call(url, "users:whoami", token=other["token"]).status_code == 200
+    out = _post(url, "signout", {"refreshToken": other["refreshToken"]})
+    assert out.status_code == 200 and out.json() == {"signedOut": True}
+    refused = call(url, "users:whoami", token=other["token"])
+    assert refused.status_code == 401 and "signed out" in refused.json()["message"]
+    assert _post(url, "refresh", {"refreshToken": other["refreshToken"]}).status_code == 401
+    # Sign-out with the access token works too.
+    third = _post(url, "signin", {"email": email, "password": "correct horse battery"}).json()
+    out = _post(url, "signout", {}, headers={"Authorization": f"Bearer {third['token']}"})
+    assert out.json() == {"signedOut": True}
+    assert call(url, "users:whoami", token=third["token"]).status_code == 401
+
+
+def test_wrong_password_and_locked_account(auth_server):
+    url = auth_server.url
+    email = new_email()
+    sign_up(url, email=email)
+    first = _post(url, "signin", {"email": email, "password": "not my password"})
+    assert first.status_code == 401
+    assert first.json() == {"code": "InvalidCredentials",
+                            "message": "wrong email or password (2 attempts left before the account is locked)"}
+    assert _post(url, "signin", {"email": email, "password": "still wrong"}).status_code == 401
+    third = _post(url, "signin", {"email": email, "password": "wrong again"})
+    assert third.status_code == 429 and third.json()["code"] == "AccountLocked"
+    assert "locked for 60 seconds" in third.json()["message"] and third.headers["Retry-After"]
+    # Locked: even the right password is refused, saying so.
+    right = _post(url, "signin", {"email": email, "password": "correct horse battery"})
+    assert right.status_code == 429 and right.json()["code"] == "AccountLocked"
+    assert "this account is locked after too many failed sign-in attempts" in right.json()["message"]
+    # An unknown email is refused exactly like a wrong password.
+    unknown = _post(url, "signin", {"email": new_email(), "password": "whatever123"})
+    assert unknown.status_code == 401 and unknown.json()["code"] == "InvalidCredentials"
+
+
+def test_input_checks_methods_and_origins(auth_server):
+    url = auth_server.url
+    weak = _post(url, "signup", {"email": new_email(), "password": "short"})
+    assert weak.status_code == 400 and weak.json()["code"] == "WeakPassword"
+    assert _post(url, "signup", {"email": "not-an-email", "password": "long enough pw"}).json()["code"] == "InvalidEmail"
+    # POST only.
+    got = httpx.get(url + "/api/auth/signin")
+    assert got.status_code == 405 and got.headers["Allow"] == "POST, OPTIONS"
+    # JSON only (a cross-site HTML form cannot send it).
+    form = httpx.post(url + "/api/auth/signin", data={"email": "a@b.co", "password": "x"})
+    assert form.status_code == 415
+    # Cross-origin calls only from configured origins (PREFMEM_AUTH_CORS_ORIGINS).
+    evil = _post(url, "signin", {"email": "a@b.co", "password": "xxxxxxxx"}, headers={"Origin": "http://evil.example"})
+    assert evil.status_code == 403 and evil.json()["code"] == "OriginNotAllowed"
+    preflight = httpx.options(url + "/api/auth/signup", headers={"Origin": "http://allowed.example",
+                                                                 "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "http://allowed.example"
+    allowed = _post(url, "signup", {"email": new_email(), "password": "long enough pw"},
+                    headers={"Origin": "http://allowed.example"})
+    assert allowed.status_code == 200 and allowed.headers["Access-Control-Allow-Origin"] == "http://allowed.example"
+
+
+def test_tokens_verify_against_the_served_jwks(auth_server):
+    user = sign_up(auth_server.url)
+    jwks = httpx.get(auth_server.url + "/.well-known/jwks.json").json()
+    assert all("d" not in key for key in jwks["keys"])  # public halves only
+    token = jwt.decode(user["token"], jwk.KeySet.import_key_set(jwks), algorithms=["ES256"])
+    assert token.claims["iss"] == "prefmem-password" and token.claims["aud"] == "authapp"
+    assert token.claims["sub"] == user["user"]["id"]
+
+
+def test_no_clear_password_in_the_database_file_or_output(tmp_path):
+    server = RunningServer("authapp", tmp_path / "data.sqlite3").start()
+    try:
+        password = "Zq9-very-unusual-passphrase-4471"
+        email = new_email()
+        sign_up(server.url, email=email, password=password)
+        assert _post(server.url, "signin", {"email": email, "password": password}).status_code == 200
+        assert _post(server.url, "signin", {"email": email, "password": password + "x"}).status_code == 401
+        db = server.db
+        blobs = b"".join(p.read_bytes() for p in db.parent.iterdir() if p.name.startswith(db.name) and p.is_file())
+        assert email.encode() in blobs  # the user is stored in that file...
+        assert password.encode() not in blobs and password[:-1].encode() not in blobs  # ...its password is not
+        assert b"$argon2id$" in blobs
+    finally:
+        server.stop()
+    output = server.proc.stdout.read()
+    assert password.encode() not in output  # nor in the server's output

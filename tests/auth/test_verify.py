@@ -1,0 +1,181 @@
+"""Token verification in-process: every refusal says why; keys are cached, rotated, rate-limited."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import httpx
+import pytest
+
+from prefmem.auth import keys
+from prefmem.auth.authenticator import Authenticator
+from prefmem.auth.jwks import UrlJwks, parse_data_uri
+from prefmem.auth.password import AttemptLimiter
+from prefmem.auth.providers import ConfigError, parse_providers, verify
+from prefmem.errors import AuthFailed
+from prefmem.functions import Registry
+from tests.auth.conftest import APP_ID, JWT_ISSUER, ec_key, jwks_of, make_token, rsa_key, tamper
+
+
+def _no_http() -> httpx.AsyncClient:
+    raise AssertionError("no HTTP expected")
+
+
+def _custom(key, *, app_id: str | None = APP_ID, alg: str = "RS256"):
+    uri = "data:application/json;base64," + base64.b64encode(json.dumps(jwks_of(key)).encode()).decode()
+    entry = {"type": "customJwt", "issuer": JWT_ISSUER, "jwks": uri, "algorithm": alg}
+    if app_id is not None:
+        entry["applicationID"] = app_id
+    return parse_providers([entry], http=_no_http)
+
+
+@pytest.fixture(scope="module")
+def key():
+    return rsa_key("k1")
+
+
+async def test_valid_token_gives_identity_with_standard_claims(key):
+    token = make_token(key, iss=JWT_ISSUER, sub="alice", email="a@example.com", name="Alice", email_verified=True,
+                       updated_at=1700000000)
+    identity = await verify(token, _custom(key))
+    assert identity.token_identifier == f"{JWT_ISSUER}|alice"
+    assert (identity.subject, identity.issuer, identity.email, identity.name) == ("alice", JWT_ISSUER,
+                                                                                  "a@example.com", "Alice")
+    assert identity.email_verified is True
+    assert identity.updated_at == 1700000000.0 and isinstance(identity.updated_at, float)  # a JS number
+    assert "exp" not in identity.to_dict() and "aud" not in identity.to_dict()
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("expired", "expired"),
+    ("tampered", "signature does not verify"),
+    ("wrong_issuer", "issuer 'https://evil.example'"),
+    ("wrong_audience", "does not include the application ID 'authapp'"),
+    ("not_yet_valid", "not valid before"),
+    ("no_exp", "no numeric `exp`"),
+    ("unknown_kid", "no key with kid 'other'"),
+    ("wrong_key", "signature does not verify"),
+    ("garbage", "not a JWT"),
+])
+async def test_bad_tokens_are_refused_with_the_reason(key, case, needle):
+    providers = _custom(key)
+    tokens = {
+        "expired": make_token(key, iss=JWT_ISSUER, lifetime=-120),
+        "tampered": tamper(make_token(key, iss=JWT_ISSUER)),
+        "wrong_issuer": make_token(key, iss="https://evil.example"),
+        "wrong_audience": make_token(key, iss=JWT_ISSUER, aud="another-app"),
+        "not_yet_valid": make_token(key, iss=JWT_ISSUER, nbf=int(time.time()) + 3600),
+        "no_exp": make_token(key, iss=JWT_ISSUER, exp=None),
+        "unknown_kid": make_token(key, iss=JWT_ISSUER, kid="other"),
+        "wrong_key": make_token(rsa_key("k1"), iss=JWT_ISSUER),  # same kid, different key
+        "garbage": "definitely-not-a-token",
+    }
+    with pytest.raises(AuthFailed) as info:
+        await verify(tokens[case], providers)
+    assert needle in str(info.value)
+
+
+async def test_clock_skew_is_tolerated(key):
+    token = make_token(key, iss=JWT_ISSUER, lifetime=-10)  # expired 10 s ago: within the leeway
+    assert (await verify(token, _custom(key))).subject == "user-1"
+
+
+async def test_algorithm_must_be_the_configured_one(key):
+    es = ec_key("k1")
+    token = make_token(es, iss=JWT_ISSUER, alg="ES256")
+    with pytest.raises(AuthFailed, match="signed with 'ES256'.*accepts RS256"):
+        await verify(token, _custom(key))
+    header = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').decode().rstrip("=")
+    unsigned = header + "." + make_token(key, iss=JWT_ISSUER).split(".")[1] + "."
+    with pytest.raises(AuthFailed, match="'none'"):
+        await verify(unsigned, _custom(key))
+
+
+async def test_audience_is_optional_for_custom_jwt_and_lists_are_accepted(key):
+    assert await verify(make_token(key, iss=JWT_ISSUER, aud=None), _custom(key, app_id=None))
+    assert await verify(make_token(key, iss=JWT_ISSUER, aud=["x", APP_ID]), _custom(key))
+    with pytest.raises(AuthFailed, match="audience None"):
+        await verify(make_token(key, iss=JWT_ISSUER, aud=None), _custom(key))
+
+
+def test_config_errors_name_the_entry():
+    with pytest.raises(ConfigError, match=r"providers\[0\].*applicationID"):
+        parse_providers([{"domain": "https://x.example"}], http=_no_http)
+    with pytest.raises(ConfigError, match=r"providers\[1\].*algorithm"):
+        parse_providers([{"domain": "https://x.example", "applicationID": "a"},
+                         {"type": "customJwt", "issuer": "i", "jwks": "https://x/jwks", "algorithm": "HS256"}],
+                        http=_no_http)
+    with pytest.raises(ConfigError, match="unknown provider type"):
+        parse_providers([{"type": "magic"}], http=_no_http)
+    assert parse_data_uri("data:application/json,%7B%22keys%22%3A%5B%5D%7D") == {"keys": []}
+
+
+async def test_unknown_kid_refetches_the_jwks_but_rate_limited():
+    old, new = rsa_key("old"), rsa_key("new")
+    served = {"keys": [old]}
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        return httpx.Response(200, json=jwks_of(*served["keys"]))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    source = UrlJwks("https://issuer.example/jwks", lambda: client, min_refetch_s=0.2)
+    providers = parse_providers([{"type": "customJwt", "issuer": JWT_ISSUER, "jwks": "https://issuer.example/jwks",
+                                  "algorithm": "RS256"}], http=lambda: client, min_refetch_s=0.2)
+    providers[0].keys = source
+    assert (await verify(make_token(old, iss=JWT_ISSUER), providers)).subject == "user-1"
+    assert len(calls) == 1
+    await verify(make_token(old, iss=JWT_ISSUER), providers)
+    assert len(calls) == 1  # cached
+    # Made-up kids right after a fetch do not hammer the provider.
+    for _ in range(5):
+        with pytest.raises(AuthFailed, match="no key with kid"):
+            await verify(make_token(old, iss=JWT_ISSUER, kid="made-up"), providers)
+    assert len(calls) <= 2
+    # The provider rotates: once the rate limit allows, the new kid is fetched and accepted.
+    served["keys"] = [new]
+    time.sleep(0.25)
+    assert (await verify(make_token(new, iss=JWT_ISSUER), providers)).subject == "user-1"
+    await client.aclose()
+
+
+def test_attempt_limiter_locks_and_unlocks():
+    now = [0.0]
+    limiter = AttemptLimiter(3, window_s=60, lockout_s=30, clock=lambda: now[0])
+    assert limiter.fail("a") == 0 and limiter.fail("a") == 0
+    assert limiter.remaining("a") == 1
+    assert limiter.fail("a") == 30
+    assert limiter.locked_for("a") == 30 and limiter.locked_for("b") == 0
+    now[0] = 31
+    assert limiter.locked_for("a") == 0 and limiter.remaining("a") == 3
+    limiter.fail("a")
+    limiter.succeed("a")
+    assert limiter.remaining("a") == 3
+
+
+def test_admin_and_signing_keys_are_created_once(tmp_path):
+    admin = keys.load_or_create_admin_key(tmp_path)
+    signing = keys.load_or_create_signing_key(tmp_path)
+    assert keys.load_or_create_admin_key(tmp_path) == admin
+    assert keys.load_or_create_signing_key(tmp_path).kid == signing.kid
+    assert (tmp_path / keys.ADMIN_KEY_FILE).stat().st_mode & 0o077 == 0
+    assert (tmp_path / keys.SIGNING_KEY_FILE).stat().st_mode & 0o077 == 0
+
+
+async def test_authenticator_admin_key_and_headers(tmp_path):
+    auth = Authenticator(Registry(), data_dir=tmp_path)
+    admin = (tmp_path / keys.ADMIN_KEY_FILE).read_text().strip()
+    assert (await auth.principal_for_header(f"Convex {admin}")).admin
+    assert (await auth.principal_for_message("Admin", admin)).admin
+    acting = await auth.principal_for_message("Admin", admin, {"subject": "u1", "issuer": "iss", "name": "U"})
+    assert acting.admin and acting.identity.token_identifier == "iss|u1" and acting.identity.name == "U"
+    with pytest.raises(AuthFailed, match="admin key is not valid"):
+        await auth.principal_for_header("Convex wrong")
+    with pytest.raises(AuthFailed, match="no authentication providers configured"):
+        await auth.for_header("Bearer a.b.c")
+    assert await auth.for_header(None) is None
+    assert await auth.for_message("None", None) is None
+    await auth.close()
