@@ -133,6 +133,12 @@ class Subscriptions:
         if not live.subscribers:
             self._drop(live)
 
+    def close(self) -> None:
+        """Stop following commits (the manager is no longer used)."""
+        self.runner.committer.remove_listener(self._on_commit)
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+
     def forget_subscriber(self, subscriber: Subscriber) -> None:
         self._ts_waiters.discard(subscriber)
 

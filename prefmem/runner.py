@@ -471,6 +471,10 @@ class Committer:
     def add_listener(self, listener: CommitListener) -> None:
         self.listeners.append(listener)
 
+    def remove_listener(self, listener: CommitListener) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+
     def submit(self, fn: FunctionDef, args: Any, identity: Identity | None) -> Awaitable[Outcome]:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(fn, args, identity, future))

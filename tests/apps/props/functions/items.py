@@ -103,3 +103,8 @@ async def unique_n(ctx, args):
 async def reset_keep(ctx, args):
     for doc_id in args["delete"]:
         await ctx.db.delete(doc_id)
+
+
+@mutation(args={"id": v.id("items"), "doc": v.any()})
+async def replace(ctx, args):
+    await ctx.db.replace(args["id"], args["doc"])
