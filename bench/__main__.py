@@ -8,6 +8,8 @@ import sys
 # name -> module; each module has ``main(argv: list[str]) -> int`` and a one-line docstring.
 WORKLOADS = {
     "mutations": "bench.mutations",
+    "reactivity": "bench.reactivity",
+    "scheduler": "bench.scheduler",
 }
 
 
