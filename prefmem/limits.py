@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
+
+from prefmem.values import check_value
 
 MiB = 1024 * 1024
 
@@ -29,6 +32,11 @@ class Limits:
     vector_dimensions_min: int = 2
     vector_dimensions_max: int = 4_096
     vector_results: int = 256
+
+    def check_shape(self, value: Any, path: str = "") -> None:
+        """Raise ``InvalidValue`` unless ``value`` is a Convex value within these shape limits."""
+        check_value(value, path, max_depth=self.nesting_depth, max_array=self.array_items,
+                    max_fields=self.object_fields)
 
     @classmethod
     def names(cls) -> list[str]:

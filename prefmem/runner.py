@@ -35,7 +35,6 @@ from prefmem.files.store import FileStore
 from prefmem.limits import Limits
 from prefmem.scheduler.context import ActionScheduler, MutationScheduler
 from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
-from prefmem.values import check_value
 
 _size_encoder = msgspec.msgpack.Encoder()
 
@@ -286,8 +285,7 @@ class Runner:
         if not isinstance(args, dict):
             raise ValidationError(f"{fn.path}: arguments must be an object, got {type(args).__name__}")
         limits = self.limits
-        check_value(args, "", max_depth=limits.nesting_depth, max_array=limits.array_items,
-                    max_fields=limits.object_fields)
+        limits.check_shape(args)
         size = len(_size_encoder.encode(args))
         if size > limits.arguments_size:
             raise LimitExceeded("arguments_size", f"{fn.path}: arguments are {size} bytes, over {limits.arguments_size}")
@@ -301,8 +299,7 @@ class Runner:
     def _check_result(self, fn: FunctionDef, value: Any) -> Any:
         limits = self.limits
         try:
-            check_value(value, "", max_depth=limits.nesting_depth, max_array=limits.array_items,
-                        max_fields=limits.object_fields)
+            limits.check_shape(value)
         except PrefmemError as err:
             raise ValidationError(f"{fn.path}: the return value is not a Convex value: {err}") from None
         size = len(_size_encoder.encode(value))

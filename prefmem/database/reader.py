@@ -11,6 +11,7 @@ import base64
 from typing import Any, AsyncIterator, Callable
 
 from prefmem.database.catalog import Index
+from prefmem.database.consumers import LimitedConsumers
 from prefmem.database.expressions import compile_filter
 from prefmem.database.ranges import build_range
 from prefmem.database.search import SearchQuery
@@ -45,7 +46,7 @@ def decode_cursor(cursor: Any, index: Index, what: str = "cursor") -> bytes:
 
 # ---------------------------------------------------------------------------- queries
 
-class Query:
+class Query(LimitedConsumers):
     """``ctx.db.query(table)`` and its chain: index, order, filters, then a consumer."""
 
     def __init__(self, tx: Transaction, table: str, system: bool) -> None:
@@ -125,6 +126,9 @@ class Query:
         numbers = self._tx.catalog.number_fields.get(self._table, set())
         return build_range(index.name, index.user_fields, numbers, self._range_fn)
 
+    def _describe(self) -> str:
+        return repr(self._table)
+
     def _matches(self, doc: dict) -> bool:
         return all(f(doc) for f in self._filters)
 
@@ -156,22 +160,6 @@ class Query:
 
     async def collect(self) -> list[dict]:
         return self._run(None)
-
-    async def take(self, n: int) -> list[dict]:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidQuery(f"take(n) needs a non-negative integer, got {n!r}")
-        return self._run(n)
-
-    async def first(self) -> dict | None:
-        docs = self._run(1)
-        return docs[0] if docs else None
-
-    async def unique(self) -> dict | None:
-        docs = self._run(2)
-        if len(docs) > 1:
-            raise InvalidQuery(f"unique(): more than one document in {self._table!r} matches "
-                               f"({docs[0]['_id']}, {docs[1]['_id']})")
-        return docs[0] if docs else None
 
     async def count(self) -> int:
         scan = self._scan()

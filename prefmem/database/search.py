@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from prefmem.database.consumers import LimitedConsumers
 from prefmem.database.expressions import compile_filter
 from prefmem.errors import InvalidQuery, LimitExceeded
 from prefmem.storage import decode_document
@@ -107,7 +108,7 @@ class SearchFilterBuilder:
         return self
 
 
-class SearchQuery:
+class SearchQuery(LimitedConsumers):
     """A search query: optional ``.filter``, then ``take``/``first``/``collect``/``paginate``."""
 
     def __init__(self, tx: Any, index: SearchIndex, fn: Callable) -> None:
@@ -137,6 +138,9 @@ class SearchQuery:
     def order(self, order: str) -> "SearchQuery":
         raise InvalidQuery("search results are in relevance order; order() cannot be used with with_search_index")
 
+    def _describe(self) -> str:
+        return f"the search of {self._index.table}.{self._index.name}"
+
     def _terms(self) -> list[str]:
         terms = tokenize(self._builder.text or "")
         limit = self._tx.limits.search_terms
@@ -144,7 +148,9 @@ class SearchQuery:
             raise LimitExceeded("search_terms", f"the search text has {len(terms)} terms, over {limit}")
         return terms
 
-    def _run(self, limit: int) -> list[dict]:
+    def _run(self, limit: int | None) -> list[dict]:
+        if limit is None:
+            limit = self._tx.limits.search_results
         terms = self._terms()
         tx, index = self._tx, self._index
         tx.check_deadline()
@@ -171,21 +177,6 @@ class SearchQuery:
 
     async def collect(self) -> list[dict]:
         return self._run(self._tx.limits.search_results)
-
-    async def take(self, n: int) -> list[dict]:
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidQuery(f"take(n) needs a non-negative integer, got {n!r}")
-        return self._run(n) if n else []
-
-    async def first(self) -> dict | None:
-        docs = self._run(1)
-        return docs[0] if docs else None
-
-    async def unique(self) -> dict | None:
-        docs = self._run(2)
-        if len(docs) > 1:
-            raise InvalidQuery("unique(): more than one document matches the search")
-        return docs[0] if docs else None
 
     async def paginate(self, opts: Any) -> dict:
         """Pages over the relevance-ordered results (at most ``search_results`` of them)."""

@@ -18,7 +18,7 @@ from prefmem.database.search import doc_rowid, write_keys
 from prefmem.errors import DocumentNotFound, InvalidQuery, InvalidValue, LimitExceeded, ValidationError
 from prefmem.limits import Limits
 from prefmem.storage import Snapshot, WriteBatch, decode_document, encode_document
-from prefmem.values import check_value, encode_key
+from prefmem.values import encode_key
 
 # Rows fetched per storage call: small first, since most reads want a handful of rows.
 _FIRST_CHUNK = 16
@@ -125,10 +125,8 @@ class Transaction:
         return self.batch
 
     def _validate(self, table: str, body: dict, where: str) -> dict:
-        limits = self.limits
         try:
-            check_value(body, "", max_depth=limits.nesting_depth, max_array=limits.array_items,
-                        max_fields=limits.object_fields)
+            self.limits.check_shape(body)
         except InvalidValue as err:
             raise ValidationError(f"{where}: {err}") from None
         for name in body:

@@ -29,6 +29,15 @@ def _wait(predicate, timeout: float = 10.0, step: float = 0.05):
     raise AssertionError("condition not met in time")
 
 
+def _kill_and_restart(server: RunningServer) -> RunningServer:
+    """SIGKILL the server mid-work and start a new one on the same port and database."""
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait()
+    restarted = RunningServer(server.app_dir, server.db)
+    restarted.port, restarted.url = server.port, server.url
+    return restarted.start()
+
+
 def test_scheduled_effect_reaches_a_subscribed_query(jobs_server):
     client = ConvexClient(jobs_server.url)
     updates = iter(client.subscribe("tasks:count", {"label": "soon"}))
@@ -63,11 +72,7 @@ def test_action_cut_off_by_a_crash_is_failed_not_rerun(tmp_path):
     client = ConvexClient(server.url)
     job_id = client.mutation("tasks:start_slow_action", {"label": "slow", "seconds": 30})
     _wait(lambda: client.query("tasks:count", {"label": "slow:started"}) == 1)
-    os.kill(server.proc.pid, signal.SIGKILL)
-    server.proc.wait()
-    restarted = RunningServer("jobs", tmp_path / "data.sqlite3")
-    restarted.port, restarted.url = server.port, server.url
-    restarted.start()
+    restarted = _kill_and_restart(server)
     try:
         client = ConvexClient(restarted.url)
         job = _wait(lambda: (j := client.query("tasks:job", {"id": job_id}))["state"]["kind"] == "failed" and j)
@@ -84,11 +89,7 @@ def test_pending_mutations_run_exactly_once_after_a_kill(tmp_path):
     client = ConvexClient(server.url)
     for i in range(5):
         client.mutation("tasks:later", {"label": f"after-{i}", "delay": 1500})
-    os.kill(server.proc.pid, signal.SIGKILL)
-    server.proc.wait()
-    restarted = RunningServer("jobs", tmp_path / "data.sqlite3")
-    restarted.port, restarted.url = server.port, server.url
-    restarted.start()
+    restarted = _kill_and_restart(server)
     try:
         client = ConvexClient(restarted.url)
         _wait(lambda: all(client.query("tasks:count", {"label": f"after-{i}"}) == 1 for i in range(5)))
