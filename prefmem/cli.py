@@ -118,6 +118,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CommandError(f"ARGS_JSON is not a Convex value: {err}") from None
     if not isinstance(fn_args, dict):
         raise CommandError(f"ARGS_JSON must be a JSON object, got {args.args_json}")
+    url = args.url or _running_server(args.db)
+    if url is not None:
+        return _run_through_server(url, Path(args.db), args.path, raw)
     backend = _open_backend(args)
     try:
         try:
@@ -141,6 +144,52 @@ def cmd_run(args: argparse.Namespace) -> int:
             message += f"\n  data: {_dumps(outcome.error_data)}"
         raise CommandError(message)
     print(_dumps(outcome.value, indent=2))
+    return 0
+
+
+def _running_server(db: str) -> str | None:
+    """The URL of a live ``prefmem dev`` serving this database, if one announced itself."""
+    try:
+        url = json.loads(Path(f"{db}.server.json").read_text())["url"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    import httpx
+
+    try:
+        httpx.get(f"{url}/version", timeout=1.0).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return url
+
+
+def _run_through_server(url: str, db: Path, path: str, raw_args: Any) -> int:
+    """Call the function through the server with the admin key, so subscribers see its effects."""
+    import httpx
+
+    from prefmem.auth.keys import ADMIN_KEY_FILE
+
+    key_file = db.resolve().parent / ADMIN_KEY_FILE
+    try:
+        key = key_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        raise CommandError(f"the server at {url} needs the admin key, but {key_file} cannot be read") from None
+    try:
+        reply = httpx.post(f"{url}/api/function", json={"path": path, "args": raw_args, "format": "convex_encoded_json"},
+                           headers={"Authorization": f"Convex {key}"}, timeout=None)
+    except httpx.HTTPError as err:
+        raise CommandError(f"could not reach the server at {url}: {err}") from None
+    try:
+        body = reply.json()
+    except ValueError:
+        raise CommandError(f"the server at {url} answered {reply.status_code}: {reply.text}") from None
+    for line in body.get("logLines", []):
+        print(line, file=sys.stderr)
+    if body.get("status") != "success":
+        message = body.get("errorMessage") or body.get("message") or reply.text
+        if "errorData" in body:
+            message += f"\n  data: {json.dumps(body['errorData'], ensure_ascii=False)}"
+        raise CommandError(message)
+    print(json.dumps(body["value"], ensure_ascii=False, indent=2))
     return 0
 
 
@@ -326,9 +375,13 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from prefmem.server import serve
+    from prefmem.static import default_web_dir
 
+    web = None if args.no_web else Path(args.web) if args.web is not None else default_web_dir()
+    if web is not None and not web.is_dir():
+        raise CommandError(f"web directory {web} does not exist (build the page first: make run)")
     backend = _open_backend(args, durability=args.durability, dev_mode=not args.production)
-    serve(backend, host=args.host, port=args.port, watch=not args.no_watch)
+    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web)
     return 0
 
 
@@ -356,6 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="normal: WAL, survives a process crash; full: fsync per commit batch, survives power "
                      "loss (default normal)")
     dev.add_argument("--no-watch", action="store_true", help="do not reload when the code changes")
+    dev.add_argument("--web", default=None, metavar="DIR",
+                     help="serve this built web page for GET requests no route or HTTP action answers "
+                     "(default ./web/dist if it exists)")
+    dev.add_argument("--no-web", action="store_true", help="serve no web page")
     dev.add_argument("--production", action="store_true",
                      help="hide server internals in error messages sent to clients")
     dev.set_defaults(handler=cmd_dev)
@@ -366,6 +423,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("path", metavar="PATH", help="the function path, e.g. messages:send")
     run.add_argument("args_json", metavar="ARGS_JSON", nargs="?", default=None,
                      help="the arguments as a JSON object in Convex JSON (default {})")
+    run.add_argument("--url", default=None, help="call through the server at URL with the admin key (default: the "
+                     "running `prefmem dev` of this database, if any; else run in-process)")
     run.set_defaults(handler=cmd_run)
 
     data = sub.add_parser("data", parents=[app], help="list tables, or print a table's documents",

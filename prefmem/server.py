@@ -7,6 +7,7 @@ and closes it, and in dev mode watches the code and reloads it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
 from prefmem.scheduler.crons import CronRunner
 from prefmem.scheduler.executor import Executor
+from prefmem.static import static_response
 from prefmem.sync.session import MutationRecords, SyncSession
 
 log = logging.getLogger("prefmem.server")
@@ -72,8 +74,10 @@ async def _frames(websocket: WebSocket) -> AsyncIterator[str]:
 class Server:
     """Holds the running backend and what is built on it."""
 
-    def __init__(self, backend: Backend, *, watch: bool = False, site_url: str | None = None) -> None:
+    def __init__(self, backend: Backend, *, watch: bool = False, site_url: str | None = None,
+                 web_dir: Path | None = None) -> None:
         self.backend = backend
+        self.web_dir = web_dir  # a built web page, served for GETs nothing else answers
         self.watch = watch
         self.site_url = site_url
         self.subscriptions: Subscriptions | None = None
@@ -101,10 +105,25 @@ class Server:
         self.executor.start()
         self.crons = CronRunner(runner)
         self.crons.start()
+        self._announce()
         if self.watch:
             self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
 
+    def _announce_path(self) -> Path:
+        return Path(f"{self.backend.db_path}.server.json")
+
+    def _announce(self) -> None:
+        """Tell CLI commands on this machine where the server of this database listens, so
+        ``prefmem run`` goes through it (and its live queries see the change)."""
+        if self.site_url is not None and str(self.backend.db_path) != ":memory:":
+            self._announce_path().write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
+
     async def stop(self) -> None:
+        try:
+            if json.loads(self._announce_path().read_text()).get("pid") == os.getpid():
+                self._announce_path().unlink()
+        except (OSError, ValueError):
+            pass
         if self._watcher is not None:
             self._watcher.cancel()
         if self.crons is not None:
@@ -187,6 +206,9 @@ class Server:
             allowed = router.allowed_methods(request.url.path)
             if allowed:
                 return PlainTextResponse("method not allowed", status_code=405, headers={"Allow": ", ".join(allowed)})
+        static = static_response(self.web_dir, request)
+        if static is not None:
+            return static
         return JSONResponse({"code": "NotFound", "message": f"no route for {request.method} {request.url.path}"},
                             status_code=404)
 
@@ -203,8 +225,9 @@ class Server:
             self.sessions.discard(session)
 
 
-def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = None) -> Starlette:
-    server = Server(backend, watch=watch, site_url=site_url)
+def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = None,
+               web_dir: str | Path | None = None) -> Starlette:
+    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -257,10 +280,11 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
 
 
 def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
-          log_level: str = "warning") -> None:
+          log_level: str = "warning", web_dir: str | Path | None = None) -> None:
     """Run the server until interrupted (``prefmem dev``)."""
     import uvicorn
 
-    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}")
-    print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})", flush=True)
+    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir)
+    print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})"
+          + (f", web page from {web_dir}" if web_dir is not None else ""), flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
