@@ -42,8 +42,13 @@ def args_key(args: Any) -> str:
 
 
 class Subscriber(Protocol):
+    identity: Identity | None
+
     def on_flush(self, ts: int, changed: set["LiveQuery"]) -> None:
         """Called after a flush with the subscriber's live queries whose result changed."""
+
+    def on_moved(self, old: "LiveQuery", new: "LiveQuery") -> None:
+        """The subscriber's subscriptions to ``old`` now follow ``new`` (see ``_split``)."""
 
 
 @dataclass(eq=False)
@@ -245,6 +250,31 @@ class Subscriptions:
             self._flush_once()
         self._settled.set()
 
+    def _split(self, live: LiveQuery, snapshot: Any) -> list[tuple[Subscriber, LiveQuery]]:
+        """A shared query that now reads the identity must not serve one user's result to another.
+
+        It was shared because its last run did not read the identity; this run did, so every
+        subscriber with another identity moves to a live query of its own, computed at the
+        same snapshot.
+        """
+        moved = []
+        own = identity_key(live.identity)
+        for subscriber, count in list(live.subscribers.items()):
+            identity = getattr(subscriber, "identity", None)
+            if identity_key(identity) == own:
+                continue
+            target = self._find(live.fn, live.args, identity, live.journal)
+            if target is None or target is live:
+                target = LiveQuery(live.fn, live.args, identity, live.journal, live.base_key)
+                self._execute(target, self.runner.execute_query(live.fn, live.args, identity, journal=live.journal,
+                                                                snapshot=snapshot))
+                self._by_key.setdefault(live.base_key, []).append(target)
+            del live.subscribers[subscriber]
+            target.subscribers[subscriber] = target.subscribers.get(subscriber, 0) + count
+            subscriber.on_moved(live, target)
+            moved.append((subscriber, target))
+        return moved
+
     def _flush_once(self) -> None:
         stale, self._stale = self._stale, set()
         waiters, self._ts_waiters = self._ts_waiters, set()
@@ -263,6 +293,10 @@ class Subscriptions:
                 if self._execute(live, outcome):
                     for subscriber in live.subscribers:
                         changed_by_subscriber.setdefault(subscriber, set()).add(live)
+                if live.reads_identity:
+                    for subscriber, moved_to in self._split(live, snapshot):
+                        changed_by_subscriber.setdefault(subscriber, set()).discard(live)
+                        changed_by_subscriber[subscriber].add(moved_to)
         self.last_flush_reruns = reruns
         for subscriber in set(changed_by_subscriber) | waiters:
             subscriber.on_flush(ts, changed_by_subscriber.get(subscriber, set()))

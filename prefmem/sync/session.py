@@ -287,6 +287,12 @@ class SyncSession:
             self._transition_owed = False
             self._transition(mods, query_set=self.query_set_version, identity=self.identity_version, ts=ts)
 
+    def on_moved(self, old: LiveQuery, new: LiveQuery) -> None:
+        for sub in self._queries.values():
+            if sub.live is old:
+                sub.live = new
+                sub.sent_version = -1  # resend: the new live query's result is this user's own
+
     # -- mutations and actions ----------------------------------------------------------
 
     def _mutation(self, msg: m.Mutation) -> None:

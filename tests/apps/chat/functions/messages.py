@@ -55,3 +55,18 @@ def ping(ctx, args):
 async def wipe(ctx, args):
     for doc in await ctx.db.query("messages").collect():
         await ctx.db.delete(doc["_id"])
+
+
+@query(args={"channel": v.id("channels")})
+async def who_sees(ctx, args):
+    """Reads the identity only for private channels: shared while public, per user once private."""
+    channel = await ctx.db.get(args["channel"])
+    if channel["name"].startswith("private"):
+        identity = await ctx.auth.get_user_identity()
+        return None if identity is None else identity.subject
+    return "everyone"
+
+
+@mutation(args={"channel": v.id("channels"), "name": v.string()})
+async def rename_channel(ctx, args):
+    await ctx.db.patch(args["channel"], {"name": args["name"]})

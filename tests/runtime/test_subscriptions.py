@@ -1,0 +1,65 @@
+"""Sharing live queries across subscribers without ever sharing one user's result with another."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefmem.reactivity import Subscriptions
+from prefmem.testing import TEST_ISSUER, TestBackend
+from prefmem.auth.identity import Identity
+
+APP = Path(__file__).resolve().parent.parent / "apps" / "chat"
+
+
+class FakeSession:
+    def __init__(self, subject: str | None) -> None:
+        self.identity = None if subject is None else Identity(subject, TEST_ISSUER, {"sub": subject})
+        self.live = None
+        self.flushes: list[set] = []
+
+    def on_flush(self, ts, changed):
+        self.flushes.append(changed)
+
+    def on_moved(self, old, new):
+        assert self.live is old
+        self.live = new
+
+
+async def test_a_query_that_starts_reading_the_identity_is_split_per_user():
+    async with TestBackend(APP / "functions", APP / "schema.py") as backend:
+        channel = await backend.mutation("messages:create_channel", {"name": "lobby"})
+        subs = Subscriptions(backend.runner)
+        fn = backend.runner.registry.get("messages:who_sees")
+        alice, bob = FakeSession("alice"), FakeSession("bob")
+        for session in (alice, bob):
+            session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session)
+        assert alice.live is bob.live and alice.live.outcome.value == "everyone"  # shared: identity not read
+        assert subs.executions == 1
+
+        await backend.mutation("messages:rename_channel", {"channel": channel, "name": "private room"})
+        await subs.settled()
+        assert alice.live is not bob.live
+        assert alice.live.outcome.value == "alice" and bob.live.outcome.value == "bob"
+        assert alice.live in alice.flushes[-1] and bob.live in bob.flushes[-1]
+
+        # A newcomer with its own identity gets its own result, never a shared one.
+        carol = FakeSession("carol")
+        carol.live = subs.subscribe(fn, {"channel": channel}, carol.identity, None, carol)
+        assert carol.live.outcome.value == "carol"
+        subs.close()
+
+
+async def test_identical_queries_run_once_for_many_subscribers():
+    async with TestBackend(APP / "functions", APP / "schema.py") as backend:
+        channel = await backend.mutation("messages:create_channel", {"name": "lobby"})
+        subs = Subscriptions(backend.runner)
+        fn = backend.runner.registry.get("messages:recent")
+        sessions = [FakeSession(f"user{i}") for i in range(50)]
+        for session in sessions:
+            session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session)
+        assert subs.executions == 1
+        await backend.mutation("messages:send", {"channel": channel, "body": "hi"})
+        await subs.settled()
+        assert subs.executions == 2 and subs.last_flush_reruns == 1
+        assert all(len(s.flushes) == 1 and s.live.outcome.value[0]["body"] == "hi" for s in sessions)
+        subs.close()
