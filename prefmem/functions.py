@@ -121,16 +121,29 @@ class Registry:
     def module(self, name: str) -> Any:
         return self.modules.get(name)
 
-    def add_module(self, relative: str, module: Any) -> None:
-        self.modules[relative] = module
-        for attr, value in vars(module).items():
-            if isinstance(value, FunctionDef) and value.kind != "http_action":
-                export = value.name or attr
-                path = f"{relative}:{export}"
-                if path in self.functions and self.functions[path] is not value:
-                    raise ValueError(f"two functions are registered as {path}")
-                value.path = path
-                self.functions[path] = value
+    def add_modules(self, modules: dict[str, Any]) -> None:
+        """Register the functions of every module, each under the module that defines it.
+
+        A module's namespace also holds what it imported (``from .catalog import get``);
+        Python has no ``export``, so a function belongs to the module its handler was
+        written in. One made elsewhere (by a factory in a helper module) belongs to the
+        first module, in path order, that holds it.
+        """
+        self.modules.update(modules)
+        found: dict[int, list[tuple[str, str, FunctionDef]]] = {}
+        for relative, module in modules.items():
+            for attr, value in vars(module).items():
+                if isinstance(value, FunctionDef) and value.kind != "http_action":
+                    found.setdefault(id(value), []).append((relative, attr, value))
+        for places in found.values():
+            fn = places[0][2]
+            home = [p for p in places if modules[p[0]].__name__ == getattr(fn.handler, "__module__", None)]
+            relative, attr, _ = (home or places)[0]
+            path = f"{relative}:{fn.name or attr}"
+            if path in self.functions and self.functions[path] is not fn:
+                raise ValueError(f"two functions are registered as {path}")
+            fn.path = path
+            self.functions[path] = fn
 
 
 def _package_name(directory: Path) -> str:
@@ -166,14 +179,15 @@ def load_functions(directory: str | Path) -> Registry:
         spec.loader.exec_module(pkg)
     importlib.invalidate_caches()
     registry = Registry(package=package, directory=directory)
+    modules = {}
     for file in sorted(directory.rglob("*.py")):
         rel = file.relative_to(directory)
         if any(part.startswith(("_", ".")) for part in rel.parts):
             continue  # private helpers (functions/_lib/) and __init__ files hold no functions
         relative = "/".join(rel.with_suffix("").parts)
         # Sub-packages need their parents imported first; import_module does that.
-        module = importlib.import_module(f"{package}." + ".".join(rel.with_suffix("").parts))
-        registry.add_module(relative, module)
+        modules[relative] = importlib.import_module(f"{package}." + ".".join(rel.with_suffix("").parts))
+    registry.add_modules(modules)
     return registry
 
 

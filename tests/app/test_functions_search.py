@@ -1,0 +1,87 @@
+"""search:personalized and the search-engine adapter."""
+
+from collections import Counter
+
+from functions._lib.catalog import generate_catalog
+from functions._lib.engines import BuiltinFtsEngine, SearchAdapter, SyncEngineAdapter, bm25_rescore
+from functions._lib.ranking import BM25Engine
+
+from .appbackend import backend, products, seeded_template, settle  # noqa: F401 — fixtures
+from .test_functions_learning import save_some
+
+
+def ids(result):
+    return [r["product"]["_id"] for r in result["results"]]
+
+
+async def test_results_have_products_scores_and_reasons(backend):
+    alice = backend.as_user("alice")
+    r = await alice.action("search:personalized", {"query": "dress", "limit": 10})
+    assert 0 < len(r["results"]) <= 10 and r["matched"] >= len(r["results"])
+    for item in r["results"]:
+        assert item["reasons"] and isinstance(item["score"], float)
+        assert set(item["product"]) >= {"_id", "sku", "title", "category", "brand", "price", "styles", "colors",
+                                        "sizes", "imageUrl"}
+    assert r["results"][0]["product"]["category"] == "dresses"
+    assert (await alice.action("search:personalized", {"query": "   "}))["results"] == []
+    cat = await alice.action("search:personalized", {"query": "black", "category": "shoes", "limit": 50})
+    assert cat["results"] and all(x["product"]["category"] == "shoes" for x in cat["results"])
+
+
+async def test_personalisation_reorders_and_can_be_switched_off(backend):
+    alice, bob = backend.as_user("alice"), backend.as_user("bob")
+    liked = [p for p in backend.table("products") if "minimalist" in p["styles"]][:12]
+    await save_some(backend, alice, liked, days=4)
+    prof = await alice.query("preferences:get")
+    assert "minimalist" in [v["value"] for v in prof["facets"]["style"] if v["state"] == "shown"]
+    q = {"query": "black", "limit": 20}
+    off = await alice.action("search:personalized", {**q, "personalize": False})
+    anonymous_profile = await bob.action("search:personalized", q)
+    assert not off["personalized"] and ids(off) == ids(anonymous_profile)
+    on = await alice.action("search:personalized", q)
+    assert on["personalized"] and ids(on) != ids(off)
+
+    def minimalist(result, n=10):
+        return sum("minimalist" in r["product"]["styles"] for r in result["results"][:n])
+
+    assert minimalist(on) > minimalist(off)
+    assert any("minimalist" in reason for r in on["results"][:10] for reason in r["reasons"])
+    # guardrail: at most 3 of one brand in the top 10
+    assert max(Counter(r["product"]["brand"] for r in on["results"][:10]).values()) <= 3
+    # the shopper's own switch
+    await alice.mutation("preferences:set_personalize", {"enabled": False})
+    assert ids(await alice.action("search:personalized", q)) == ids(off)
+
+
+async def test_log_search_records_a_signal(backend):
+    alice = backend.as_user("alice")
+    await alice.action("search:personalized", {"query": "navy dress", "logSearch": True})
+    assert [(s["type"], s["query"]) for s in backend.table("signals")] == [("search", "navy dress")]
+
+
+def test_bm25_rescore_prefers_docs_matching_more_terms_and_prefix():
+    docs = [{"title": "Red Shoes", "description": ""}, {"title": "Navy Dress", "description": "a dress"},
+            {"title": "Navy Coat", "description": ""}, {"title": "Dresses", "description": ""}]
+    scored = bm25_rescore("navy dres", docs, corpus_size=100)
+    assert [d["title"] for d, _ in scored][:1] == ["Navy Dress"]
+    assert {d["title"] for d, s in scored if s > 0} == {"Navy Dress", "Navy Coat", "Dresses"}
+
+
+async def test_engine_adapters():
+    catalog = generate_catalog(300, seed=3)
+    by_sku = {p["sku"]: p for p in catalog}
+
+    async def load(pids):
+        return {pid: by_sku[pid] for pid in pids}
+
+    adapter = SyncEngineAdapter(BM25Engine(catalog, id_field="sku"), load)
+    assert isinstance(adapter, SearchAdapter)
+    hits = await adapter.search("navy dress", {"category": "dresses"}, 20)
+    assert hits and all(p["category"] == "dresses" for p, _ in hits)
+
+    async def retrieve(query, filters, cap):
+        return bm25_rescore(query, catalog, len(catalog))[:cap]
+
+    builtin = BuiltinFtsEngine(retrieve)
+    assert isinstance(builtin, SearchAdapter)
+    assert len(await builtin.search("dress", None, 5)) == 5
