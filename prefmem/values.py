@@ -89,6 +89,36 @@ def check_field_name(name: Any, path: str) -> None:
         raise InvalidValue(f"{path or 'value'}: object key {name!r} starts with '$', which is reserved")
 
 
+_PLAIN_SCALARS = frozenset({type(None), bool, float, bytes})
+
+
+def _is_valid(value: Any, depth: int, max_depth: int, max_array: int, max_fields: int) -> bool:
+    """The common case, fast: no paths are built while everything is fine."""
+    if depth > max_depth:
+        return False
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is str:
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if kind is int:
+        return INT64_MIN <= value <= INT64_MAX
+    depth += 1
+    if kind is list:
+        return len(value) <= max_array and all(_is_valid(x, depth, max_depth, max_array, max_fields) for x in value)
+    if kind is dict:
+        return len(value) <= max_fields and all(
+            type(k) is str and k and k[0] != "$" and _is_valid(x, depth, max_depth, max_array, max_fields)
+            for k, x in value.items())
+    return False
+
+
 def check_value(
     value: Any,
     path: str = "",
@@ -99,6 +129,9 @@ def check_value(
     _depth: int = 0,
 ) -> None:
     """Raise ``InvalidValue`` unless ``value`` is a Convex value within the shape limits."""
+    if _depth == 0 and _is_valid(value, 0, max_depth, max_array, max_fields):
+        return
+    # Something is off (or the value uses subclasses): walk again, naming where.
     if _depth > max_depth:
         raise InvalidValue(f"{path or 'value'}: nesting depth exceeds the limit 'nesting_depth' of {max_depth}")
     if value is None or isinstance(value, (bool, float, bytes)):
