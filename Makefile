@@ -5,8 +5,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 JS_STAMP := tests/js/node_modules/.installed
+EXAMPLES_JS_STAMP := examples/node_modules/.installed
+CHAT_URL ?= http://127.0.0.1:3211
 
-.PHONY: run test bench setup clean
+.PHONY: run test bench setup clean example-chat example-python example-node
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +21,16 @@ $(JS_STAMP): tests/js/package.json tests/js/package-lock.json
 	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
 	touch $(JS_STAMP)
 
+# The npm client for examples/node_client.mjs.
+$(EXAMPLES_JS_STAMP): examples/package.json examples/package-lock.json
+	cd examples && npm ci --no-audit --no-fund --loglevel=error
+	touch $(EXAMPLES_JS_STAMP)
+
 setup: $(STAMP)
 
+# The app's catalogue is generated on first start (a no-op once there are products).
 run: setup
+	$(PY) -m prefmem run catalog:seed_if_empty '{}'
 	$(PY) -m prefmem dev --host 127.0.0.1 --port 3210
 
 test: setup $(JS_STAMP)
@@ -30,5 +39,16 @@ test: setup $(JS_STAMP)
 bench: setup
 	$(PY) -m bench
 
+# The chat example app on 127.0.0.1:3211; the two client examples talk to it.
+example-chat: setup
+	$(PY) -m prefmem dev --functions examples/chat/functions --schema examples/chat/schema.py \
+		--db .prefmem/chat.sqlite3 --host 127.0.0.1 --port 3211
+
+example-python: setup
+	$(PY) examples/python_client.py --url $(CHAT_URL)
+
+example-node: $(EXAMPLES_JS_STAMP)
+	node examples/node_client.mjs $(CHAT_URL)
+
 clean:
-	rm -rf $(VENV) .prefmem
+	rm -rf $(VENV) .prefmem examples/node_modules test-artifacts

@@ -138,7 +138,8 @@ class ClientDriver:
                         return event
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no matching event from the client in {timeout} s; console: {self.console[-20:]}")
+                    raise AssertionError(f"no matching event from the client in {timeout} s; events: {self.events[since:][-10:]}; "
+                                         f"console: {self.console[-20:]}")
                 if self.proc.poll() is not None and not self._reader.is_alive():
                     raise AssertionError(f"client exited ({self.proc.returncode}): {self.console[-20:]}")
                 self._cond.wait(min(left, 0.2))
