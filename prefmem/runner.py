@@ -34,6 +34,7 @@ from prefmem.files.context import ActionStorage, MutationStorage, QueryStorage
 from prefmem.files.store import FileStore
 from prefmem.limits import Limits
 from prefmem.scheduler.context import ActionScheduler, MutationScheduler
+from prefmem.values import to_json
 from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
 
 _size_encoder = msgspec.msgpack.Encoder()
@@ -315,7 +316,12 @@ class Runner:
 
     def failure(self, fn: FunctionDef, err: BaseException) -> Outcome:
         if isinstance(err, ConvexError):
-            message = err.args[0] if isinstance(err.data, str) else "ConvexError"
+            try:
+                self.limits.check_shape(err.data)
+            except PrefmemError as bad:
+                return Outcome(error=f"[{fn.path}] ConvexError data must be a Convex value: {bad}")
+            # As Convex does, the message carries the data itself (as JSON) when it is not text.
+            message = err.data if isinstance(err.data, str) else msgspec.json.encode(to_json(err.data)).decode()
             return Outcome(error=f"[{fn.path}] Uncaught ConvexError: {message}", error_data=err.data,
                            has_error_data=True)
         if isinstance(err, PrefmemError):

@@ -126,3 +126,13 @@ async def by_index(ctx, args):
         return q
 
     return [d["_id"] for d in await ctx.db.query(args["table"]).with_index(args["index"], range_fn).collect()]
+
+
+@mutation(args={})
+async def convex_error_with_data(ctx, args):
+    raise ConvexError({"code": "NOPE", "count": 2.0})
+
+
+@mutation(args={})
+async def convex_error_with_bad_data(ctx, args):
+    raise ConvexError({"tags": {"a", "b"}})
