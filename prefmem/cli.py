@@ -162,17 +162,21 @@ def _running_server(db: str) -> str | None:
     return url
 
 
-def _run_through_server(url: str, db: Path, path: str, raw_args: Any) -> int:
-    """Call the function through the server with the admin key, so subscribers see its effects."""
-    import httpx
-
+def _admin_key(db: Path, url: str) -> str:
     from prefmem.auth.keys import ADMIN_KEY_FILE
 
     key_file = db.resolve().parent / ADMIN_KEY_FILE
     try:
-        key = key_file.read_text(encoding="utf-8").strip()
+        return key_file.read_text(encoding="utf-8").strip()
     except OSError:
         raise CommandError(f"the server at {url} needs the admin key, but {key_file} cannot be read") from None
+
+
+def _run_through_server(url: str, db: Path, path: str, raw_args: Any) -> int:
+    """Call the function through the server with the admin key, so subscribers see its effects."""
+    import httpx
+
+    key = _admin_key(db, url)
     try:
         reply = httpx.post(f"{url}/api/function", json={"path": path, "args": raw_args, "format": "convex_encoded_json"},
                            headers={"Authorization": f"Convex {key}"}, timeout=None)
@@ -190,6 +194,48 @@ def _run_through_server(url: str, db: Path, path: str, raw_args: Any) -> int:
             message += f"\n  data: {json.dumps(body['errorData'], ensure_ascii=False)}"
         raise CommandError(message)
     print(json.dumps(body["value"], ensure_ascii=False, indent=2))
+    return 0
+
+
+# ---------------------------------------------------------------------------- logs
+
+def _print_log_entry(entry: dict) -> None:
+    stamp = time.strftime("%H:%M:%S", time.localtime(entry["timestamp"] / 1000.0))
+    status = "ok" if entry["ok"] else "failed"
+    print(f"{stamp} [{entry['kind']}] {entry['path']} {status} in {entry['durationMs']:.1f} ms", flush=True)
+    for line in entry["logLines"]:
+        print(f"    {line}", flush=True)
+    if entry["error"]:
+        print(f"    error: {entry['error']}", flush=True)
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    import httpx
+
+    url = args.url or _running_server(args.db)
+    if url is None:
+        raise CommandError("no running server for this database: start `prefmem dev`, or pass --url")
+    headers = {"Authorization": f"Convex {_admin_key(Path(args.db), url)}"}
+
+    def fetch(after: int, wait: float) -> dict:
+        try:
+            reply = httpx.get(f"{url}/api/logs", params={"after": after, "wait": wait}, headers=headers,
+                              timeout=wait + 10)
+        except httpx.HTTPError as err:
+            raise CommandError(f"lost the server at {url}: {err}") from None
+        if reply.status_code != 200:
+            raise CommandError(f"the server at {url} answered {reply.status_code}: {reply.text}")
+        return reply.json()
+
+    first = fetch(0, 0)
+    for entry in first["entries"][-args.history:] if args.history else []:
+        _print_log_entry(entry)
+    after = first["last"]
+    while args.follow:
+        batch = fetch(after, 20)
+        for entry in batch["entries"]:
+            _print_log_entry(entry)
+        after = batch["last"]
     return 0
 
 
@@ -426,6 +472,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--url", default=None, help="call through the server at URL with the admin key (default: the "
                      "running `prefmem dev` of this database, if any; else run in-process)")
     run.set_defaults(handler=cmd_run)
+
+    logs = sub.add_parser("logs", parents=[app], help="follow the function executions of the running server",
+                          description="Print recent executions (path, outcome, time, log lines) of the `prefmem "
+                          "dev` serving this database, then follow new ones until interrupted.")
+    logs.add_argument("--url", default=None, help="the server (default: the one serving --db)")
+    logs.add_argument("--history", type=int, default=10, metavar="N", help="show the last N first (default 10)")
+    logs.add_argument("--no-follow", dest="follow", action="store_false", help="print the history and stop")
+    logs.set_defaults(handler=cmd_logs)
 
     data = sub.add_parser("data", parents=[app], help="list tables, or print a table's documents",
                           description="Without TABLE: every table with its document count. With TABLE: its "

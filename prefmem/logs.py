@@ -7,10 +7,14 @@ outside any execution goes to the real stream unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import io
 import logging
 import sys
+import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 _collector: contextvars.ContextVar["LogCollector | None"] = contextvars.ContextVar("prefmem_log_collector",
@@ -111,3 +115,60 @@ def start(limit: int) -> tuple[LogCollector, contextvars.Token]:
 
 def stop(token: contextvars.Token) -> None:
     _collector.reset(token)
+
+
+@dataclass
+class ExecutionRecord:
+    """One finished execution, as ``prefmem logs`` shows it."""
+
+    seq: int
+    time_ms: float
+    path: str
+    kind: str
+    ok: bool
+    error: str | None
+    lines: list[str]
+    duration_ms: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "timestamp": self.time_ms, "path": self.path, "kind": self.kind, "ok": self.ok,
+                "error": self.error, "logLines": self.lines, "durationMs": round(self.duration_ms, 3)}
+
+
+class ExecutionLog:
+    """The most recent executions of a server, for ``prefmem logs`` to follow."""
+
+    def __init__(self, size: int = 2000) -> None:
+        self._records: deque[ExecutionRecord] = deque(maxlen=size)
+        self._seq = 0
+        self._changed: asyncio.Event | None = None
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def add(self, path: str, kind: str, error: str | None, lines: list[str], started: float) -> None:
+        self._seq += 1
+        self._records.append(ExecutionRecord(self._seq, time.time() * 1000.0, path, kind, error is None, error,
+                                             list(lines), (time.perf_counter() - started) * 1000.0))
+        if self._changed is not None:
+            self._changed.set()
+
+    def since(self, seq: int) -> list[ExecutionRecord]:
+        return [r for r in self._records if r.seq > seq]
+
+    async def wait_since(self, seq: int, timeout_s: float) -> list[ExecutionRecord]:
+        """Records after ``seq``, waiting up to ``timeout_s`` for the first one (long poll)."""
+        deadline = time.monotonic() + timeout_s
+        while not (found := self.since(seq)):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except asyncio.TimeoutError:
+                return []
+        return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,8 @@ async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any)
     if route is None:
         return None
     fn = route.handler
+    started = time.perf_counter()
+    error: str | None = None
     collector, token = logs.start(runner.limits.log_lines)
     try:
         ctx = ActionCtx(runner, identity)
@@ -96,8 +98,9 @@ async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any)
         if fn.path is None:
             fn.path = f"http:{request.method} {route.path or route.path_prefix}"
         outcome = runner.failure(fn, err)
+        error = outcome.error
         return JSONResponse({"code": "FunctionFailed", "message": outcome.error}, status_code=500)
     finally:
         logs.stop(token)
-        for line in collector.finish():
-            logging.getLogger("prefmem.http").info("%s %s: %s", request.method, request.url.path, line)
+        runner.execution_log.add(f"{request.method} {request.url.path}", "http_action", error, collector.finish(),
+                                 started)

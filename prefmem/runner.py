@@ -250,6 +250,7 @@ class Runner:
         self.clock = clock or Clock()
         self.dev_mode = dev_mode
         self.committer = Committer(self)
+        self.execution_log = logs.ExecutionLog()  # what `prefmem logs` follows
         self.site_url = "http://127.0.0.1:3210"  # where clients reach this server; the server sets it
         self.files: FileStore | None = None
         logs.install()
@@ -339,6 +340,7 @@ class Runner:
 
     def _execute_sync(self, fn: FunctionDef, args: Any, tx: Transaction, ctx: Any) -> Outcome:
         """Validate, run the handler to completion, validate its result; never raises."""
+        started = time.perf_counter()
         collector, token = logs.start(self.limits.log_lines)
         guard_token = _watchdog.arm(tx.deadline) if tx.deadline is not None else None
         _guard_active.on, _guard_active.path, _guard_active.violation = True, fn.path, None
@@ -361,6 +363,7 @@ class Runner:
         outcome.log_lines = collector.finish()
         outcome.read_set = tx.read_set
         outcome.journal = tx.journal_out
+        self.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started)
         return outcome
 
     def _deadline(self) -> float:
@@ -416,6 +419,7 @@ class Runner:
     # -- actions ------------------------------------------------------------------------
 
     async def execute_action(self, fn: FunctionDef, args: Any, identity: Identity | None) -> Outcome:
+        started = time.perf_counter()
         collector, token = logs.start(self.limits.log_lines)
         try:
             args = self._check_args(fn, args)
@@ -433,6 +437,7 @@ class Runner:
         finally:
             logs.stop(token)
         outcome.log_lines = collector.finish()
+        self.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started)
         return outcome
 
     def prepare_action_ctx(self, ctx: ActionCtx) -> None:

@@ -186,6 +186,23 @@ class Server:
         return FileResponse(path, media_type=meta.value.get("contentType") or "application/octet-stream",
                             headers={"Cache-Control": "private, max-age=3600"})
 
+    async def logs(self, request: Request) -> Response:
+        """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
+        assert self.auth is not None and self.backend.runner is not None
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme != "Convex" or not self.auth.is_admin_key(key):
+            return JSONResponse({"code": "Unauthorized", "message": "logs need the admin key "
+                                 "(Authorization: Convex <admin key>)"}, status_code=401)
+        try:
+            after = int(request.query_params.get("after", "0"))
+            wait = min(30.0, max(0.0, float(request.query_params.get("wait", "0"))))
+        except ValueError:
+            return JSONResponse({"code": "BadRequest", "message": "after and wait must be numbers"}, status_code=400)
+        log = self.backend.runner.execution_log
+        records = await log.wait_since(after, wait) if wait else log.since(after)
+        return JSONResponse({"entries": [r.to_json() for r in records], "last": log.last_seq})
+
     def http_router(self) -> HttpRouter | None:
         module = self.backend.registry.module("http")
         router = getattr(module, "http", None) if module is not None else None
@@ -269,6 +286,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         Route("/version", version, methods=["GET"]),
         *([Route("/api/_stats", stats, methods=["GET"])] if os.environ.get("PREFMEM_STATS") == "1" else []),
         Route("/api/storage/upload", server.upload, methods=["POST"]),
+        Route("/api/logs", server.logs, methods=["GET"]),
         Route("/api/storage/{storage_id}", server.serve_file, methods=["GET", "HEAD"]),
         *auth_routes(lambda: server.auth),
         Route("/{path:path}", server.http_action,

@@ -37,3 +37,13 @@ def test_run_refuses_a_wrong_admin_key(chat_server, tmp_path):
                            "--db", str(elsewhere / "data.sqlite3")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stdout
     assert "admin key" in done.stderr, done.stderr
+
+
+def test_logs_shows_executions_with_their_log_lines(chat_server):
+    client = ConvexClient(chat_server.url)
+    channel = client.mutation("messages:create_channel", {"name": "logs"})
+    client.mutation("messages:send", {"channel": channel, "body": "traced"})
+    done = _prefmem(chat_server, "logs", "--no-follow", "--history", "5")
+    assert done.returncode == 0, done.stderr
+    assert "[mutation] messages:send ok" in done.stdout
+    assert "[LOG] sending traced" in done.stdout
