@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 JS_STAMP := tests/js/node_modules/.installed
+BENCH_STAMP := $(VENV)/.bench-installed
 EXAMPLES_JS_STAMP := examples/node_modules/.installed
 CHAT_URL ?= http://127.0.0.1:3211
 
@@ -36,7 +37,12 @@ run: setup
 test: setup $(JS_STAMP)
 	$(PY) -m pytest -q
 
-bench: setup
+# Benchmark-only dependencies (PocketBase for bench/sidebyside), kept out of requirements.txt.
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
 	$(PY) -m bench
 
 # The chat example app on 127.0.0.1:3211; the two client examples talk to it.

@@ -10,6 +10,7 @@ WORKLOADS = {
     "mutations": "bench.mutations",
     "reactivity": "bench.reactivity",
     "scheduler": "bench.scheduler",
+    "sidebyside": "bench.sidebyside",
 }
 
 

@@ -1,0 +1,606 @@
+"""The load generator: ``python -m bench.sidebyside.loadgen SPEC.json OUT.json``.
+
+Runs in its own process (started by ``bench.sidebyside.run``), pinned to one CPU when the
+spec says so; the servers run in their own processes pinned to another CPU. Everything is
+asyncio on one thread; every loop is bounded in count and in time. Raw per-window
+measurements go to OUT.json; ``run`` summarises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from collections import deque
+from typing import Any
+
+from bench.sidebyside.clients import (BaselineConn, EchoConn, PBConn, PBHttp, PBWriter, PrefmemConn, now)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+OPEN_CONCURRENCY = 64
+PAYLOAD = "x" * 64
+
+
+def log(msg: str) -> None:
+    print(f"[loadgen {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def user_name(i: int) -> str:
+    return f"u{i:05d}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100); ``inf`` entries count as lost deliveries."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(round(q / 100.0 * len(ordered) + 0.5))))
+    return ordered[rank - 1]
+
+
+# ---------------------------------------------------------------------------- server processes
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def memory_mb(pid: int) -> dict:
+    out = {"rss_mb": float("nan"), "hwm_mb": float("nan")}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    out["rss_mb"] = int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    out["hwm_mb"] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
+class System:
+    def __init__(self, spec: dict) -> None:
+        self.name: str = spec["name"]
+        self.kind: str = spec["kind"]
+        self.port: int = spec["port"]
+        self.pid: int = spec["pid"]
+        self.last_seq: dict[str, float] = {}
+        self.shared_seq = 0
+        self.versions: dict[str, int] = {}
+        self.seeded = 0
+        self._control: list[PBHttp] = []
+        self._rr = 0
+        self._stats_conn: PBHttp | None = None
+
+    def conn(self, sink: Any) -> Any:
+        if self.kind == "prefmem":
+            return PrefmemConn(f"ws://127.0.0.1:{self.port}/api/sync", sink)
+        if self.kind == "baseline":
+            return BaselineConn(f"ws://127.0.0.1:{self.port}/ws", sink)
+        if self.kind == "pocketbase":
+            return PBConn(self.port, self.control, sink)
+        raise ValueError(self.kind)
+
+    def writer(self) -> Any:
+        if self.kind == "prefmem":
+            return PrefmemConn(f"ws://127.0.0.1:{self.port}/api/sync", None)
+        if self.kind == "baseline":
+            return BaselineConn(f"ws://127.0.0.1:{self.port}/ws", None)
+        if self.kind == "pocketbase":
+            return PBWriter(self.port)
+        if self.kind == "echo":
+            return EchoConn(f"ws://127.0.0.1:{self.port}/ws")
+        raise ValueError(self.kind)
+
+    async def control(self) -> PBHttp:
+        """One of the keep-alive control connections (subscriptions), reopened if the server closed it."""
+        self._rr += 1
+        k = self._rr % len(self._control)
+        if self._control[k].closed:
+            self._control[k] = await PBHttp(self.port).open()
+        return self._control[k]
+
+    async def open_control(self) -> None:
+        if self.kind == "pocketbase" and not self._control:
+            self._control = [await PBHttp(self.port).open() for _ in range(8)]
+
+    async def close_control(self) -> None:
+        for c in self._control:
+            await c.close()
+        self._control = []
+        if self._stats_conn is not None:
+            await self._stats_conn.close()
+            self._stats_conn = None
+
+    async def stats(self) -> dict | None:
+        path = {"prefmem": "/api/_stats", "baseline": "/stats"}.get(self.kind)
+        if path is None:
+            return None
+        conn = await PBHttp(self.port).open()  # a fresh one: uvicorn closes idle keep-alive connections
+        try:
+            _t, body = await asyncio.wait_for(conn.request("GET", path), 10)
+        finally:
+            await conn.close()
+        return json.loads(body)
+
+    async def seed(self, users: int) -> None:
+        """Profiles and budgets for users 0..users-1 (once per run), the shared document."""
+        if users <= self.seeded:
+            return
+        names = [user_name(i) for i in range(self.seeded, users)]
+        w = self.writer()
+        await w.open()
+        try:
+            chunk = 250
+            futs = [w.write("seed", users=names[i:i + chunk]) for i in range(0, len(names), chunk)]
+            if self.kind == "prefmem" and self.seeded == 0:
+                futs.append(w.write("seed_shared"))
+            await asyncio.wait_for(asyncio.gather(*futs), 120)
+        finally:
+            await w.close()
+        for name in names:
+            self.last_seq.setdefault(name, 0.0)
+            self.versions.setdefault(name, 0)
+        self.seeded = users
+
+
+async def open_all(conns: list, subs: list, initial: list | None, deadline_s: float = 120.0) -> None:
+    """Open connections and subscribe, at most OPEN_CONCURRENCY at a time."""
+    sem = asyncio.Semaphore(OPEN_CONCURRENCY)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await conns[i].open()
+            await conns[i].subscribe(subs[i], initial[i] if initial is not None else None)
+
+    await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(len(conns)))), deadline_s)
+
+
+async def close_all(conns: list) -> None:
+    for start in range(0, len(conns), 500):
+        await asyncio.gather(*(c.close() for c in conns[start:start + 500]), return_exceptions=True)
+
+
+async def wait_until(predicate: Any, timeout: float, step: float = 0.005) -> bool:
+    deadline = now() + timeout
+    while now() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(step)
+    return predicate()
+
+
+def _swallow(fut: asyncio.Future) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+# ---------------------------------------------------------------------------- W1
+
+async def w1(system: System, cfg: dict) -> list[dict]:
+    n_users, n_writers = cfg["users"], cfg["writers"]
+    await system.seed(n_users)
+    users = [user_name(i) for i in range(n_users)]
+    state: dict[str, float] = {}
+    pending: dict[str, deque] = {u: deque() for u in users}
+    counters = {"pushes": 0, "wasted": 0, "regressions": 0}
+    latencies: list[float] = []
+
+    def sink(conn: Any, updates: list, t: float) -> None:
+        for kind, user, value, initial in updates:
+            prev = state.get(user)
+            state[user] = value
+            if initial:
+                continue
+            counters["pushes"] += 1
+            if prev is not None and value <= prev:
+                counters["wasted" if value == prev else "regressions"] += 1
+                continue
+            dq = pending[user]
+            while dq and dq[0][0] <= value:
+                latencies.append(t - dq.popleft()[1])
+
+    conns = [system.conn(sink) for _ in users]
+    writers = [system.writer() for _ in range(n_writers)]
+    t_open = now()
+    await open_all(conns, [[("profile", u)] for u in users], [[system.last_seq[u]] for u in users])
+    for w in writers:
+        await w.open()
+    ok = await wait_until(lambda: len(state) == n_users, 60)
+    open_s = now() - t_open
+    log(f"W1 {system.name}: {n_users} subscribers ready in {open_s:.1f} s" + ("" if ok else " (NOT ALL)"))
+    seq = max(system.last_seq.values(), default=0.0)
+    rng = random.Random(1)
+    results = []
+
+    async def window(rate: float, seconds: float) -> dict:
+        nonlocal seq
+        latencies.clear()
+        for c in ("pushes", "wasted", "regressions"):
+            counters[c] = 0
+        errors = [0]
+
+        def on_ack(fut: asyncio.Future) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                errors[0] += 1
+
+        acks = []
+        cpu0, t0 = cpu_seconds(system.pid), now()
+        sent = 0
+        total = int(rate * seconds)
+        while sent < total and now() - t0 < seconds + 5:  # bounded even if the loop lags
+            due = min(total, int((now() - t0) * rate) + 1)
+            while sent < due:
+                i = rng.randrange(n_users)
+                user = users[i]
+                seq += 1
+                system.last_seq[user] = seq
+                pending[user].append((seq, now()))
+                fut = writers[i % n_writers].write("signal", user=user, seq=seq)
+                fut.add_done_callback(on_ack)
+                acks.append(fut)
+                sent += 1
+            await asyncio.sleep(0.001)
+        send_s = now() - t0
+        cpu1, t1 = cpu_seconds(system.pid), now()
+        await wait_until(lambda: all(not d for d in pending.values()), cfg["drain_s"], 0.01)
+        lost = sum(len(d) for d in pending.values())
+        for d in pending.values():
+            d.clear()
+        mem = memory_mb(system.pid)
+        # Let a saturated server work off its backlog before the next window (bounded), so one
+        # window's overload does not show up in the next one's latencies.
+        t_ack = now()
+        done, _ = await asyncio.wait(acks, timeout=cfg["recover_s"]) if acks else (set(), set())
+        recover_s = now() - t_ack
+        lat = latencies + [float("inf")] * lost
+        return {
+            "rate": rate, "sent": sent, "send_s": send_s, "achieved_rate": sent / send_s if send_s else 0,
+            "p50_ms": percentile(lat, 50) * 1e3, "p95_ms": percentile(lat, 95) * 1e3,
+            "p99_ms": percentile(lat, 99) * 1e3, "lost": lost, "write_errors": errors[0],
+            "unacked": len(acks) - len(done), "recover_s": recover_s, "pushes": counters["pushes"], "wasted_pushes": counters["wasted"],
+            "regressions": counters["regressions"], "cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
+            **mem, "loadavg": os.getloadavg()[0],
+        }
+
+    try:
+        await window(50, 0.5)  # warm-up, not recorded
+        for r in range(cfg["repeats"]):
+            passed = True
+            for rate in cfg["rates"] + cfg["extra_rates"]:
+                if rate in cfg["extra_rates"] and not passed:
+                    continue  # an extra (higher) level only after the one below held p99 < 100 ms
+                res = await window(rate, cfg["seconds"])
+                res["repeat"] = r
+                res["extra"] = rate in cfg["extra_rates"]
+                passed = res["p99_ms"] < 100 and res["lost"] == 0
+                results.append(res)
+                log(f"W1 {system.name} r{r} {rate}/s: p50 {res['p50_ms']:.1f} p99 {res['p99_ms']:.1f} ms, "
+                    f"lost {res['lost']}, wasted {res['wasted_pushes']}, cpu {res['cpu_percent']:.0f}%")
+                await asyncio.sleep(0.2)
+    finally:
+        await close_all(conns + writers)
+    return results
+
+
+# ---------------------------------------------------------------------------- W2
+
+async def w2(system: System, cfg: dict) -> list[dict]:
+    await system.seed(1)
+    values: list[float] = []
+    target = [float("inf")]
+    got: dict[int, float] = {}
+    index_of: dict[int, int] = {}
+
+    def sink(conn: Any, updates: list, t: float) -> None:
+        i = index_of[id(conn)]
+        for _kind, _user, value, _initial in updates:
+            values[i] = value
+            if value >= target[0] and i not in got:
+                got[i] = t
+
+    conns: list = []
+    writer = system.writer()
+    await writer.open()
+    results = []
+    try:
+        for level in cfg["levels"]:
+            new = [system.conn(sink) for _ in range(level - len(conns))]
+            for c in new:
+                index_of[id(c)] = len(values)
+                values.append(float("nan"))
+            conns += new
+            t_open = now()
+            await open_all(new, [[("shared", None)]] * len(new), [[float(system.shared_seq)]] * len(new), 180)
+            ok = await wait_until(lambda: not any(v != v for v in values), 60)
+            log(f"W2 {system.name}: {level} subscribers ready in {now() - t_open:.1f} s" + ("" if ok else " (NOT ALL)"))
+            await asyncio.sleep(0.3)
+            for r in range(cfg["repeats"]):
+                system.shared_seq += 1
+                got.clear()
+                target[0] = float(system.shared_seq)
+                before = await system.stats()
+                t0 = now()
+                await writer.write("bump", seq=system.shared_seq)
+                t_ack = now()
+                await wait_until(lambda: len(got) >= level, cfg["timeout_s"], 0.002)
+                t_wait = now()
+                await asyncio.sleep(0.2)
+                after = await system.stats()
+                times = sorted(t - t0 for t in got.values())
+                res = {
+                    "subscribers": level, "repeat": r, "received": len(got), "missing": level - len(got),
+                    "ack_ms": (t_ack - t0) * 1e3,
+                    "first_ms": times[0] * 1e3 if times else float("nan"),
+                    "median_ms": times[len(times) // 2] * 1e3 if times else float("nan"),
+                    "last_ms": times[-1] * 1e3 if len(got) >= level else float("inf"),
+                    "executions_per_commit": (after["executions"] - before["executions"]) if before else None,
+                    "window_s": (t_wait - t0) + 0.2,
+                    **memory_mb(system.pid), "loadavg": os.getloadavg()[0],
+                }
+                results.append(res)
+                log(f"W2 {system.name} {level} r{r}: last {res['last_ms']:.0f} ms, executions "
+                    f"{res['executions_per_commit']}")
+                await asyncio.sleep(0.3)
+    finally:
+        await close_all(conns + [writer])
+    return results
+
+
+# ---------------------------------------------------------------------------- W3
+
+async def w3(system: System, cfg: dict) -> list[dict]:
+    n = cfg["clients"]
+    await system.seed(n)
+    users = [user_name(i) for i in range(n)]
+    budget: dict[str, float] = {}
+    products: dict[str, float] = {}
+    counts = {"states": 0, "torn": 0}
+
+    def sink(conn: Any, updates: list, t: float) -> None:
+        user = None
+        for kind, u, value, _initial in updates:
+            user = u
+            (budget if kind == "budget" else products)[u] = value
+        if user in budget and user in products:
+            counts["states"] += 1
+            if budget[user] != products[user]:
+                counts["torn"] += 1
+
+    conns = [system.conn(sink) for _ in users]
+    writers = [system.writer() for _ in range(cfg["writers"])]
+    results = []
+    try:
+        init = [[float(system.versions[u])] * 2 for u in users]
+        await open_all(conns, [[("budget", u), ("products", u)] for u in users], init)
+        for w in writers:
+            await w.open()
+        ok = await wait_until(lambda: len(budget) == n and len(products) == n, 60)
+        log(f"W3 {system.name}: {n} clients ready" + ("" if ok else " (NOT ALL)"))
+        rng = random.Random(3)
+        for r in range(cfg["repeats"]):
+            counts["states"] = counts["torn"] = 0
+            total = int(cfg["rate"] * cfg["seconds"])
+            sent, t0, acks = 0, now(), []
+            while sent < total and now() - t0 < cfg["seconds"] + 5:
+                due = min(total, int((now() - t0) * cfg["rate"]) + 1)
+                while sent < due:
+                    i = rng.randrange(n)
+                    u = users[i]
+                    system.versions[u] += 1
+                    fut = writers[i % len(writers)].write("raise", user=u, version=system.versions[u])
+                    fut.add_done_callback(_swallow)
+                    acks.append(fut)
+                    sent += 1
+                await asyncio.sleep(0.001)
+
+            def settled() -> bool:
+                return all(budget[u] == system.versions[u] and products[u] == system.versions[u] for u in users)
+
+            await wait_until(settled, cfg["drain_s"], 0.01)
+            await asyncio.wait(acks, timeout=2)
+            stale = sum(1 for u in users if budget[u] != system.versions[u] or products[u] != system.versions[u])
+            res = {"repeat": r, "commits": sent, "states": counts["states"], "torn": counts["torn"],
+                   "torn_fraction": counts["torn"] / counts["states"] if counts["states"] else float("nan"),
+                   "clients_not_current": stale, "loadavg": os.getloadavg()[0]}
+            results.append(res)
+            log(f"W3 {system.name} r{r}: {res['torn']} torn of {res['states']} states")
+            await asyncio.sleep(0.2)
+    finally:
+        await close_all(conns + writers)
+    return results
+
+
+# ---------------------------------------------------------------------------- W4
+
+async def w4(system: System, cfg: dict) -> list[dict]:
+    n = cfg["users"]
+    await system.seed(n)
+    users = [user_name(i) for i in range(n)]
+    state: dict[str, float] = {}
+
+    def sink(conn: Any, updates: list, t: float) -> None:
+        for _kind, user, value, _initial in updates:
+            if value > state.get(user, -2.0):
+                state[user] = value
+
+    conns = {u: system.conn(sink) for u in users}
+    writers = [system.writer() for _ in range(cfg["writers"])]
+    results = []
+    rng = random.Random(4)
+    seq = max(system.last_seq.values(), default=0.0) + 1_000_000  # above anything W1 wrote
+    try:
+        await open_all([conns[u] for u in users], [[("profile", u)] for u in users],
+                       [[system.last_seq[u]] for u in users])
+        for w in writers:
+            await w.open()
+        await wait_until(lambda: len(state) == n, 60)
+        for r in range(cfg["repeats"]):
+            dropped = rng.sample(range(n), max(1, n * cfg["drop_percent"] // 100))
+            others = rng.sample([i for i in range(n) if i not in set(dropped)], len(dropped))
+            await asyncio.gather(*(conns[users[i]].close() for i in dropped))
+            await asyncio.sleep(cfg["gap_s"])
+            futs = []
+            for i in dropped + others:
+                seq += 1
+                system.last_seq[users[i]] = seq
+                futs.append(writers[i % len(writers)].write("signal", user=users[i], seq=seq))
+            await asyncio.wait_for(asyncio.gather(*futs), 30)  # every gap write committed before reconnecting
+            fresh = {users[i]: system.conn(sink) for i in dropped}
+            # Reconnect: a new connection re-subscribes to the same query (for PocketBase, the
+            # SDK's re-subscription: no re-fetch, so no initial value).
+            await open_all(list(fresh.values()), [[("profile", u)] for u in fresh], None)
+            conns.update(fresh)
+
+            def current() -> bool:
+                return all(state[u] >= system.last_seq[u] for u in users)
+
+            t0 = now()
+            await wait_until(current, cfg["settle_s"], 0.01)
+            settle = now() - t0
+            missed_dropped = sum(1 for i in dropped if state[users[i]] < system.last_seq[users[i]])
+            missed_others = sum(1 for i in others if state[users[i]] < system.last_seq[users[i]])
+            res = {"repeat": r, "dropped": len(dropped), "gap_writes": len(futs),
+                   "missed": missed_dropped + missed_others, "missed_dropped": missed_dropped,
+                   "missed_connected": missed_others, "settle_s": settle, "loadavg": os.getloadavg()[0]}
+            results.append(res)
+            log(f"W4 {system.name} r{r}: missed {res['missed']} of {len(futs)} gap updates")
+            # Start the next repeat from a fully current state (PocketBase clients would
+            # otherwise carry the missed values along).
+            for u in users:
+                state[u] = max(state[u], system.last_seq[u])
+    finally:
+        await close_all(list(conns.values()) + writers)
+    return results
+
+
+# ---------------------------------------------------------------------------- W5
+
+async def w5_window(system: System, clients: int, depth: int, warm_s: float, seconds: float) -> dict:
+    conns = [system.writer() for _ in range(clients)]
+    await asyncio.wait_for(asyncio.gather(*(c.open() for c in conns)), 60)
+    start = now() + warm_s
+    end = start + seconds
+    counts = [0] * clients
+    errors = [0]
+    before = await system.stats()
+    cpu0, t_cpu0 = cpu_seconds(system.pid), now()
+
+    async def client(k: int) -> None:
+        inflight: deque = deque()
+        seq = k * 10_000_000
+        while True:
+            t = now()
+            if t >= end:
+                break
+            while len(inflight) < depth:
+                seq += 1
+                inflight.append(conns[k].write("insert", seq=seq, payload=PAYLOAD))
+            try:
+                t_done = await asyncio.wait_for(inflight.popleft(), 30)
+            except Exception:  # noqa: BLE001
+                errors[0] += 1
+                continue
+            if isinstance(t_done, tuple):
+                t_done = t_done[0]
+            if start <= t_done < end:
+                counts[k] += 1
+        for fut in inflight:
+            fut.add_done_callback(_swallow)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(client(k) for k in range(clients))), warm_s + seconds + 60)
+        cpu = cpu_seconds(system.pid) - cpu0
+        cpu_wall = now() - t_cpu0
+        await asyncio.sleep(0.1)
+        after = await system.stats()
+    finally:
+        await close_all(conns)
+    res = {"clients": clients, "depth": depth, "ops": sum(counts), "rate": sum(counts) / seconds,
+           "errors": errors[0], "server_cpu_percent": 100 * cpu / cpu_wall, "loadavg": os.getloadavg()[0]}
+    if before and after and "mutations" in before:
+        commits = after["commits"] - before["commits"]
+        res["mutations_per_commit"] = (after["mutations"] - before["mutations"]) / commits if commits else None
+    return res
+
+
+async def w5(systems: list[System], cfg: dict) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {s.name: [] for s in systems}
+    for r in range(cfg["repeats"]):
+        for clients in cfg["clients"]:
+            for system in systems:  # interleaved: a slow spell of the machine hits every system alike
+                try:
+                    res = await w5_window(system, clients, cfg["depth"], cfg["warm_s"], cfg["seconds"])
+                except Exception as err:  # noqa: BLE001 — report, go on
+                    log(f"W5 {system.name} {clients} clients r{r} FAILED: {type(err).__name__}: {err}")
+                    res = {"clients": clients, "depth": cfg["depth"], "ops": 0, "rate": 0.0, "errors": 1,
+                           "failure": f"{type(err).__name__}: {err}"}
+                res["repeat"] = r
+                out[system.name].append(res)
+                log(f"W5 {system.name} {clients} clients r{r}: {res['rate']:.0f}/s")
+    return out
+
+
+# ---------------------------------------------------------------------------- main
+
+async def run(spec: dict) -> dict:
+    systems = {s["name"]: System(s) for s in spec["systems"]}
+    echo = System(spec["echo"]) if spec.get("echo") else None
+    cfg = spec["config"]
+    out: dict[str, Any] = {"workloads": {}, "pinned_to": sorted(os.sched_getaffinity(0))
+                           if hasattr(os, "sched_getaffinity") else None}
+    for s in systems.values():
+        await s.open_control()
+    try:
+        reactive = [s for s in systems.values() if s.kind != "echo"]
+        for name, fn in (("W1", w1), ("W2", w2), ("W3", w3), ("W4", w4)):
+            if name not in cfg["workloads"]:
+                continue
+            t0 = time.monotonic()
+            out["workloads"][name] = {"loadavg_start": os.getloadavg()[0], "systems": {}}
+            for s in reactive:
+                if s.name in cfg[name].get("skip", []):
+                    continue
+                try:
+                    out["workloads"][name]["systems"][s.name] = await fn(s, cfg[name])
+                except Exception as err:  # noqa: BLE001 — report, go on with the other systems
+                    log(f"{name} {s.name} FAILED: {type(err).__name__}: {err}")
+                    out["workloads"][name]["systems"][s.name] = {"error": f"{type(err).__name__}: {err}"}
+            out["workloads"][name]["seconds"] = time.monotonic() - t0
+        if "W5" in cfg["workloads"]:
+            t0 = time.monotonic()
+            targets = [s for s in reactive if s.name not in cfg["W5"].get("skip", [])]
+            if echo is not None:
+                targets.append(echo)
+            out["workloads"]["W5"] = {"loadavg_start": os.getloadavg()[0], "systems": await w5(targets, cfg["W5"]),
+                                      "seconds": time.monotonic() - t0}
+    finally:
+        for s in systems.values():
+            await s.close_control()
+    return out
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(open(argv[0]).read())
+    cpu = spec.get("pin_cpu")
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError as err:
+            log(f"could not pin to CPU {cpu}: {err}")
+    result = asyncio.run(run(spec))
+    with open(argv[1], "w") as f:
+        json.dump(result, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
