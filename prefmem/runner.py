@@ -97,19 +97,31 @@ class Auth:
 
 
 class QueryCtx:
+    """ctx of a query. ``now`` is frozen at the start; ``random`` is seeded per execution,
+    so a rerun at the same snapshot draws the same numbers."""
+
     def __init__(self, tx: Transaction, identity: Identity | None, seed: int) -> None:
-        self.db = DatabaseReader(tx)
+        self.db = self._database(tx)
         self.auth = Auth(identity, tx.read_set)
         self.now = tx.now_ms
-        self.random = random.Random(seed)
+        self._seed = seed
+        self._random: random.Random | None = None
+
+    @staticmethod
+    def _database(tx: Transaction) -> DatabaseReader:
+        return DatabaseReader(tx)
+
+    @property
+    def random(self) -> random.Random:
+        if self._random is None:  # made on first use: most functions never draw
+            self._random = random.Random(self._seed)
+        return self._random
 
 
-class MutationCtx:
-    def __init__(self, tx: Transaction, identity: Identity | None, seed: int) -> None:
-        self.db = DatabaseWriter(tx)
-        self.auth = Auth(identity, tx.read_set)
-        self.now = tx.now_ms
-        self.random = random.Random(seed)
+class MutationCtx(QueryCtx):
+    @staticmethod
+    def _database(tx: Transaction) -> DatabaseReader:
+        return DatabaseWriter(tx)
 
 
 class ActionCtx:
@@ -387,9 +399,10 @@ class Runner:
 
     # -- mutations ----------------------------------------------------------------------
 
-    def execute_mutation(self, fn: FunctionDef, args: Any, identity: Identity | None, batch: WriteBatch) -> Outcome:
+    def execute_mutation(self, fn: FunctionDef, args: Any, identity: Identity | None, batch: WriteBatch, *,
+                         alone: bool = False) -> Outcome:
         """Run one mutation inside the committer's batch, in its own savepoint."""
-        batch.begin_mutation()
+        batch.begin_mutation(alone)
         tx = Transaction(self.catalog, batch.snapshot, self.limits, now_ms=self.clock.now_ms(), batch=batch,
                          deadline=self._deadline())
         ctx = MutationCtx(tx, identity, self._seed(fn, batch.ts))
@@ -512,7 +525,8 @@ class Committer:
         outcomes: list[Outcome] = []
         try:
             for item in items:
-                outcomes.append(runner.execute_mutation(item.fn, item.args, item.identity, batch))
+                outcomes.append(runner.execute_mutation(item.fn, item.args, item.identity, batch,
+                                                        alone=len(items) == 1))
         except BaseException:
             batch.rollback()
             raise

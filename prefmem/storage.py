@@ -228,15 +228,18 @@ def _search_columns(filters: int) -> str:
 class Snapshot:
     """Reads at one point in time: a read transaction, or the writer's open transaction."""
 
-    def __init__(self, conn: sqlite3.Connection, own_transaction: bool, own_connection: bool = False) -> None:
+    def __init__(self, conn: sqlite3.Connection, own_transaction: bool, own_connection: bool = False,
+                 ts: int | None = None) -> None:
         self._conn = conn
         self._own = own_transaction
         self._own_connection = own_connection
         if own_transaction:
             conn.execute("BEGIN")
-        # The first read fixes a WAL snapshot; reading the timestamp is that first read.
-        row = conn.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
-        self.ts: int = row[0] if row else 0
+        if ts is None:
+            # The first read fixes a WAL snapshot; reading the timestamp is that first read.
+            row = conn.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
+            ts = row[0] if row else 0
+        self.ts: int = ts
 
     def close(self) -> None:
         if self._own:
@@ -292,18 +295,28 @@ class WriteBatch:
         except BaseException:
             storage._write_lock.release()
             raise
-        self.snapshot = Snapshot(self._conn, own_transaction=False)
+        # The writer holds the lock, so the last committed timestamp is known without a read.
+        self.snapshot = Snapshot(self._conn, own_transaction=False, ts=storage.last_ts)
         self._open = True
         self._savepoints = 0
         self.ts = storage.next_ts()
 
     # -- savepoints: one per mutation ---------------------------------------------------
 
-    def begin_mutation(self) -> None:
-        self._conn.execute("SAVEPOINT mutation")
-        self._savepoints += 1
+    def begin_mutation(self, alone: bool = False) -> None:
+        """Start one mutation's savepoint. A batch of one needs none: the batch itself
+        rolls back with it, which saves two statements on the sequential path."""
+        self._alone = alone
+        if not alone:
+            self._conn.execute("SAVEPOINT mutation")
+            self._savepoints += 1
 
     def end_mutation(self, keep: bool) -> None:
+        if self._alone:
+            if not keep:
+                self._conn.execute("ROLLBACK")
+                self._conn.execute("BEGIN IMMEDIATE")
+            return
         if not keep:
             self._conn.execute("ROLLBACK TO mutation")
         self._conn.execute("RELEASE mutation")

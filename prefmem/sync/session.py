@@ -311,7 +311,7 @@ class SyncSession:
             future = loop.create_future()
             future.set_result(Outcome(error=str(err)))
         else:
-            future = asyncio.ensure_future(self.runner.run(fn, args, self.identity))
+            future = self.runner.committer.submit(fn, args, self.identity)  # a future: no task per mutation
         self._mutations.append((msg.requestId, future))
         self._mutation_wake.set()
 
