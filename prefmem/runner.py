@@ -400,19 +400,18 @@ class Runner:
     # -- mutations ----------------------------------------------------------------------
 
     def execute_mutation(self, fn: FunctionDef, args: Any, identity: Identity | None, batch: WriteBatch, *,
-                         alone: bool = False) -> Outcome:
-        """Run one mutation inside the committer's batch, in its own savepoint."""
-        batch.begin_mutation(alone)
+                         isolated: bool) -> Outcome:
+        """Run one mutation inside the committer's batch (in a savepoint if ``isolated``).
+
+        A failed mutation that was not isolated leaves its partial writes in the batch:
+        the caller must restart the batch (the committer does).
+        """
+        batch.begin_mutation(isolated)
         tx = Transaction(self.catalog, batch.snapshot, self.limits, now_ms=self.clock.now_ms(), batch=batch,
                          deadline=self._deadline())
         ctx = MutationCtx(tx, identity, self._seed(fn, batch.ts))
         self.prepare_mutation_ctx(ctx, tx)
         outcome = self._execute_sync(fn, args, tx, ctx)
-        if outcome.ok:
-            try:
-                self.before_mutation_commit(ctx, tx)
-            except Exception as err:  # noqa: BLE001
-                outcome = self.failure(fn, err)
         batch.end_mutation(keep=outcome.ok)
         if outcome.ok:
             outcome.write_set = tx.write_set
@@ -425,9 +424,6 @@ class Runner:
         """Add what other rooms provide to a mutation's ctx."""
         ctx.scheduler = MutationScheduler(ctx.db, self, tx.now_ms)
         ctx.storage = MutationStorage(ctx.db, self, tx.now_ms)
-
-    def before_mutation_commit(self, ctx: MutationCtx, tx: Transaction) -> None:
-        """Hook run inside the mutation's savepoint after its handler succeeded."""
 
     # -- actions ------------------------------------------------------------------------
 
@@ -522,11 +518,8 @@ class Committer:
     async def _commit_batch(self, items: list[_Pending]) -> None:
         runner = self.runner
         batch = runner.storage.write_batch()
-        outcomes: list[Outcome] = []
         try:
-            for item in items:
-                outcomes.append(runner.execute_mutation(item.fn, item.args, item.identity, batch,
-                                                        alone=len(items) == 1))
+            outcomes = self._execute_all(batch, items)
         except BaseException:
             batch.rollback()
             raise
@@ -550,6 +543,33 @@ class Committer:
             outcome.ts = ts
             if not item.future.done():
                 item.future.set_result(outcome)
+
+    def _execute_all(self, batch: WriteBatch, items: list[_Pending]) -> list[Outcome]:
+        """Run a batch's mutations in order, as if each were its own transaction.
+
+        Optimistic: they run without savepoints, since almost all succeed. When one fails,
+        the batch starts over and the mutations before it run again, each in a savepoint,
+        so the failure takes only its own writes with it; nobody has seen the first
+        attempts' results, because nothing is answered before the commit.
+        """
+        runner = self.runner
+        outcomes: list[Outcome] = []
+        for position, item in enumerate(items):
+            outcome = runner.execute_mutation(item.fn, item.args, item.identity, batch, isolated=False)
+            if outcome.ok:
+                outcomes.append(outcome)
+                continue
+            batch.restart()
+            runner.catalog.reload()
+            if position == 0:
+                outcomes = [outcome]  # it failed on exactly the state the batch started from
+            else:
+                outcomes = [runner.execute_mutation(it.fn, it.args, it.identity, batch, isolated=True)
+                            for it in items[: position + 1]]
+            outcomes += [runner.execute_mutation(it.fn, it.args, it.identity, batch, isolated=True)
+                         for it in items[position + 1:]]
+            return outcomes
+        return outcomes
 
     async def drain(self) -> None:
         """Wait until every queued mutation has committed."""

@@ -303,24 +303,31 @@ class WriteBatch:
 
     # -- savepoints: one per mutation ---------------------------------------------------
 
-    def begin_mutation(self, alone: bool = False) -> None:
-        """Start one mutation's savepoint. A batch of one needs none: the batch itself
-        rolls back with it, which saves two statements on the sequential path."""
-        self._alone = alone
-        if not alone:
+    def begin_mutation(self, isolated: bool) -> None:
+        """Start a mutation; ``isolated`` puts it in a savepoint of its own.
+
+        The committer runs mutations bare first (a savepoint and its release cost as much
+        as the mutation's own insert) and isolates them only when replaying a batch in
+        which one failed.
+        """
+        self._isolated = isolated
+        if isolated:
             self._conn.execute("SAVEPOINT mutation")
             self._savepoints += 1
 
     def end_mutation(self, keep: bool) -> None:
-        if self._alone:
-            if not keep:
-                self._conn.execute("ROLLBACK")
-                self._conn.execute("BEGIN IMMEDIATE")
+        """Finish a mutation. A bare mutation that failed leaves its writes: ``restart`` next."""
+        if not self._isolated:
             return
         if not keep:
             self._conn.execute("ROLLBACK TO mutation")
         self._conn.execute("RELEASE mutation")
         self._savepoints -= 1
+
+    def restart(self) -> None:
+        """Drop everything written so far and begin again, at the same commit timestamp."""
+        self._conn.execute("ROLLBACK")
+        self._conn.execute("BEGIN IMMEDIATE")
 
     # -- document writes ----------------------------------------------------------------
 

@@ -322,13 +322,15 @@ class SyncSession:
                 await self._mutation_wake.wait()
                 continue
             request_id, future = self._mutations[0]
-            outcome: Outcome = await future
+            # A whole committed batch is answered in one pass; only an unfinished head waits.
+            outcome: Outcome = future.result() if future.done() else await future
             self._mutations.popleft()
             self.records.put(self.session_id, request_id, outcome.reply())
             # Clients resolve a mutation on the first Transition after its response (the
             # Python client even a failed one), so one is owed either way.
-            self._transition_owed = True
-            self.subs.want_ts(self)
+            if not self._transition_owed:
+                self._transition_owed = True
+                self.subs.want_ts(self)
             if outcome.ok:
                 self._send(m.MutationResponse(requestId=request_id, success=True, result=to_json(outcome.value),
                                               logLines=outcome.log_lines, ts=m.encode_ts(outcome.ts)))
