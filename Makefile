@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 JS_STAMP := tests/js/node_modules/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 EXAMPLES_JS_STAMP := examples/node_modules/.installed
+WEB_DEPS_STAMP := web/node_modules/.installed
+WEB_STAMP := web/dist/.built
+WEB_SOURCES := web/index.html web/vite.config.js $(shell find web/src -type f 2>/dev/null)
 CHAT_URL ?= http://127.0.0.1:3211
 
-.PHONY: run test bench setup clean example-chat example-python example-node
+.PHONY: run test bench setup clean example-chat example-python example-node web browser
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +30,30 @@ $(EXAMPLES_JS_STAMP): examples/package.json examples/package-lock.json
 	cd examples && npm ci --no-audit --no-fund --loglevel=error
 	touch $(EXAMPLES_JS_STAMP)
 
+# The shopper page (web/): npm `convex` + React, built by Vite into web/dist, which
+# `prefmem dev --web web/dist` serves. Rebuilt only when its sources change.
+$(WEB_DEPS_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_DEPS_STAMP)
+
+$(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
+	cd web && npx --no-install vite build --logLevel warn
+	touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+
+# Debian's chromium, driven headless by the page's end-to-end test (tests/web).
+browser:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
 setup: $(STAMP)
 
 # The app's catalogue is generated on first start (a no-op once there are products).
-run: setup
+run: setup web
 	$(PY) -m prefmem run catalog:seed_if_empty '{}'
-	$(PY) -m prefmem dev --host 127.0.0.1 --port 3210
+	$(PY) -m prefmem dev --host 127.0.0.1 --port 3210 --web web/dist
 
-test: setup $(JS_STAMP)
+test: setup $(JS_STAMP) web browser
 	$(PY) -m pytest -q
 
 # Benchmark-only dependencies (PocketBase for bench/sidebyside), kept out of requirements.txt.
@@ -57,4 +76,4 @@ example-node: $(EXAMPLES_JS_STAMP)
 	node examples/node_client.mjs $(CHAT_URL)
 
 clean:
-	rm -rf $(VENV) .prefmem examples/node_modules test-artifacts
+	rm -rf $(VENV) .prefmem examples/node_modules web/node_modules web/dist test-artifacts

@@ -1,0 +1,134 @@
+// The built-in password provider's HTTP endpoints (prefmem/auth/routes.py), for the page.
+//
+// A session is {token, refreshToken, expiresAt, user} kept in localStorage so every tab of
+// the same browser profile shares it. Refresh tokens rotate on every use and presenting a
+// spent one revokes the whole session, so refreshes are serialised across tabs with the
+// Web Locks API and a tab first checks whether another tab already refreshed.
+
+const KEY = "prefmem.session";
+const LEEWAY_MS = 30_000;
+
+export class AuthRequestError extends Error {
+  constructor(code, message, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+async function post(path, body, bearer) {
+  let res;
+  try {
+    res = await fetch(path, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}) },
+      body: JSON.stringify(body ?? {}),
+    });
+  } catch {
+    throw new AuthRequestError("Offline", "We could not reach the server. Check your connection and try again.", 0);
+  }
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    const message = data && typeof data.message === "string" ? data.message
+      : `The server could not handle the request (HTTP ${res.status}). Please try again.`;
+    throw new AuthRequestError(data?.code ?? "HttpError", message, res.status);
+  }
+  return data;
+}
+
+export function loadSession() {
+  try {
+    const s = JSON.parse(localStorage.getItem(KEY) ?? "null");
+    return s && typeof s.token === "string" && typeof s.refreshToken === "string" ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveSession(data) {
+  const session = { token: data.token, refreshToken: data.refreshToken, expiresAt: data.expiresAt, user: data.user };
+  localStorage.setItem(KEY, JSON.stringify(session));
+  return session;
+}
+
+export function clearSession() {
+  localStorage.removeItem(KEY);
+}
+
+/** Calls `fn(session)` whenever another tab signs in, refreshes or signs out. */
+export function onSessionChange(fn) {
+  const handler = (event) => {
+    if (event.key === KEY || event.key === null) fn(loadSession());
+  };
+  window.addEventListener("storage", handler);
+  return () => window.removeEventListener("storage", handler);
+}
+
+export async function signUp({ email, password, name }) {
+  return saveSession(await post("/api/auth/signup", { email, password, ...(name ? { name } : {}) }));
+}
+
+export async function signIn({ email, password }) {
+  return saveSession(await post("/api/auth/signin", { email, password }));
+}
+
+export async function signOut() {
+  const s = loadSession();
+  clearSession();
+  if (s) {
+    try {
+      await post("/api/auth/signout", { refreshToken: s.refreshToken }, s.token);
+    } catch {
+      // Signed out locally either way; the server's session simply expires.
+    }
+  }
+}
+
+function withLock(fn) {
+  if (typeof navigator !== "undefined" && navigator.locks?.request) {
+    return navigator.locks.request("prefmem-auth-refresh", fn);
+  }
+  return fn();
+}
+
+let lastHandedOut = null;
+
+/**
+ * The token fetcher for `client.setAuth`: the stored access token while it is fresh;
+ * otherwise (or when the client asks to force a refresh) a new one from the refresh token.
+ * Resolves to null when there is no usable session (the client then runs signed out).
+ */
+export function fetchToken({ forceRefreshToken } = {}) {
+  return withLock(async () => {
+    const s = loadSession();
+    if (!s) {
+      console.warn("prefmem auth: no session to take a token from");
+      return null;
+    }
+    const fresh = s.expiresAt - LEEWAY_MS > Date.now();
+    if (fresh && (!forceRefreshToken || (lastHandedOut !== null && s.token !== lastHandedOut))) {
+      // Fresh, or another tab refreshed since this tab last handed a token out.
+      lastHandedOut = s.token;
+      return s.token;
+    }
+    try {
+      const next = saveSession(await post("/api/auth/refresh", { refreshToken: s.refreshToken }));
+      lastHandedOut = next.token;
+      return next.token;
+    } catch (err) {
+      console.warn(`prefmem auth: refreshing the token failed: ${err.code}`);
+      if (err.code === "InvalidRefreshToken") {
+        clearSession();
+        return null;
+      }
+      // Offline or the server is restarting: keep the current token and let the client retry.
+      lastHandedOut = s.token;
+      return s.token;
+    }
+  });
+}
