@@ -11,6 +11,8 @@ WORKLOADS = {
     "reactivity": "bench.reactivity",
     "scheduler": "bench.scheduler",
     "sidebyside": "bench.sidebyside",
+    "search_latency": "bench.search_latency",
+    "shoppers": "bench.shoppers",
 }
 
 
