@@ -39,7 +39,8 @@ SIGNAL = v.union(
             source=v.optional(v.union(v.literal("app"), v.literal("webhook")))),
     _signal("dismiss", productId=PRODUCT, reason=v.optional(v.string())),
     _signal("return", productId=PRODUCT, reason=v.optional(v.string()), size=v.optional(v.string())),
-    _signal("search", query=v.string()),
+    # ``shown``: the results the shopper saw for the search, in order (lift is measured against them).
+    _signal("search", query=v.string(), shown=v.optional(v.array(PRODUCT))),
 )
 
 _OVERRIDE_COMMON = {"userId": v.id("users"), "key": v.string(), "updatedAt": v.float64()}

@@ -14,6 +14,10 @@ simulated shoppers whose true preferences are known (PREFERENCES.md, "Measuring 
   account (some sessions are another person's);
 - one *interaction* = one session (a query and what the shopper did with its results).
 
+The app logs each result list it showed with the search (``impressions``), and the
+profile is computed with them, so lift can be measured against what the shopper was shown
+(PREFERENCES.md, "Learning").
+
 Metrics after 5, 10, 20 and 50 interactions (the profile is recomputed from the log, as
 the app does):
 
@@ -140,7 +144,7 @@ def make_shopper(rng: random.Random) -> Shopper:
         budget[cat] = (center * math.exp(-half), center * math.exp(half))
     letter = rng.choices(range(6), weights=(0.1, 0.25, 0.3, 0.2, 0.1, 0.05))[0]
     sizes = {}
-    for cat in SIZED:
+    for cat in sorted(SIZED):  # sorted: set order depends on the per-process hash seed
         system = SIZE_SYSTEMS[CATEGORIES[cat][0]]
         name = CATEGORIES[cat][0]
         if name == "letters":
@@ -186,7 +190,9 @@ def make_query(rng: random.Random, s: Shopper, broad: bool) -> Query:
     if broad:
         return Query(noun, cat, True)
     if rng.random() < 0.6:
-        pool = list(s.liked_colors) if rng.random() < 0.7 else list(COLORS)
+        # sorted: a set's order depends on the per-process string hash seed, which made runs
+        # of the "seeded" benchmark differ from one process to the next.
+        pool = sorted(s.liked_colors) if rng.random() < 0.7 else list(COLORS)
         color = rng.choice(pool)
         return Query(f"{color} {noun}", cat, False, color=color)
     pool = list(s.styles) if rng.random() < 0.7 else list(STYLES)
@@ -230,6 +236,12 @@ class Tally:
     budget_eligible: int = 0
     size_hits: list[float] = field(default_factory=list)
     size_shown: int = 0
+    # Upper-bound diagnostics (the simulation knows who did what; the learner does not):
+    size_no_own: int = 0  # eligible size categories where no kept purchase was the shopper's own
+    size_own_hits: list[float] = field(default_factory=list)  # accuracy where the shopper's own kept purchases are a strict majority
+    oracle_count_recall: list[float] = field(default_factory=list)  # top-n_true styles by learned share
+    oracle_count_false: int = 0
+    oracle_count_shown: int = 0
     ndcg: dict[str, dict[str, list[float]]] = field(
         default_factory=lambda: {k: {"unpers": [], "pers": [], "oracle": []} for k in ("broad", "specific")}
     )
@@ -257,8 +269,9 @@ class World:
             self._cache[text] = hit
         return hit
 
-    def profile(self, signals: list[dict[str, Any]], now: float) -> Profile:
-        return compute_profile(signals, self.by_id, None, now, self.config, catalog_stats=self.stats)
+    def profile(self, signals: list[dict[str, Any]], now: float, impressions: list[dict[str, Any]] | None = None) -> Profile:
+        return compute_profile(signals, self.by_id, None, now, self.config, catalog_stats=self.stats,
+                               impressions=impressions)
 
 
 def simulate_shopper(world: World, rng: random.Random, noise: float, tallies: dict[int, Tally]) -> None:
@@ -270,6 +283,10 @@ def simulate_shopper(world: World, rng: random.Random, noise: float, tallies: di
         make_query(eval_rng, me, False) for _ in range(EVAL_SPECIFIC)
     ]
     signals: list[dict[str, Any]] = []
+    actors: list[str] = []  # who produced each signal (me / partner / gift): for diagnostics only
+    current = ["me"]
+    # What the shopper was shown: each result list, as the app logs it with the search.
+    impressions: list[dict[str, Any]] = []
     pending_returns: list[dict[str, Any]] = []
     now = 0.0
     seq = 0
@@ -280,6 +297,7 @@ def simulate_shopper(world: World, rng: random.Random, noise: float, tallies: di
         sig["ts"] = now + seq * 1000.0
         sig["_id"] = f"s{seq:06d}"
         signals.append(sig)
+        actors.append(sig.pop("_actor", current[0]))
 
     p_shared, p_gift, p_random_click, u_sd = 0.12 * noise, 0.08 * noise, 0.06 * noise, 0.35 * noise
     for session in range(1, max(CHECKPOINTS) + 1):
@@ -288,10 +306,12 @@ def simulate_shopper(world: World, rng: random.Random, noise: float, tallies: di
             log(r)
         pending_returns = []
         actor = partner if rng.random() < p_shared else me
-        profile = world.profile(signals, now)
+        current[0] = "partner" if actor is partner else "me"
+        profile = world.profile(signals, now, impressions)
         q = make_query(rng, actor, rng.random() < 0.5)
         log({"type": "search", "query": q.text})
         results = rank(q.text, world.candidates(q.text), profile, cfg)[:EXAMINE_DEPTH]
+        impressions.append({"ts": signals[-1]["ts"], "productIds": [r["product"]["sku"] for r in results]})
         views = 0
         for pos, res in enumerate(results):
             if rng.random() > 1.0 / (1.0 + 0.35 * pos):
@@ -329,7 +349,8 @@ def simulate_shopper(world: World, rng: random.Random, noise: float, tallies: di
                             ret = "too small" if step < 0 else "too big"
                         log({"type": "purchase", "productId": p["sku"], **({"size": bought} if bought else {})})
                         if ret:
-                            pending_returns.append({"type": "return", "productId": p["sku"], "reason": ret, "size": bought})
+                            pending_returns.append({"type": "return", "productId": p["sku"], "reason": ret, "size": bought,
+                                                    "_actor": current[0]})
             elif not clicked and u < -0.4 and rng.random() < 0.15:
                 sig = {"type": "dismiss", "productId": p["sku"]}
                 if rng.random() < 0.5:
@@ -342,16 +363,18 @@ def simulate_shopper(world: World, rng: random.Random, noise: float, tallies: di
                 log(sig)
         if rng.random() < p_gift:  # a gift: someone else's taste and size, kept
             gift = rng.choice(world.catalog)
+            current[0] = "gift"
             if gift["category"] not in cfg.sensitive_categories:
                 log({"type": "view", "productId": gift["sku"]})
                 log({"type": "purchase", "productId": gift["sku"], **({"size": rng.choice(gift["sizes"])} if gift["category"] in SIZED else {})})
         if session in tallies:
-            evaluate(world, me, signals, now + 3_600_000.0, eval_queries, tallies[session])
+            evaluate(world, me, signals, now + 3_600_000.0, eval_queries, tallies[session], impressions, actors)
 
 
-def evaluate(world: World, me: Shopper, signals: list[dict[str, Any]], now: float, queries: list[Query], t: Tally) -> None:
+def evaluate(world: World, me: Shopper, signals: list[dict[str, Any]], now: float, queries: list[Query], t: Tally,
+             impressions: list[dict[str, Any]] | None = None, actors: list[str] | None = None) -> None:
     cfg = world.config
-    profile = world.profile(signals, now)
+    profile = world.profile(signals, now, impressions)
     t.signals.append(len(signals))
     # --- what the profile page shows
     top3 = [v.value for v in profile.displayed("style")[:3]]
@@ -379,6 +402,25 @@ def evaluate(world: World, me: Shopper, signals: list[dict[str, Any]], now: floa
         if n >= 2 and cat in me.sizes and cat in profile.size:
             t.size_hits.append(1.0 if profile.size[cat].size == me.sizes[cat] else 0.0)
             t.size_shown += profile.size[cat].state == "shown"
+    if actors is not None:
+        own: dict[str, int] = {}
+        other: dict[str, int] = {}
+        for s, who in zip(signals, actors):
+            if s["type"] == "purchase" and s.get("size") and s["productId"] not in returned:
+                cat = world.by_id[s["productId"]]["category"]
+                (own if who == "me" else other)[cat] = (own if who == "me" else other).get(cat, 0) + 1
+        for cat, n in kept.items():
+            if n >= 2 and cat in me.sizes and cat in profile.size:
+                t.size_no_own += own.get(cat, 0) == 0
+                if own.get(cat, 0) > other.get(cat, 0):
+                    t.size_own_hits.append(1.0 if profile.size[cat].size == me.sizes[cat] else 0.0)
+    # Oracle count: display exactly as many styles as the shopper truly has, best learned
+    # share first, with no thresholds at all — how far ranking by evidence can get.
+    ranked = sorted((v for v in profile.facets.get("style", {}).values() if v.positive > 0), key=lambda v: (-v.share, v.value))
+    pick = ranked[: len(true_styles)]
+    t.oracle_count_recall.append(len({v.value for v in pick[:3]} & true_styles) / min(3, len(true_styles)))
+    t.oracle_count_false += sum(v.value not in true_styles for v in pick)
+    t.oracle_count_shown += len(pick)
     # --- ranking quality on held-out queries
     for q in queries:
         cands = world.candidates(q.text)
@@ -413,6 +455,13 @@ def summarise(t: Tally) -> dict[str, Any]:
         "size_categories": len(t.size_hits),
         "size_shown_share": (t.size_shown / len(t.size_hits)) if t.size_hits else None,
         "harm_rate": (t.harmed / t.queries) if t.queries else None,
+        "diagnostics": {
+            "size_categories_without_own_purchase": t.size_no_own,
+            "size_accuracy_own_majority": mean(t.size_own_hits),
+            "size_categories_own_majority": len(t.size_own_hits),
+            "style_recall_at_3_oracle_count": mean(t.oracle_count_recall),
+            "style_false_share_oracle_count": (t.oracle_count_false / t.oracle_count_shown) if t.oracle_count_shown else None,
+        },
         "mean_signals": mean([float(x) for x in t.signals]),
     }
     for kind in ("broad", "specific"):
@@ -484,6 +533,12 @@ def print_table(data: dict[str, Any]) -> None:
     s20 = data["checkpoints"][str(TARGETS_AT)]
     print(f"\ncoverage at {TARGETS_AT}: {s20['budgets_shown']} budgets shown, {s20['size_categories']} size categories "
           f"with ≥2 kept purchases ({fmt(s20['size_shown_share'], True)} displayed), {s20['displayed_values']} displayed values")
+    d = s20["diagnostics"]
+    print(f"upper-bound diagnostics at {TARGETS_AT}: {d['size_categories_without_own_purchase']} of {s20['size_categories']} size "
+          f"categories have no kept purchase of the shopper's own (gifts / shared account); size accuracy where the "
+          f"shopper's own purchases are the majority {fmt(d['size_accuracy_own_majority'])} "
+          f"({d['size_categories_own_majority']}); oracle-count styles (true number, by learned share, no thresholds): "
+          f"recall@3 {fmt(d['style_recall_at_3_oracle_count'])} with {fmt(d['style_false_share_oracle_count'], True)} of them false")
     print("false displayed at %d by facet: " % TARGETS_AT + ", ".join(
         f"{f} {c['false']}/{c['displayed']}" for f, c in s20["false_displayed_by_facet"].items()))
     print(f"targets at {TARGETS_AT} interactions: " + ", ".join(

@@ -22,7 +22,7 @@ SIGNAL_ARGS = v.union(
     _sig("purchase", productId=PRODUCT, size=v.optional(v.string())),
     _sig("dismiss", productId=PRODUCT, reason=v.optional(v.string())),
     _sig("return", productId=PRODUCT, reason=v.optional(v.string()), size=v.optional(v.string())),
-    _sig("search", query=v.string()),
+    _sig("search", query=v.string(), shown=v.optional(v.array(PRODUCT))),
 )
 
 

@@ -50,9 +50,11 @@ async def learning_inputs(ctx, user_id: str) -> dict | None:
                                                       lambda q: q.eq("userId", user_id).gte("ts", keep_from)):
         if s["type"] == "search" and s["ts"] < keep_queries_from:
             continue
-        signals.append({k: s[k] for k in ("_id", "type", "ts", "productId", "query", "reason", "size") if k in s})
+        signals.append({k: s[k] for k in ("_id", "type", "ts", "productId", "query", "reason", "size", "shown")
+                        if k in s})
         if "productId" in s:
             product_ids.append(s["productId"])
+        product_ids.extend(s.get("shown", ()))  # what a search showed is the baseline of lift
     products = {}
     for pid in dict.fromkeys(product_ids):
         doc = await ctx.db.get(pid)

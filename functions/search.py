@@ -77,7 +77,8 @@ async def personalized(ctx, args):
     """``{"results": [{"product", "score", "reasons"}], "personalized", "matched", "tookMs"}``.
 
     ``category`` / ``brand`` filter the matches; ``logSearch: true`` also logs the query as
-    a "search" signal (so its named facets count as evidence).
+    a "search" signal with the results shown (its named facets count as evidence, and what
+    it showed is what the shopper's choices are measured against).
     """
     started = time.perf_counter()
     await require_identity(ctx)
@@ -101,6 +102,7 @@ async def personalized(ctx, args):
     results = [{"product": products[r["product"]["_id"]], "score": r["score"], "reasons": r["reasons"]}
                for r in ranked if r["product"]["_id"] in products]
     if args.get("logSearch") and args["query"].strip():
-        await ctx.run_mutation("interactions:log", {"type": "search", "query": args["query"]})
+        await ctx.run_mutation("interactions:log", {"type": "search", "query": args["query"],
+                                                    "shown": [r["product"]["_id"] for r in results]})
     return {"results": results, "personalized": on, "matched": float(len(cands)),
             "tookMs": round((time.perf_counter() - started) * 1000, 2)}

@@ -29,6 +29,7 @@ import json
 import math
 import random
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -230,6 +231,19 @@ def parse_query_facets(query_text: str, brands: Iterable[str] | None = None) -> 
     boosting their usual colour would fight the query). Brands are matched as whole names
     (multi-word names too); ``brands`` widens the vocabulary for an imported catalogue.
     """
+    if brands is None:
+        # Memoised for the built-in vocabulary (the learner re-reads every search on each
+        # recomputation); a fresh copy each time, so callers may modify the result.
+        return {f: list(v) for f, v in _parse_query_facets_cached(query_text or "").items()}
+    return _parse_query_facets(query_text, brands)
+
+
+@lru_cache(maxsize=4096)
+def _parse_query_facets_cached(query_text: str) -> dict[str, list[str]]:
+    return _parse_query_facets(query_text, None)
+
+
+def _parse_query_facets(query_text: str, brands: Iterable[str] | None = None) -> dict[str, list[str]]:
     text = (query_text or "").lower()
     tokens = tokenize(text)
     out: dict[str, list[str]] = {}

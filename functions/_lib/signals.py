@@ -10,6 +10,7 @@ from .scheduling import schedule_learning
 
 MAX_QUERY = 200
 MAX_REASON = 200
+MAX_SHOWN = 50  # a search logs at most this many of the results it showed
 
 
 async def log_signal(ctx: Any, user: dict, signal: dict) -> dict:
@@ -26,6 +27,8 @@ async def log_signal(ctx: Any, user: dict, signal: dict) -> dict:
         if not query:
             raise ConvexError({"code": "BAD_SIGNAL", "message": "a search signal needs a query"})
         doc["query"] = query[:MAX_QUERY]
+        if signal.get("shown"):
+            doc["shown"] = list(dict.fromkeys(signal["shown"]))[:MAX_SHOWN]  # the results seen, in order
     else:
         product = await ctx.db.get(signal["productId"])
         if product is None:

@@ -53,10 +53,12 @@ async def test_personalisation_reorders_and_can_be_switched_off(backend):
     assert ids(await alice.action("search:personalized", q)) == ids(off)
 
 
-async def test_log_search_records_a_signal(backend):
+async def test_log_search_records_a_signal_with_what_it_showed(backend):
     alice = backend.as_user("alice")
-    await alice.action("search:personalized", {"query": "navy dress", "logSearch": True})
+    found = await alice.action("search:personalized", {"query": "navy dress", "logSearch": True, "limit": 5})
     assert [(s["type"], s["query"]) for s in backend.table("signals")] == [("search", "navy dress")]
+    # The learner measures choices against what searches showed, so the list is kept.
+    assert backend.table("signals")[0]["shown"] == ids(found)
 
 
 def test_bm25_rescore_prefers_docs_matching_more_terms_and_prefix():
@@ -85,3 +87,4 @@ async def test_engine_adapters():
     builtin = BuiltinFtsEngine(retrieve)
     assert isinstance(builtin, SearchAdapter)
     assert len(await builtin.search("dress", None, 5)) == 5
+

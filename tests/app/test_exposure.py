@@ -1,0 +1,96 @@
+"""Lift against what the shopper was shown (impressions), price level, size pooling."""
+
+import math
+import random
+
+from functions._lib.catalog import generate_catalog
+from functions._lib.config import DAY_MS, DEFAULT_CONFIG
+from functions._lib.exposure import fit_exposure, normalize_impressions
+from functions._lib.model import compute_profile
+
+CATALOG = generate_catalog(1500, seed=11)
+BY_ID = {p["sku"]: p for p in CATALOG}
+NOW = 400 * DAY_MS
+
+
+def test_fit_recovers_planted_preferences_against_what_was_shown():
+    rng = random.Random(3)
+    colors, styles, brands = ["black", "white", "navy", "red"], ["a", "b", "c"], ["X", "Y", "Z"]
+    true = {"black": 1.0, "white": 1.0, "navy": 3.0, "red": 0.5, "a": 4.0, "b": 1.0, "c": 1.0, "X": 2.0, "Y": 1.0, "Z": 1.0}
+    products = {i: {"styles": [rng.choice(styles)], "colors": [rng.choice(colors)], "brand": rng.choice(brands),
+                    "price": 50.0, "category": "tops"} for i in range(400)}
+    imps, choices = [], []
+    for k in range(300):
+        ids = rng.sample(range(400), 20)
+        imps.append((k * 1e6, ids))
+        w = [true[products[i]["styles"][0]] * true[products[i]["colors"][0]] * true[products[i]["brand"]]
+             / math.log2(pos + 2) for pos, i in enumerate(ids)]
+        for _ in range(3):
+            choices.append((rng.choices(ids, weights=w)[0], 1.0, k * 1e6 + 10))
+    fit = fit_exposure(choices, imps, products, {"tops": math.log(50)}, DEFAULT_CONFIG, lambda c: True)
+    th = fit.theta
+    assert th[("color", "navy")] / th[("color", "black")] > 2.0
+    assert th[("color", "red")] < th[("color", "white")]
+    assert th[("style", "a")] / th[("style", "b")] > 2.5
+    assert th[("brand", "X")] / th[("brand", "Y")] > 1.4
+
+
+def test_feedback_loop_is_not_a_preference():
+    # Every list shown is all black and the shopper picks from it: a catalogue lift calls
+    # that a love of black; measured against what was shown, it is no preference at all.
+    black = [p for p in CATALOG if p["colors"] == ["black"] and p["category"] == "tops"][:60]
+    signals, imps = [], []
+    for day in range(12):
+        shown = black[day * 5:day * 5 + 5]
+        ts = NOW - (12 - day) * DAY_MS
+        signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
+        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
+        signals += [{"type": "save", "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, p in enumerate(shown[:2])]
+    plain = compute_profile(signals, BY_ID, None, NOW)
+    seen = compute_profile(signals, BY_ID, None, NOW, impressions=imps)
+    assert plain.value("color", "black").lift > 3
+    assert seen.value("color", "black").exposure_lift is not None
+    assert seen.value("color", "black").exposure_lift < 1.3
+
+
+def test_impressions_on_search_signals_are_forgotten_with_them():
+    ps = [p for p in CATALOG if p["category"] == "dresses"][:30]
+    signals = []
+    for day in range(6):
+        ts = NOW - (6 - day) * DAY_MS
+        shown = ps[day * 5:day * 5 + 5]
+        signals.append({"type": "search", "query": "dress", "ts": ts, "_id": f"q{day}", "shown": [p["sku"] for p in shown]})
+        signals.append({"type": "like", "productId": shown[0]["sku"], "ts": ts + 5, "_id": f"l{day}"})
+    assert len(normalize_impressions(None, signals)) == 6
+    kept = [s for s in signals if s["_id"] != "q2"]
+    explicit = [{"ts": s["ts"], "productIds": s["shown"]} for s in kept if s["type"] == "search"]
+    stripped = [{k: v for k, v in s.items() if k != "shown"} for s in kept]
+    a = compute_profile(kept, BY_ID, None, NOW).to_json()
+    b = compute_profile(stripped, BY_ID, None, NOW, impressions=explicit).to_json()
+    assert a == b
+
+
+def test_price_level_is_pooled_across_categories():
+    # A premium shopper: many purchases near the top of tops' and shirts' prices; one
+    # cheap-ish bag. The bag budget leans toward their price level, not just that bag.
+    def top_priced(cat, n):
+        return sorted((p for p in CATALOG if p["category"] == cat), key=lambda p: -p["price"])[5:5 + n]
+    signals = [{"type": "purchase", "productId": p["sku"], "ts": NOW - i * DAY_MS, "_id": f"p{i}"}
+               for i, p in enumerate(top_priced("tops", 6) + top_priced("shirts", 6))]
+    bag = sorted((p for p in CATALOG if p["category"] == "bags"), key=lambda p: p["price"])[len([1 for p in CATALOG if p["category"] == "bags"]) // 2]
+    signals.append({"type": "like", "productId": bag["sku"], "ts": NOW - DAY_MS, "_id": "bag"})
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    b = prof.budget["bags"]
+    assert math.sqrt(b.min * b.max) > bag["price"] * 1.3
+
+
+def test_size_evidence_is_pooled_within_a_size_system():
+    tops = [p for p in CATALOG if p["category"] == "tops"][:3]
+    shirts = [p for p in CATALOG if p["category"] == "shirts"][:2]
+    signals = [{"type": "purchase", "productId": p["sku"], "size": "L", "ts": NOW - i * DAY_MS, "_id": f"t{i}"} for i, p in enumerate(tops)]
+    # One shirt in L, one (a gift) in S: a tie on its own, the tops break it.
+    signals += [{"type": "purchase", "productId": shirts[0]["sku"], "size": "L", "ts": NOW - 5 * DAY_MS, "_id": "s0"},
+                {"type": "purchase", "productId": shirts[1]["sku"], "size": "S", "ts": NOW - 4 * DAY_MS, "_id": "s1"}]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    assert prof.size["shirts"].size == "L" and prof.size["shirts"].kept_purchases == 2
+    assert abs(sum(prof.size["shirts"].posterior.values()) - 1.0) < 1e-9
