@@ -167,8 +167,9 @@ class ExecutionLog:
             if self._changed is None:
                 self._changed = asyncio.Event()
             self._changed.clear()
+            timer = asyncio.get_running_loop().call_later(remaining, self._changed.set)
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except asyncio.TimeoutError:
-                return []
+                await self._changed.wait()
+            finally:
+                timer.cancel()
         return found

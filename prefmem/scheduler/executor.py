@@ -54,10 +54,7 @@ class Executor:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
-                pass
+            await asyncio.wait({self._task}, timeout=5.0)
         for task in list(self._in_flight.values()):
             task.cancel()
 
@@ -83,10 +80,14 @@ class Executor:
                     wait = max(0.0, min(wait, (upcoming - self.runner.clock.now_ms()) / 1000.0))
                 if started and len(self._in_flight) >= self.max_parallel:
                     wait = IDLE_POLL_S  # full: woken again when a job finishes
+                # A timer that sets the wake event, not asyncio.wait_for: on Python 3.11
+                # wait_for can swallow a cancellation that races with the event, and stop()
+                # would then wait for ever.
+                timer = loop.call_later(wait, self._wake.set)
                 try:
-                    await asyncio.wait_for(self._wake.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
+                    await self._wake.wait()
+                finally:
+                    timer.cancel()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 — keep the scheduler alive, say why
