@@ -7,10 +7,6 @@ exactly one purchase. Also checks that product images are served from file stora
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 
@@ -21,51 +17,12 @@ from prefmem.testing import TestBackend
 
 from functions._lib import webhook
 
+from tests.helpers.server import RunningServer
+
 from .appbackend import FUNCTIONS, ROOT, SCHEMA
 
 SECRET = "whsec_test_" + uuid.uuid4().hex
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class AppServer:
-    """``python -m prefmem dev`` on the repo-root app, a temporary database and a free port."""
-
-    def __init__(self, db, env: dict[str, str]) -> None:
-        self.db = db
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = env
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "AppServer":
-        cmd = [sys.executable, "-m", "prefmem", "dev", "--functions", str(FUNCTIONS), "--schema", str(SCHEMA),
-               "--db", str(self.db), "--port", str(self.port), "--no-watch"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stdout.read().decode()}")
-            try:
-                httpx.get(self.url + "/version", timeout=0.5)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start in 20 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture
@@ -75,7 +32,7 @@ async def app(tmp_path):
         await b.run("catalog:seed_if_empty", {"count": 30})
         user_id = await b.as_user("alice").mutation("users:store")
         product = b.table("products")[0]
-    server = AppServer(db, {"PREFMEM_WEBHOOK_SECRET": SECRET}).start()
+    server = RunningServer(ROOT, db, env={"PREFMEM_WEBHOOK_SECRET": SECRET}).start()
     try:
         yield server, user_id, product
     finally:
@@ -138,7 +95,7 @@ async def test_product_images_are_served_from_file_storage(app):
 
 async def test_webhook_disabled_without_secret(tmp_path):
     db = tmp_path / "data.sqlite3"
-    server = AppServer(db, {"PREFMEM_WEBHOOK_SECRET": ""}).start()
+    server = RunningServer(ROOT, db, env={"PREFMEM_WEBHOOK_SECRET": ""}).start()
     try:
         assert post(server, b"{}", webhook.sign("x", b"{}")).status_code == 503
     finally:

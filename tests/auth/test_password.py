@@ -131,5 +131,5 @@ def test_no_clear_password_in_the_database_file_or_output(tmp_path):
         assert b"$argon2id$" in blobs
     finally:
         server.stop()
-    output = server.proc.stdout.read()
+    output = server.output().encode()
     assert password.encode() not in output  # nor in the server's output

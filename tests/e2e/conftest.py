@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -16,63 +15,9 @@ from typing import Any, Callable
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-APPS = ROOT / "tests" / "apps"
+from tests.helpers.server import APPS, ROOT, RunningServer, free_port  # noqa: F401 — re-exported for the tests
+
 JS = ROOT / "tests" / "js"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RunningServer:
-    def __init__(self, app: str | Path, db: Path, extra: list[str] | None = None, watch: bool = False) -> None:
-        self.app_dir = app if isinstance(app, Path) else APPS / app
-        self.watch = watch
-        self.db = db
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.extra = extra or []
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "RunningServer":
-        cmd = [sys.executable, "-m", "prefmem", "dev", "--functions", str(self.app_dir / "functions"),
-               "--schema", str(self.app_dir / "schema.py"), "--db", str(self.db), "--port", str(self.port),
-               *([] if self.watch else ["--no-watch"]), *self.extra]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stdout.read().decode()}")  # type: ignore[union-attr]
-            try:
-                httpx.get(self.url + "/version", timeout=0.5)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start in 20 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def kill(self) -> None:
-        """End the server abruptly (SIGKILL): no socket is closed politely."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def restart(self) -> "RunningServer":
-        """Kill the process and start a new one on the same port and database."""
-        self.kill()
-        return self.start()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import pytest
@@ -31,11 +29,7 @@ def _wait(predicate, timeout: float = 10.0, step: float = 0.05):
 
 def _kill_and_restart(server: RunningServer) -> RunningServer:
     """SIGKILL the server mid-work and start a new one on the same port and database."""
-    os.kill(server.proc.pid, signal.SIGKILL)
-    server.proc.wait()
-    restarted = RunningServer(server.app_dir, server.db)
-    restarted.port, restarted.url = server.port, server.url
-    return restarted.start()
+    return server.restart()
 
 
 def test_scheduled_effect_reaches_a_subscribed_query(jobs_server):

@@ -8,18 +8,16 @@ message saying what is missing rather than skipping silently.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers.server import ROOT, RunningServer
+
 WEB_DIST = ROOT / "web" / "dist"
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -27,50 +25,12 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SEED_PRODUCTS = 400
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PageServer:
-    """`python -m prefmem dev` on the repository's app; kill and restart on the same port and db."""
+class PageServer(RunningServer):
+    """`python -m prefmem dev` on the repository's app and its built page; restartable on the
+    same port and database."""
 
     def __init__(self, db: Path, log: Path) -> None:
-        self.db, self.log = db, log
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "PageServer":
-        cmd = [sys.executable, "-m", "prefmem", "dev", "--db", str(self.db), "--port", str(self.port), "--no-watch",
-               "--web", str(WEB_DIST)]
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{self.log.read_text()}")
-            try:
-                httpx.get(self.url + "/version", timeout=0.5)
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("the server did not start in 20 s")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        super().__init__(ROOT, db, extra=["--web", str(WEB_DIST)], log=log)
 
     def call(self, kind: str, path: str, args: dict, token: str) -> object:
         """A function call over the HTTP API as the shopper holding ``token``."""

@@ -1,0 +1,79 @@
+"""A real `prefmem dev` process on 127.0.0.1 for end-to-end tests (e2e, app, web)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+APPS = ROOT / "tests" / "apps"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningServer:
+    """``prefmem dev`` on an app folder (a name under tests/apps, or a path), a database and a
+    free port. Its output goes to a log file (a pipe nobody reads would fill and stall it)."""
+
+    def __init__(self, app: str | Path, db: Path, extra: list[str] | None = None, watch: bool = False,
+                 env: dict[str, str] | None = None, log: Path | None = None) -> None:
+        self.app_dir = app if isinstance(app, Path) else APPS / app
+        self.db = db
+        self.extra = extra or []
+        self.watch = watch
+        self.env = env or {}
+        self.log = log or Path(tempfile.mkstemp(prefix="prefmem-server-", suffix=".log")[1])
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "RunningServer":
+        cmd = [sys.executable, "-m", "prefmem", "dev", "--functions", str(self.app_dir / "functions"),
+               "--schema", str(self.app_dir / "schema.py"), "--db", str(self.db), "--port", str(self.port),
+               *([] if self.watch else ["--no-watch"]), *self.extra]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(cmd, cwd=self.app_dir, stdout=out, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited:\n{self.output()}")
+            try:
+                httpx.get(self.url + "/version", timeout=0.5)
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the server did not start in 20 s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self) -> None:
+        """End the server abruptly (SIGKILL): no socket is closed politely."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def restart(self) -> "RunningServer":
+        """Kill the process and start a new one on the same port and database."""
+        self.kill()
+        return self.start()
