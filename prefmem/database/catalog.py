@@ -55,6 +55,7 @@ class Catalog:
         self._indexes: dict[tuple[str, str], Index] = {}
         self._by_number: dict[int, str] = {}
         self._search: dict[tuple[str, str], SearchIndex] = {}
+        self._by_table: dict[str, tuple[list[Index], list[SearchIndex]]] = {}
         self.number_fields: dict[str, set[str]] = {}
 
     # -- start-up -----------------------------------------------------------------------
@@ -84,6 +85,7 @@ class Catalog:
                 search = SearchIndex(index_id, table, name, fields[1], tuple(fields[2:]))
                 self.storage.create_search_table(index_id, len(search.filter_fields))
                 self._search[(table, name)] = search
+                self._by_table.pop(table, None)
                 if created:
                     self._backfill_search(table, search)
             elif (table, name) not in stored:
@@ -104,6 +106,7 @@ class Catalog:
         user = tuple(f for f in fields if f not in ("_creationTime", "_id")) if name not in ("by_id", "by_creation_time") \
             else (("_id",) if name == "by_id" else ("_creationTime",))
         self._indexes[(table, name)] = Index(index_id, table, name, fields, user)
+        self._by_table.pop(table, None)
         self._by_number[ids.table_number(table)] = table
 
     def _backfill(self, table: str, index: Index) -> None:
@@ -186,10 +189,19 @@ class Catalog:
         return self._search.get((table, name))
 
     def search_indexes_of(self, table: str) -> list[SearchIndex]:
-        return [ix for (t, _), ix in self._search.items() if t == table]
+        return self._of_table(table)[1]
 
     def indexes_of(self, table: str) -> list[Index]:
-        return [ix for (t, _), ix in self._indexes.items() if t == table]
+        return self._of_table(table)[0]
+
+    def _of_table(self, table: str) -> tuple[list[Index], list[SearchIndex]]:
+        """A table's indexes, kept per table: every write walks them."""
+        found = self._by_table.get(table)
+        if found is None:
+            found = self._by_table[table] = (
+                [ix for (t, _), ix in self._indexes.items() if t == table],
+                [ix for (t, _), ix in self._search.items() if t == table])
+        return found
 
     def table_of_id(self, doc_id: Any) -> str | None:
         number = ids.table_number_of(doc_id)
@@ -212,3 +224,4 @@ class Catalog:
         for key in list(self._indexes):
             if key not in stored:
                 del self._indexes[key]
+                self._by_table.pop(key[0], None)
