@@ -38,9 +38,6 @@ class FunctionDef:
         """Calling the handler directly, bypassing validation: handy in unit tests of helpers."""
         return self.handler(*a, **kw)
 
-    @property
-    def visibility(self) -> str:
-        return "internal" if self.internal else "public"
 
 
 def _decorator(kind: str, internal: bool) -> Callable[..., Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from prefmem.values import check_value
@@ -37,10 +37,6 @@ class Limits:
         """Raise ``InvalidValue`` unless ``value`` is a Convex value within these shape limits."""
         check_value(value, path, max_depth=self.nesting_depth, max_array=self.array_items,
                     max_fields=self.object_fields)
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [f.name for f in fields(cls)]
 
 
 DEFAULT_LIMITS = Limits()

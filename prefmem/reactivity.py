@@ -192,10 +192,6 @@ class Subscriptions:
             live.version += 1
         return changed
 
-    def stale_for(self, index_id: int, key: bytes) -> set[LiveQuery]:
-        index = self._indexes.get(index_id)
-        return set(index.stab(key)) if index is not None else set()
-
     def reload(self, registry: Any) -> None:
         """New code: every live query reruns with the function now registered at its path."""
         for siblings in self._by_key.values():

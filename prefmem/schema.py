@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 from prefmem.validators import Validator, _Object, v
 
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
@@ -104,22 +102,6 @@ class Schema:
     tables: dict[str, TableDef]
     schema_validation: bool = True
     strict_table_names: bool = True
-
-    def table(self, name: str) -> TableDef | None:
-        return self.tables.get(name)
-
-    def fingerprint(self) -> Any:
-        """A JSON description, stored to notice a changed schema at start-up."""
-        return {
-            name: {
-                "document": t.validator.describe_json() if t.validator else None,
-                "indexes": {i.name: list(i.fields) for i in t.indexes.values()},
-                "searchIndexes": {i.name: [i.search_field, list(i.filter_fields)] for i in t.search_indexes.values()},
-                "vectorIndexes": {i.name: [i.vector_field, i.dimensions, list(i.filter_fields)]
-                                  for i in t.vector_indexes.values()},
-            }
-            for name, t in sorted(self.tables.items())
-        }
 
 
 def define_schema(tables: dict[str, TableDef], *, schema_validation: bool = True,

@@ -111,14 +111,6 @@ class Storage:
 
     # -- metadata -----------------------------------------------------------------------
 
-    def get_meta(self, key: str) -> object:
-        row = self._writer.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def set_meta(self, key: str, value: object) -> None:
-        with self._write_lock:
-            self._writer.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
-
     def index_ids(self) -> dict[tuple[str, str], tuple[int, str]]:
         """``(table, index) -> (index_id, fields JSON)`` for every stored index."""
         rows = self._writer.execute("SELECT tbl, name, index_id, fields FROM indexes").fetchall()
@@ -171,9 +163,6 @@ class Storage:
             self._writer.execute("DELETE FROM indexes WHERE index_id=?", (index_id,))
             self._writer.execute("COMMIT")
 
-    def tables(self) -> list[str]:
-        return [r[0] for r in self._writer.execute("SELECT DISTINCT tbl FROM indexes ORDER BY tbl")]
-
     def iter_index(self, index_id: int, batch: int = 1000) -> Iterator[tuple[bytes, bytes]]:
         """Every ``(key, document value)`` of an index in key order, in batches, on the writer's connection."""
         last = b""
@@ -207,10 +196,6 @@ class Storage:
     def next_ts(self) -> int:
         ts = max(time.time_ns(), self.last_ts + 1)
         return ts
-
-    def checkpoint(self) -> None:
-        with self._write_lock:
-            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         with self._write_lock:

@@ -19,11 +19,6 @@ class ReadSet:
         if lo < hi:
             self.intervals.setdefault(index_id, []).append((lo, hi))
 
-    def merge(self, other: "ReadSet") -> None:
-        for index_id, ranges in other.intervals.items():
-            self.intervals.setdefault(index_id, []).extend(ranges)
-        self.reads_identity = self.reads_identity or other.reads_identity
-
     def contains(self, index_id: int, key: bytes) -> bool:
         return any(lo <= key < hi for lo, hi in self.intervals.get(index_id, ()))
 
