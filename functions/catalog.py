@@ -176,16 +176,6 @@ async def _stats_page(ctx, args):
     return result
 
 
-@internal_query(args={"ids": v.array(v.id("products"))})
-async def _by_ids(ctx, args):
-    out = {}
-    for pid in args["ids"]:
-        doc = await ctx.db.get(pid)
-        if doc is not None:
-            out[pid] = public_product(doc)
-    return out
-
-
 @internal_query(args={"ids": v.array(v.id("_storage"))})
 async def _image_urls(ctx, args):
     return {sid: await ctx.storage.get_url(sid) for sid in args["ids"]}

@@ -197,41 +197,7 @@ def fit_exposure(
     theta = [1.0] * n
     a = config.impression_prior
     for _ in range(config.impression_iterations):
-        O = [0.0] * n
-        E = [0.0] * n
-        for Y, rows in sessions:
-            scores = []
-            Z = 0.0
-            for e, yi, st, co, br, pb in rows:
-                fs = (sum(theta[i] for i in st) / len(st)) if st else 1.0
-                fc = (sum(theta[i] for i in co) / len(co)) if co else 1.0
-                s = e * fs * fc * (theta[br] if br >= 0 else 1.0) * (theta[pb] if pb >= 0 else 1.0)
-                scores.append((s, fs, fc))
-                Z += s
-            if Z <= 0:
-                continue
-            scale = Y / Z
-            for (e, yi, st, co, br, pb), (s, fs, fc) in zip(rows, scores):
-                p = s * scale  # predicted mass on this item
-                # Within a multi-valued facet, mass goes to each value in proportion to its θ.
-                if st:
-                    tot = fs * len(st)
-                    for i in st:
-                        r = theta[i] / tot
-                        O[i] += yi * r
-                        E[i] += p * r
-                if co:
-                    tot = fc * len(co)
-                    for i in co:
-                        r = theta[i] / tot
-                        O[i] += yi * r
-                        E[i] += p * r
-                if br >= 0:
-                    O[br] += yi
-                    E[br] += p
-                if pb >= 0:
-                    O[pb] += yi
-                    E[pb] += p
+        O, E = _choice_mass(theta, sessions)
         for i in range(n):
             # E[i] / θ[i] is the mass expected at θ = 1; Gamma(a, a) prior shrinks toward 1.
             x = E[i] / theta[i] if theta[i] > 0 else 0.0
@@ -239,32 +205,9 @@ def fit_exposure(
         # θ is identified only up to a scale per facet (each list's total is fixed):
         # normalise so the exposure-weighted mean of each facet is 1.
         _normalise(theta, keys, sessions, baseline)
-    x_final = [0.0] * n
-    o_final = [0.0] * n
-    # One last pass for the reported evidence at the fitted θ.
-    for Y, rows in sessions:
-        Z = 0.0
-        scores = []
-        for e, yi, st, co, br, pb in rows:
-            fs = (sum(theta[i] for i in st) / len(st)) if st else 1.0
-            fc = (sum(theta[i] for i in co) / len(co)) if co else 1.0
-            s = e * fs * fc * (theta[br] if br >= 0 else 1.0) * (theta[pb] if pb >= 0 else 1.0)
-            scores.append((s, fs, fc))
-            Z += s
-        scale = Y / Z if Z > 0 else 0.0
-        for (e, yi, st, co, br, pb), (s, fs, fc) in zip(rows, scores):
-            p = s * scale
-            for ids, f in ((st, fs), (co, fc)):
-                if ids:
-                    tot = f * len(ids)
-                    for i in ids:
-                        r = theta[i] / tot
-                        o_final[i] += yi * r
-                        x_final[i] += p * r / theta[i]
-            for i in (br, pb):
-                if i >= 0:
-                    o_final[i] += yi
-                    x_final[i] += p / theta[i]
+    # The reported evidence at the fitted θ: observed mass and exposure (the mass expected at θ = 1).
+    o_final, predicted = _choice_mass(theta, sessions)
+    x_final = [predicted[i] / theta[i] for i in range(n)]
     for i, key in enumerate(keys):
         if key[0] == "_price":
             fit.price_theta[int(key[1])] = theta[i]
@@ -344,6 +287,44 @@ def _gaussian_level(zsessions, sd: float, prior_sd: float) -> float | None:
         if abs(step) < 1e-4:
             break
     return beta * s2
+
+
+def _choice_mass(theta: list[float], sessions: list) -> tuple[list[float], list[float]]:
+    """Observed and predicted choice mass per key at ``theta``.
+
+    Each session's chosen mass is spread over its shown items in proportion to their
+    scores; within a multi-valued facet (styles, colours) an item's mass goes to each
+    value in proportion to its θ.
+    """
+    n = len(theta)
+    observed = [0.0] * n
+    predicted = [0.0] * n
+    for total, rows in sessions:
+        scores = []
+        z = 0.0
+        for e, _yi, st, co, br, pb in rows:
+            fs = (sum(theta[i] for i in st) / len(st)) if st else 1.0
+            fc = (sum(theta[i] for i in co) / len(co)) if co else 1.0
+            s = e * fs * fc * (theta[br] if br >= 0 else 1.0) * (theta[pb] if pb >= 0 else 1.0)
+            scores.append((s, fs, fc))
+            z += s
+        if z <= 0:
+            continue
+        scale = total / z
+        for (_e, yi, st, co, br, pb), (s, fs, fc) in zip(rows, scores):
+            p = s * scale  # predicted mass on this item
+            for ids, f in ((st, fs), (co, fc)):
+                if ids:
+                    tot = f * len(ids)
+                    for i in ids:
+                        r = theta[i] / tot
+                        observed[i] += yi * r
+                        predicted[i] += p * r
+            for i in (br, pb):
+                if i >= 0:
+                    observed[i] += yi
+                    predicted[i] += p
+    return observed, predicted
 
 
 def _normalise(theta: list[float], keys: list[tuple[str, str]], sessions, baseline=None) -> None:

@@ -377,7 +377,7 @@ class _Acc:
         self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
 
 
-def _item_facets(product: Mapping[str, Any]) -> dict[str, list[str]]:
+def item_facets(product: Mapping[str, Any]) -> dict[str, list[str]]:
     return {
         "style": list(product.get("styles") or []),
         "color": list(product.get("colors") or []),
@@ -456,7 +456,7 @@ class _Pass:
         named: dict[str, list[str]] = {}
         if self.context is not None and ts - self.context[0] <= config.query_context_minutes * 60_000.0:
             named = self.context[1]
-        for facet, values in _item_facets(product).items():
+        for facet, values in item_facets(product).items():
             w = weight * self.decay(ts, config.half_life(facet))
             ratios = self.credit.get(facet) if self.credit is not None and len(values) > 1 else None
             best = max((ratios.get(v, 1.0) for v in values), default=1.0) if ratios else 1.0
@@ -480,7 +480,7 @@ class _Pass:
 
     def add_negative(self, product: Mapping[str, Any], amount: float, ts: float, only: str | None) -> None:
         w = amount * self.sw * self.decay(ts, self.config.half_life_negative)
-        for facet, values in _item_facets(product).items():
+        for facet, values in item_facets(product).items():
             if only is not None and facet != only:
                 continue
             for v in values:

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .catalog import parse_query_facets, tokenize
 from .config import DEFAULT_CONFIG, FACETS, Config
-from .model import FacetValue, Profile
+from .model import FacetValue, Profile, item_facets
 
 # ---------------------------------------------------------------------------- engines
 
@@ -153,15 +153,6 @@ def _facet_reason(v: FacetValue) -> str:
     return f"{verb} {v.value}"
 
 
-def _item_values(product: Mapping[str, Any]) -> dict[str, list[str]]:
-    return {
-        "style": list(product.get("styles") or []),
-        "color": list(product.get("colors") or []),
-        "brand": [product["brand"]] if product.get("brand") else [],
-        "category": [product["category"]] if product.get("category") else [],
-    }
-
-
 def preference_score(
     product: Mapping[str, Any], profile: Profile, config: Config = DEFAULT_CONFIG, skip_facets: Iterable[str] = ()
 ) -> tuple[float, list[tuple[float, str]]]:
@@ -175,7 +166,7 @@ def preference_score(
     skip = set(skip_facets)
     score = 0.0
     reasons: list[tuple[float, str]] = []
-    for facet, values in _item_values(product).items():
+    for facet, values in item_facets(product).items():
         if facet in skip:
             continue
         w = config.facet_weight(facet)
