@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import time
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,3 +60,23 @@ def test_padding_bits_do_not_make_aliases():
 def test_garbage_is_not_an_id():
     for text in ["", "x", "a" * 36, "!" * 36, ids.new_id("users")[:-2], ids.new_id("users") + "aa", None, 5, b"id"]:
         assert ids.table_number_of(text) is None, text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=0, max_size=40))
+def test_base32_matches_the_standard_library(raw):
+    assert ids.encode_base32(raw) == base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+
+
+def test_ids_start_with_their_creation_millisecond():
+    """Ids made close in time share a prefix, so a batch's inserts land on the same B-tree pages."""
+    before = time.time_ns() // 1_000_000
+    made = [ids.new_id("users") for _ in range(50)]
+    after = time.time_ns() // 1_000_000
+    prefix = len(ids._table_prefix("users"))
+    stamps = []
+    for doc_id in made:
+        raw = base64.b32decode(doc_id.upper() + "=" * (-len(doc_id) % 8))
+        stamps.append(int.from_bytes(raw[prefix:prefix + 6], "big"))
+    assert all(before <= s <= after for s in stamps)
+    assert stamps == sorted(stamps)
