@@ -272,30 +272,15 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def echo_app():  # noqa: ANN201 — a Starlette app
-    """The baseline: a Starlette websocket endpoint that sends every text frame straight back."""
-    from starlette.applications import Starlette
-    from starlette.routing import WebSocketRoute
-    from starlette.websockets import WebSocket
-
-    async def echo(websocket: WebSocket) -> None:
-        await websocket.accept()
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            await websocket.send_text(message.get("text") or "")
-
-    return Starlette(routes=[WebSocketRoute("/echo", echo)])
-
-
 def serve_echo(port: int) -> None:
     import uvicorn
 
+    from bench.sidebyside.echo_server import create_app
     from prefmem.server import UVICORN_OPTIONS
 
+    # The same raw-ASGI echo as the side-by-side W5 ceiling, on prefmem's uvicorn settings.
     print(f"echo: serving on ws://127.0.0.1:{port}/echo", flush=True)
-    uvicorn.run(echo_app(), host="127.0.0.1", port=port, log_level="warning", **UVICORN_OPTIONS)
+    uvicorn.run(create_app("/echo"), host="127.0.0.1", port=port, log_level="warning", **UVICORN_OPTIONS)
 
 
 # ---------------------------------------------------------------------------- (3)/(4) load generator

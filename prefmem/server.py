@@ -18,7 +18,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.routes import auth_routes
@@ -36,39 +35,74 @@ from prefmem.sync.session import MutationRecords, SyncSession
 
 log = logging.getLogger("prefmem.server")
 
-# How ``serve`` runs uvicorn; bench/reactivity.py serves its websocket echo baseline with
-# the same settings, so the two measure the same server stack.
+# How ``serve`` runs uvicorn; the benchmarks' websocket echo (bench/sidebyside/echo_server.py)
+# runs with the same settings, so the two measure the same server stack.
+# uvicorn's default loop ("auto") is uvloop when installed (it is a dependency): its
+# transports halve the event loop's share of a pipelined mutation (W5).
 UVICORN_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "lifespan": "on", "ws_ping_interval": None}
 
 
-class _WebSocketTransport:
-    def __init__(self, websocket: WebSocket) -> None:
-        self._ws = websocket
+class _AsgiTransport:
+    """A sync session's socket, spoken to in raw ASGI messages.
+
+    Why not Starlette's ``WebSocket``: its state checks and exception-handling wrappers
+    cost more per frame than the frame itself once mutations are pipelined (W5 in
+    bench/sidebyside); the ASGI messages are all a session needs. The echo ceiling in
+    bench/sidebyside/echo_server.py talks to uvicorn the same way.
+    """
+
+    def __init__(self, receive: Any, send: Any) -> None:
+        self._receive, self._send = receive, send
+        self._closed = False
+
+    async def accept(self) -> bool:
+        """Wait for the handshake; False if the peer left before it."""
+        message = await self._receive()
+        if message["type"] != "websocket.connect":
+            return False
+        await self._send({"type": "websocket.accept"})
+        return True
 
     async def send_bytes(self, data: bytes) -> None:
         # The official clients read JSON text frames.
-        await self._ws.send_text(data.decode("utf-8"))
+        if self._closed:
+            return
+        try:
+            await self._send({"type": "websocket.send", "text": data.decode("utf-8")})
+        except OSError:  # uvicorn's ClientDisconnected: the peer is gone, its frames with it
+            self._closed = True
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
-            await self._ws.close(code, reason)
-        except (RuntimeError, WebSocketDisconnect):
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+        except OSError:  # the peer is already gone
             pass
 
-
-async def _frames(websocket: WebSocket) -> AsyncIterator[str]:
-    try:
+    async def frames(self) -> AsyncIterator[str]:
+        """Incoming text frames until the peer disconnects."""
         while True:
-            message = await websocket.receive()
+            message = await self._receive()
             if message["type"] == "websocket.disconnect":
+                self._closed = True
                 return
             text = message.get("text")
             if text is None and message.get("bytes") is not None:
                 text = message["bytes"].decode("utf-8", errors="replace")
             if text is not None:
                 yield text
-    except (WebSocketDisconnect, RuntimeError):
-        return
+
+
+class _SyncEndpoint:
+    """The raw ASGI app behind ``/api/sync`` (Starlette routes a class instance as ASGI)."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.server.websocket(_AsgiTransport(receive, send))
 
 
 class Server:
@@ -229,15 +263,15 @@ class Server:
         return JSONResponse({"code": "NotFound", "message": f"no route for {request.method} {request.url.path}"},
                             status_code=404)
 
-    async def websocket(self, websocket: WebSocket) -> None:
-        await websocket.accept()
+    async def websocket(self, transport: _AsgiTransport) -> None:
+        if not await transport.accept():
+            return
         assert self.subscriptions is not None and self.backend.runner is not None
         assert self.auth is not None
-        session = SyncSession(_WebSocketTransport(websocket), self.backend.runner, self.subscriptions, self.auth,
-                              self.mutation_records)
+        session = SyncSession(transport, self.backend.runner, self.subscriptions, self.auth, self.mutation_records)
         self.sessions.add(session)
         try:
-            await session.run(_frames(websocket))
+            await session.run(transport.frames())
         finally:
             self.sessions.discard(session)
 
@@ -274,8 +308,8 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         })
 
     routes: list[Any] = [
-        WebSocketRoute("/api/sync", server.websocket),
-        WebSocketRoute("/api/{client_version}/sync", server.websocket),
+        WebSocketRoute("/api/sync", _SyncEndpoint(server)),
+        WebSocketRoute("/api/{client_version}/sync", _SyncEndpoint(server)),
         Route("/api/query", http_function, methods=["POST"]),
         Route("/api/mutation", http_function, methods=["POST"]),
         Route("/api/action", http_function, methods=["POST"]),

@@ -92,11 +92,8 @@ def check_field_name(name: Any, path: str) -> None:
 _PLAIN_SCALARS = frozenset({type(None), bool, float, bytes})
 
 
-def _is_valid(value: Any, depth: int, max_depth: int, max_array: int, max_fields: int) -> bool:
-    """The common case, fast: no paths are built while everything is fine."""
-    if depth > max_depth:
-        return False
-    kind = type(value)
+def _scalar_ok(value: Any, kind: type) -> bool | None:
+    """True / False for a scalar, None for a container (or a type to reject later)."""
     if kind in _PLAIN_SCALARS:
         return True
     if kind is str:
@@ -109,14 +106,42 @@ def _is_valid(value: Any, depth: int, max_depth: int, max_array: int, max_fields
         return True
     if kind is int:
         return INT64_MIN <= value <= INT64_MAX
+    return None
+
+
+def _is_valid(value: Any, depth: int, max_depth: int, max_array: int, max_fields: int) -> bool:
+    """The common case, fast: no paths are built while everything is fine.
+
+    Loops rather than ``all(...)`` over generators, and scalar members checked inline
+    without a call each: arguments and documents pass through here on every mutation.
+    """
+    if depth > max_depth:
+        return False
+    kind = type(value)
+    ok = _scalar_ok(value, kind)
+    if ok is not None:
+        return ok
     depth += 1
     if kind is list:
-        return len(value) <= max_array and all(_is_valid(x, depth, max_depth, max_array, max_fields) for x in value)
-    if kind is dict:
-        return len(value) <= max_fields and all(
-            type(k) is str and k and k[0] != "$" and _is_valid(x, depth, max_depth, max_array, max_fields)
-            for k, x in value.items())
-    return False
+        if len(value) > max_array:
+            return False
+        items: Any = value
+    elif kind is dict:
+        if len(value) > max_fields:
+            return False
+        for key in value:
+            if type(key) is not str or not key or key[0] == "$":
+                return False
+        items = value.values()
+    else:
+        return False
+    for item in items:
+        item_kind = type(item)
+        if item_kind in _PLAIN_SCALARS or (item_kind is str and item.isascii()):
+            continue
+        if not _is_valid(item, depth, max_depth, max_array, max_fields):
+            return False
+    return True
 
 
 def check_value(
@@ -236,6 +261,8 @@ def from_json(data: Any) -> Any:
 
 # ---------------------------------------------------------------------------- index keys
 
+_pack_f64 = struct.Struct(">d").pack
+_unpack_u64 = struct.Struct(">Q").unpack
 
 
 def _escaped(data: bytes) -> bytes:
@@ -246,7 +273,18 @@ def _escaped(data: bytes) -> bytes:
     return data + b"\x00"
 
 
+def _float_bytes(value: float) -> bytes:
+    bits = _unpack_u64(_pack_f64(value))[0]
+    # IEEE total order as unsigned bytes: flip the sign bit of positives, all bits of negatives.
+    return (bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)).to_bytes(8, "big")
+
+
 def _encode_into(value: Any, out: bytearray) -> None:
+    kind = type(value)  # the common exact types first; subclasses take the isinstance chain
+    if kind is str or kind is float:
+        out.append(TAG_STRING if kind is str else TAG_FLOAT)
+        out += _escaped(value.encode("utf-8")) if kind is str else _float_bytes(value)
+        return
     if value is MISSING:
         out.append(TAG_MISSING)
     elif value is None:
@@ -259,11 +297,8 @@ def _encode_into(value: Any, out: bytearray) -> None:
         out.append(TAG_INT)
         out += (value - INT64_MIN).to_bytes(8, "big")
     elif isinstance(value, float):
-        bits = struct.unpack(">Q", struct.pack(">d", value))[0]
-        # IEEE total order as unsigned bytes: flip the sign bit of positives, all bits of negatives.
-        bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
         out.append(TAG_FLOAT)
-        out += bits.to_bytes(8, "big")
+        out += _float_bytes(value)
     elif isinstance(value, str):
         out.append(TAG_STRING)
         out += _escaped(value.encode("utf-8"))

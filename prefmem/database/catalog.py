@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefmem import ids
@@ -22,9 +22,16 @@ class Index:
     name: str
     fields: tuple[str, ...]  # key fields, ending with _creationTime and _id (by_id: just _id)
     user_fields: tuple[str, ...]  # the fields a range may name
+    nested: bool = field(init=False)  # a field is a dotted path (decided once: keys are made on every write)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "nested", any("." in f for f in self.fields))
 
     def key_of(self, doc: dict) -> bytes:
-        return encode_key(*(lookup_path(doc, f) if "." in f else doc.get(f, MISSING) for f in self.fields))
+        if self.nested:
+            return encode_key(*[lookup_path(doc, f) if "." in f else doc.get(f, MISSING) for f in self.fields])
+        get = doc.get
+        return encode_key(*[get(f, MISSING) for f in self.fields])
 
 
 def _number_fields(validator: Validator | None, prefix: str = "") -> set[str]:

@@ -113,6 +113,7 @@ class SyncSession:
         self.records = records if records is not None else MutationRecords()
         self._tasks: set[asyncio.Task] = set()
         self._last_send = time.monotonic()
+        self._functions: dict[tuple[str, str, bool], tuple[Any, FunctionDef]] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -232,7 +233,15 @@ class SyncSession:
             await self.subs.settled()
 
     def _function(self, path: str, kind: str) -> FunctionDef:
-        return self.runner.registry.get(m.canonicalize_udf_path(path), kind=kind, allow_internal=self.admin)
+        # Looked up once per spelling: a pipelining client names the same function each time.
+        registry = self.runner.registry
+        key = (path, kind, self.admin)
+        found = self._functions.get(key)
+        if found is not None and found[0] is registry:  # a code reload makes a new registry
+            return found[1]
+        fn = registry.get(m.canonicalize_udf_path(path), kind=kind, allow_internal=self.admin)
+        self._functions[key] = (registry, fn)
+        return fn
 
     @staticmethod
     def _args(args: list[Any]) -> Any:
@@ -316,6 +325,7 @@ class SyncSession:
         self._mutation_wake.set()
 
     async def _respond_loop(self) -> None:
+        encoded_ts: tuple[int, str] = (-1, "")
         while True:
             if not self._mutations:
                 self._mutation_wake.clear()
@@ -332,8 +342,10 @@ class SyncSession:
                 self._transition_owed = True
                 self.subs.want_ts(self)
             if outcome.ok:
+                if outcome.ts != encoded_ts[0]:  # a batch's mutations share one commit ts
+                    encoded_ts = (outcome.ts, m.encode_ts(outcome.ts))
                 self._send(m.MutationResponse(requestId=request_id, success=True, result=to_json(outcome.value),
-                                              logLines=outcome.log_lines, ts=m.encode_ts(outcome.ts)))
+                                              logLines=outcome.log_lines, ts=encoded_ts[1]))
                 self._wanted_ts = max(self._wanted_ts, outcome.ts)
             else:
                 response = m.MutationResponse(requestId=request_id, success=False, result=outcome.error or "",
