@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prefmem import ids
@@ -22,16 +22,23 @@ class Index:
     name: str
     fields: tuple[str, ...]  # key fields, ending with _creationTime and _id (by_id: just _id)
     user_fields: tuple[str, ...]  # the fields a range may name
-    nested: bool = field(init=False)  # a field is a dotted path (decided once: keys are made on every write)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "nested", any("." in f for f in self.fields))
+    def key_of(self, doc: dict, parts: dict[str, bytes] | None = None) -> bytes:
+        """The document's key in this index.
 
-    def key_of(self, doc: dict) -> bytes:
-        if self.nested:
-            return encode_key(*[lookup_path(doc, f) if "." in f else doc.get(f, MISSING) for f in self.fields])
-        get = doc.get
-        return encode_key(*[get(f, MISSING) for f in self.fields])
+        ``parts`` caches each field's encoding across the indexes of one write: every index
+        ends with ``_creationTime`` and ``_id``, and the key of a tuple is the concatenation
+        of its members' keys, so those are encoded once per document, not once per index.
+        """
+        if parts is None:
+            parts = {}
+        out = []
+        for f in self.fields:
+            part = parts.get(f)
+            if part is None:
+                part = parts[f] = encode_key(lookup_path(doc, f) if "." in f else doc.get(f, MISSING))
+            out.append(part)
+        return b"".join(out)
 
 
 def _number_fields(validator: Validator | None, prefix: str = "") -> set[str]:

@@ -228,9 +228,11 @@ class Transaction:
             raise LimitExceeded("bytes_written", f"wrote more than {self.limits.bytes_written} bytes in one transaction")
         removed: list[tuple[int, bytes]] = []
         added: list[tuple[int, bytes, str]] = []
+        old_parts: dict[str, bytes] = {}
+        new_parts: dict[str, bytes] = {}
         for index in self.catalog.indexes_of(table):
-            old_key = index.key_of(old) if old is not None else None
-            new_key = index.key_of(new) if new is not None else None
+            old_key = index.key_of(old, old_parts) if old is not None else None
+            new_key = index.key_of(new, new_parts) if new is not None else None
             if old_key == new_key:
                 # The entry stays, but the document behind it changed: readers of it are stale.
                 self.write_set.add(index.index_id, new_key)
