@@ -505,6 +505,9 @@ class Committer:
             if not self._queue:
                 self._wake.clear()
                 await self._wake.wait()
+            # One turn of the event loop first: frames already on the sockets are read and
+            # their mutations join this batch, instead of waiting a whole commit for the next.
+            await asyncio.sleep(0)
             items, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
             try:
                 await self._commit_batch(items)

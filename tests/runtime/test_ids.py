@@ -80,3 +80,26 @@ def test_ids_start_with_their_creation_millisecond():
         stamps.append(int.from_bytes(raw[prefix:prefix + 6], "big"))
     assert all(before <= s <= after for s in stamps)
     assert stamps == sorted(stamps)
+
+
+def test_a_forked_child_does_not_repeat_the_parents_ids():
+    """Randomness is drawn in blocks; a child process must not reuse the parent's block."""
+    import os
+
+    ids.new_id("users")  # the parent now holds a block of entropy
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.write(write, ids.new_id("users").encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.waitpid(pid, 0)
+    parent = ids.new_id("users")
+    prefix = len(ids._table_prefix("users"))
+
+    def random_part(doc_id: str) -> bytes:
+        raw = base64.b32decode(doc_id.upper() + "=" * (-len(doc_id) % 8))
+        return raw[prefix + 6:-2]
+
+    assert random_part(child) != random_part(parent)
