@@ -23,6 +23,10 @@ HTTP endpoints (``POST`` only, JSON body, ``Content-Type: application/json``)
 - ``/api/auth/signin``  ``{"email", "password"}``
 - ``/api/auth/refresh`` ``{"refreshToken"}``
 - ``/api/auth/signout`` ``{"refreshToken"}`` or ``Authorization: Bearer <access token>``
+- ``/api/auth/delete-account`` ``{}`` with ``Authorization: Bearer <access token>``: deletes
+  the signed-in account itself (its email, password hash, sessions and refresh tokens), so
+  an app's "delete my account" leaves no way to sign in; ``{"deleted": true}``. The app's
+  own rows are the app's to delete (Preference Memory: ``privacy:delete_account`` first).
 
 Success (sign-up, sign-in, refresh): ``{"token", "refreshToken", "expiresAt" (ms),
 "tokenIdentifier", "user": {"id", "email", "name"}}``; pass ``token`` to the clients'
@@ -30,7 +34,8 @@ Success (sign-up, sign-in, refresh): ``{"token", "refreshToken", "expiresAt" (ms
 ``InvalidCredentials`` (401, wrong email or password, with the attempts left),
 ``AccountLocked`` (429 + ``Retry-After``), ``TooManyAttempts`` (429, from this address),
 ``AccountExists`` (409), ``InvalidEmail`` / ``WeakPassword`` / ``BadRequest`` (400),
-``InvalidRefreshToken`` (401), ``OriginNotAllowed`` (403), ``PasswordAuthDisabled`` (404).
+``InvalidRefreshToken`` / ``InvalidToken`` (401), ``OriginNotAllowed`` (403),
+``PasswordAuthDisabled`` (404).
 
 Browsers may call these endpoints from another origin only when that origin is listed in
 ``PREFMEM_AUTH_CORS_ORIGINS`` (comma-separated, e.g. ``http://localhost:5173``) or in the
@@ -380,6 +385,16 @@ class AuthStore:
 
         return bool(self._tx(run))
 
+    def delete_user(self, user_id: str) -> bool:
+        """Delete an account with its sessions and refresh tokens, in one transaction."""
+        def run(c: sqlite3.Connection) -> bool:
+            c.execute("DELETE FROM prefmem_auth_refresh_tokens WHERE session_id IN "
+                      "(SELECT id FROM prefmem_auth_sessions WHERE user_id=?)", (user_id,))
+            c.execute("DELETE FROM prefmem_auth_sessions WHERE user_id=?", (user_id,))
+            return c.execute("DELETE FROM prefmem_auth_users WHERE id=?", (user_id,)).rowcount > 0
+
+        return bool(self._tx(run))
+
     def session_active(self, session_id: str, user_id: str) -> bool:
         row = self._read("SELECT revoked_at FROM prefmem_auth_sessions WHERE id=? AND user_id=?",
                          (session_id, user_id))
@@ -562,3 +577,22 @@ class PasswordAuth:
                                                        "`Authorization: Bearer <token>`")
         revoked = bool(session_id) and self.store.revoke_session(session_id, "signed out")
         return {"signedOut": revoked}
+
+    async def delete_account(self, bearer: str | None, verify: Callable[[str], Any]) -> dict[str, Any]:
+        """Delete the account a live access token of this provider names.
+
+        Only the access token proves who asks (a refresh token alone is not enough, and a
+        token of another provider names no account here). Every session goes with the
+        account, so its tokens stop working at once on open sockets' next check too.
+        """
+        if not bearer:
+            raise PasswordAuthError(401, "InvalidToken", "send the access token as `Authorization: Bearer <token>`")
+        try:
+            identity = await verify(bearer)
+        except AuthFailed as err:
+            raise PasswordAuthError(401, "InvalidToken", f"cannot delete the account with this token: {err}") from None
+        if identity.issuer != self.options.issuer:
+            raise PasswordAuthError(401, "InvalidToken", "this token was not issued by the password provider")
+        if not self.store.delete_user(identity.subject):
+            raise PasswordAuthError(401, "InvalidToken", "this account no longer exists")
+        return {"deleted": True}

@@ -103,14 +103,25 @@ async def _refresh(service: PasswordAuth, data: dict[str, Any], request: Request
     return await service.refresh(data)
 
 
+def _bearer(request: Request) -> str | None:
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" and credential.strip() else None
+
+
 def _sign_out(get_auth: Callable[[], Authenticator | None]) -> Operation:
     async def run(service: PasswordAuth, data: dict[str, Any], request: Request) -> dict[str, Any]:
-        header = request.headers.get("authorization", "")
-        scheme, _, credential = header.partition(" ")
-        bearer = credential.strip() if scheme.lower() == "bearer" and credential.strip() else None
         auth = get_auth()
         assert auth is not None
-        return await service.sign_out(data, bearer, auth.verify_token)
+        return await service.sign_out(data, _bearer(request), auth.verify_token)
+
+    return run
+
+
+def _delete_account(get_auth: Callable[[], Authenticator | None]) -> Operation:
+    async def run(service: PasswordAuth, data: dict[str, Any], request: Request) -> dict[str, Any]:
+        auth = get_auth()
+        assert auth is not None
+        return await service.delete_account(_bearer(request), auth.verify_token)
 
     return run
 
@@ -128,5 +139,6 @@ def auth_routes(get_auth: Callable[[], Authenticator | None]) -> list[Route]:
         Route("/api/auth/signin", _endpoint(get_auth, _sign_in), methods=_ALL_METHODS),
         Route("/api/auth/refresh", _endpoint(get_auth, _refresh), methods=_ALL_METHODS),
         Route("/api/auth/signout", _endpoint(get_auth, _sign_out(get_auth)), methods=_ALL_METHODS),
+        Route("/api/auth/delete-account", _endpoint(get_auth, _delete_account(get_auth)), methods=_ALL_METHODS),
         Route(JWKS_PATH, jwks, methods=["GET", "HEAD"]),
     ]

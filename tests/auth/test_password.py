@@ -63,6 +63,33 @@ def test_sign_up_sign_in_call_refresh_sign_out(auth_server):
     assert call(url, "users:whoami", token=third["token"]).status_code == 401
 
 
+def test_delete_account_removes_the_sign_in_itself(auth_server):
+    url = auth_server.url
+    email, other_email = new_email(), new_email()
+    mine = sign_up(url, email=email)
+    second_session = _post(url, "signin", {"email": email, "password": "correct horse battery"}).json()
+    theirs = sign_up(url, email=other_email)
+
+    refused = _post(url, "delete-account", {})
+    assert refused.status_code == 401 and refused.json()["code"] == "InvalidToken"
+    forged = _post(url, "delete-account", {}, headers={"Authorization": "Bearer not-a-token"})
+    assert forged.status_code == 401
+
+    done = _post(url, "delete-account", {}, headers={"Authorization": f"Bearer {mine['token']}"})
+    assert done.status_code == 200 and done.json() == {"deleted": True}
+    # Every session went with the account: tokens, refresh tokens and the password no longer work.
+    for token in (mine["token"], second_session["token"]):
+        assert call(url, "users:whoami", token=token).status_code == 401
+    assert _post(url, "refresh", {"refreshToken": second_session["refreshToken"]}).status_code == 401
+    gone = _post(url, "signin", {"email": email, "password": "correct horse battery"})
+    assert gone.status_code == 401 and gone.json()["code"] == "InvalidCredentials"
+    again = _post(url, "delete-account", {}, headers={"Authorization": f"Bearer {mine['token']}"})
+    assert again.status_code == 401
+    # Only the token's own account: the other shopper is untouched, and the email is free again.
+    assert call(url, "users:whoami", token=theirs["token"]).json()["value"]["email"] == other_email
+    assert sign_up(url, email=email)["tokenIdentifier"] != mine["tokenIdentifier"]
+
+
 def test_wrong_password_and_locked_account(auth_server):
     url = auth_server.url
     email = new_email()

@@ -292,15 +292,20 @@ def test_shopper_journey(page_server, browser, artifacts):
     shot(profile, artifacts, "15-deleted", full=False)
     shot(shop, artifacts, "16-deleted-other-tab", full=False)
     ctx.close()
-    # Signing in again (the password account stays; the shopper's data is gone) finds nothing.
+    # The sign-in went with the data: the old password is refused, and the email can make a
+    # new, empty account.
     again_ctx = browser.new_context(viewport=DESKTOP)
     again_ctx.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
     again = again_ctx.new_page()
     again.on("pageerror", lambda e: errors.append(str(e)))
-    again.goto(page_server.url + "/#/profile")
+    again.goto(page_server.url + "/")
     again.get_by_label("Email").fill(email)
     again.get_by_label("Password").fill(PASSWORD)
     again.get_by_role("button", name="Sign in", exact=True).click()
+    expect(again.get_by_role("alert")).to_contain_text("email or password", timeout=10_000)
+    shot(again, artifacts, "17-deleted-sign-in-refused", full=False)
+    sign_up(again, email)
+    again.goto(page_server.url + "/#/profile")
     try:
         expect(again.get_by_role("heading", name="Your profile", level=1)).to_be_visible(timeout=15_000)
     except AssertionError:

@@ -7,6 +7,7 @@ import { api, describeError, FACET_LABELS, FACET_SINGULAR, formatDate, formatPri
 import { ConfirmDialog, Loading, Switch, useFlash } from "./common.jsx";
 import { PersonalizeSwitch } from "./Shop.jsx";
 import { normValue, pausedUpdate, resetUpdate, setOverrideUpdate, updateUpdate } from "./profileUpdates.js";
+import { deleteSignIn } from "./auth.js";
 
 const FACETS = ["style", "color", "brand", "category"];
 const STATE_LABEL = { shown: "Learned", learning: "Still learning", pinned: "Always", removed: "Not me", never: "Never" };
@@ -462,12 +463,20 @@ function DataSection({ onSignOut }) {
     setBusy("delete");
     try {
       await del({});
-      setDialog(null);
-      await onSignOut("Your account and all its data were deleted.");
     } catch (err) {
       setDialog(null);
       setBusy(null);
       show("error", `Your account was not deleted. ${describeError(err)}`);
+      return;
+    }
+    // The shopper's data is gone; now the sign-in itself (email and password).
+    setDialog(null);
+    try {
+      await deleteSignIn();
+      await onSignOut("Your account and all its data were deleted.");
+    } catch (err) {
+      await onSignOut(`Your data was deleted, but your sign-in could not be removed: ${describeError(err)} `
+        + "Sign in and delete the account again to remove it.");
     }
   }
 

@@ -34,7 +34,8 @@ async function post(path, body, bearer) {
     data = null;
   }
   if (!res.ok) {
-    const message = data && typeof data.message === "string" ? data.message
+    const message = data && typeof data.message === "string" && data.message
+      ? data.message.charAt(0).toUpperCase() + data.message.slice(1)
       : `The server could not handle the request (HTTP ${res.status}). Please try again.`;
     throw new AuthRequestError(data?.code ?? "HttpError", message, res.status);
   }
@@ -87,6 +88,14 @@ export async function signOut() {
       // Signed out locally either way; the server's session simply expires.
     }
   }
+}
+
+/** Deletes the signed-in account itself (email and password) and ends every session of it. */
+export async function deleteSignIn() {
+  const s = loadSession();
+  if (!s) throw new AuthRequestError("InvalidToken", "You are not signed in.", 401);
+  await post("/api/auth/delete-account", {}, await fetchToken());
+  clearSession();
 }
 
 function withLock(fn) {
