@@ -12,12 +12,16 @@ class Identity:
     reachable by name with ``identity["claim"]``. Missing claims read as None.
     """
 
-    __slots__ = ("subject", "issuer", "claims")
+    __slots__ = ("subject", "issuer", "claims", "expires_at")
 
-    def __init__(self, subject: str, issuer: str, claims: dict[str, Any] | None = None) -> None:
+    def __init__(self, subject: str, issuer: str, claims: dict[str, Any] | None = None,
+                 expires_at: float | None = None) -> None:
         self.subject = subject
         self.issuer = issuer
         self.claims = dict(claims or {})
+        # The token's ``exp`` (seconds): not a claim functions see, but when a socket
+        # authenticated with it must stop being this user.
+        self.expires_at = expires_at
 
     @property
     def token_identifier(self) -> str:

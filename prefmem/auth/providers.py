@@ -249,6 +249,7 @@ async def verify(token: str, providers: list[Provider], *, now: float | None = N
             first_error = first_error or err
             continue
         identity_claims = {k: _as_convex(v) for k, v in claims.items() if k not in TOKEN_CLAIMS}
-        return Identity(subject=claims["sub"], issuer=claims["iss"], claims=identity_claims)
+        return Identity(subject=claims["sub"], issuer=claims["iss"], claims=identity_claims,
+                        expires_at=float(claims["exp"]))
     assert first_error is not None
     raise first_error

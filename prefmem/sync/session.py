@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from prefmem.auth.identity import Identity
 from prefmem.auth.authenticator import Authenticator
+from prefmem.auth.providers import CLOCK_SKEW_S
 from prefmem.errors import AuthFailed, PrefmemError
 from prefmem.functions import FunctionDef
 from prefmem.reactivity import LiveQuery, Subscriptions
@@ -114,6 +115,7 @@ class SyncSession:
         self._tasks: set[asyncio.Task] = set()
         self._last_send = time.monotonic()
         self._functions: dict[tuple[str, str, bool], tuple[Any, FunctionDef]] = {}
+        self._expiry: asyncio.TimerHandle | None = None  # when the identity's token expires
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -143,6 +145,8 @@ class SyncSession:
                 writer.cancel()
 
     def _cleanup(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
         for sub in self._queries.values():
             if sub.live is not None:
                 self.subs.unsubscribe(sub.live, self)
@@ -220,9 +224,7 @@ class SyncSession:
         elif isinstance(msg, m.Mutation):
             self._mutation(msg)
         elif isinstance(msg, m.Action):
-            task = asyncio.create_task(self._action(msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._action(msg))
         elif isinstance(msg, m.Authenticate):
             await self._authenticate(msg)
         # Event: client telemetry, accepted and ignored.
@@ -387,16 +389,55 @@ class SyncSession:
             self._send(m.AuthError(error=str(err), baseVersion=self.identity_version, authUpdateAttempted=True))
             return
         await self._settle()
-        identity = principal.identity
-        self.identity, self.admin = identity, principal.admin
+        self.identity, self.admin = principal.identity, principal.admin
+        mods = self._resubscribe()
+        self._transition(mods, query_set=self.query_set_version, identity=msg.baseVersion + 1,
+                         ts=self.runner.storage.last_ts)
+        self._watch_expiry()
+
+    def _resubscribe(self) -> list[Any]:
+        """Move every query of the socket to the current identity; the modifications to send."""
         mods = []
-        for query_id, sub in list(self._queries.items()):
+        for sub in list(self._queries.values()):
             if sub.live is None:
                 continue
             old = sub.live
-            sub.live = self.subs.subscribe(old.fn, old.args, identity, old.journal, self)
+            sub.live = self.subs.subscribe(old.fn, old.args, self.identity, old.journal, self)
             self.subs.unsubscribe(old, self)
             sub.sent_version = -1
             mods.append(self._modification(sub))
-        self._transition(mods, query_set=self.query_set_version, identity=msg.baseVersion + 1,
+        return mods
+
+    def _watch_expiry(self) -> None:
+        """Stop acting as a user when their token expires (with the verifier's clock leeway).
+
+        Clients refresh tokens ahead of expiry and re-authenticate; one that does not must
+        not keep the identity on an open socket forever. At expiry the session sends an
+        ``AuthError`` (``authUpdateAttempted: false``: npm then fetches a new token) and
+        carries on without identity: queries rerun as nobody, later calls run as nobody.
+        """
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        exp = self.identity.expires_at if self.identity is not None and not self.admin else None
+        if exp is not None:
+            delay = max(0.0, exp + CLOCK_SKEW_S - time.time())
+            version = self.identity_version
+            self._expiry = asyncio.get_running_loop().call_later(
+                delay, lambda: self._spawn(self._expire(version)))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _expire(self, identity_version: int) -> None:
+        await self._settle()
+        if self.state is not SessionState.CONNECTED or identity_version != self.identity_version:
+            return  # re-authenticated meanwhile
+        self._send(m.AuthError(error="the token expired; authenticate again with a fresh one",
+                               baseVersion=self.identity_version, authUpdateAttempted=False))
+        self.identity, self._expiry = None, None
+        mods = self._resubscribe()
+        self._transition(mods, query_set=self.query_set_version, identity=self.identity_version,
                          ts=self.runner.storage.last_ts)

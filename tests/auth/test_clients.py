@@ -97,6 +97,40 @@ async def test_bad_tokens_get_auth_error_and_keep_no_identity(auth_server, jwt_k
         assert transition["modifications"][0]["value"] is None
 
 
+async def test_a_token_that_expires_on_an_open_socket_stops_being_the_identity(auth_server, jwt_key):
+    # Expired 28 s ago: still inside the verifier's 30 s clock leeway, so it expires in ~2 s.
+    token = make_token(jwt_key, iss=JWT_ISSUER, sub="expiring", lifetime=-28)
+    url = auth_server.url.replace("http", "ws") + "/api/sync"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"type": "Connect", "sessionId": "exp", "connectionCount": 0,
+                                  "lastCloseReason": "InitialConnect", "clientTs": 0}))
+        await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+            {"type": "Add", "queryId": 0, "udfPath": "users:whoami", "args": [{}]}]}))
+        await _recv_type(ws, "Transition")
+        await ws.send(json.dumps({"type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": token}))
+        signed_in = await _recv_type(ws, "Transition")
+        assert signed_in["endVersion"]["identity"] == 1
+        assert signed_in["modifications"][0]["value"]["subject"] == "expiring"
+        # At expiry: an AuthError the client did not ask for, then the query as nobody.
+        expired = await _recv_type(ws, "AuthError")
+        assert expired["authUpdateAttempted"] is False and expired["baseVersion"] == 1
+        assert "expired" in expired["error"]
+        after = await _recv_type(ws, "Transition")
+        assert after["endVersion"]["identity"] == 1 and after["modifications"][0]["value"] is None
+        # ... and a mutation on the same socket no longer runs as that user.
+        await ws.send(json.dumps({"type": "Mutation", "requestId": 0, "udfPath": "users:add_note",
+                                  "args": [{"body": "too late"}]}))
+        response = await _recv_type(ws, "MutationResponse")
+        assert response["success"] is False and "sign in" in response["result"]
+        # Authenticating again with a fresh token makes it that user again.
+        fresh = make_token(jwt_key, iss=JWT_ISSUER, sub="expiring")
+        await ws.send(json.dumps({"type": "Authenticate", "baseVersion": 1, "tokenType": "User", "value": fresh}))
+        again = await _recv_type(ws, "Transition")
+        while again["endVersion"]["identity"] != 2:
+            again = await _recv_type(ws, "Transition")
+        assert again["modifications"][0]["value"]["subject"] == "expiring"
+
+
 def test_http_api_bearer_admin_and_http_actions(auth_server, jwt_key):
     url = auth_server.url
     token = make_token(jwt_key, iss=JWT_ISSUER, sub="dave")
