@@ -119,9 +119,30 @@ class QueryCtx:
 
 
 class MutationCtx(QueryCtx):
+    """ctx of a mutation. ``scheduler`` and ``storage`` are made on first use: most
+    mutations touch neither, and every mutation builds a ctx."""
+
+    def __init__(self, tx: Transaction, identity: Identity | None, seed: int, runner: "Runner") -> None:
+        super().__init__(tx, identity, seed)
+        self._runner = runner
+        self._scheduler: MutationScheduler | None = None
+        self._storage: MutationStorage | None = None
+
     @staticmethod
     def _database(tx: Transaction) -> DatabaseReader:
         return DatabaseWriter(tx)
+
+    @property
+    def scheduler(self) -> MutationScheduler:
+        if self._scheduler is None:
+            self._scheduler = MutationScheduler(self.db, self._runner, self.now)
+        return self._scheduler
+
+    @property
+    def storage(self) -> MutationStorage:
+        if self._storage is None:
+            self._storage = MutationStorage(self.db, self._runner, self.now)
+        return self._storage
 
 
 class ActionCtx:
@@ -409,8 +430,7 @@ class Runner:
         batch.begin_mutation(isolated)
         tx = Transaction(self.catalog, batch.snapshot, self.limits, now_ms=self.clock.now_ms(), batch=batch,
                          deadline=self._deadline())
-        ctx = MutationCtx(tx, identity, self._seed(fn, batch.ts))
-        self.prepare_mutation_ctx(ctx, tx)
+        ctx = MutationCtx(tx, identity, self._seed(fn, batch.ts), self)
         outcome = self._execute_sync(fn, args, tx, ctx)
         batch.end_mutation(keep=outcome.ok)
         if outcome.ok:
@@ -419,11 +439,6 @@ class Runner:
             self.catalog.reload()
         outcome.ts = batch.ts
         return outcome
-
-    def prepare_mutation_ctx(self, ctx: MutationCtx, tx: Transaction) -> None:
-        """Add what other rooms provide to a mutation's ctx."""
-        ctx.scheduler = MutationScheduler(ctx.db, self, tx.now_ms)
-        ctx.storage = MutationStorage(ctx.db, self, tx.now_ms)
 
     # -- actions ------------------------------------------------------------------------
 
