@@ -33,9 +33,9 @@ catalogue, like the rest of the model.
 
 Where it is used: a style is displayed only when θ ≥ 1 (chosen at least as often as
 shown); the budget's price level (``_price_level``) is the same kind of choice model over
-relative log-price. The ranker keeps the catalogue lift by default
-(``Config.impression_rank_lift``): ranking by θ raised style recall a little but lowered
-the broad-query NDCG gap closed and the budget fit in the benchmark.
+relative log-price. The ranker uses θ as the lift too (``Config.impression_rank_lift``):
+it stops the leading style's own exposure from inflating it, so secondary styles get
+shown and learned (style recall up, a little less broad-query gap closed).
 
 Choices made on items never shown in a result list (a purchase webhook for something
 bought elsewhere, a gift) carry no exposure information; they still count for share,

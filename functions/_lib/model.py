@@ -41,7 +41,8 @@ reason, measured on the simulated-shopper benchmark):
   against what was shown — the spec's "lift against items the shopper was shown" — and
   the shopper's price level against the prices shown;
 - per-facet display rules (``facet_display_rules``): a style must also be chosen at least
-  as often as shown; colours and brands need corroborating searches;
+  as often as shown, unless the shopper keeps searching for it; colours and brands need
+  corroborating searches;
 - budgets: centre pooled across categories through the shopper's price level, width
   shrunk toward the category's middle band;
 - sizes: evidence pooled across categories sharing a size system.
@@ -805,11 +806,25 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
         min_lift = config.show_threshold(facet, "min_lift")
         min_theta = config.show_threshold(facet, "min_exposure_lift")
         min_searches = config.show_threshold(facet, "min_searches")
+        # The search route (see Config.facet_display_rules): a value the shopper keeps
+        # searching for is shown on a lower share, whatever its lift.
+        alt_searches = config.show_threshold(facet, "searched_min_searches")
+        alt_share = config.show_threshold(facet, "searched_min_share")
+        alt_search_share = config.show_threshold(facet, "searched_min_search_share")
+        facet_searches = sum(v.searches for v in out[facet].values())
+
+        def by_choices(v: FacetValue) -> bool:
+            return (v.share >= min_share and v.lift >= min_lift
+                    and (v.exposure_lift is None or v.exposure_lift >= min_theta) and v.searches >= min_searches)
+
+        def by_searches(v: FacetValue) -> bool:
+            return (alt_searches > 0 and v.searches >= alt_searches and v.share >= alt_share
+                    and v.searches >= alt_search_share * facet_searches)
+
         eligible = [
             v for v in out[facet].values()
             if v.positive >= config.show_min_p and v.items >= config.show_min_items and v.days >= config.show_min_days
-            and v.share >= min_share and v.lift >= min_lift and v.net > config.show_min_net
-            and (v.exposure_lift is None or v.exposure_lift >= min_theta) and v.searches >= min_searches
+            and v.net > config.show_min_net and (by_choices(v) or by_searches(v))
             and ov.action(facet, v.value) is None
         ]
         eligible.sort(key=lambda v: (-v.share, v.value))

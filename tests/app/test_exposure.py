@@ -53,6 +53,26 @@ def test_feedback_loop_is_not_a_preference():
     assert seen.value("color", "black").exposure_lift < 1.3
 
 
+def test_ranking_affinity_uses_the_lift_against_what_was_shown():
+    # Same feedback loop: with impressions the ranker's affinity for black comes from θ
+    # (config.impression_rank_lift), so the profile stops pushing what it already showed.
+    import dataclasses
+    black = [p for p in CATALOG if p["colors"] == ["black"] and p["category"] == "tops"][:60]
+    signals, imps = [], []
+    for day in range(12):
+        shown = black[day * 5:day * 5 + 5]
+        ts = NOW - (12 - day) * DAY_MS
+        signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
+        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
+        signals += [{"type": "save", "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, p in enumerate(shown[:2])]
+    assert DEFAULT_CONFIG.impression_rank_lift
+    by_theta = compute_profile(signals, BY_ID, None, NOW, impressions=imps).value("color", "black")
+    off = dataclasses.replace(DEFAULT_CONFIG, impression_rank_lift=False)
+    by_catalogue = compute_profile(signals, BY_ID, None, NOW, off, impressions=imps).value("color", "black")
+    assert by_catalogue.affinity > 0.3
+    assert by_theta.affinity < 0.5 * by_catalogue.affinity
+
+
 def test_impressions_on_search_signals_are_forgotten_with_them():
     ps = [p for p in CATALOG if p["category"] == "dresses"][:30]
     signals = []

@@ -93,6 +93,24 @@ def test_display_thresholds_need_items_and_days():
     assert prof.value("style", "minimalist").state == "learning"
 
 
+def test_style_search_route_shows_a_searched_secondary_style():
+    # A dominant style from saves, and a second one with a small share of the clicks that
+    # the shopper searched for twice: shown through the search route only.
+    minimal = items(lambda p: p["styles"] == ["minimalist"] and p["category"] == "tops", 12)
+    romantic = items(lambda p: p["styles"] == ["romantic"] and p["category"] == "dresses", 4)
+    signals = [sig("save", p, day=1 + i % 3) for i, p in enumerate(minimal)]
+    signals += [sig("search", query="romantic dress", day=2), sig("search", query="romantic dresses", day=1)]
+    signals += [sig("view", p, day=1 + i % 2) for i, p in enumerate(romantic)]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    v = prof.value("style", "romantic")
+    assert v.searches == 2 and 0.08 <= v.share < DEFAULT_CONFIG.show_min_share
+    assert v.state == "shown" and prof.value("style", "minimalist").state == "shown"
+    no_route = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_exposure_lift", 1.1),)),))
+    assert compute_profile(signals, BY_ID, None, NOW, no_route).value("style", "romantic").state == "learning"
+    # One search is not enough.
+    assert compute_profile(signals[:12] + signals[13:], BY_ID, None, NOW).value("style", "romantic").state == "learning"
+
+
 def test_budget_learned_and_shrunk():
     dresses = sorted(items(lambda p: p["category"] == "dresses" and 60 < p["price"] < 110, 6), key=lambda p: p["price"])
     signals = [sig("purchase", p, day=i) for i, p in enumerate(dresses)]
