@@ -38,6 +38,7 @@ from prefmem.values import to_json
 from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
 
 _size_encoder = msgspec.msgpack.Encoder()
+_record_decoder = msgspec.msgpack.Decoder()
 
 
 class Clock:
@@ -69,6 +70,15 @@ class Outcome:
         """Only what a caller is told (no read or write set), for keeping around."""
         return Outcome(value=self.value, error=self.error, error_data=self.error_data,
                        has_error_data=self.has_error_data, log_lines=self.log_lines, ts=self.ts)
+
+    def record(self) -> bytes:
+        """A committed mutation's reply as stored for replays (the ts is stored beside it)."""
+        return _size_encoder.encode((self.value, self.log_lines))
+
+    @classmethod
+    def from_record(cls, data: bytes, ts: int) -> "Outcome":
+        value, log_lines = _record_decoder.decode(data)
+        return cls(value=value, log_lines=log_lines, ts=ts)
 
     def unwrap(self) -> Any:
         """The value, or the error re-raised (``ConvexError`` keeps its data)."""
@@ -478,6 +488,7 @@ class _Pending:
     args: Any
     identity: Identity | None
     future: asyncio.Future
+    record: tuple[str, int] | None  # (sessionId, requestId): keep the reply for replays
 
 
 class Committer:
@@ -509,9 +520,11 @@ class Committer:
         if listener in self.listeners:
             self.listeners.remove(listener)
 
-    def submit(self, fn: FunctionDef, args: Any, identity: Identity | None) -> Awaitable[Outcome]:
+    def submit(self, fn: FunctionDef, args: Any, identity: Identity | None,
+               record: tuple[str, int] | None = None) -> Awaitable[Outcome]:
+        """Queue a mutation; ``record`` = (sessionId, requestId) stores its reply with its commit."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(fn, args, identity, future))
+        self._queue.append(_Pending(fn, args, identity, future, record))
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="prefmem-committer")
@@ -540,6 +553,10 @@ class Committer:
         batch = runner.storage.write_batch()
         try:
             outcomes = self._execute_all(batch, items)
+            records = [(*item.record, outcome.record()) for item, outcome in zip(items, outcomes)
+                       if item.record is not None and outcome.ok]
+            if records:
+                batch.put_mutation_records(records)
         except BaseException:
             batch.rollback()
             raise

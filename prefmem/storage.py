@@ -67,7 +67,20 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value
 );
+CREATE TABLE IF NOT EXISTS mutation_records (
+    session_id TEXT NOT NULL,
+    request_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    reply BLOB NOT NULL,
+    PRIMARY KEY (session_id, request_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mutation_records_by_ts ON mutation_records (ts);
 """
+
+# How long a committed mutation's reply is kept for a client that replays it on a new
+# socket (npm does, after any disconnect, for mutations it saw no Transition for).
+# Reconnects come within seconds; a server restart within minutes.
+MUTATION_RECORD_RETENTION_NS = 15 * 60 * 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -187,6 +200,12 @@ class Storage:
     def pinned_snapshot(self) -> "Snapshot":
         """A snapshot on a connection of its own, to be held open across requests."""
         return Snapshot(_connect(self.path, self.durability), own_transaction=True, own_connection=True)
+
+    def mutation_record(self, session_id: str, request_id: int) -> tuple[bytes, int] | None:
+        """The stored reply and commit ts of a sync session's committed mutation, if still kept."""
+        row = self._reader.execute("SELECT reply, ts FROM mutation_records WHERE session_id=? AND request_id=?",
+                                   (session_id, request_id)).fetchone()
+        return (row[0], row[1]) if row else None
 
     # -- writes -------------------------------------------------------------------------
 
@@ -342,6 +361,15 @@ class WriteBatch:
         """Register an index inside this transaction (a table's first insert creates it)."""
         cur = self._conn.execute("INSERT INTO indexes (tbl, name, fields) VALUES (?, ?, ?)", (table, name, fields_json))
         return int(cur.lastrowid)
+
+    def put_mutation_records(self, rows: list[tuple[str, int, bytes]]) -> None:
+        """Keep committed mutations' replies, in the batch's own transaction: a reply is on
+        disk exactly when its writes are, so a replay after a crash is answered, not rerun."""
+        self._conn.executemany("INSERT OR REPLACE INTO mutation_records (session_id, request_id, ts, reply) "
+                               "VALUES (?, ?, ?, ?)", [(sid, rid, self.ts, reply) for sid, rid, reply in rows])
+        if self.ts // MUTATION_RECORD_RETENTION_NS != self._storage.last_ts // MUTATION_RECORD_RETENTION_NS:
+            # Once per retention period: drop the replies older than it.
+            self._conn.execute("DELETE FROM mutation_records WHERE ts < ?", (self.ts - MUTATION_RECORD_RETENTION_NS,))
 
     def note_creation_time(self, creation_time: float) -> None:
         self._storage.last_creation_time = creation_time

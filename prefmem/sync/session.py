@@ -116,6 +116,7 @@ class SyncSession:
         self._last_send = time.monotonic()
         self._functions: dict[tuple[str, str, bool], tuple[Any, FunctionDef]] = {}
         self._expiry: asyncio.TimerHandle | None = None  # when the identity's token expires
+        self._reconnected = False
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -215,6 +216,7 @@ class SyncSession:
             if not isinstance(msg, m.Connect):
                 raise FatalProtocolError(f"the first message on a socket must be Connect, got {type(msg).__name__}")
             self.session_id = msg.sessionId
+            self._reconnected = msg.connectionCount > 0  # a client's later socket may replay mutations
             self.state = SessionState.CONNECTED
             return
         if isinstance(msg, m.Connect):
@@ -309,6 +311,11 @@ class SyncSession:
     def _mutation(self, msg: m.Mutation) -> None:
         loop = asyncio.get_running_loop()
         replayed = self.records.get(self.session_id, msg.requestId)
+        if replayed is None and self._reconnected and self.session_id is not None:
+            # A replay after a restart: the reply was stored with the mutation's commit.
+            stored = self.runner.storage.mutation_record(self.session_id, msg.requestId)
+            if stored is not None:
+                replayed = Outcome.from_record(stored[0], stored[1])
         if replayed is not None:
             future: asyncio.Future = loop.create_future()
             future.set_result(replayed)
@@ -322,7 +329,8 @@ class SyncSession:
             future = loop.create_future()
             future.set_result(Outcome(error=str(err)))
         else:
-            future = self.runner.committer.submit(fn, args, self.identity)  # a future: no task per mutation
+            record = (self.session_id, msg.requestId) if self.session_id is not None else None
+            future = self.runner.committer.submit(fn, args, self.identity, record)  # a future: no task per mutation
         self._mutations.append((msg.requestId, future))
         self._mutation_wake.set()
 

@@ -2,10 +2,9 @@
 
 The server process is killed (SIGKILL: no close frames) and started again on the same
 port and database. Subscriptions resume with current data, and a mutation sent while the
-server is down is applied exactly once. Within one server process a replayed mutation
-(same sessionId and requestId on a new socket, as npm does) is answered from the record,
-not run again; across a restart the record is gone, so these tests send the in-doubt
-mutation only while the server is down, which is what holds.
+server is down is applied exactly once. A replayed mutation (same sessionId and requestId
+on a new socket, as npm does) is answered from the record, not run again, within one
+server process and across a SIGKILL restart (the reply is stored with the commit).
 """
 
 from __future__ import annotations
@@ -94,4 +93,10 @@ async def test_a_replayed_mutation_is_answered_from_the_record(feed_server):
     first = await send_once(0)
     replayed = await send_once(1)  # the socket dropped before the client saw its Transition
     assert first["success"] and replayed == first  # same result, same commit ts
+    assert await asyncio.to_thread(_labels, feed_server, "replay") == ["once"]
+    # The server dies after the commit; the client replays to the restarted one.
+    feed_server.kill()
+    await asyncio.to_thread(feed_server.restart)
+    after_restart = await send_once(2)
+    assert after_restart == first
     assert await asyncio.to_thread(_labels, feed_server, "replay") == ["once"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.runtime._reference import values
 from tests.runtime.conftest import SyncBackend
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "chat"
@@ -43,3 +44,19 @@ def test_a_batch_keeps_exactly_the_writes_of_its_successful_mutations(plan):
         assert len({o.ts for o in outcomes}) == 1
     finally:
         sync.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(values())
+def test_a_stored_mutation_reply_round_trips_exactly(value):
+    """Replays after a restart answer from the stored record: ints stay ints, bytes bytes."""
+    import math as _math
+
+    from prefmem.runner import Outcome
+    from prefmem.values import compare
+
+    back = Outcome.from_record(Outcome(value=value, log_lines=["a line"]).record(), 7)
+    assert back.ts == 7 and back.log_lines == ["a line"] and back.ok
+    assert compare(back.value, value) == 0 and type(back.value) is type(value)
+    if isinstance(value, float) and not _math.isnan(value):
+        assert _math.copysign(1.0, back.value) == _math.copysign(1.0, value)
