@@ -62,9 +62,10 @@ email verifies against a dummy hash, so response time does not reveal which emai
 
 Sign-in attempts are limited: ``maxFailedSignIns`` failures for one email within
 ``lockoutSeconds`` lock that email for ``lockoutSeconds``; ``maxFailedSignInsPerAddress``
-failures from one client address lock the address. Counters live in memory (a restart
-forgets them) and count by email whether or not the account exists. The client address is
-the socket peer: behind a reverse proxy, all clients share the proxy's address.
+failures from one client address lock the address. Counts of failures live in memory and
+count by email whether or not the account exists; a lockout, once reached, is also stored
+and survives a restart. The client address is the socket peer: behind a reverse proxy, all
+clients share the proxy's address.
 
 Storage: why separate SQLite tables
 -----------------------------------
@@ -129,6 +130,12 @@ CREATE TABLE IF NOT EXISTS prefmem_auth_refresh_tokens (
     used_at REAL
 );
 CREATE INDEX IF NOT EXISTS prefmem_auth_refresh_by_session ON prefmem_auth_refresh_tokens (session_id);
+CREATE TABLE IF NOT EXISTS prefmem_auth_lockouts (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (kind, key)
+);
 """
 
 
@@ -231,6 +238,10 @@ class AttemptLimiter:
     def succeed(self, key: str) -> None:
         self._failures.pop(key, None)
         self._locked_until.pop(key, None)
+
+    def restore(self, key: str, seconds: float) -> None:
+        """Lock ``key`` for ``seconds`` more (a lockout kept across a restart)."""
+        self._locked_until[key] = self.clock() + seconds
 
     def _prune(self, now: float) -> None:
         for key in list(self._failures):
@@ -395,6 +406,18 @@ class AuthStore:
 
         return bool(self._tx(run))
 
+    def save_lockout(self, kind: str, key: str, until: float) -> None:
+        self._tx(lambda c: c.execute("INSERT OR REPLACE INTO prefmem_auth_lockouts (kind, key, until) VALUES (?, ?, ?)",
+                                     (kind, key, until)))
+
+    def active_lockouts(self, now: float) -> list[tuple[str, str, float]]:
+        """Lockouts still running at ``now`` (wall clock); expired ones are deleted."""
+        def run(c: sqlite3.Connection) -> list[tuple[str, str, float]]:
+            c.execute("DELETE FROM prefmem_auth_lockouts WHERE until <= ?", (now,))
+            return c.execute("SELECT kind, key, until FROM prefmem_auth_lockouts").fetchall()
+
+        return self._tx(run)
+
     def session_active(self, session_id: str, user_id: str) -> bool:
         row = self._read("SELECT revoked_at FROM prefmem_auth_sessions WHERE id=? AND user_id=?",
                          (session_id, user_id))
@@ -432,6 +455,22 @@ class PasswordAuth:
         self.account_limiter = AttemptLimiter(o.max_failed_sign_ins, o.lockout_s, o.lockout_s)
         self.address_limiter = AttemptLimiter(o.max_failed_per_address, o.lockout_s, o.lockout_s)
         self.signup_limiter = AttemptLimiter(o.max_sign_ups_per_address, 3600.0, 3600.0)
+        # Lockouts outlive a restart (a restart must not hand an attacker fresh attempts);
+        # counts of failures that have not locked anything yet start again.
+        now = time.time()
+        for kind, key, until in self.store.active_lockouts(now):
+            self._limiter(kind).restore(key, until - now)
+
+    def _limiter(self, kind: str) -> AttemptLimiter:
+        return {"account": self.account_limiter, "address": self.address_limiter,
+                "signup": self.signup_limiter}[kind]
+
+    def _fail(self, kind: str, key: str) -> float:
+        """A failed attempt against ``key``; a lockout it causes is also stored."""
+        locked = self._limiter(kind).fail(key)
+        if locked:
+            self.store.save_lockout(kind, key, time.time() + locked)
+        return locked
 
     def configure(self, options: Options) -> None:
         if options != self.options:
@@ -511,7 +550,7 @@ class PasswordAuth:
         if wait:
             raise PasswordAuthError(429, "TooManyAttempts", f"too many sign-ups from your address; try again in "
                                                             f"{int(wait) + 1} seconds", wait)
-        self.signup_limiter.fail(address)  # every sign-up counts against the address
+        self._fail("signup", address)  # every sign-up counts against the address
         user = self.store.create_user(email, name, await self._hash(password))
         if user is None:
             raise PasswordAuthError(409, "AccountExists", "an account with this email already exists; sign in instead")
@@ -535,8 +574,8 @@ class PasswordAuth:
         user = self.store.user_by_email(email)
         ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
         if user is None or not ok:
-            self.address_limiter.fail(address)
-            locked = self.account_limiter.fail(email)
+            self._fail("address", address)
+            locked = self._fail("account", email)
             if locked:
                 raise PasswordAuthError(429, "AccountLocked", f"wrong email or password; after "
                                         f"{self.options.max_failed_sign_ins} failed attempts this account is locked "
