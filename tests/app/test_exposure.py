@@ -35,9 +35,8 @@ def test_fit_recovers_planted_preferences_against_what_was_shown():
     assert th[("brand", "X")] / th[("brand", "Y")] > 1.4
 
 
-def test_feedback_loop_is_not_a_preference():
-    # Every list shown is all black and the shopper picks from it: a catalogue lift calls
-    # that a love of black; measured against what was shown, it is no preference at all.
+def _all_black_lists() -> tuple[list[dict], list[dict]]:
+    """Twelve days of result lists that show only black tops, two of each saved."""
     black = [p for p in CATALOG if p["colors"] == ["black"] and p["category"] == "tops"][:60]
     signals, imps = [], []
     for day in range(12):
@@ -46,6 +45,13 @@ def test_feedback_loop_is_not_a_preference():
         signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
         imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
         signals += [{"type": "save", "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, p in enumerate(shown[:2])]
+    return signals, imps
+
+
+def test_feedback_loop_is_not_a_preference():
+    # Every list shown is all black and the shopper picks from it: a catalogue lift calls
+    # that a love of black; measured against what was shown, it is no preference at all.
+    signals, imps = _all_black_lists()
     plain = compute_profile(signals, BY_ID, None, NOW)
     seen = compute_profile(signals, BY_ID, None, NOW, impressions=imps)
     assert plain.value("color", "black").lift > 3
@@ -57,14 +63,7 @@ def test_ranking_affinity_uses_the_lift_against_what_was_shown():
     # Same feedback loop: with impressions the ranker's affinity for black comes from θ
     # (config.impression_rank_lift), so the profile stops pushing what it already showed.
     import dataclasses
-    black = [p for p in CATALOG if p["colors"] == ["black"] and p["category"] == "tops"][:60]
-    signals, imps = [], []
-    for day in range(12):
-        shown = black[day * 5:day * 5 + 5]
-        ts = NOW - (12 - day) * DAY_MS
-        signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
-        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
-        signals += [{"type": "save", "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, p in enumerate(shown[:2])]
+    signals, imps = _all_black_lists()
     assert DEFAULT_CONFIG.impression_rank_lift
     by_theta = compute_profile(signals, BY_ID, None, NOW, impressions=imps).value("color", "black")
     off = dataclasses.replace(DEFAULT_CONFIG, impression_rank_lift=False)
