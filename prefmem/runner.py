@@ -37,8 +37,8 @@ from prefmem.scheduler.context import ActionScheduler, MutationScheduler
 from prefmem.values import to_json
 from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
 
-_size_encoder = msgspec.msgpack.Encoder()
-_record_decoder = msgspec.msgpack.Decoder()
+_msgpack_encoder = msgspec.msgpack.Encoder()
+_msgpack_decoder = msgspec.msgpack.Decoder()
 
 
 class Clock:
@@ -73,11 +73,11 @@ class Outcome:
 
     def record(self) -> bytes:
         """A committed mutation's reply as stored for replays (the ts is stored beside it)."""
-        return _size_encoder.encode((self.value, self.log_lines))
+        return _msgpack_encoder.encode((self.value, self.log_lines))
 
     @classmethod
     def from_record(cls, data: bytes, ts: int) -> "Outcome":
-        value, log_lines = _record_decoder.decode(data)
+        value, log_lines = _msgpack_decoder.decode(data)
         return cls(value=value, log_lines=log_lines, ts=ts)
 
     def unwrap(self) -> Any:
@@ -331,7 +331,7 @@ class Runner:
             raise ValidationError(f"{fn.path}: arguments must be an object, got {type(args).__name__}")
         limits = self.limits
         limits.check_shape(args)
-        size = len(_size_encoder.encode(args))
+        size = len(_msgpack_encoder.encode(args))
         if size > limits.arguments_size:
             raise LimitExceeded("arguments_size", f"{fn.path}: arguments are {size} bytes, over {limits.arguments_size}")
         if fn.args is not None:
@@ -349,7 +349,7 @@ class Runner:
             limits.check_shape(value)
         except PrefmemError as err:
             raise ValidationError(f"{fn.path}: the return value is not a Convex value: {err}") from None
-        size = len(_size_encoder.encode(value))
+        size = len(_msgpack_encoder.encode(value))
         if size > limits.return_value_size:
             raise LimitExceeded("return_value_size", f"{fn.path}: return value is {size} bytes, over "
                                 f"{limits.return_value_size}")

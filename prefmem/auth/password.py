@@ -622,7 +622,8 @@ class PasswordAuth:
 
         Only the access token proves who asks (a refresh token alone is not enough, and a
         token of another provider names no account here). Every session goes with the
-        account, so its tokens stop working at once on open sockets' next check too.
+        account, so its tokens are refused from now on; a socket that authenticated with
+        one earlier stops being that user when the token expires.
         """
         if not bearer:
             raise PasswordAuthError(401, "InvalidToken", "send the access token as `Authorization: Bearer <token>`")
