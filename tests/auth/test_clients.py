@@ -70,6 +70,15 @@ async def _recv_type(ws, kind: str) -> dict:
             return msg
 
 
+async def _watch_whoami(ws, session_id: str) -> dict:
+    """Connect a raw socket and subscribe to users:whoami; the first Transition."""
+    await ws.send(json.dumps({"type": "Connect", "sessionId": session_id, "connectionCount": 0,
+                              "lastCloseReason": "InitialConnect", "clientTs": 0}))
+    await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
+        {"type": "Add", "queryId": 0, "udfPath": "users:whoami", "args": [{}]}]}))
+    return await _recv_type(ws, "Transition")
+
+
 async def test_bad_tokens_get_auth_error_and_keep_no_identity(auth_server, jwt_key):
     bad = {
         "expired": (make_token(jwt_key, iss=JWT_ISSUER, lifetime=-3600), "expired"),
@@ -79,11 +88,7 @@ async def test_bad_tokens_get_auth_error_and_keep_no_identity(auth_server, jwt_k
     }
     url = auth_server.url.replace("http", "ws") + "/api/sync"
     async with websockets.connect(url) as ws:
-        await ws.send(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0,
-                                  "lastCloseReason": "InitialConnect", "clientTs": 0}))
-        await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
-            {"type": "Add", "queryId": 0, "udfPath": "users:whoami", "args": [{}]}]}))
-        assert (await _recv_type(ws, "Transition"))["modifications"][0]["value"] is None
+        assert (await _watch_whoami(ws, "s"))["modifications"][0]["value"] is None
         for name, (token, needle) in bad.items():
             await ws.send(json.dumps({"type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": token}))
             error = await _recv_type(ws, "AuthError")
@@ -102,11 +107,7 @@ async def test_a_token_that_expires_on_an_open_socket_stops_being_the_identity(a
     token = make_token(jwt_key, iss=JWT_ISSUER, sub="expiring", lifetime=-28)
     url = auth_server.url.replace("http", "ws") + "/api/sync"
     async with websockets.connect(url) as ws:
-        await ws.send(json.dumps({"type": "Connect", "sessionId": "exp", "connectionCount": 0,
-                                  "lastCloseReason": "InitialConnect", "clientTs": 0}))
-        await ws.send(json.dumps({"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": [
-            {"type": "Add", "queryId": 0, "udfPath": "users:whoami", "args": [{}]}]}))
-        await _recv_type(ws, "Transition")
+        await _watch_whoami(ws, "exp")
         await ws.send(json.dumps({"type": "Authenticate", "baseVersion": 0, "tokenType": "User", "value": token}))
         signed_in = await _recv_type(ws, "Transition")
         assert signed_in["endVersion"]["identity"] == 1
