@@ -67,19 +67,31 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value
 );
-CREATE TABLE IF NOT EXISTS mutation_records (
+CREATE TABLE IF NOT EXISTS mutation_records_0 (
     session_id TEXT NOT NULL,
     request_id INTEGER NOT NULL,
     ts INTEGER NOT NULL,
     reply BLOB NOT NULL,
     PRIMARY KEY (session_id, request_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS mutation_records_by_ts ON mutation_records (ts);
+CREATE TABLE IF NOT EXISTS mutation_records_1 (
+    session_id TEXT NOT NULL,
+    request_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    reply BLOB NOT NULL,
+    PRIMARY KEY (session_id, request_id)
+) WITHOUT ROWID;
+DROP TABLE IF EXISTS mutation_records;
 """
 
 # How long a committed mutation's reply is kept for a client that replays it on a new
 # socket (npm does, after any disconnect, for mutations it saw no Transition for).
 # Reconnects come within seconds; a server restart within minutes.
+#
+# Replies are kept in two tables, one per alternate period of this length: a batch that
+# starts a period empties the table of the period before last, whose replies are all at
+# least one period old. So each reply is kept for one to two periods, and storing one
+# costs a single B-tree insert (an index on ts for deleting by age doubled that).
 MUTATION_RECORD_RETENTION_NS = 15 * 60 * 1_000_000_000
 
 
@@ -121,6 +133,11 @@ class Storage:
         self.last_ts: int = row[0] if row else 0
         row = self._writer.execute("SELECT max(creation_time) FROM documents").fetchone()
         self.last_creation_time: float = row[0] or 0.0
+        # The period whose replies each mutation_records table holds (-1: none yet).
+        self.records_period = [-1, -1]
+        for key, value in self._writer.execute("SELECT key, value FROM meta WHERE key IN ('records_period_0', "
+                                               "'records_period_1')"):
+            self.records_period[int(key[-1])] = value
 
     # -- metadata -----------------------------------------------------------------------
 
@@ -203,8 +220,10 @@ class Storage:
 
     def mutation_record(self, session_id: str, request_id: int) -> tuple[bytes, int] | None:
         """The stored reply and commit ts of a sync session's committed mutation, if still kept."""
-        row = self._reader.execute("SELECT reply, ts FROM mutation_records WHERE session_id=? AND request_id=?",
-                                   (session_id, request_id)).fetchone()
+        row = self._reader.execute(
+            "SELECT reply, ts FROM mutation_records_0 WHERE session_id=?1 AND request_id=?2 UNION ALL "
+            "SELECT reply, ts FROM mutation_records_1 WHERE session_id=?1 AND request_id=?2 ORDER BY ts DESC LIMIT 1",
+            (session_id, request_id)).fetchone()
         return (row[0], row[1]) if row else None
 
     # -- writes -------------------------------------------------------------------------
@@ -283,6 +302,31 @@ class Snapshot:
             (match, *(key for _, key in filters), limit))]
 
 
+class _BatchSnapshot(Snapshot):
+    """The write batch's own view: it sees every write of the batch so far.
+
+    Document and index-entry inserts wait in the batch and go to SQLite in one
+    ``executemany`` each (a statement per row costs about as much as the row), so every
+    read first hands the waiting rows to SQLite.
+    """
+
+    def __init__(self, batch: "WriteBatch", conn: sqlite3.Connection, ts: int) -> None:
+        super().__init__(conn, own_transaction=False, ts=ts)
+        self._batch = batch
+
+    def get(self, doc_id: str) -> StoredDocument | None:
+        self._batch.flush()
+        return super().get(doc_id)
+
+    def scan(self, index_id: int, lo: bytes, hi: bytes, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
+        self._batch.flush()
+        return super().scan(index_id, lo, hi, reverse, limit)
+
+    def search(self, index_id: int, match: str, filters: list[tuple[int, bytes]], limit: int) -> list[bytes]:
+        self._batch.flush()
+        return super().search(index_id, match, filters, limit)
+
+
 class WriteBatch:
     """One SQLite write transaction holding a batch of mutations, each in a savepoint.
 
@@ -299,8 +343,12 @@ class WriteBatch:
         except BaseException:
             storage._write_lock.release()
             raise
+        # Inserts waiting for ``flush``, in the order they were made.
+        self._documents: list[tuple[str, str, float, int, bytes]] = []
+        self._entries: list[tuple[int, bytes, str]] = []
+        self._new_records_period: tuple[int, int] | None = None  # (table, period) this batch started
         # The writer holds the lock, so the last committed timestamp is known without a read.
-        self.snapshot = Snapshot(self._conn, own_transaction=False, ts=storage.last_ts)
+        self.snapshot = _BatchSnapshot(self, self._conn, storage.last_ts)
         self._open = True
         self._savepoints = 0
         self.ts = storage.next_ts()
@@ -316,6 +364,7 @@ class WriteBatch:
         """
         self._isolated = isolated
         if isolated:
+            self.flush()
             self._conn.execute("SAVEPOINT mutation")
             self._savepoints += 1
 
@@ -323,6 +372,7 @@ class WriteBatch:
         """Finish a mutation. A bare mutation that failed leaves its writes: ``restart`` next."""
         if not self._isolated:
             return
+        self.flush()
         if not keep:
             self._conn.execute("ROLLBACK TO mutation")
         self._conn.execute("RELEASE mutation")
@@ -330,23 +380,39 @@ class WriteBatch:
 
     def restart(self) -> None:
         """Drop everything written so far and begin again, at the same commit timestamp."""
+        self._discard()
         self._conn.execute("ROLLBACK")
         self._conn.execute("BEGIN IMMEDIATE")
 
     # -- document writes ----------------------------------------------------------------
 
+    def flush(self) -> None:
+        """Hand the waiting inserts to SQLite; deletes and reads come after them."""
+        if self._documents:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO documents (id, tbl, creation_time, ts, value) VALUES (?, ?, ?, ?, ?)",
+                self._documents)
+            self._documents.clear()
+        if self._entries:
+            self._conn.executemany("INSERT INTO index_entries (index_id, key, doc_id) VALUES (?, ?, ?)", self._entries)
+            self._entries.clear()
+
+    def _discard(self) -> None:
+        self._documents.clear()
+        self._entries.clear()
+
     def put_document(self, doc_id: str, table: str, creation_time: float, value: bytes) -> None:
-        self._conn.execute(
-            "INSERT OR REPLACE INTO documents (id, tbl, creation_time, ts, value) VALUES (?, ?, ?, ?, ?)",
-            (doc_id, table, creation_time, self.ts, value))
+        self._documents.append((doc_id, table, creation_time, self.ts, value))
 
     def delete_document(self, doc_id: str) -> None:
+        self.flush()
         self._conn.execute("DELETE FROM documents WHERE id=?", (doc_id,))
 
     def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
-        self._conn.executemany("INSERT INTO index_entries (index_id, key, doc_id) VALUES (?, ?, ?)", entries)
+        self._entries.extend(entries)
 
     def delete_index_entries(self, entries: list[tuple[int, bytes]]) -> None:
+        self.flush()
         self._conn.executemany("DELETE FROM index_entries WHERE index_id=? AND key=?", entries)
 
     def put_search(self, index_id: int, rowid: int, text: str, filter_keys: list[bytes], doc_id: str) -> None:
@@ -365,11 +431,16 @@ class WriteBatch:
     def put_mutation_records(self, rows: list[tuple[str, int, bytes]]) -> None:
         """Keep committed mutations' replies, in the batch's own transaction: a reply is on
         disk exactly when its writes are, so a replay after a crash is answered, not rerun."""
-        self._conn.executemany("INSERT OR REPLACE INTO mutation_records (session_id, request_id, ts, reply) "
+        period = self.ts // MUTATION_RECORD_RETENTION_NS
+        slot = period % 2
+        if self._storage.records_period[slot] != period:
+            # The first batch of a period: this table holds the period before last.
+            self._conn.execute(f"DELETE FROM mutation_records_{slot}")
+            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                               (f"records_period_{slot}", period))
+            self._new_records_period = (slot, period)
+        self._conn.executemany(f"INSERT OR REPLACE INTO mutation_records_{slot} (session_id, request_id, ts, reply) "
                                "VALUES (?, ?, ?, ?)", [(sid, rid, self.ts, reply) for sid, rid, reply in rows])
-        if self.ts // MUTATION_RECORD_RETENTION_NS != self._storage.last_ts // MUTATION_RECORD_RETENTION_NS:
-            # Once per retention period: drop the replies older than it.
-            self._conn.execute("DELETE FROM mutation_records WHERE ts < ?", (self.ts - MUTATION_RECORD_RETENTION_NS,))
 
     def note_creation_time(self, creation_time: float) -> None:
         self._storage.last_creation_time = creation_time
@@ -379,6 +450,11 @@ class WriteBatch:
     def commit(self) -> int:
         """Commit the batch at ``self.ts``. Safe to call from a worker thread."""
         assert self._open and self._savepoints == 0
+        try:
+            self.flush()
+        except BaseException:
+            self.rollback()
+            raise
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ts', ?)", (self.ts,))
         try:
             self._conn.execute("COMMIT")
@@ -387,6 +463,9 @@ class WriteBatch:
             raise
         self._open = False
         self._storage.last_ts = self.ts
+        if self._new_records_period is not None:
+            slot, period = self._new_records_period
+            self._storage.records_period[slot] = period
         self._storage._write_lock.release()
         return self.ts
 
@@ -394,6 +473,7 @@ class WriteBatch:
         if not self._open:
             return
         self._open = False
+        self._discard()
         try:
             self._conn.execute("ROLLBACK")
         finally:

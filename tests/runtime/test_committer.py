@@ -60,3 +60,74 @@ def test_a_stored_mutation_reply_round_trips_exactly(value):
     assert compare(back.value, value) == 0 and type(back.value) is type(value)
     if isinstance(value, float) and not _math.isnan(value):
         assert _math.copysign(1.0, back.value) == _math.copysign(1.0, value)
+
+
+def _commit_records(storage, ts: int, rows: list[tuple[str, int, bytes]]) -> None:
+    """One batch committed at exactly ``ts`` that stores ``rows`` as mutation replies."""
+    storage.last_ts = ts - 1  # a batch's ts is the next after the last commit's (clock permitting)
+    batch = storage.write_batch()
+    assert batch.ts == ts
+    batch.put_mutation_records(rows)
+    batch.commit()
+
+
+def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(tmp_path):
+    from prefmem.storage import MUTATION_RECORD_RETENTION_NS as PERIOD, Storage
+
+    storage = Storage(tmp_path / "records.sqlite3")
+    start = (storage.next_ts() // PERIOD + 1) * PERIOD  # the start of a period, in the future
+    _commit_records(storage, start + 10, [("s", 1, b"one")])
+    _commit_records(storage, start + PERIOD - 5, [("s", 2, b"two")])
+    _commit_records(storage, start + PERIOD + 3, [("s", 3, b"three")])  # the next period: both kept
+    assert storage.mutation_record("s", 1) == (b"one", start + 10)
+    assert storage.mutation_record("s", 2) == (b"two", start + PERIOD - 5)
+    assert storage.mutation_record("s", 3) == (b"three", start + PERIOD + 3)
+    storage.close()
+    storage = Storage(tmp_path / "records.sqlite3")  # which table holds which period survives a restart
+    _commit_records(storage, start + 2 * PERIOD + 1, [("s", 4, b"four")])  # the period after: the first goes
+    assert storage.mutation_record("s", 1) is None and storage.mutation_record("s", 2) is None
+    assert storage.mutation_record("s", 3) == (b"three", start + PERIOD + 3)
+    assert storage.mutation_record("s", 4) == (b"four", start + 2 * PERIOD + 1)
+    _commit_records(storage, start + 2 * PERIOD + 9, [("s", 5, b"five")])  # same period: nothing dropped
+    assert storage.mutation_record("s", 3) is not None and storage.mutation_record("s", 4) is not None
+    storage.close()
+
+
+def test_a_rolled_back_batch_does_not_move_the_reply_periods(tmp_path):
+    from prefmem.storage import MUTATION_RECORD_RETENTION_NS as PERIOD, Storage
+
+    storage = Storage(tmp_path / "records.sqlite3")
+    start = (storage.next_ts() // PERIOD + 1) * PERIOD
+    _commit_records(storage, start + 1, [("s", 1, b"one")])
+    storage.last_ts = start + 2 * PERIOD
+    batch = storage.write_batch()
+    batch.put_mutation_records([("s", 2, b"two")])  # would empty the first period's table...
+    batch.rollback()  # ...but never happened
+    assert storage.mutation_record("s", 1) == (b"one", start + 1)
+    _commit_records(storage, start + 2 * PERIOD + 5, [("s", 3, b"three")])  # this one does
+    assert storage.mutation_record("s", 1) is None
+    storage.close()
+
+
+def test_a_batch_reads_its_own_waiting_inserts_and_a_restart_drops_them(tmp_path):
+    from prefmem.storage import Storage
+
+    storage = Storage(tmp_path / "batch.sqlite3")
+    batch = storage.write_batch()
+    batch.put_document("d1", "t", 1.0, b"v1")
+    batch.put_index_entries([(7, b"k1", "d1")])
+    assert batch.snapshot.get("d1").value == b"v1"  # a read hands the waiting rows to SQLite first
+    assert batch.snapshot.scan(7, b"", b"\xff", False, 10) == [(b"k1", b"v1")]
+    batch.put_document("d2", "t", 2.0, b"v2")
+    batch.put_index_entries([(7, b"k2", "d2")])
+    batch.delete_index_entries([(7, b"k2")])  # a delete comes after the inserts made before it
+    batch.delete_document("d2")
+    batch.put_document("d3", "t", 3.0, b"v3")
+    batch.restart()  # dropped, whether handed over or still waiting
+    batch.put_document("d4", "t", 4.0, b"v4")
+    batch.put_index_entries([(7, b"k4", "d4")])
+    batch.commit()
+    with storage.snapshot() as snap:
+        assert [snap.get(d) is not None for d in ("d1", "d2", "d3", "d4")] == [False, False, False, True]
+        assert snap.scan(7, b"", b"\xff", False, 10) == [(b"k4", b"v4")]
+    storage.close()
