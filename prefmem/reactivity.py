@@ -275,12 +275,19 @@ class Subscriptions:
         stale, self._stale = self._stale, set()
         waiters, self._ts_waiters = self._ts_waiters, set()
         changed_by_subscriber: dict[Subscriber, set[LiveQuery]] = {}
+        stale_live = [live for live in stale if live.subscribers]
+        if not stale_live:
+            # Only Transitions owed to mutations: the last commit's ts is known without
+            # opening a read transaction (as dear as a small mutation, once per batch).
+            self.last_flush_reruns = 0
+            ts = self.runner.storage.last_ts
+            for subscriber in waiters:
+                subscriber.on_flush(ts, set())
+            return
         with self.runner.storage.snapshot() as snapshot:
             ts = snapshot.ts
             reruns = 0
-            for live in list(stale):
-                if not live.subscribers:
-                    continue
+            for live in stale_live:
                 reruns += 1
                 # A page keeps the end it had when first computed: reruns reuse its journal.
                 journal = live.outcome.journal if live.outcome.journal is not None else live.journal
