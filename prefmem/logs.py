@@ -136,10 +136,14 @@ class ExecutionRecord:
 
 
 class ExecutionLog:
-    """The most recent executions of a server, for ``prefmem logs`` to follow."""
+    """The most recent executions of a server, for ``prefmem logs`` to follow.
+
+    Every mutation adds one, so records are kept as plain tuples and made into
+    ``ExecutionRecord`` only when someone reads them.
+    """
 
     def __init__(self, size: int = 2000) -> None:
-        self._records: deque[ExecutionRecord] = deque(maxlen=size)
+        self._records: deque[tuple] = deque(maxlen=size)
         self._seq = 0
         self._changed: asyncio.Event | None = None
 
@@ -149,13 +153,14 @@ class ExecutionLog:
 
     def add(self, path: str, kind: str, error: str | None, lines: list[str], started: float) -> None:
         self._seq += 1
-        self._records.append(ExecutionRecord(self._seq, time.time() * 1000.0, path, kind, error is None, error,
-                                             list(lines), (time.perf_counter() - started) * 1000.0))
+        self._records.append((self._seq, time.time() * 1000.0, path, kind, error is None, error, tuple(lines),
+                              (time.perf_counter() - started) * 1000.0))
         if self._changed is not None:
             self._changed.set()
 
     def since(self, seq: int) -> list[ExecutionRecord]:
-        return [r for r in self._records if r.seq > seq]
+        return [ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6]), r[7]) for r in self._records
+                if r[0] > seq]
 
     async def wait_since(self, seq: int, timeout_s: float) -> list[ExecutionRecord]:
         """Records after ``seq``, waiting up to ``timeout_s`` for the first one (long poll)."""

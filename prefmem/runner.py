@@ -238,32 +238,36 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._current: tuple[int, int, float] | None = None  # (token, thread id, deadline)
+        self._start_lock = threading.Lock()
+        # (token, thread id, deadline) of the running execution. Written without a lock:
+        # a tuple store is atomic, and arm/disarm run on every mutation.
+        self._current: tuple[int, int, float] | None = None
         self._token = 0
         self._thread: threading.Thread | None = None
 
     def arm(self, deadline: float) -> int:
-        with self._lock:
-            self._token += 1
-            self._current = (self._token, threading.get_ident(), deadline)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="prefmem-watchdog", daemon=True)
-                self._thread.start()
-            return self._token
+        self._token += 1
+        self._current = (self._token, threading.get_ident(), deadline)
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._watch, name="prefmem-watchdog", daemon=True)
+                    self._thread.start()
+        return self._token
 
     def disarm(self, token: int) -> None:
-        with self._lock:
-            if self._current and self._current[0] == token:
-                self._current = None
+        current = self._current
+        if current is not None and current[0] == token:
+            self._current = None
 
     def _watch(self) -> None:
         while True:
             time.sleep(0.05)
-            with self._lock:
-                current = self._current
-                if current is None or time.monotonic() < current[2] + 0.05:
-                    continue
+            current = self._current
+            if current is None or time.monotonic() < current[2] + 0.05:
+                continue
+            # Only the execution that overran: a later one has armed a new tuple.
+            if self._current is current:
                 self._current = None
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(current[1]),
                                                            ctypes.py_object(_ExecutionTimeout))
@@ -510,6 +514,7 @@ class Committer:
         self._queue: list[_Pending] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the running committer task's
         self.commits = 0
         self.mutations = 0
 
@@ -523,11 +528,15 @@ class Committer:
     def submit(self, fn: FunctionDef, args: Any, identity: Identity | None,
                record: tuple[str, int] | None = None) -> Awaitable[Outcome]:
         """Queue a mutation; ``record`` = (sessionId, requestId) stores its reply with its commit."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        task = self._task
+        if task is None or task.done():
+            # The loop is looked up only when the committer (re)starts: in CPython 3.11 every
+            # get_running_loop() is a getpid() system call, a real share of a small mutation.
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._run(), name="prefmem-committer")
+        future: asyncio.Future = self._loop.create_future()
         self._queue.append(_Pending(fn, args, identity, future, record))
         self._wake.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="prefmem-committer")
         return future
 
     async def _run(self) -> None:

@@ -7,6 +7,7 @@ and closes it, and in dev mode watches the code and reloads it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -336,6 +337,10 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     """Run the server until interrupted (``prefmem dev``)."""
     import uvicorn
 
+    # The cyclic collector's first generation runs every 700 net allocations by default,
+    # about every twenty small mutations, and each run walks what the batch in flight
+    # holds. Every 20,000 costs a few MB at most and about 5% less CPU per mutation (W5).
+    gc.set_threshold(20_000, 20, 20)
     app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir)
     print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})"
           + (f", web page from {web_dir}" if web_dir is not None else ""), flush=True)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
@@ -339,14 +340,21 @@ class MutationResponse(msgspec.Struct, tag="MutationResponse", tag_field="type")
         elif not isinstance(self.result, str):
             raise ValueError("a failed MutationResponse needs the error message string as `result`")
         if isinstance(self.ts, str):
-            try:
-                decode_ts(self.ts)
-            except ProtocolError as exc:
-                raise ValueError(f"ts: {exc}") from None
+            _check_ts(self.ts)
 
     @property
     def ts_value(self) -> int | None:
         return decode_ts(self.ts) if isinstance(self.ts, str) else None
+
+
+@functools.lru_cache(maxsize=64)
+def _check_ts(encoded: str) -> None:
+    """Raise ValueError unless ``encoded`` is a protocol timestamp. Cached: every
+    response of a committed batch carries the same one."""
+    try:
+        decode_ts(encoded)
+    except ProtocolError as exc:
+        raise ValueError(f"ts: {exc}") from None
 
 
 class ActionResponse(msgspec.Struct, tag="ActionResponse", tag_field="type"):

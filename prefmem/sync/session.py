@@ -106,7 +106,10 @@ class SyncSession:
         self.identity_version = 0
         self.ts = 0
         self._queries: dict[int, _Subscription] = {}
-        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        # Frames for the writer task, None to close. A deque and an event rather than an
+        # asyncio.Queue: each Queue.put_nowait and get is a few Python calls, per frame.
+        self._outbox: deque[bytes | None] = deque()
+        self._outbox_ready = asyncio.Event()
         self._mutations: deque[tuple[int, asyncio.Future]] = deque()
         self._mutation_wake = asyncio.Event()
         self._wanted_ts = 0
@@ -139,7 +142,7 @@ class SyncSession:
             self._cleanup()
             for task in (responder, pinger, *self._tasks):
                 task.cancel()
-            self._outbox.put_nowait(None)
+            self._post(None)
             try:
                 await asyncio.wait_for(writer, 2.0)
             except (asyncio.TimeoutError, Exception):  # noqa: BLE001 — the socket is gone
@@ -158,17 +161,26 @@ class SyncSession:
         log.info("sync session %s: protocol error: %s", self.session_id, error)
         self._send(m.FatalError(error=error))
         self.state = SessionState.CLOSED
-        self._outbox.put_nowait(None)
+        self._post(None)
 
     # -- outgoing -----------------------------------------------------------------------
 
     def _send(self, msg: Any) -> None:
         if self.state is not SessionState.CLOSED:
-            self._outbox.put_nowait(m.encode_server_message(msg))
+            self._post(m.encode_server_message(msg))
+
+    def _post(self, data: bytes | None) -> None:
+        self._outbox.append(data)
+        self._outbox_ready.set()
 
     async def _write_loop(self) -> None:
+        outbox, ready = self._outbox, self._outbox_ready
         while True:
-            data = await self._outbox.get()
+            if not outbox:
+                ready.clear()
+                await ready.wait()
+                continue
+            data = outbox.popleft()
             if data is None:
                 await self.transport.close(1000, "")
                 return
@@ -309,7 +321,6 @@ class SyncSession:
     # -- mutations and actions ----------------------------------------------------------
 
     def _mutation(self, msg: m.Mutation) -> None:
-        loop = asyncio.get_running_loop()
         replayed = self.records.get(self.session_id, msg.requestId)
         if replayed is None and self._reconnected and self.session_id is not None:
             # A replay after a restart: the reply was stored with the mutation's commit.
@@ -317,7 +328,7 @@ class SyncSession:
             if stored is not None:
                 replayed = Outcome.from_record(stored[0], stored[1])
         if replayed is not None:
-            future: asyncio.Future = loop.create_future()
+            future: asyncio.Future = asyncio.get_running_loop().create_future()
             future.set_result(replayed)
             self._mutations.append((msg.requestId, future))
             self._mutation_wake.set()
@@ -326,7 +337,7 @@ class SyncSession:
             fn = self._function(msg.udfPath, "mutation")
             args = self._args(msg.args)
         except PrefmemError as err:
-            future = loop.create_future()
+            future = asyncio.get_running_loop().create_future()
             future.set_result(Outcome(error=str(err)))
         else:
             record = (self.session_id, msg.requestId) if self.session_id is not None else None
