@@ -66,11 +66,6 @@ class Outcome:
     def ok(self) -> bool:
         return self.error is None
 
-    def reply(self) -> "Outcome":
-        """Only what a caller is told (no read or write set), for keeping around."""
-        return Outcome(value=self.value, error=self.error, error_data=self.error_data,
-                       has_error_data=self.has_error_data, log_lines=self.log_lines, ts=self.ts)
-
     def record(self) -> bytes:
         """A committed mutation's reply as stored for replays (the ts is stored beside it)."""
         return _msgpack_encoder.encode((self.value, self.log_lines))
@@ -573,6 +568,8 @@ class Committer:
         for outcome in outcomes:
             if outcome.ok and outcome.write_set is not None:
                 writes.extend(outcome.write_set)
+            # Callers keep outcomes (sync sessions, for replays): only the reply stays.
+            outcome.read_set = outcome.write_set = None
         if runner.storage.durability is Durability.FULL:
             self.visible.clear()
             try:

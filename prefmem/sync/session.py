@@ -79,16 +79,21 @@ class MutationRecords:
         self._records.move_to_end(session_id)
         return self._records[session_id].get(request_id)
 
-    def put(self, session_id: str | None, request_id: int, outcome: Outcome) -> None:
-        if session_id is None:
-            return
-        records = self._records.setdefault(session_id, OrderedDict())
-        self._records.move_to_end(session_id)
+    def of_session(self, session_id: str) -> "OrderedDict[int, Outcome]":
+        """The session's records, to add to (``add``); it becomes the most recently used."""
+        records = self._records.get(session_id)
+        if records is None:
+            records = self._records[session_id] = OrderedDict()
+            while len(self._records) > self._sessions:
+                self._records.popitem(last=False)
+        else:
+            self._records.move_to_end(session_id)
+        return records
+
+    def add(self, records: "OrderedDict[int, Outcome]", request_id: int, outcome: Outcome) -> None:
         records[request_id] = outcome
-        while len(records) > self._per_session:
+        if len(records) > self._per_session:
             records.popitem(last=False)
-        while len(self._records) > self._sessions:
-            self._records.popitem(last=False)
 
 
 class SyncSession:
@@ -321,7 +326,8 @@ class SyncSession:
     # -- mutations and actions ----------------------------------------------------------
 
     def _mutation(self, msg: m.Mutation) -> None:
-        replayed = self.records.get(self.session_id, msg.requestId)
+        # Only a later socket of a session can replay: its first socket's requests are new.
+        replayed = self.records.get(self.session_id, msg.requestId) if self._reconnected else None
         if replayed is None and self._reconnected and self.session_id is not None:
             # A replay after a restart: the reply was stored with the mutation's commit.
             stored = self.runner.storage.mutation_record(self.session_id, msg.requestId)
@@ -347,16 +353,24 @@ class SyncSession:
 
     async def _respond_loop(self) -> None:
         encoded_ts: tuple[int, str] = (-1, "")
+        records: OrderedDict[int, Outcome] | None = None
         while True:
             if not self._mutations:
                 self._mutation_wake.clear()
                 await self._mutation_wake.wait()
+                records = None
                 continue
             request_id, future = self._mutations[0]
             # A whole committed batch is answered in one pass; only an unfinished head waits.
-            outcome: Outcome = future.result() if future.done() else await future
+            if not future.done():
+                await future
+                records = None  # while waiting, other sessions may have evicted them
+            outcome: Outcome = future.result()
             self._mutations.popleft()
-            self.records.put(self.session_id, request_id, outcome.reply())
+            if self.session_id is not None:
+                if records is None:
+                    records = self.records.of_session(self.session_id)
+                self.records.add(records, request_id, outcome)
             # Clients resolve a mutation on the first Transition after its response (the
             # Python client even a failed one), so one is owed either way.
             if not self._transition_owed:
