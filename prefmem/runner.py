@@ -66,14 +66,19 @@ class Outcome:
     def ok(self) -> bool:
         return self.error is None
 
-    def record(self) -> bytes:
-        """A committed mutation's reply as stored for replays (the ts is stored beside it)."""
-        return _msgpack_encoder.encode((self.value, self.log_lines))
+    @staticmethod
+    def encode_replies(replies: list[tuple[int, "Outcome"]]) -> bytes:
+        """Committed replies of one session's requests, as stored for replays (the ts is
+        stored beside them): one value per session and batch, not one per mutation."""
+        return _msgpack_encoder.encode([(request_id, o.value, o.log_lines) for request_id, o in replies])
 
     @classmethod
-    def from_record(cls, data: bytes, ts: int) -> "Outcome":
-        value, log_lines = _msgpack_decoder.decode(data)
-        return cls(value=value, log_lines=log_lines, ts=ts)
+    def from_replies(cls, data: bytes, ts: int, request_id: int) -> "Outcome | None":
+        """The stored reply to ``request_id`` among ``encode_replies``' output, if there."""
+        for stored_id, value, log_lines in _msgpack_decoder.decode(data):
+            if stored_id == request_id:
+                return cls(value=value, log_lines=log_lines, ts=ts)
+        return None
 
     def unwrap(self) -> Any:
         """The value, or the error re-raised (``ConvexError`` keeps its data)."""
@@ -557,10 +562,13 @@ class Committer:
         batch = runner.storage.write_batch()
         try:
             outcomes = self._execute_all(batch, items)
-            records = [(*item.record, outcome.record()) for item, outcome in zip(items, outcomes)
-                       if item.record is not None and outcome.ok]
-            if records:
-                batch.put_mutation_records(records)
+            replies: dict[str, list[tuple[int, Outcome]]] = {}
+            for item, outcome in zip(items, outcomes):
+                if item.record is not None and outcome.ok:
+                    replies.setdefault(item.record[0], []).append((item.record[1], outcome))
+            if replies:
+                batch.put_mutation_replies([(session_id, max(request_id for request_id, _ in group),
+                                             Outcome.encode_replies(group)) for session_id, group in replies.items()])
         except BaseException:
             batch.rollback()
             raise

@@ -67,31 +67,34 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value
 );
-CREATE TABLE IF NOT EXISTS mutation_records_0 (
+CREATE TABLE IF NOT EXISTS mutation_replies_0 (
     session_id TEXT NOT NULL,
-    request_id INTEGER NOT NULL,
+    last_request_id INTEGER NOT NULL,
     ts INTEGER NOT NULL,
-    reply BLOB NOT NULL,
-    PRIMARY KEY (session_id, request_id)
+    replies BLOB NOT NULL,
+    PRIMARY KEY (session_id, last_request_id)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS mutation_records_1 (
+CREATE TABLE IF NOT EXISTS mutation_replies_1 (
     session_id TEXT NOT NULL,
-    request_id INTEGER NOT NULL,
+    last_request_id INTEGER NOT NULL,
     ts INTEGER NOT NULL,
-    reply BLOB NOT NULL,
-    PRIMARY KEY (session_id, request_id)
+    replies BLOB NOT NULL,
+    PRIMARY KEY (session_id, last_request_id)
 ) WITHOUT ROWID;
 DROP TABLE IF EXISTS mutation_records;
+DROP TABLE IF EXISTS mutation_records_0;
+DROP TABLE IF EXISTS mutation_records_1;
 """
 
 # How long a committed mutation's reply is kept for a client that replays it on a new
 # socket (npm does, after any disconnect, for mutations it saw no Transition for).
 # Reconnects come within seconds; a server restart within minutes.
 #
-# Replies are kept in two tables, one per alternate period of this length: a batch that
-# starts a period empties the table of the period before last, whose replies are all at
-# least one period old. So each reply is kept for one to two periods, and storing one
-# costs a single B-tree insert (an index on ts for deleting by age doubled that).
+# A batch stores one row per session: the replies to that session's requests in it, keyed
+# by the last request id, so a request's row is the first at or after its id. Rows go to
+# one of two tables by alternate period of this length; a batch that starts a period
+# empties the table of the period before last, whose rows are all at least one period
+# old. So each reply is kept for one to two periods, without an index on age.
 MUTATION_RECORD_RETENTION_NS = 15 * 60 * 1_000_000_000
 
 
@@ -133,11 +136,11 @@ class Storage:
         self.last_ts: int = row[0] if row else 0
         row = self._writer.execute("SELECT max(creation_time) FROM documents").fetchone()
         self.last_creation_time: float = row[0] or 0.0
-        # The period whose replies each mutation_records table holds (-1: none yet).
-        self.records_period = [-1, -1]
-        for key, value in self._writer.execute("SELECT key, value FROM meta WHERE key IN ('records_period_0', "
-                                               "'records_period_1')"):
-            self.records_period[int(key[-1])] = value
+        # The period whose replies each mutation_replies table holds (-1: none yet).
+        self.replies_period = [-1, -1]
+        for key, value in self._writer.execute("SELECT key, value FROM meta WHERE key IN ('replies_period_0', "
+                                               "'replies_period_1')"):
+            self.replies_period[int(key[-1])] = value
 
     # -- metadata -----------------------------------------------------------------------
 
@@ -218,13 +221,16 @@ class Storage:
         """A snapshot on a connection of its own, to be held open across requests."""
         return Snapshot(_connect(self.path, self.durability), own_transaction=True, own_connection=True)
 
-    def mutation_record(self, session_id: str, request_id: int) -> tuple[bytes, int] | None:
-        """The stored reply and commit ts of a sync session's committed mutation, if still kept."""
-        row = self._reader.execute(
-            "SELECT reply, ts FROM mutation_records_0 WHERE session_id=?1 AND request_id=?2 UNION ALL "
-            "SELECT reply, ts FROM mutation_records_1 WHERE session_id=?1 AND request_id=?2 ORDER BY ts DESC LIMIT 1",
-            (session_id, request_id)).fetchone()
-        return (row[0], row[1]) if row else None
+    def mutation_replies(self, session_id: str, request_id: int) -> list[tuple[bytes, int]]:
+        """``(replies, commit ts)`` of the stored rows that would hold a sync session's
+        reply to ``request_id``, if it committed and is still kept (at most one per table)."""
+        out = []
+        for table in ("mutation_replies_0", "mutation_replies_1"):
+            row = self._reader.execute(f"SELECT replies, ts FROM {table} WHERE session_id=? AND last_request_id>=? "
+                                       "ORDER BY last_request_id LIMIT 1", (session_id, request_id)).fetchone()
+            if row is not None:
+                out.append((row[0], row[1]))
+        return out
 
     # -- writes -------------------------------------------------------------------------
 
@@ -346,7 +352,7 @@ class WriteBatch:
         # Inserts waiting for ``flush``, in the order they were made.
         self._documents: list[tuple[str, str, float, int, bytes]] = []
         self._entries: list[tuple[int, bytes, str]] = []
-        self._new_records_period: tuple[int, int] | None = None  # (table, period) this batch started
+        self._new_replies_period: tuple[int, int] | None = None  # (table, period) this batch started
         # The writer holds the lock, so the last committed timestamp is known without a read.
         self.snapshot = _BatchSnapshot(self, self._conn, storage.last_ts)
         self._open = True
@@ -428,19 +434,20 @@ class WriteBatch:
         cur = self._conn.execute("INSERT INTO indexes (tbl, name, fields) VALUES (?, ?, ?)", (table, name, fields_json))
         return int(cur.lastrowid)
 
-    def put_mutation_records(self, rows: list[tuple[str, int, bytes]]) -> None:
-        """Keep committed mutations' replies, in the batch's own transaction: a reply is on
-        disk exactly when its writes are, so a replay after a crash is answered, not rerun."""
+    def put_mutation_replies(self, rows: list[tuple[str, int, bytes]]) -> None:
+        """Keep committed mutations' replies, ``(session id, its last request id, replies)``
+        per session, in the batch's own transaction: a reply is on disk exactly when its
+        writes are, so a replay after a crash is answered, not rerun."""
         period = self.ts // MUTATION_RECORD_RETENTION_NS
         slot = period % 2
-        if self._storage.records_period[slot] != period:
+        if self._storage.replies_period[slot] != period:
             # The first batch of a period: this table holds the period before last.
-            self._conn.execute(f"DELETE FROM mutation_records_{slot}")
+            self._conn.execute(f"DELETE FROM mutation_replies_{slot}")
             self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                               (f"records_period_{slot}", period))
-            self._new_records_period = (slot, period)
-        self._conn.executemany(f"INSERT OR REPLACE INTO mutation_records_{slot} (session_id, request_id, ts, reply) "
-                               "VALUES (?, ?, ?, ?)", [(sid, rid, self.ts, reply) for sid, rid, reply in rows])
+                               (f"replies_period_{slot}", period))
+            self._new_replies_period = (slot, period)
+        self._conn.executemany(f"INSERT OR REPLACE INTO mutation_replies_{slot} (session_id, last_request_id, ts, "
+                               "replies) VALUES (?, ?, ?, ?)", [(sid, last, self.ts, data) for sid, last, data in rows])
 
     def note_creation_time(self, creation_time: float) -> None:
         self._storage.last_creation_time = creation_time
@@ -463,9 +470,9 @@ class WriteBatch:
             raise
         self._open = False
         self._storage.last_ts = self.ts
-        if self._new_records_period is not None:
-            slot, period = self._new_records_period
-            self._storage.records_period[slot] = period
+        if self._new_replies_period is not None:
+            slot, period = self._new_replies_period
+            self._storage.replies_period[slot] = period
         self._storage._write_lock.release()
         return self.ts
 

@@ -330,9 +330,10 @@ class SyncSession:
         replayed = self.records.get(self.session_id, msg.requestId) if self._reconnected else None
         if replayed is None and self._reconnected and self.session_id is not None:
             # A replay after a restart: the reply was stored with the mutation's commit.
-            stored = self.runner.storage.mutation_record(self.session_id, msg.requestId)
-            if stored is not None:
-                replayed = Outcome.from_record(stored[0], stored[1])
+            for data, ts in self.runner.storage.mutation_replies(self.session_id, msg.requestId):
+                replayed = Outcome.from_replies(data, ts, msg.requestId)
+                if replayed is not None:
+                    break
         if replayed is not None:
             future: asyncio.Future = asyncio.get_running_loop().create_future()
             future.set_result(replayed)

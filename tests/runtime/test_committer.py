@@ -55,20 +55,37 @@ def test_a_stored_mutation_reply_round_trips_exactly(value):
     from prefmem.runner import Outcome
     from prefmem.values import compare
 
-    back = Outcome.from_record(Outcome(value=value, log_lines=["a line"]).record(), 7)
+    stored = Outcome.encode_replies([(3, Outcome(value="other")), (5, Outcome(value=value, log_lines=["a line"]))])
+    back = Outcome.from_replies(stored, 7, 5)
     assert back.ts == 7 and back.log_lines == ["a line"] and back.ok
     assert compare(back.value, value) == 0 and type(back.value) is type(value)
     if isinstance(value, float) and not _math.isnan(value):
         assert _math.copysign(1.0, back.value) == _math.copysign(1.0, value)
+    assert Outcome.from_replies(stored, 7, 4) is None
 
 
-def _commit_records(storage, ts: int, rows: list[tuple[str, int, bytes]]) -> None:
-    """One batch committed at exactly ``ts`` that stores ``rows`` as mutation replies."""
+def _commit_replies(storage, ts: int, rows: list[tuple[str, int, bytes]]) -> None:
+    """One batch committed at exactly ``ts`` that stores ``rows`` of mutation replies."""
     storage.last_ts = ts - 1  # a batch's ts is the next after the last commit's (clock permitting)
     batch = storage.write_batch()
     assert batch.ts == ts
-    batch.put_mutation_records(rows)
+    batch.put_mutation_replies(rows)
     batch.commit()
+
+
+def test_a_request_is_looked_up_in_the_first_row_at_or_after_it(tmp_path):
+    from prefmem.storage import Storage
+
+    storage = Storage(tmp_path / "records.sqlite3")
+    ts = storage.next_ts() + 10**12
+    _commit_replies(storage, ts, [("s", 4, b"1-4"), ("t", 2, b"t")])  # requests 1..4 of s in one batch
+    _commit_replies(storage, ts + 1, [("s", 9, b"7-9")])
+    assert storage.mutation_replies("s", 1) == [(b"1-4", ts)]
+    assert storage.mutation_replies("s", 4) == [(b"1-4", ts)]
+    assert storage.mutation_replies("s", 5) == [(b"7-9", ts + 1)]  # 5 and 6 may be failures: the reader checks
+    assert storage.mutation_replies("s", 10) == []
+    assert storage.mutation_replies("t", 1) == [(b"t", ts)]
+    storage.close()
 
 
 def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(tmp_path):
@@ -76,20 +93,20 @@ def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(tmp_path):
 
     storage = Storage(tmp_path / "records.sqlite3")
     start = (storage.next_ts() // PERIOD + 1) * PERIOD  # the start of a period, in the future
-    _commit_records(storage, start + 10, [("s", 1, b"one")])
-    _commit_records(storage, start + PERIOD - 5, [("s", 2, b"two")])
-    _commit_records(storage, start + PERIOD + 3, [("s", 3, b"three")])  # the next period: both kept
-    assert storage.mutation_record("s", 1) == (b"one", start + 10)
-    assert storage.mutation_record("s", 2) == (b"two", start + PERIOD - 5)
-    assert storage.mutation_record("s", 3) == (b"three", start + PERIOD + 3)
+    _commit_replies(storage, start + 10, [("s", 1, b"one")])
+    _commit_replies(storage, start + PERIOD - 5, [("s", 2, b"two")])
+    _commit_replies(storage, start + PERIOD + 3, [("s", 3, b"three")])  # the next period: both kept
+    assert (b"one", start + 10) in storage.mutation_replies("s", 1)
+    assert (b"two", start + PERIOD - 5) in storage.mutation_replies("s", 2)
+    assert storage.mutation_replies("s", 3) == [(b"three", start + PERIOD + 3)]
     storage.close()
     storage = Storage(tmp_path / "records.sqlite3")  # which table holds which period survives a restart
-    _commit_records(storage, start + 2 * PERIOD + 1, [("s", 4, b"four")])  # the period after: the first goes
-    assert storage.mutation_record("s", 1) is None and storage.mutation_record("s", 2) is None
-    assert storage.mutation_record("s", 3) == (b"three", start + PERIOD + 3)
-    assert storage.mutation_record("s", 4) == (b"four", start + 2 * PERIOD + 1)
-    _commit_records(storage, start + 2 * PERIOD + 9, [("s", 5, b"five")])  # same period: nothing dropped
-    assert storage.mutation_record("s", 3) is not None and storage.mutation_record("s", 4) is not None
+    _commit_replies(storage, start + 2 * PERIOD + 1, [("s", 4, b"four")])  # the period after: the first goes
+    kept = storage.mutation_replies("s", 0)  # the first row at or after request 0, in each table
+    assert (b"one", start + 10) not in kept and (b"two", start + PERIOD - 5) not in kept
+    assert (b"three", start + PERIOD + 3) in kept and (b"four", start + 2 * PERIOD + 1) in kept
+    _commit_replies(storage, start + 2 * PERIOD + 9, [("s", 5, b"five")])  # same period: nothing dropped
+    assert storage.mutation_replies("s", 0) == kept
     storage.close()
 
 
@@ -98,14 +115,14 @@ def test_a_rolled_back_batch_does_not_move_the_reply_periods(tmp_path):
 
     storage = Storage(tmp_path / "records.sqlite3")
     start = (storage.next_ts() // PERIOD + 1) * PERIOD
-    _commit_records(storage, start + 1, [("s", 1, b"one")])
+    _commit_replies(storage, start + 1, [("s", 1, b"one")])
     storage.last_ts = start + 2 * PERIOD
     batch = storage.write_batch()
-    batch.put_mutation_records([("s", 2, b"two")])  # would empty the first period's table...
+    batch.put_mutation_replies([("s", 2, b"two")])  # would empty the first period's table...
     batch.rollback()  # ...but never happened
-    assert storage.mutation_record("s", 1) == (b"one", start + 1)
-    _commit_records(storage, start + 2 * PERIOD + 5, [("s", 3, b"three")])  # this one does
-    assert storage.mutation_record("s", 1) is None
+    assert storage.mutation_replies("s", 1) == [(b"one", start + 1)]
+    _commit_replies(storage, start + 2 * PERIOD + 5, [("s", 3, b"three")])  # this one does
+    assert storage.mutation_replies("s", 1) == [(b"three", start + 2 * PERIOD + 5)]  # only the new row is left
     storage.close()
 
 
