@@ -67,20 +67,15 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value
 );
-CREATE TABLE IF NOT EXISTS mutation_replies_0 (
+""" + "".join(f"""
+CREATE TABLE IF NOT EXISTS mutation_replies_{slot} (
     session_id TEXT NOT NULL,
     last_request_id INTEGER NOT NULL,
     ts INTEGER NOT NULL,
     replies BLOB NOT NULL,
     PRIMARY KEY (session_id, last_request_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS mutation_replies_1 (
-    session_id TEXT NOT NULL,
-    last_request_id INTEGER NOT NULL,
-    ts INTEGER NOT NULL,
-    replies BLOB NOT NULL,
-    PRIMARY KEY (session_id, last_request_id)
-) WITHOUT ROWID;
+) WITHOUT ROWID;""" for slot in (0, 1)) + """
+-- earlier layouts of the replies (one row per mutation)
 DROP TABLE IF EXISTS mutation_records;
 DROP TABLE IF EXISTS mutation_records_0;
 DROP TABLE IF EXISTS mutation_records_1;
