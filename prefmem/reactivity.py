@@ -271,6 +271,25 @@ class Subscriptions:
             moved.append((subscriber, target))
         return moved
 
+    def _merge(self, base: tuple[str, str, str | None]) -> list[tuple[Subscriber, LiveQuery, LiveQuery]]:
+        """The reverse of ``_split``: queries split per user that no longer read the identity
+        have the same result for everyone again, so their subscribers share one live query."""
+        current = [live for live in self._by_key.get(base, ()) if not live.stale and not live.reads_identity]
+        if len(current) < 2:
+            return []
+        target = max(current, key=lambda live: len(live.subscribers))
+        moved = []
+        for live in current:
+            if live is target:
+                continue
+            for subscriber, count in list(live.subscribers.items()):
+                target.subscribers[subscriber] = target.subscribers.get(subscriber, 0) + count
+                subscriber.on_moved(live, target)
+                moved.append((subscriber, live, target))
+            live.subscribers.clear()
+            self._drop(live)
+        return moved
+
     def _flush_once(self) -> None:
         stale, self._stale = self._stale, set()
         waiters, self._ts_waiters = self._ts_waiters, set()
@@ -300,6 +319,10 @@ class Subscriptions:
                     for subscriber, moved_to in self._split(live, snapshot):
                         changed_by_subscriber.setdefault(subscriber, set()).discard(live)
                         changed_by_subscriber[subscriber].add(moved_to)
+            for base in {live.base_key for live in stale_live if not live.reads_identity}:
+                for subscriber, old, moved_to in self._merge(base):
+                    changed_by_subscriber.setdefault(subscriber, set()).discard(old)
+                    changed_by_subscriber[subscriber].add(moved_to)
         self.last_flush_reruns = reruns
         for subscriber in set(changed_by_subscriber) | waiters:
             subscriber.on_flush(ts, changed_by_subscriber.get(subscriber, set()))

@@ -46,6 +46,16 @@ async def test_a_query_that_starts_reading_the_identity_is_split_per_user():
         carol = FakeSession("carol")
         carol.live = subs.subscribe(fn, {"channel": channel}, carol.identity, None, carol)
         assert carol.live.outcome.value == "carol"
+
+        # Public again: the per-user queries stop reading the identity and are shared again.
+        await backend.mutation("messages:rename_channel", {"channel": channel, "name": "lobby"})
+        await subs.settled()
+        assert alice.live is bob.live is carol.live and alice.live.outcome.value == "everyone"
+        assert all(alice.live in s.flushes[-1] for s in (alice, bob, carol))  # each is told the new result
+        executions = subs.executions
+        await backend.mutation("messages:rename_channel", {"channel": channel, "name": "lobby 2"})
+        await subs.settled()
+        assert subs.executions == executions + 1  # one rerun serves all three again
         subs.close()
 
 
