@@ -142,6 +142,19 @@ def test_a_style_riding_along_with_a_loved_one_is_not_shown():
     assert compute_profile(signals, BY_ID, None, NOW, before, impressions=imps).value("style", "classic").state == "shown"
 
 
+def test_a_style_dismissed_as_not_my_style_needs_a_higher_net():
+    # Four saves over two days and one "not my style" dismissal: net 0.42 passes the
+    # spec's 0.2 but not the style's 0.6, so the style stays "learning".
+    minimal = items(lambda p: p["styles"] == ["minimalist"] and p["category"] == "tops", 5)
+    signals = [sig("save", p, day=1 + i % 2) for i, p in enumerate(minimal[:4])]
+    signals.append(sig("dismiss", minimal[4], reason="not my style"))
+    v = compute_profile(signals, BY_ID, None, NOW).value("style", "minimalist")
+    assert 0.2 < v.net < 0.6 and v.state == "learning"
+    assert compute_profile(signals[:4], BY_ID, None, NOW).value("style", "minimalist").state == "shown"
+    spec_net = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_exposure_lift", 1.1),)),))
+    assert compute_profile(signals, BY_ID, None, NOW, spec_net).value("style", "minimalist").state == "shown"
+
+
 def test_budget_learned_and_shrunk():
     dresses = sorted(items(lambda p: p["category"] == "dresses" and 60 < p["price"] < 110, 6), key=lambda p: p["price"])
     signals = [sig("purchase", p, day=i) for i, p in enumerate(dresses)]
