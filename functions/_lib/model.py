@@ -812,6 +812,7 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
         min_net = config.show_threshold(facet, "min_net")
         min_post = config.show_threshold(facet, "min_posterior")
         alt_post = config.show_threshold(facet, "posterior_route")
+        searched_post = config.show_threshold(facet, "searched_posterior")
         # The search route (see Config.facet_display_rules): a value the shopper keeps
         # searching for is shown on a lower share, whatever its lift.
         alt_searches = config.show_threshold(facet, "searched_min_searches")
@@ -825,7 +826,11 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
                     and (v.posterior is None or v.posterior >= min_post))
 
         def by_posterior(v: FacetValue) -> bool:
-            return alt_post > 0 and v.posterior is not None and v.posterior >= alt_post
+            if v.posterior is None:
+                return False
+            # Sure from the choices alone, or likely and searched for at least once.
+            return ((alt_post > 0 and v.posterior >= alt_post)
+                    or (searched_post > 0 and v.posterior >= searched_post and v.searches >= 1 and v.share >= alt_share))
 
         def by_searches(v: FacetValue) -> bool:
             return (alt_searches > 0 and v.searches >= alt_searches and v.share >= alt_share
