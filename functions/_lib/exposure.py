@@ -202,14 +202,15 @@ def fit_exposure(
     fit.sessions = len(sessions)
     # The style-set model reads every shown list, chosen from or not: a list of items of a
     # style with nothing chosen is evidence against the style.
-    shown_styles: list[tuple[float, float, tuple[int, ...]]] = []
+    # (By name, not through ``item``: values shown only in lists with no choice get no θ.)
+    shown_styles: list[tuple[float, float, tuple[str, ...]]] = []
     for k, (_, ids) in enumerate(impressions):
         obs = y.get(k, {})
         for pos, pid in enumerate(ids):
-            it = item(pid)
-            if it is not None:
-                shown_styles.append((_position_weight(pos), obs.get(pos, 0.0), it[0]))
-    fit.style_posterior = _style_set_posterior(shown_styles, keys, config)
+            p = products.get(pid)
+            if p is not None and learnable_category(p.get("category")):
+                shown_styles.append((_position_weight(pos), obs.get(pos, 0.0), tuple(p.get("styles") or ())))
+    fit.style_posterior = _style_set_posterior(shown_styles, config)
     fit.price_level = _price_level(zsessions, config.budget_acceptance_sd, config.budget_level_prior_sd,
                                    config.budget_acceptance_floor, config.budget_robust_rounds)
     n = len(keys)
@@ -238,8 +239,7 @@ def fit_exposure(
     return fit
 
 
-def _style_set_posterior(shown: list[tuple[float, float, tuple[int, ...]]], keys: list[tuple[str, str]],
-                         config: Config) -> dict[str, float]:
+def _style_set_posterior(shown: list[tuple[float, float, tuple[str, ...]]], config: Config) -> dict[str, float]:
     """Per style, the posterior probability that it is one of the shopper's styles.
 
     The model: the shopper has a small set Z of styles (at most ``style_set_max``); a
@@ -258,22 +258,20 @@ def _style_set_posterior(shown: list[tuple[float, float, tuple[int, ...]]], keys
     items were chosen; the set model asks directly which styles are needed to explain
     what was chosen over what was shown.
     """
-    style_ids = [i for i, k in enumerate(keys) if k[0] == "style"]
-    mass: dict[int, float] = {}
+    mass: dict[str, float] = {}
     for _e, yi, st in shown:
-        if yi > 0:
-            for i in st:
-                mass[i] = mass.get(i, 0.0) + yi
-    if not mass:
+        for v in st:
+            mass[v] = mass.get(v, 0.0) + yi
+    cands = sorted((v for v in mass if mass[v] > 0), key=lambda v: (-mass[v], v))[: config.style_set_candidates]
+    if not cands:
         return {}
-    cands = sorted(mass, key=lambda i: (-mass[i], keys[i][1]))[: config.style_set_candidates]
-    bit = {i: 1 << b for b, i in enumerate(cands)}
+    bit = {v: 1 << b for b, v in enumerate(cands)}
     x: dict[int, float] = {}
     y: dict[int, float] = {}
     for e, yi, st in shown:
         m = 0
-        for i in st:
-            m |= bit.get(i, 0)
+        for v in st:
+            m |= bit.get(v, 0)
         x[m] = x.get(m, 0.0) + e
         y[m] = y.get(m, 0.0) + yi
     masks = list(x)
@@ -303,9 +301,9 @@ def _style_set_posterior(shown: list[tuple[float, float, tuple[int, ...]]], keys
     top = max(scores)
     weights = [math.exp(sc - top) for sc in scores]
     total = sum(weights)
-    post = {keys[i][1]: 0.0 for i in style_ids}
-    for b, i in enumerate(cands):
-        post[keys[i][1]] = sum(w for z, w in zip(sets, weights) if z >> b & 1) / total
+    post = {v: 0.0 for v in mass}
+    for b, v in enumerate(cands):
+        post[v] = sum(w for z, w in zip(sets, weights) if z >> b & 1) / total
     return post
 
 
