@@ -32,7 +32,8 @@ spec's lift). The fit is a pure function of the signals, the impressions and the
 catalogue, like the rest of the model.
 
 Where it is used: a style is displayed only when θ ≥ 1 (chosen at least as often as
-shown); the budget's price level (``_price_level``) is the same kind of choice model over
+shown) and the style-set model (``_style_set_posterior``: which few styles explain what
+was chosen, an item fitting when any of its styles does) finds it likely enough; the budget's price level (``_price_level``) is the same kind of choice model over
 relative log-price. The ranker uses θ as the lift too (``Config.impression_rank_lift``):
 it stops the leading style's own exposure from inflating it, so secondary styles get
 shown and learned (style recall up, a little less broad-query gap closed).
@@ -44,6 +45,7 @@ ranking, budget and size, but not for this lift.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -66,12 +68,19 @@ class ExposureFit:
     # The shopper's price level: centre (log-price relative to each category's middle) of a
     # Gaussian acceptance curve fitted on what they chose against what they were shown.
     price_level: float | None = None
+    # P(the style is one of the shopper's styles) under the style-set model (_style_set_posterior).
+    style_posterior: dict[str, float] = field(default_factory=dict)
     sessions: int = 0  # result lists with at least one positive signal
     exposed_mass: float = 0.0
     unexposed_mass: float = 0.0
 
     def lift(self, facet: str, value: str) -> float | None:
         return self.theta.get((facet, value))
+
+
+def _position_weight(pos: int) -> float:
+    """How much of a result list's attention position ``pos`` (0-based) gets: 1 / log2(2 + pos)."""
+    return _POSITION_WEIGHT[pos] if pos < len(_POSITION_WEIGHT) else 1.0 / math.log2(pos + 2.0)
 
 
 def normalize_impressions(impressions: Iterable[Mapping[str, Any]] | None,
@@ -177,7 +186,7 @@ def fit_exposure(
             if it is None:
                 continue
             st, co, br, pb, z = it
-            e = _POSITION_WEIGHT[pos] if pos < len(_POSITION_WEIGHT) else 1.0 / math.log2(pos + 2.0)
+            e = _position_weight(pos)
             yi = obs.get(pos, 0.0)
             rows.append((e, yi, st, co, br, pb))
             if z is not None:
@@ -191,6 +200,17 @@ def fit_exposure(
         if sum(r[1] for r in zrows) > 0:
             zsessions.append(zrows)
     fit.sessions = len(sessions)
+    # The style-set model reads every shown list, chosen from or not: a list of items of a
+    # style with nothing chosen is evidence against the style.
+    # (By name, not through ``item``: values shown only in lists with no choice get no θ.)
+    shown_styles: list[tuple[float, float, tuple[str, ...]]] = []
+    for k, (_, ids) in enumerate(impressions):
+        obs = y.get(k, {})
+        for pos, pid in enumerate(ids):
+            p = products.get(pid)
+            if p is not None and learnable_category(p.get("category")):
+                shown_styles.append((_position_weight(pos), obs.get(pos, 0.0), tuple(p.get("styles") or ())))
+    fit.style_posterior = _style_set_posterior(shown_styles, config)
     fit.price_level = _price_level(zsessions, config.budget_acceptance_sd, config.budget_level_prior_sd,
                                    config.budget_acceptance_floor, config.budget_robust_rounds)
     n = len(keys)
@@ -217,6 +237,74 @@ def fit_exposure(
         fit.exposure[key] = x_final[i]
         fit.chosen_items[key] = len(chosen.get(i, ()))
     return fit
+
+
+def _style_set_posterior(shown: list[tuple[float, float, tuple[str, ...]]], config: Config) -> dict[str, float]:
+    """Per style, the posterior probability that it is one of the shopper's styles.
+
+    The model: the shopper has a small set Z of styles (at most ``style_set_max``); a
+    shown item *fits* when any of its styles is in Z (an item is as appealing as its best
+    style, so a style that only ever rides along with a loved one explains nothing the
+    loved one does not); fitting and non-fitting items are chosen at two rates, each
+    fitted by maximum likelihood (Poisson, per unit of position-weighted exposure). Each
+    set's log-likelihood is tempered by ``style_set_temperature`` (evidence arrives in
+    lumps: one purchase is 10 view-equivalents, and a session's choices are not
+    independent) and each style in the set costs ``style_set_penalty`` nats (a few
+    dominant styles); the posterior of a style sums the weights of the sets holding it.
+    Only the ``style_set_candidates`` styles with the most chosen mass can be in Z, so
+    the enumeration stays small whatever the catalogue's number of styles.
+    Why: share ranks a style riding along with a loved one as high as the loved one, and
+    θ averages an item's styles, so it inflates the rider to explain why the two-style
+    items were chosen; the set model asks directly which styles are needed to explain
+    what was chosen over what was shown.
+    """
+    mass: dict[str, float] = {}
+    for _e, yi, st in shown:
+        for v in st:
+            mass[v] = mass.get(v, 0.0) + yi
+    cands = sorted((v for v in mass if mass[v] > 0), key=lambda v: (-mass[v], v))[: config.style_set_candidates]
+    if not cands:
+        return {}
+    bit = {v: 1 << b for b, v in enumerate(cands)}
+    x: dict[int, float] = {}
+    y: dict[int, float] = {}
+    for e, yi, st in shown:
+        m = 0
+        for v in st:
+            m |= bit.get(v, 0)
+        x[m] = x.get(m, 0.0) + e
+        y[m] = y.get(m, 0.0) + yi
+    masks = list(x)
+
+    def loglik(z: int) -> float:
+        y1 = x1 = y0 = x0 = 0.0
+        for m in masks:
+            if m & z:
+                y1 += y[m]
+                x1 += x[m]
+            else:
+                y0 += y[m]
+                x0 += x[m]
+        out = 0.0
+        if y1 > 0:
+            out += y1 * math.log(y1 / x1)
+        if y0 > 0:
+            out += y0 * math.log(y0 / x0)
+        return config.style_set_temperature * out
+
+    sets, scores = [], []
+    for k in range(1, min(config.style_set_max, len(cands)) + 1):
+        for combo in itertools.combinations(range(len(cands)), k):
+            z = sum(1 << b for b in combo)
+            sets.append(z)
+            scores.append(loglik(z) - config.style_set_penalty * k)
+    top = max(scores)
+    weights = [math.exp(sc - top) for sc in scores]
+    total = sum(weights)
+    post = {v: 0.0 for v in mass}
+    for b, v in enumerate(cands):
+        post[v] = sum(w for z, w in zip(sets, weights) if z >> b & 1) / total
+    return post
 
 
 def _price_level(zsessions, sd: float, prior_sd: float, floor: float = 0.0, rounds: int = 0) -> float | None:

@@ -41,7 +41,8 @@ reason, measured on the simulated-shopper benchmark):
   against what was shown — the spec's "lift against items the shopper was shown" — and
   the shopper's price level against the prices shown;
 - per-facet display rules (``facet_display_rules``): a style must also be chosen at least
-  as often as shown, unless the shopper keeps searching for it; colours and brands need
+  as often as shown and be likely one of the shopper's styles under the style-set model
+  (exposure.py), unless the shopper keeps searching for it or that model is sure of it; colours and brands need
   corroborating searches;
 - budgets: centre pooled across categories through the shopper's price level, width
   shrunk toward the category's middle band;
@@ -208,6 +209,7 @@ class FacetValue:
     search_mass: float = 0.0  # part of P from searches naming the value
     searches: int = 0  # searches naming the value
     exposure_lift: float | None = None  # θ of the impression model (exposure.py), if fitted
+    posterior: float | None = None  # P(one of the shopper's styles), exposure._style_set_posterior
 
     @property
     def locked(self) -> bool:
@@ -800,12 +802,17 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
             share=share, lift=lift, net=net, positive=a.P, negative=a.N, items=len(a.items),
             signals=a.signals, days=len(a.days), last_seen=a.last_seen, top_signal=top,
             catalog_lift=lift, search_mass=a.by_type.get("search", 0.0), searches=a.searches, exposure_lift=theta,
+            posterior=fit.style_posterior.get(value) if fit is not None and facet == "style" else None,
         )
     for facet in FACETS:
         min_share = config.show_threshold(facet, "min_share")
         min_lift = config.show_threshold(facet, "min_lift")
         min_theta = config.show_threshold(facet, "min_exposure_lift")
         min_searches = config.show_threshold(facet, "min_searches")
+        min_net = config.show_threshold(facet, "min_net")
+        min_post = config.show_threshold(facet, "min_posterior")
+        alt_post = config.show_threshold(facet, "posterior_route")
+        searched_post = config.show_threshold(facet, "searched_posterior")
         # The search route (see Config.facet_display_rules): a value the shopper keeps
         # searching for is shown on a lower share, whatever its lift.
         alt_searches = config.show_threshold(facet, "searched_min_searches")
@@ -815,7 +822,15 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
 
         def by_choices(v: FacetValue) -> bool:
             return (v.share >= min_share and v.lift >= min_lift
-                    and (v.exposure_lift is None or v.exposure_lift >= min_theta) and v.searches >= min_searches)
+                    and (v.exposure_lift is None or v.exposure_lift >= min_theta) and v.searches >= min_searches
+                    and (v.posterior is None or v.posterior >= min_post))
+
+        def by_posterior(v: FacetValue) -> bool:
+            if v.posterior is None:
+                return False
+            # Sure from the choices alone, or likely and searched for at least once.
+            return ((alt_post > 0 and v.posterior >= alt_post)
+                    or (searched_post > 0 and v.posterior >= searched_post and v.searches >= 1 and v.share >= alt_share))
 
         def by_searches(v: FacetValue) -> bool:
             return (alt_searches > 0 and v.searches >= alt_searches and v.share >= alt_share
@@ -824,7 +839,7 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
         eligible = [
             v for v in out[facet].values()
             if v.positive >= config.show_min_p and v.items >= config.show_min_items and v.days >= config.show_min_days
-            and v.net > config.show_min_net and (by_choices(v) or by_searches(v))
+            and v.net > min_net and (by_choices(v) or by_searches(v) or by_posterior(v))
             and ov.action(facet, v.value) is None
         ]
         eligible.sort(key=lambda v: (-v.share, v.value))

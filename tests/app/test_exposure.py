@@ -113,3 +113,15 @@ def test_size_evidence_is_pooled_within_a_size_system():
     prof = compute_profile(signals, BY_ID, None, NOW)
     assert prof.size["shirts"].size == "L" and prof.size["shirts"].kept_purchases == 2
     assert abs(sum(prof.size["shirts"].posterior.values()) - 1.0) < 1e-9
+
+
+def test_style_posterior_reads_lists_without_choices_and_leaves_theta_alone():
+    # A list with nothing chosen is evidence for the style-set model, but it must not give
+    # its values a θ (the ranker uses θ only for values seen where the shopper chose).
+    products = {i: {"styles": ["a"] if i < 10 else ["z"], "colors": ["black"], "brand": "X", "price": 50.0,
+                    "category": "tops"} for i in range(20)}
+    imps = [(0.0, list(range(10))), (1e6, list(range(10, 20)))]
+    choices = [(i, 1.0, 10.0) for i in range(4)]
+    fit = fit_exposure(choices, imps, products, {"tops": math.log(50)}, DEFAULT_CONFIG, lambda c: True)
+    assert ("style", "z") not in fit.theta and ("style", "a") in fit.theta
+    assert fit.style_posterior["a"] > 0.9 and fit.style_posterior["z"] == 0.0

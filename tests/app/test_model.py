@@ -111,6 +111,74 @@ def test_style_search_route_shows_a_searched_secondary_style():
     assert compute_profile(signals[:12] + signals[13:], BY_ID, None, NOW).value("style", "romantic").state == "learning"
 
 
+def test_a_style_riding_along_with_a_loved_one_is_not_shown():
+    # Each day the results show minimalist+classic tops, minimalist tops and other styles
+    # (a classic-only top every other day); the shopper saves the minimalist ones, with or
+    # without classic, and looks once at a classic-only top. Classic has a quarter of the
+    # saves and is chosen more often than shown (θ > 1.1), but the style-set model needs
+    # only minimalist to explain the choices: classic is not displayed.
+    tops = ("tops", "shirts", "knitwear")
+    solo = items(lambda p: p["styles"] == ["minimalist"] and p["category"] in tops, 12)
+    both = items(lambda p: sorted(p["styles"]) == ["classic", "minimalist"] and p["category"] in tops, 12)
+    rider = items(lambda p: p["styles"] == ["classic"] and p["category"] in tops, 6)
+    other = items(lambda p: p["styles"] in (["sporty"], ["edgy"]) and p["category"] in tops, 24)
+    signals, imps = [], []
+    for day in range(6):
+        ts = NOW - (6 - day) * DAY_MS
+        shown = (both[2 * day:2 * day + 2] + other[4 * day:4 * day + 2] + solo[2 * day:2 * day + 2]
+                 + other[4 * day + 2:4 * day + 4] + (rider[day:day + 1] if day % 2 == 0 else []))
+        signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
+        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
+        signals += [{"type": "save", "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"}
+                    for i, p in enumerate(shown[:2] + shown[4:5])]
+    signals.append({"type": "view", "productId": rider[0]["sku"], "ts": NOW - 6 * DAY_MS + 5000, "_id": "v"})
+    prof = compute_profile(signals, BY_ID, None, NOW, impressions=imps)
+    classic, minimalist = prof.value("style", "classic"), prof.value("style", "minimalist")
+    assert minimalist.posterior > 0.9 and minimalist.state == "shown"
+    assert classic.share > 0.18 and classic.exposure_lift > 1.1
+    assert classic.posterior < 0.5 and classic.state == "learning"
+    # Without the posterior (the previous rules: share >= 0.18 and θ >= 1.1) it was shown.
+    before = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_exposure_lift", 1.1), ("min_share", 0.18))),))
+    assert compute_profile(signals, BY_ID, None, NOW, before, impressions=imps).value("style", "classic").state == "shown"
+
+
+def test_a_searched_style_the_set_model_finds_likely_is_shown():
+    # Minimalist saves dominate; romantic items, two in each list, are looked at on four
+    # days and liked once, and the shopper searched for "romantic dress" once. Romantic's
+    # share is under 0.12, but with posterior >= 0.5 and a search it is shown.
+    tops = ("tops", "shirts", "knitwear", "dresses")
+    solo = items(lambda p: p["styles"] == ["minimalist"] and p["category"] in tops, 18)
+    romantic = items(lambda p: p["styles"] == ["romantic"] and p["category"] in tops, 12)
+    other = items(lambda p: p["styles"] in (["sporty"], ["edgy"]) and p["category"] in tops, 36)
+    signals, imps = [], []
+    for day in range(6):
+        ts = NOW - (6 - day) * DAY_MS
+        shown = solo[3 * day:3 * day + 3] + other[6 * day:6 * day + 3] + romantic[2 * day:2 * day + 2] + other[6 * day + 3:6 * day + 6]
+        signals.append({"type": "search", "query": "romantic dress" if day == 3 else "tops", "ts": ts, "_id": f"q{day}"})
+        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
+        chosen = [("save", p) for p in shown[:3]] + ([("view", shown[6])] if day not in (0, 2) else [])
+        chosen += [("like", shown[6])] if day == 3 else []
+        signals += [{"type": t, "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, (t, p) in enumerate(chosen)]
+    v = compute_profile(signals, BY_ID, None, NOW, impressions=imps).value("style", "romantic")
+    assert v.searches == 1 and v.share < 0.12 and 0.5 <= v.posterior < 0.8 and v.state == "shown"
+    rules = tuple((f, tuple(r for r in rs if r[0] != "searched_posterior")) for f, rs in DEFAULT_CONFIG.facet_display_rules)
+    without = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=rules)
+    assert compute_profile(signals, BY_ID, None, NOW, without, impressions=imps).value("style", "romantic").state == "learning"
+
+
+def test_a_style_dismissed_as_not_my_style_needs_a_higher_net():
+    # Four saves over two days and one "not my style" dismissal: net 0.42 passes the
+    # spec's 0.2 but not the style's 0.6, so the style stays "learning".
+    minimal = items(lambda p: p["styles"] == ["minimalist"] and p["category"] == "tops", 5)
+    signals = [sig("save", p, day=1 + i % 2) for i, p in enumerate(minimal[:4])]
+    signals.append(sig("dismiss", minimal[4], reason="not my style"))
+    v = compute_profile(signals, BY_ID, None, NOW).value("style", "minimalist")
+    assert 0.2 < v.net < 0.6 and v.state == "learning"
+    assert compute_profile(signals[:4], BY_ID, None, NOW).value("style", "minimalist").state == "shown"
+    spec_net = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_exposure_lift", 1.1),)),))
+    assert compute_profile(signals, BY_ID, None, NOW, spec_net).value("style", "minimalist").state == "shown"
+
+
 def test_budget_learned_and_shrunk():
     dresses = sorted(items(lambda p: p["category"] == "dresses" and 60 < p["price"] < 110, 6), key=lambda p: p["price"])
     signals = [sig("purchase", p, day=i) for i, p in enumerate(dresses)]
