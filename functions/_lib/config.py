@@ -186,7 +186,8 @@ class Config:
     # categories; requiring searches would hide a category shopped only by saving.)
     facet_display_rules: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = (
         ("style", (("min_exposure_lift", 1.1), ("min_share", 0.12), ("min_posterior", 0.5), ("posterior_route", 0.8),
-                   ("searched_posterior", 0.5), ("min_net", 0.6), ("searched_min_searches", 2.0), ("searched_min_share", 0.08), ("searched_min_search_share", 0.2))),
+                   ("searched_posterior", 0.5), ("min_net", 0.6), ("searched_min_searches", 2.0),
+                   ("searched_min_share", 0.08), ("searched_min_search_share", 0.2))),
         ("color", (("min_share", 0.10), ("min_searches", 2.0))),
         ("brand", (("min_searches", 2.0),)),
     )

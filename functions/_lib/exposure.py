@@ -33,8 +33,9 @@ catalogue, like the rest of the model.
 
 Where it is used: a style is displayed only when θ ≥ 1 (chosen at least as often as
 shown) and the style-set model (``_style_set_posterior``: which few styles explain what
-was chosen, an item fitting when any of its styles does) finds it likely enough; the budget's price level (``_price_level``) is the same kind of choice model over
-relative log-price. The ranker uses θ as the lift too (``Config.impression_rank_lift``):
+was chosen, an item fitting when any of its styles does) finds it likely enough; the
+budget's price level (``_price_level``) is the same kind of choice model over relative
+log-price. The ranker uses θ as the lift too (``Config.impression_rank_lift``):
 it stops the leading style's own exposure from inflating it, so secondary styles get
 shown and learned (style recall up, a little less broad-query gap closed).
 

@@ -42,8 +42,8 @@ reason, measured on the simulated-shopper benchmark):
   the shopper's price level against the prices shown;
 - per-facet display rules (``facet_display_rules``): a style must also be chosen at least
   as often as shown and be likely one of the shopper's styles under the style-set model
-  (exposure.py), unless the shopper keeps searching for it or that model is sure of it; colours and brands need
-  corroborating searches;
+  (exposure.py), unless the shopper keeps searching for it or that model is sure of it;
+  colours and brands need corroborating searches;
 - budgets: centre pooled across categories through the shopper's price level, width
   shrunk toward the category's middle band;
 - sizes: evidence pooled across categories sharing a size system.
