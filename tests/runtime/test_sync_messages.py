@@ -485,3 +485,11 @@ def test_official_python_client_accepts_our_messages():
     kinds = [type(m).__name__ for m in server.received]
     assert kinds[0] == "Connect"
     assert "Authenticate" in kinds
+
+
+def test_a_cached_timestamp_encoding_still_refuses_a_bool():
+    from prefmem.sync.messages import encode_ts
+
+    assert encode_ts(1) == encode_ts(1)  # 1 is now cached; True == 1 must not find it
+    with pytest.raises(TypeError):
+        encode_ts(True)
