@@ -460,11 +460,7 @@ class WriteBatch:
         assert self._open and self._savepoints == 0
         try:
             self.flush()
-        except BaseException:
-            self.rollback()
-            raise
-        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ts', ?)", (self.ts,))
-        try:
+            self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('ts', ?)", (self.ts,))
             self._conn.execute("COMMIT")
         except BaseException:
             self.rollback()
