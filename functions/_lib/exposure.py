@@ -181,7 +181,7 @@ def fit_exposure(
 
     for k, obs in y.items():
         rows = []
-        zrows: list[tuple[float, float, float]] = []
+        zrows: list[tuple[float, float, float, tuple, tuple]] = []
         for pos, pid in enumerate(impressions[k][1]):
             it = item(pid)
             if it is None:
@@ -191,7 +191,7 @@ def fit_exposure(
             yi = obs.get(pos, 0.0)
             rows.append((e, yi, st, co, br, pb))
             if z is not None:
-                zrows.append((e, yi, z))
+                zrows.append((e, yi, z, st, co))
             if yi > 0:
                 for i in st + co + ((br,) if br >= 0 else ()):
                     chosen.setdefault(i, set()).add(pid)
@@ -201,19 +201,6 @@ def fit_exposure(
         if sum(r[1] for r in zrows) > 0:
             zsessions.append(zrows)
     fit.sessions = len(sessions)
-    # The style-set model reads every shown list, chosen from or not: a list of items of a
-    # style with nothing chosen is evidence against the style.
-    # (By name, not through ``item``: values shown only in lists with no choice get no θ.)
-    shown_styles: list[tuple[float, float, tuple[str, ...]]] = []
-    for k, (_, ids) in enumerate(impressions):
-        obs = y.get(k, {})
-        for pos, pid in enumerate(ids):
-            p = products.get(pid)
-            if p is not None and learnable_category(p.get("category")):
-                shown_styles.append((_position_weight(pos), obs.get(pos, 0.0), tuple(p.get("styles") or ())))
-    fit.style_posterior = _style_set_posterior(shown_styles, config)
-    fit.price_level = _price_level(zsessions, config.budget_acceptance_sd, config.budget_level_prior_sd,
-                                   config.budget_acceptance_floor, config.budget_robust_rounds)
     n = len(keys)
     theta = [1.0] * n
     a = config.impression_prior
@@ -226,6 +213,40 @@ def fit_exposure(
         # θ is identified only up to a scale per facet (each list's total is fixed):
         # normalise so the exposure-weighted mean of each facet is 1.
         _normalise(theta, keys, sessions, baseline)
+    # The style-set model reads every shown list, chosen from or not: a list of items of a
+    # style with nothing chosen is evidence against the style. An item's exposure is
+    # scaled by what its other facets (colour, price) already say about its appeal, so an
+    # overpriced or wrong-colour item of a style is not held against the style.
+    # (By name, not through ``item``: values shown only in lists with no choice get no θ.)
+    explain = config.style_set_explain
+    shown_styles: list[tuple[float, float, tuple[str, ...]]] = []
+    for k, (_, ids) in enumerate(impressions):
+        obs = y.get(k, {})
+        for pos, pid in enumerate(ids):
+            p = products.get(pid)
+            if p is None or not learnable_category(p.get("category")):
+                continue
+            e = _position_weight(pos)
+            if explain:
+                e *= _known_factor(p, explain, theta, index, category_mid, pw, nh)
+            shown_styles.append((e, math.log1p(obs.get(pos, 0.0)), tuple(p.get("styles") or ())))
+    fit.style_posterior = _style_set_posterior(shown_styles, config)
+    # The price level reads the same lists, each item's exposure scaled by its style and
+    # colour appeal at the fitted θ (a cheap item of a style the shopper never picks says
+    # nothing about price).
+    lx = config.budget_level_explain
+    zs = []
+    for rows in zsessions:
+        out = []
+        for e, yi, z, st, co in rows:
+            if "style" in lx and st:
+                e *= sum(theta[i] for i in st) / len(st)
+            if "color" in lx and co:
+                e *= sum(theta[i] for i in co) / len(co)
+            out.append((e, math.log1p(yi), z))
+        zs.append(out)
+    fit.price_level = _price_level(zs, config.budget_acceptance_sd, config.budget_level_prior_sd,
+                                   config.budget_acceptance_floor, config.budget_robust_rounds)
     # The reported evidence at the fitted θ: observed mass and exposure (the mass expected at θ = 1).
     o_final, predicted = _choice_mass(theta, sessions)
     x_final = [predicted[i] / theta[i] for i in range(n)]
@@ -240,6 +261,21 @@ def fit_exposure(
     return fit
 
 
+def _known_factor(p: Mapping[str, Any], explain: tuple[str, ...], theta: list[float], index: Mapping[tuple[str, str], int],
+                  category_mid: Mapping[str, float], pw: float, nh: int) -> float:
+    """The product's appeal from its facets other than style, at the fitted θ (1 if unfitted)."""
+    f = 1.0
+    if "color" in explain and p.get("colors"):
+        f *= sum(theta[index[("color", c)]] if ("color", c) in index else 1.0 for c in p["colors"]) / len(p["colors"])
+    if "brand" in explain and ("brand", p.get("brand")) in index:
+        f *= theta[index[("brand", p["brand"])]]
+    mid = category_mid.get(p.get("category"))
+    if "price" in explain and p.get("price") and mid is not None:
+        i = index.get(("_price", str(price_band(math.log(p["price"]), mid, pw, nh))))
+        f *= theta[i] if i is not None else 1.0
+    return f
+
+
 def _style_set_posterior(shown: list[tuple[float, float, tuple[str, ...]]], config: Config) -> dict[str, float]:
     """Per style, the posterior probability that it is one of the shopper's styles.
 
@@ -247,11 +283,13 @@ def _style_set_posterior(shown: list[tuple[float, float, tuple[str, ...]]], conf
     shown item *fits* when any of its styles is in Z (an item is as appealing as its best
     style, so a style that only ever rides along with a loved one explains nothing the
     loved one does not); fitting and non-fitting items are chosen at two rates, each
-    fitted by maximum likelihood (Poisson, per unit of position-weighted exposure). Each
-    set's log-likelihood is tempered by ``style_set_temperature`` (evidence arrives in
-    lumps: one purchase is 10 view-equivalents, and a session's choices are not
-    independent) and each style in the set costs ``style_set_penalty`` nats (a few
-    dominant styles); the posterior of a style sums the weights of the sets holding it.
+    fitted by maximum likelihood (Poisson, per unit of position-weighted exposure). The
+    chosen mass of an item enters as log(1 + mass): a purchase (10 view-equivalents, with
+    its view and cart) is stronger evidence than a view but not ten independent ones.
+    Each set's log-likelihood is tempered by ``style_set_temperature`` (a session's
+    choices are not independent) and each style in the set costs ``style_set_penalty``
+    nats (a few dominant styles); the posterior of a style sums the weights of the sets
+    holding it.
     Only the ``style_set_candidates`` styles with the most chosen mass can be in Z, so
     the enumeration stays small whatever the catalogue's number of styles.
     Why: share ranks a style riding along with a loved one as high as the loved one, and
@@ -287,6 +325,13 @@ def _style_set_posterior(shown: list[tuple[float, float, tuple[str, ...]]], conf
                 y0 += y[m]
                 x0 += x[m]
         out = 0.0
+        if y1 * x0 < y0 * x1:
+            # Fitting items chosen less often than the rest: the constrained maximum is one
+            # common rate (else a set of disliked styles would explain the choices as
+            # well as its complement).
+            if y1 + y0 > 0:
+                out = (y1 + y0) * math.log((y1 + y0) / (x1 + x0))
+            return config.style_set_temperature * out
         if y1 > 0:
             out += y1 * math.log(y1 / x1)
         if y0 > 0:

@@ -813,6 +813,7 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
         min_post = config.show_threshold(facet, "min_posterior")
         alt_post = config.show_threshold(facet, "posterior_route")
         searched_post = config.show_threshold(facet, "searched_posterior")
+        alt_post_share = config.show_threshold(facet, "posterior_route_min_share")
         # The search route (see Config.facet_display_rules): a value the shopper keeps
         # searching for is shown on a lower share, whatever its lift.
         alt_searches = config.show_threshold(facet, "searched_min_searches")
@@ -829,7 +830,7 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
             if v.posterior is None:
                 return False
             # Sure from the choices alone, or likely and searched for at least once.
-            return ((alt_post > 0 and v.posterior >= alt_post)
+            return ((alt_post > 0 and v.posterior >= alt_post and v.share >= alt_post_share)
                     or (searched_post > 0 and v.posterior >= searched_post and v.searches >= 1 and v.share >= alt_share))
 
         def by_searches(v: FacetValue) -> bool:

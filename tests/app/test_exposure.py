@@ -1,5 +1,6 @@
 """Lift against what the shopper was shown (impressions), price level, size pooling."""
 
+import dataclasses
 import math
 import random
 
@@ -125,3 +126,63 @@ def test_style_posterior_reads_lists_without_choices_and_leaves_theta_alone():
     fit = fit_exposure(choices, imps, products, {"tops": math.log(50)}, DEFAULT_CONFIG, lambda c: True)
     assert ("style", "z") not in fit.theta and ("style", "a") in fit.theta
     assert fit.style_posterior["a"] > 0.9 and fit.style_posterior["z"] == 0.0
+
+
+def _two_loved_styles_one_shown_overpriced(seed: int) -> tuple[list, list, dict]:
+    """Styles a and b are loved, c is not; most b items (and half the c items) are four
+    times the shopper's price, which they rarely choose whatever the style."""
+    rng = random.Random(seed)
+    products = {}
+    for i in range(300):
+        st = "a" if i < 100 else "b" if i < 200 else "c"
+        dear = st != "a" and rng.random() < (0.75 if st == "b" else 0.5)
+        products[i] = {"styles": [st], "colors": ["black"], "brand": "X", "price": 200.0 if dear else 50.0,
+                       "category": "tops"}
+    appeal = {"a": 4.0, "b": 4.0, "c": 1.0}
+    imps, choices = [], []
+    for k in range(150):
+        ids = rng.sample(range(300), 20)
+        imps.append((k * 1e6, ids))
+        w = [appeal[products[i]["styles"][0]] * (0.1 if products[i]["price"] > 100 else 1.0) / math.log2(pos + 2)
+             for pos, i in enumerate(ids)]
+        choices += [(rng.choices(ids, weights=w)[0], 1.0, k * 1e6 + 10) for _ in range(3)]
+    return choices, imps, products
+
+
+def test_style_set_fits_with_the_higher_rate_and_explains_price_away():
+    # The set model's "fitting" items must be the ones chosen more often: unconstrained,
+    # {c} (the disliked style, chosen at the lower rate) explained the choices exactly as
+    # well as {a, b} and, being one style, won (posterior of c 0.62). And the overpriced b
+    # items the shopper passed over are not held against b once price explains them.
+    for seed in (1, 2, 3):
+        choices, imps, products = _two_loved_styles_one_shown_overpriced(seed)
+        mid = {"tops": math.log(50)}
+        post = fit_exposure(choices, imps, products, mid, DEFAULT_CONFIG, lambda c: True).style_posterior
+        assert post["a"] > 0.95 and post["b"] > 0.95 and post["c"] < 0.05
+        plain = dataclasses.replace(DEFAULT_CONFIG, style_set_explain=())
+        assert fit_exposure(choices, imps, products, mid, plain, lambda c: True).style_posterior["b"] < 0.5
+
+
+def test_price_level_is_not_pushed_up_by_cheap_items_of_a_style_never_chosen():
+    # The shopper picks style a around the category's middle price; the cheap items in
+    # their lists are all of style c, which they never want. Passing those over says
+    # nothing about price: with each item's exposure scaled by its style θ the level stays
+    # near the truth (0); read as price evidence, they push it up.
+    for seed in (1, 2, 3):
+        rng = random.Random(seed)
+        products = {}
+        for i in range(300):
+            st, z = ("a", rng.gauss(0.0, 0.3)) if i < 150 else ("c", rng.gauss(-0.8, 0.2))
+            products[i] = {"styles": [st], "colors": ["black"], "brand": "X", "price": 50.0 * math.exp(z), "category": "tops"}
+        imps, choices = [], []
+        for k in range(60):
+            ids = rng.sample(range(300), 20)
+            imps.append((k * 1e6, ids))
+            w = [(1.0 if products[i]["styles"] == ["a"] else 0.02) * math.exp(-math.log(products[i]["price"] / 50) ** 2 / 0.245)
+                 / math.log2(pos + 2) for pos, i in enumerate(ids)]
+            choices += [(rng.choices(ids, weights=w)[0], 1.0, k * 1e6 + 10) for _ in range(2)]
+        mid = {"tops": math.log(50)}
+        level = fit_exposure(choices, imps, products, mid, DEFAULT_CONFIG, lambda c: True).price_level
+        plain = dataclasses.replace(DEFAULT_CONFIG, budget_level_explain=())
+        assert abs(level) < 0.06
+        assert fit_exposure(choices, imps, products, mid, plain, lambda c: True).price_level > 0.1

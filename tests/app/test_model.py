@@ -113,7 +113,7 @@ def test_style_search_route_shows_a_searched_secondary_style():
 
 def test_a_style_riding_along_with_a_loved_one_is_not_shown():
     # Each day the results show minimalist+classic tops, minimalist tops and other styles
-    # (a classic-only top every other day); the shopper saves the minimalist ones, with or
+    # (and, on five of the days, a classic-only top); the shopper saves the minimalist ones, with or
     # without classic, and looks once at a classic-only top. Classic has a quarter of the
     # saves and is chosen more often than shown (θ > 1.1), but the style-set model needs
     # only minimalist to explain the choices: classic is not displayed.
@@ -126,7 +126,7 @@ def test_a_style_riding_along_with_a_loved_one_is_not_shown():
     for day in range(6):
         ts = NOW - (6 - day) * DAY_MS
         shown = (both[2 * day:2 * day + 2] + other[4 * day:4 * day + 2] + solo[2 * day:2 * day + 2]
-                 + other[4 * day + 2:4 * day + 4] + (rider[day:day + 1] if day % 2 == 0 else []))
+                 + other[4 * day + 2:4 * day + 4] + (rider[day:day + 1] if day < 5 else []))
         signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
         imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
         signals += [{"type": "save", "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"}
@@ -144,8 +144,10 @@ def test_a_style_riding_along_with_a_loved_one_is_not_shown():
 
 def test_a_searched_style_the_set_model_finds_likely_is_shown():
     # Minimalist saves dominate; romantic items, two in each list, are looked at on four
-    # days and liked once, and the shopper searched for "romantic dress" once. Romantic's
-    # share is under 0.12, but with posterior >= 0.5 and a search it is shown.
+    # days and liked once, one other top is looked at on the first day, and the shopper
+    # searched for "romantic dress" once. Romantic's share is under 0.12 and its posterior
+    # under the 0.7 that shows a style on its own, but with posterior >= 0.5 and a search
+    # it is shown.
     tops = ("tops", "shirts", "knitwear", "dresses")
     solo = items(lambda p: p["styles"] == ["minimalist"] and p["category"] in tops, 18)
     romantic = items(lambda p: p["styles"] == ["romantic"] and p["category"] in tops, 12)
@@ -158,12 +160,37 @@ def test_a_searched_style_the_set_model_finds_likely_is_shown():
         imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
         chosen = [("save", p) for p in shown[:3]] + ([("view", shown[6])] if day not in (0, 2) else [])
         chosen += [("like", shown[6])] if day == 3 else []
+        chosen += [("view", shown[3])] if day == 0 else []
         signals += [{"type": t, "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, (t, p) in enumerate(chosen)]
     v = compute_profile(signals, BY_ID, None, NOW, impressions=imps).value("style", "romantic")
-    assert v.searches == 1 and v.share < 0.12 and 0.5 <= v.posterior < 0.8 and v.state == "shown"
+    assert v.searches == 1 and v.share < 0.12 and 0.5 <= v.posterior < 0.7 and v.state == "shown"
     rules = tuple((f, tuple(r for r in rs if r[0] != "searched_posterior")) for f, rs in DEFAULT_CONFIG.facet_display_rules)
     without = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=rules)
     assert compute_profile(signals, BY_ID, None, NOW, without, impressions=imps).value("style", "romantic").state == "learning"
+
+
+def test_a_sure_style_with_a_tiny_share_is_not_shown():
+    # Minimalist saves dominate; a romantic top in each day's list is looked at on seven
+    # of eight days. The set model is sure of romantic (posterior > 0.95), but it carries
+    # about 5% of the shopper's evidence, under the posterior route's 6% share: explored
+    # items clicked a few times made styles "sure" like this, and most of them were wrong.
+    tops = ("tops", "shirts", "knitwear")
+    loved = items(lambda p: p["styles"] == ["minimalist"] and p["category"] in tops, 32)
+    small = items(lambda p: p["styles"] == ["romantic"] and p["category"] in tops, 8)
+    other = items(lambda p: p["styles"] in (["sporty"], ["edgy"], ["preppy"]) and p["category"] in tops, 48)
+    signals, imps = [], []
+    for day in range(8):
+        ts = NOW - (8 - day) * DAY_MS
+        shown = loved[4 * day:4 * day + 4] + other[6 * day:6 * day + 6] + small[day:day + 1]
+        signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
+        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
+        chosen = [("save", p) for p in shown[:4]] + ([("view", shown[-1])] if day < 7 else [])
+        signals += [{"type": t, "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, (t, p) in enumerate(chosen)]
+    v = compute_profile(signals, BY_ID, None, NOW, impressions=imps).value("style", "romantic")
+    assert v.posterior > 0.95 and 0.04 < v.share < 0.06 and v.positive >= 6 and v.state == "learning"
+    rules = tuple((f, tuple(r for r in rs if r[0] != "posterior_route_min_share")) for f, rs in DEFAULT_CONFIG.facet_display_rules)
+    no_floor = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=rules)
+    assert compute_profile(signals, BY_ID, None, NOW, no_floor, impressions=imps).value("style", "romantic").state == "shown"
 
 
 def test_a_style_dismissed_as_not_my_style_needs_a_higher_net():
