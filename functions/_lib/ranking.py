@@ -10,8 +10,10 @@ value on the item (minus the worst disliked one) — except for facets the query
 itself ("red dress": the shopper already said which colour) — plus a budget term (inside
 the category's band helps, far outside hurts) and a size term (the shopper's size in
 stock helps). Guardrails then keep at most 3 items of one brand in the top 10 and reserve
-a couple of top-20 ranks for the best unpersonalised results, so the profile keeps
-seeing evidence from outside itself. Every result says why it is where it is.
+a couple of top-20 ranks so the profile keeps learning: each goes to the best result of a
+style the profile is unsure of (and of none it displays), so the shopper's answer tells
+the styles apart, or, when no style is in doubt, to the best unpersonalised result.
+Every result says why it is where it is.
 
 ``SearchEngine`` is the adapter interface: the runtime's built-in engine is SQLite FTS5;
 external engines (Elasticsearch, Meilisearch, Typesense, Algolia) plug in behind the same
@@ -219,6 +221,36 @@ def preference_score(
     return score, reasons
 
 
+class _StyleTest:
+    """Which results an explore rank may use to test the styles the profile is unsure of.
+
+    Unsure: not displayed, with some evidence, and a style-set posterior within
+    ``explore_style_posterior``. A test item carries an unsure style, none of the
+    displayed or pinned ones (or the answer would not tell the styles apart), and no value
+    the shopper said "never" to.
+    """
+
+    def __init__(self, profile: Profile, config: Config) -> None:
+        lo, hi = config.explore_style_posterior
+        self.unsure: set[str] = set()
+        self.sure: set[str] = set()
+        for v in profile.facets.get("style", {}).values():
+            if v.state in ("shown", "pinned"):
+                self.sure.add(v.value)
+            elif hi > lo and v.state == "learning" and v.posterior is not None and v.positive > 0 and lo <= v.posterior <= hi:
+                self.unsure.add(v.value)
+        self.never = {(f, v.value) for f, values in profile.facets.items() for v in values.values() if v.state == "never"}
+
+    def style_tested(self, product: Mapping[str, Any]) -> str | None:
+        styles = product.get("styles") or ()
+        if any(s in self.sure for s in styles):
+            return None
+        tested = next((s for s in styles if s in self.unsure), None)
+        if tested is None or any((f, v) in self.never for f, vs in item_facets(product).items() for v in vs):
+            return None
+        return tested
+
+
 def rank(
     query: str,
     candidates_with_relevance: Sequence[tuple[Mapping[str, Any], float]],
@@ -271,26 +303,36 @@ def rank(
     order.extend(deferred)
     # order may now be out of its natural sequence past rank 10; that is intended.
 
-    # Guardrail 2: reserve explore ranks for the best unpersonalised results not already above.
-    explore: set[int] = set()
+    # Guardrail 2: reserve explore ranks so the profile keeps learning. An explore rank
+    # goes to the best-scored result of a style the profile is unsure of (not displayed,
+    # posterior in ``explore_style_posterior``) and of no displayed style, so the
+    # shopper's answer tells the styles apart; else to the best unpersonalised result.
+    explore: dict[int, str | None] = {}  # index -> the style it tests, or None
+    test = _StyleTest(profile, config)
     for rank_1 in sorted(config.explore_ranks):
         pos = rank_1 - 1
         if pos >= len(order):
             break
-        above = set(order[:pos])
-        pick = next((i for i in base_order if i not in above), None)
+        pick, tested = None, None
+        if test.unsure:
+            pick, tested = next(((i, t) for i in order[pos:] if (t := test.style_tested(norm[i][0]))), (None, None))
+        if pick is None:
+            above = set(order[:pos])
+            pick = next((i for i in base_order if i not in above), None)
         if pick is None:
             continue
         if pick != order[pos]:
             order.remove(pick)
             order.insert(pos, pick)
-        explore.add(pick)
+        explore[pick] = tested
 
     by_index = {i: (s, texts) for s, i, texts in scored}
     results = []
     for i in order:
         s, texts = by_index[i]
-        if i in explore and not texts:
+        if i in explore and explore[i] is not None:
+            texts = [match_reason, f"to learn whether you like {explore[i]}"]
+        elif i in explore and not texts:
             texts = [match_reason, "a top match outside your usual picks"]
         results.append({"product": norm[i][0], "score": round(s, 6), "reasons": texts or [match_reason]})
     return results
