@@ -181,7 +181,7 @@ def fit_exposure(
 
     for k, obs in y.items():
         rows = []
-        zrows: list[tuple[float, float, float, tuple, tuple]] = []
+        zrows: list[tuple[float, float, float, Any]] = []
         for pos, pid in enumerate(impressions[k][1]):
             it = item(pid)
             if it is None:
@@ -191,7 +191,7 @@ def fit_exposure(
             yi = obs.get(pos, 0.0)
             rows.append((e, yi, st, co, br, pb))
             if z is not None:
-                zrows.append((e, yi, z, st, co))
+                zrows.append((e, yi, z, pid))
             if yi > 0:
                 for i in st + co + ((br,) if br >= 0 else ()):
                     chosen.setdefault(i, set()).add(pid)
@@ -228,23 +228,15 @@ def fit_exposure(
                 continue
             e = _position_weight(pos)
             if explain:
-                e *= _known_factor(p, explain, theta, index, category_mid, pw, nh)
+                e *= _appeal(p, explain, theta, index, category_mid, pw, nh)
             shown_styles.append((e, math.log1p(obs.get(pos, 0.0)), tuple(p.get("styles") or ())))
     fit.style_posterior = _style_set_posterior(shown_styles, config)
-    # The price level reads the same lists, each item's exposure scaled by its style and
-    # colour appeal at the fitted θ (a cheap item of a style the shopper never picks says
-    # nothing about price).
+    # The price level reads the lists chosen from, each item's exposure scaled by its
+    # appeal in ``budget_level_explain`` (style: a cheap item of a style the shopper never
+    # picks says nothing about price).
     lx = config.budget_level_explain
-    zs = []
-    for rows in zsessions:
-        out = []
-        for e, yi, z, st, co in rows:
-            if "style" in lx and st:
-                e *= sum(theta[i] for i in st) / len(st)
-            if "color" in lx and co:
-                e *= sum(theta[i] for i in co) / len(co)
-            out.append((e, math.log1p(yi), z))
-        zs.append(out)
+    zs = [[(e * _appeal(products[pid], lx, theta, index, category_mid, pw, nh) if lx else e, math.log1p(yi), z)
+           for e, yi, z, pid in rows] for rows in zsessions]
     fit.price_level = _price_level(zs, config.budget_acceptance_sd, config.budget_level_prior_sd,
                                    config.budget_acceptance_floor, config.budget_robust_rounds)
     # The reported evidence at the fitted θ: observed mass and exposure (the mass expected at θ = 1).
@@ -261,16 +253,19 @@ def fit_exposure(
     return fit
 
 
-def _known_factor(p: Mapping[str, Any], explain: tuple[str, ...], theta: list[float], index: Mapping[tuple[str, str], int],
-                  category_mid: Mapping[str, float], pw: float, nh: int) -> float:
-    """The product's appeal from its facets other than style, at the fitted θ (1 if unfitted)."""
+def _appeal(p: Mapping[str, Any], facets: tuple[str, ...], theta: list[float], index: Mapping[tuple[str, str], int],
+            category_mid: Mapping[str, float], pw: float, nh: int) -> float:
+    """The product's appeal from ``facets`` (style, color, brand, price) at the fitted θ.
+
+    A multi-valued facet counts as the mean θ of its values, as in the choice model; a
+    value with no θ (never shown where the shopper chose) counts as 1.
+    """
     f = 1.0
-    if "color" in explain and p.get("colors"):
-        f *= sum(theta[index[("color", c)]] if ("color", c) in index else 1.0 for c in p["colors"]) / len(p["colors"])
-    if "brand" in explain and ("brand", p.get("brand")) in index:
-        f *= theta[index[("brand", p["brand"])]]
+    for facet, values in (("style", p.get("styles")), ("color", p.get("colors")), ("brand", (p.get("brand"),))):
+        if facet in facets and values and values[0] is not None:
+            f *= sum(theta[index[(facet, v)]] if (facet, v) in index else 1.0 for v in values) / len(values)
     mid = category_mid.get(p.get("category"))
-    if "price" in explain and p.get("price") and mid is not None:
+    if "price" in facets and p.get("price") and mid is not None:
         i = index.get(("_price", str(price_band(math.log(p["price"]), mid, pw, nh))))
         f *= theta[i] if i is not None else 1.0
     return f
