@@ -239,15 +239,20 @@ class _StyleTest:
                 self.sure.add(v.value)
             elif hi > lo and v.state == "learning" and v.posterior is not None and v.positive > 0 and lo <= v.posterior <= hi:
                 self.unsure.add(v.value)
-        self.never = {(f, v.value) for f, values in profile.facets.items() for v in values.values() if v.state == "never"}
+        self.profile = profile
 
     def style_tested(self, product: Mapping[str, Any]) -> str | None:
         styles = product.get("styles") or ()
         if any(s in self.sure for s in styles):
             return None
         tested = next((s for s in styles if s in self.unsure), None)
-        if tested is None or any((f, v) in self.never for f, vs in item_facets(product).items() for v in vs):
+        if tested is None:
             return None
+        for facet, values in item_facets(product).items():
+            for value in values:
+                fv = self.profile.value(facet, value)
+                if fv is not None and fv.state == "never":
+                    return None
         return tested
 
 
@@ -303,10 +308,8 @@ def rank(
     order.extend(deferred)
     # order may now be out of its natural sequence past rank 10; that is intended.
 
-    # Guardrail 2: reserve explore ranks so the profile keeps learning. An explore rank
-    # goes to the best-scored result of a style the profile is unsure of (not displayed,
-    # posterior in ``explore_style_posterior``) and of no displayed style, so the
-    # shopper's answer tells the styles apart; else to the best unpersonalised result.
+    # Guardrail 2: reserve explore ranks so the profile keeps learning: the best-scored
+    # result that tests an unsure style (_StyleTest), else the best unpersonalised one.
     explore: dict[int, str | None] = {}  # index -> the style it tests, or None
     test = _StyleTest(profile, config)
     for rank_1 in sorted(config.explore_ranks):
