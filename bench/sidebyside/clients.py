@@ -10,8 +10,8 @@ per message, where ``updates`` is a list of ``(kind, user, value, initial)``:
 
 Writers expose ``write(op, **fields) -> Future`` (resolved when the server acknowledges the
 commit), pipelined: many writes can be in flight on one connection. Operations: ``signal``
-(user, seq), ``bump`` (seq), ``raise`` (user, version), ``insert`` (seq, payload),
-``seed`` (users).
+(user, seq), ``bump`` (seq), ``raise`` (user, version), ``seed`` (users).
+W5's inserts do not go through these clients: see ``pipeline``.
 
 - prefmem: Convex's sync protocol over a websocket (``prefmem.sync.messages`` shapes),
   ``Connect`` then one ``ModifyQuerySet`` per query, as the official clients do.
@@ -63,7 +63,7 @@ def _norm(kind: str, value: Any) -> float:
 PREFMEM_PATHS = {"profile": "bench:profile", "shared": "bench:shared", "budget": "bench:budget",
                  "products": "bench:products"}
 PREFMEM_WRITES = {"signal": "bench:signal", "bump": "bench:bump_shared", "raise": "bench:raise_budget",
-                  "insert": "bench:insert", "seed": "bench:seed",
+                  "seed": "bench:seed",
                   "seed_shared": "bench:seed_shared"}
 
 
@@ -194,42 +194,6 @@ class BaselineConn(PrefmemConn):
                     fut.set_exception(ConnectionError("closed"))
 
 
-class EchoConn:
-    """For the echo ceiling: ``write`` sends a frame, resolved when it comes back (FIFO)."""
-
-    def __init__(self, url: str, sink: Sink | None = None) -> None:
-        self.url = url
-        self.ws: Any = None
-        self.pending: deque[asyncio.Future] = deque()
-        self.reader: asyncio.Task | None = None
-
-    async def open(self) -> "EchoConn":
-        self.ws = await _ws(self.url)
-        self.reader = asyncio.create_task(self._read())
-        return self
-
-    def write(self, op: str, **fields: Any) -> asyncio.Future:
-        fut = asyncio.get_running_loop().create_future()
-        self.pending.append(fut)
-        # The same size as a prefmem Mutation frame for bench:insert.
-        msg = {"type": "Mutation", "requestId": 0, "udfPath": PREFMEM_WRITES[op], "args": [fields]}
-        asyncio.ensure_future(self.ws.send(_encode(msg).decode()))
-        return fut
-
-    async def _read(self) -> None:
-        try:
-            async for _raw in self.ws:
-                t = now()
-                fut = self.pending.popleft()
-                if not fut.done():
-                    fut.set_result(t)
-        except Exception:  # noqa: BLE001
-            pass
-
-    async def close(self) -> None:
-        await PrefmemConn.close(self)  # type: ignore[arg-type]
-
-
 # ---------------------------------------------------------------------------- pocketbase
 
 def pb_profile_id(user: str) -> str:
@@ -354,8 +318,6 @@ class PBWriter(PBHttp):
                 {"method": "POST", "url": "/api/collections/products/records",
                  "body": {"user": f["user"], "version": f["version"], "price": amount}}]}
             return self.request("POST", "/api/batch", body)
-        if op == "insert":
-            return self.request("POST", "/api/collections/items/records", {"seq": f["seq"], "payload": f["payload"]})
         if op == "seed":
             requests = []
             for user in f["users"]:

@@ -14,10 +14,14 @@ import os
 import random
 import sys
 import time
+import uuid
 from collections import deque
 from typing import Any
 
-from bench.sidebyside.clients import (BaselineConn, EchoConn, PBConn, PBHttp, PBWriter, PrefmemConn, now)
+import msgspec
+
+from bench.sidebyside import pipeline
+from bench.sidebyside.clients import (BaselineConn, PBConn, PBHttp, PBWriter, PrefmemConn, now)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 OPEN_CONCURRENCY = 64
@@ -96,8 +100,6 @@ class System:
             return BaselineConn(f"ws://127.0.0.1:{self.port}/ws", None)
         if self.kind == "pocketbase":
             return PBWriter(self.port)
-        if self.kind == "echo":
-            return EchoConn(f"ws://127.0.0.1:{self.port}/ws")
         raise ValueError(self.kind)
 
     async def control(self) -> PBHttp:
@@ -484,48 +486,62 @@ async def w4(system: System, cfg: dict) -> list[dict]:
 
 # ---------------------------------------------------------------------------- W5
 
+def _prefmem_reply(buf: bytes, start: int, end: int) -> bool | None:
+    if not buf.startswith(b'{"type":"MutationResponse"', start):
+        return None  # a Transition
+    return buf.find(b'"success":true', start, end) >= 0
+
+
+def _baseline_reply(buf: bytes, start: int, end: int) -> bool | None:
+    return True if buf.startswith(b'{"t":"ok"', start) else None
+
+
+def w5_load(system: System) -> dict:
+    """How W5 writes to ``system``: ``pipeline.run_window``'s arguments for one small insert per write.
+
+    The same 64-byte payload everywhere; the echo server gets prefmem's Mutation frame."""
+    mutation = b'{"type":"Mutation","requestId":%d,"udfPath":"bench:insert","args":[{"seq":%d,"payload":"' \
+        + PAYLOAD.encode() + b'"}]}'
+    if system.kind == "prefmem":
+        connect = msgspec.json.encode({"type": "Connect", "sessionId": str(uuid.uuid4()), "connectionCount": 0,
+                                       "lastCloseReason": "InitialConnect", "clientTs": 0})
+        return {"http": False, "path": "/api/sync", "encode": lambda n: pipeline.ws_frame(mutation % (n, n)),
+                "classify": _prefmem_reply, "hello": [pipeline.ws_frame(connect)]}
+    if system.kind == "echo":
+        return {"http": False, "path": "/ws", "encode": lambda n: pipeline.ws_frame(mutation % (n, n)),
+                "classify": None}
+    if system.kind == "baseline":
+        write = b'{"op":"insert","rid":%d,"seq":%d,"payload":"' + PAYLOAD.encode() + b'"}'
+        return {"http": False, "path": "/ws", "encode": lambda n: pipeline.ws_frame(write % (n, n)),
+                "classify": _baseline_reply}
+    if system.kind == "pocketbase":
+        body = b'{"seq":%d,"payload":"' + PAYLOAD.encode() + b'"}'
+        head = (b"POST /api/collections/items/records HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n")
+
+        def request(n: int) -> bytes:
+            data = body % n
+            return head % len(data) + data
+
+        return {"http": True, "path": "", "encode": request, "classify": None}
+    raise ValueError(system.kind)
+
+
 async def w5_window(system: System, clients: int, depth: int, warm_s: float, seconds: float) -> dict:
-    conns = [system.writer() for _ in range(clients)]
-    await asyncio.wait_for(asyncio.gather(*(c.open() for c in conns)), 60)
-    start = now() + warm_s
-    end = start + seconds
-    counts = [0] * clients
-    errors = [0]
     before = await system.stats()
-    cpu0, t_cpu0 = cpu_seconds(system.pid), now()
+    marks: dict[str, float] = {}
 
-    async def client(k: int) -> None:
-        inflight: deque = deque()
-        seq = k * 10_000_000
-        while True:
-            t = now()
-            if t >= end:
-                break
-            while len(inflight) < depth:
-                seq += 1
-                inflight.append(conns[k].write("insert", seq=seq, payload=PAYLOAD))
-            try:
-                t_done = await asyncio.wait_for(inflight.popleft(), 30)
-            except Exception:  # noqa: BLE001
-                errors[0] += 1
-                continue
-            if isinstance(t_done, tuple):
-                t_done = t_done[0]
-            if start <= t_done < end:
-                counts[k] += 1
-        for fut in inflight:
-            fut.add_done_callback(_swallow)
+    def opened() -> None:  # CPU is counted from here: connecting is not part of the window
+        marks["cpu"], marks["t"] = cpu_seconds(system.pid), now()
 
-    try:
-        await asyncio.wait_for(asyncio.gather(*(client(k) for k in range(clients))), warm_s + seconds + 60)
-        cpu = cpu_seconds(system.pid) - cpu0
-        cpu_wall = now() - t_cpu0
-        await asyncio.sleep(0.1)
-        after = await system.stats()
-    finally:
-        await close_all(conns)
-    res = {"clients": clients, "depth": depth, "ops": sum(counts), "rate": sum(counts) / seconds,
-           "errors": errors[0], "server_cpu_percent": 100 * cpu / cpu_wall, "loadavg": os.getloadavg()[0]}
+    res = await pipeline.run_window(system.port, clients=clients, depth=depth, warm_s=warm_s, seconds=seconds,
+                                    on_open=opened, **w5_load(system))
+    cpu = cpu_seconds(system.pid) - marks["cpu"]
+    cpu_wall = now() - marks["t"]
+    await asyncio.sleep(0.1)
+    after = await system.stats()
+    res.update({"clients": clients, "depth": depth, "server_cpu_percent": 100 * cpu / cpu_wall,
+                "loadavg": os.getloadavg()[0]})
     if before and after and "mutations" in before:
         commits = after["commits"] - before["commits"]
         res["mutations_per_commit"] = (after["mutations"] - before["mutations"]) / commits if commits else None

@@ -580,6 +580,8 @@ def main(argv: list[str]) -> int:
         "changed results, poll pushes every result every second (unchanged ones count as wasted)",
         "PocketBase runs with request logs off and batch requests on; Go's GOMAXPROCS follows the 1-CPU pinning",
         "W5 runs the rerun baseline only: both baseline modes share one write path",
+        "W5 writes pre-encoded frames and counts replies from frame headers (bench/sidebyside/pipeline.py), so "
+        "one load-generator core keeps even the echo server's core busy: the echo figure is the server's ceiling",
     ]
     if args.quick:
         notes.append("--quick: client counts and windows are scaled down; these are not the issue's figures")
