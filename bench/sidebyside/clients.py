@@ -14,7 +14,9 @@ commit), pipelined: many writes can be in flight on one connection. Operations: 
 W5's inserts do not go through these clients: see ``pipeline``.
 
 - prefmem: Convex's sync protocol over a websocket (``prefmem.sync.messages`` shapes),
-  ``Connect`` then one ``ModifyQuerySet`` per query, as the official clients do.
+  ``Connect`` then one ``ModifyQuerySet`` per query, as the official clients do. Its
+  websockets (and the baseline's) are ``rawws.RawWebSocket``: a callback per message, no
+  task or queue, so one load-generator core can follow thousands of subscribers.
 - baseline: the tiny server's own JSON protocol (see ``baseline_server``).
 - pocketbase: realtime over SSE (``GET /api/realtime``, then ``POST /api/realtime`` with
   the topics), writes over the REST API on keep-alive HTTP/1.1 connections (pipelined);
@@ -32,7 +34,8 @@ from collections import deque
 from typing import Any, Callable
 
 import msgspec
-from websockets.asyncio.client import connect as ws_connect
+
+from bench.sidebyside.rawws import RawWebSocket
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -41,11 +44,6 @@ now = time.perf_counter
 Sink = Callable[[Any, list, float], None]
 
 CONNECT_TIMEOUT_S = 30.0
-
-
-def _ws(url: str):  # noqa: ANN202
-    return ws_connect(url, compression=None, max_size=None, ping_interval=None, open_timeout=CONNECT_TIMEOUT_S,
-                      close_timeout=1, max_queue=None)
 
 
 def _norm(kind: str, value: Any) -> float:
@@ -70,20 +68,18 @@ PREFMEM_WRITES = {"signal": "bench:signal", "bump": "bench:bump_shared", "raise"
 class PrefmemConn:
     def __init__(self, url: str, sink: Sink | None) -> None:
         self.url, self.sink = url, sink
-        self.ws: Any = None
+        self.ws: RawWebSocket | None = None
         self.query_set = 0
         self.queries: dict[int, tuple[str, str | None]] = {}
         self.seen: set[int] = set()
         self.pending: dict[int, asyncio.Future] = {}
         self.request_ids = itertools.count()
-        self.reader: asyncio.Task | None = None
         self.messages = 0
 
     async def open(self) -> "PrefmemConn":
-        self.ws = await _ws(self.url)
-        await self.ws.send(json.dumps({"type": "Connect", "sessionId": str(uuid.uuid4()), "connectionCount": 0,
-                                       "lastCloseReason": "InitialConnect", "clientTs": 0}))
-        self.reader = asyncio.create_task(self._read())
+        self.ws = await RawWebSocket.connect(self.url, self._on_message, self._on_close)
+        self.ws.send(json.dumps({"type": "Connect", "sessionId": str(uuid.uuid4()), "connectionCount": 0,
+                                 "lastCloseReason": "InitialConnect", "clientTs": 0}))
         return self
 
     async def subscribe(self, subs: list[tuple[str, str | None]], initial: list[float] | None = None) -> None:
@@ -95,103 +91,95 @@ class PrefmemConn:
                    "modifications": [{"type": "Add", "queryId": qid, "udfPath": PREFMEM_PATHS[kind],
                                       "args": [args]}]}
             self.query_set += 1
-            await self.ws.send(json.dumps(msg))
+            self._send(_encode(msg))
 
     def write(self, op: str, **fields: Any) -> asyncio.Future:
         rid = next(self.request_ids)
         fut = asyncio.get_running_loop().create_future()
         self.pending[rid] = fut
-        msg = {"type": "Mutation", "requestId": rid, "udfPath": PREFMEM_WRITES[op], "args": [fields]}
-        asyncio.ensure_future(self.ws.send(_encode(msg).decode()))
+        self._send(_encode({"type": "Mutation", "requestId": rid, "udfPath": PREFMEM_WRITES[op], "args": [fields]}))
         return fut
 
-    async def _read(self) -> None:
+    def _send(self, data: bytes) -> None:
+        """Send, or fail every pending write if the socket is gone (as a closed connection would)."""
         try:
-            async for raw in self.ws:
-                t = now()
-                self.messages += 1
-                msg = _decode(raw)
-                kind = msg.get("type")
-                if kind == "Transition":
-                    updates = []
-                    for mod in msg["modifications"]:
-                        if mod["type"] != "QueryUpdated":
-                            continue
-                        qid = mod["queryId"]
-                        k, user = self.queries[qid]
-                        first = qid not in self.seen
-                        self.seen.add(qid)
-                        updates.append((k, user, _norm(k, mod["value"]), first))
-                    if updates and self.sink is not None:
-                        self.sink(self, updates, t)
-                elif kind == "MutationResponse":
-                    fut = self.pending.pop(msg["requestId"], None)
-                    if fut is not None and not fut.done():
-                        if msg["success"]:
-                            fut.set_result(t)
-                        else:
-                            fut.set_exception(RuntimeError(msg["result"]))
-        except Exception:  # noqa: BLE001 — the socket went away
-            pass
-        finally:
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(ConnectionError("closed"))
+            self.ws.send(data)  # type: ignore[union-attr]
+        except ConnectionError:
+            self._on_close()
+
+    def _on_message(self, raw: bytes, t: float) -> None:
+        self.messages += 1
+        msg = _decode(raw)
+        kind = msg.get("type")
+        if kind == "Transition":
+            updates = []
+            for mod in msg["modifications"]:
+                if mod["type"] != "QueryUpdated":
+                    continue
+                qid = mod["queryId"]
+                k, user = self.queries[qid]
+                first = qid not in self.seen
+                self.seen.add(qid)
+                updates.append((k, user, _norm(k, mod["value"]), first))
+            if updates and self.sink is not None:
+                self.sink(self, updates, t)
+        elif kind == "MutationResponse":
+            fut = self.pending.pop(msg["requestId"], None)
+            if fut is not None and not fut.done():
+                if msg["success"]:
+                    fut.set_result(t)
+                else:
+                    fut.set_exception(RuntimeError(msg["result"]))
+
+    def _on_close(self) -> None:
+        for fut in self.pending.values():
+            if not fut.done():
+                fut.set_exception(ConnectionError("closed"))
+        self.pending.clear()
 
     async def close(self) -> None:
         if self.ws is not None:
+            self.ws.close()
             try:
-                await asyncio.wait_for(self.ws.close(), 2)
-            except Exception:  # noqa: BLE001
+                await asyncio.wait_for(asyncio.shield(self.ws.closed), 2)
+            except asyncio.TimeoutError:
                 pass
-        if self.reader is not None:
-            self.reader.cancel()
 
 
 # ---------------------------------------------------------------------------- baseline
 
 class BaselineConn(PrefmemConn):
     async def open(self) -> "BaselineConn":
-        self.ws = await _ws(self.url)
-        self.reader = asyncio.create_task(self._read())
+        self.ws = await RawWebSocket.connect(self.url, self._on_message, self._on_close)
         return self
 
     async def subscribe(self, subs: list[tuple[str, str | None]], initial: list[float] | None = None) -> None:
         for kind, user in subs:
             qid = len(self.queries)
             self.queries[qid] = (kind, user)
-            await self.ws.send(json.dumps({"op": "sub", "id": qid, "q": kind, "user": user}))
+            self._send(_encode({"op": "sub", "id": qid, "q": kind, "user": user}))
 
     def write(self, op: str, **fields: Any) -> asyncio.Future:
         rid = next(self.request_ids)
         fut = asyncio.get_running_loop().create_future()
         self.pending[rid] = fut
-        asyncio.ensure_future(self.ws.send(_encode({"op": op, "rid": rid, **fields}).decode()))
+        self._send(_encode({"op": op, "rid": rid, **fields}))
         return fut
 
-    async def _read(self) -> None:
-        try:
-            async for raw in self.ws:
-                t = now()
-                self.messages += 1
-                msg = _decode(raw)
-                if msg["t"] == "r":
-                    qid = msg["id"]
-                    k, user = self.queries[qid]
-                    first = qid not in self.seen
-                    self.seen.add(qid)
-                    if self.sink is not None:
-                        self.sink(self, [(k, user, _norm(k, msg["v"]), first)], t)
-                else:
-                    fut = self.pending.pop(msg["rid"], None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(t)
-        except Exception:  # noqa: BLE001
-            pass
-        finally:
-            for fut in self.pending.values():
-                if not fut.done():
-                    fut.set_exception(ConnectionError("closed"))
+    def _on_message(self, raw: bytes, t: float) -> None:
+        self.messages += 1
+        msg = _decode(raw)
+        if msg["t"] == "r":
+            qid = msg["id"]
+            k, user = self.queries[qid]
+            first = qid not in self.seen
+            self.seen.add(qid)
+            if self.sink is not None:
+                self.sink(self, [(k, user, _norm(k, msg["v"]), first)], t)
+        else:
+            fut = self.pending.pop(msg["rid"], None)
+            if fut is not None and not fut.done():
+                fut.set_result(t)
 
 
 # ---------------------------------------------------------------------------- pocketbase

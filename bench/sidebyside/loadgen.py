@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from bench.sidebyside import pipeline
+from bench.sidebyside import pipeline, rawws
 from bench.sidebyside.clients import (BaselineConn, PBConn, PBHttp, PBWriter, PrefmemConn, now)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -330,11 +330,13 @@ async def w2(system: System, cfg: dict) -> list[dict]:
                 got.clear()
                 target[0] = float(system.shared_seq)
                 before = await system.stats()
+                cpu0, own0 = cpu_seconds(system.pid), time.process_time()
                 t0 = now()
                 await writer.write("bump", seq=system.shared_seq)
                 t_ack = now()
                 await wait_until(lambda: len(got) >= level, cfg["timeout_s"], 0.002)
                 t_wait = now()
+                server_cpu, loadgen_cpu = cpu_seconds(system.pid) - cpu0, time.process_time() - own0
                 await asyncio.sleep(0.2)
                 after = await system.stats()
                 times = sorted(t - t0 for t in got.values())
@@ -346,11 +348,16 @@ async def w2(system: System, cfg: dict) -> list[dict]:
                     "last_ms": times[-1] * 1e3 if len(got) >= level else float("inf"),
                     "executions_per_commit": (after["executions"] - before["executions"]) if before else None,
                     "window_s": (t_wait - t0) + 0.2,
+                    # Which side was busy until the last delivery: near 100 % for the load
+                    # generator means the figure is its limit, not the server's.
+                    "server_cpu_percent": 100 * server_cpu / (t_wait - t0),
+                    "loadgen_cpu_percent": 100 * loadgen_cpu / (t_wait - t0),
                     **memory_mb(system.pid), "loadavg": os.getloadavg()[0],
                 }
                 results.append(res)
                 log(f"W2 {system.name} {level} r{r}: last {res['last_ms']:.0f} ms, executions "
-                    f"{res['executions_per_commit']}")
+                    f"{res['executions_per_commit']}, CPU server {res['server_cpu_percent']:.0f} % "
+                    f"load generator {res['loadgen_cpu_percent']:.0f} %")
                 await asyncio.sleep(0.3)
     finally:
         await close_all(conns + [writer])
@@ -505,14 +512,14 @@ def w5_load(system: System) -> dict:
     if system.kind == "prefmem":
         connect = msgspec.json.encode({"type": "Connect", "sessionId": str(uuid.uuid4()), "connectionCount": 0,
                                        "lastCloseReason": "InitialConnect", "clientTs": 0})
-        return {"http": False, "path": "/api/sync", "encode": lambda n: pipeline.ws_frame(mutation % (n, n)),
-                "classify": _prefmem_reply, "hello": [pipeline.ws_frame(connect)]}
+        return {"http": False, "path": "/api/sync", "encode": lambda n: rawws.ws_frame(mutation % (n, n)),
+                "classify": _prefmem_reply, "hello": [rawws.ws_frame(connect)]}
     if system.kind == "echo":
-        return {"http": False, "path": "/ws", "encode": lambda n: pipeline.ws_frame(mutation % (n, n)),
+        return {"http": False, "path": "/ws", "encode": lambda n: rawws.ws_frame(mutation % (n, n)),
                 "classify": None}
     if system.kind == "baseline":
         write = b'{"op":"insert","rid":%d,"seq":%d,"payload":"' + PAYLOAD.encode() + b'"}'
-        return {"http": False, "path": "/ws", "encode": lambda n: pipeline.ws_frame(write % (n, n)),
+        return {"http": False, "path": "/ws", "encode": lambda n: rawws.ws_frame(write % (n, n)),
                 "classify": _baseline_reply}
     if system.kind == "pocketbase":
         body = b'{"seq":%d,"payload":"' + PAYLOAD.encode() + b'"}'

@@ -2,31 +2,21 @@
 
 W5 measures how many small writes a server can take, and compares that with the
 websocket echo ceiling. Both figures are only true while the load generator is not the
-bottleneck. The per-operation clients in ``clients`` are not fit for that: a future, a
-JSON encode and an ``asyncio.wait_for`` per write cap one load-generator core at about
-28k writes/s, about half what the echo server answers, so the "ceiling" they measured was
-the load generator's. Here each connection is one ``asyncio.Protocol``: replies are
-counted by looking at frame headers and the first bytes of each payload, and every reply
-read in one ``data_received`` is answered with the next writes in one ``transport.write``.
-One core drives well over 100k writes/s this way.
-
-Frames are masked (a client must mask) with a fixed key, through ``websockets``' own C
-masking, so servers do exactly the unmasking work a real client costs them.
+bottleneck. Per-operation clients are not fit for that: a future, a JSON encode and an
+``asyncio.wait_for`` per write capped one load-generator core at about 28k writes/s, half
+what the echo server answers, so the "ceiling" they measured was the load generator's.
+Here each connection is one ``rawws.FrameProtocol``: replies are counted by looking at
+the first bytes of each payload, and every reply read in one ``data_received`` is
+answered with the next writes in one ``transport.write``. One core drives well over
+100k writes/s this way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
-import time
 from typing import Callable
 
-from websockets.utils import apply_mask
-
-now = time.perf_counter
-
-MASK = b"\x5a\x3c\x96\xe1"
+from bench.sidebyside.rawws import FrameProtocol, now, ws_handshake
 
 # A write, given its sequence number, as the bytes one frame or request carries.
 Encoder = Callable[[int], bytes]
@@ -34,49 +24,24 @@ Encoder = Callable[[int], bytes]
 Classifier = Callable[[bytes, int, int], "bool | None"]
 
 
-def ws_frame(payload: bytes) -> bytes:
-    """One masked text frame, as a client sends it."""
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x81, 0x80 | n))
-    elif n < 65536:
-        head = bytes((0x81, 0xFE)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x81, 0xFF)) + n.to_bytes(8, "big")
-    return head + MASK + apply_mask(payload, MASK)
-
-
-class _Pipe(asyncio.Protocol):
+class _Pipe(FrameProtocol):
     """One websocket keeping ``depth`` writes in flight until ``end``; counts the replies in [start, end)."""
 
     def __init__(self, encode: Encoder, classify: Classifier | None, depth: int, seq0: int,
                  hello: list[bytes], handshake: bytes) -> None:
+        super().__init__(handshake)
         self.encode, self.classify, self.depth, self.seq = encode, classify, depth, seq0
-        self.hello, self.handshake = hello, handshake
+        self.hello = hello
         self.start = self.end = float("inf")
-        self.buf = b""
-        loop = asyncio.get_running_loop()
-        self.upgraded: asyncio.Future = loop.create_future()
-        self.closed: asyncio.Future = loop.create_future()
-        self.transport: asyncio.Transport | None = None
         self.inflight = 0
         self.done = 0  # successful replies inside the window
         self.errors = 0  # failed replies, in or out of the window
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        if self.handshake:
-            self.transport.write(self.handshake)
-        else:
-            self.upgraded.set_result(None)
+        self._answered_now = self._failed_now = 0
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.upgraded.done():
-            self.upgraded.set_result(exc or ConnectionError("closed before the websocket upgrade"))
         if self.inflight > 0 and now() < self.end:
             self.errors += 1  # the server went away in the middle of the window
-        if not self.closed.done():
-            self.closed.set_result(exc)
+        super().connection_lost(exc)
 
     def go(self, start: float, end: float) -> None:
         """Send the hello frames and fill the pipeline."""
@@ -107,51 +72,17 @@ class _Pipe(asyncio.Protocol):
         elif self.inflight <= 0:
             self.transport.close()  # type: ignore[union-attr]
 
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf + data if self.buf else data
-        if not self.upgraded.done():
-            head, sep, rest = buf.partition(b"\r\n\r\n")
-            if not sep:
-                self.buf = buf
-                return
-            ok = head.startswith(b"HTTP/1.1 101")
-            self.upgraded.set_result(None if ok else ConnectionError(head[:200].decode("latin-1")))
-            buf = rest
-        answered, failed = self._frames(buf)
-        if answered:
-            self._answered(answered, failed)
+    def frame(self, buf: bytes, start: int, end: int) -> None:
+        verdict = True if self.classify is None else self.classify(buf, start, end)
+        if verdict is not None:
+            self._answered_now += 1
+            self._failed_now += not verdict
 
-    def _frames(self, buf: bytes) -> tuple[int, int]:
-        """Consume whole server frames (unmasked); how many were replies, and how many of those failed."""
-        answered = failed = pos = 0
-        size = len(buf)
-        classify = self.classify
-        while size - pos >= 2:
-            b0, n = buf[pos], buf[pos + 1] & 0x7F
-            start = pos + 2
-            if n >= 126:
-                width = 2 if n == 126 else 8
-                if size - start < width:
-                    break
-                n = int.from_bytes(buf[start:start + width], "big")
-                start += width
-            if size - start < n:
-                break
-            pos = start + n
-            opcode = b0 & 0x0F
-            if opcode == 0x8:  # close
-                self.transport.close()  # type: ignore[union-attr]
-                break
-            if opcode not in (0x1, 0x2):
-                continue
-            verdict = True if classify is None else classify(buf, start, pos)
-            if verdict is None:
-                continue
-            answered += 1
-            if not verdict:
-                failed += 1
-        self.buf = buf[pos:]
-        return answered, failed
+    def frames_done(self) -> None:
+        if self._answered_now:
+            answered, failed = self._answered_now, self._failed_now
+            self._answered_now = self._failed_now = 0
+            self._answered(answered, failed)
 
 
 class _HttpPipe(_Pipe):
@@ -180,12 +111,6 @@ class _HttpPipe(_Pipe):
         self.buf = buf
         if answered:
             self._answered(answered, failed)
-
-
-def ws_handshake(path: str, port: int) -> bytes:
-    key = base64.b64encode(os.urandom(16)).decode()
-    return (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
 
 
 async def run_window(port: int, *, http: bool, path: str, encode: Encoder, classify: Classifier | None,

@@ -1,6 +1,6 @@
-"""W5's pipelined load generator (bench/sidebyside/pipeline.py) against real servers.
+"""The load generator's raw clients (bench/sidebyside/pipeline.py, rawws.py) against real servers.
 
-The load generator decides what W5 reports, so it is tested like product code: it must
+The load generator decides what the workloads report, so it is tested like product code: it must
 count exactly the replies the server sent, whatever way TCP splits them, and tell a failed
 write from a done one.
 """
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.sidebyside import loadgen, pipeline
+from bench.sidebyside import loadgen, pipeline, rawws
 from tests.helpers.server import ROOT, RunningServer, free_port
 
 
@@ -125,7 +125,7 @@ async def test_prefmem_commits_every_insert_the_window_counts(bench_server):
 async def test_writes_the_server_rejects_are_counted_as_errors(bench_server):
     load = loadgen.w5_load(loadgen.System({"name": "prefmem", "kind": "prefmem", "port": bench_server.port, "pid": 0}))
     bad = b'{"type":"Mutation","requestId":%d,"udfPath":"bench:insert","args":[{"seq":"not a number %d"}]}'
-    load["encode"] = lambda n: pipeline.ws_frame(bad % (n, n))
+    load["encode"] = lambda n: rawws.ws_frame(bad % (n, n))
     res = await pipeline.run_window(bench_server.port, clients=1, depth=4, warm_s=0.0, seconds=0.2, **load)
     assert res["ops"] == 0  # only successful writes count
     assert res["errors"] > 50
@@ -162,3 +162,28 @@ async def test_pipelined_http_responses_are_counted_and_4xx_are_errors():
     assert res["ops"] > 20
     assert res["errors"] > 0
     assert abs(res["errors"] * 4 - res["ops"]) <= 0.1 * res["ops"] + 8  # one in five refused
+
+
+async def test_a_raw_websocket_subscriber_sees_its_query_change_and_its_writes_acknowledged(bench_server):
+    """The clients W1-W4 use (rawws.RawWebSocket under PrefmemConn) against a real server."""
+    system = loadgen.System({"name": "prefmem", "kind": "prefmem", "port": bench_server.port,
+                             "pid": bench_server.proc.pid})
+    seen: list[tuple[str, float, bool]] = []
+    sub = system.conn(lambda conn, updates, t: seen.extend((k, v, first) for k, _u, v, first in updates))
+    writer = system.writer()
+    await sub.open()
+    await writer.open()
+    try:
+        await writer.write("seed_shared")
+        await sub.subscribe([("shared", None)])
+        await loadgen.wait_until(lambda: len(seen) >= 1, 10)
+        assert seen[0] == ("shared", 0.0, True)
+        acks = [writer.write("bump", seq=n) for n in (1, 2, 3)]  # pipelined on one socket
+        await asyncio.wait_for(asyncio.gather(*acks), 10)
+        await loadgen.wait_until(lambda: seen[-1][1] == 3.0, 10)
+        assert seen[-1] == ("shared", 3.0, False)
+        assert [v for _k, v, _f in seen] == sorted(v for _k, v, _f in seen)  # never backwards
+    finally:
+        await loadgen.close_all([sub, writer])
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(writer.write("bump", seq=4), 5)  # a closed socket fails the write
