@@ -287,9 +287,12 @@ class Snapshot:
 
     def scan(self, index_id: int, lo: bytes, hi: bytes, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` ``(key, document value)`` pairs with ``lo <= key < hi``, in key order."""
+        return self._scan("e.key, d.value", index_id, lo, hi, reverse, limit)
+
+    def _scan(self, columns: str, index_id: int, lo: bytes, hi: bytes, reverse: bool, limit: int) -> list[tuple]:
         order = "DESC" if reverse else "ASC"
         return self._conn.execute(
-            "SELECT e.key, d.value FROM index_entries e JOIN documents d ON d.id = e.doc_id "
+            f"SELECT {columns} FROM index_entries e JOIN documents d ON d.id = e.doc_id "
             f"WHERE e.index_id=? AND e.key>=? AND e.key<? ORDER BY e.key {order} LIMIT ?",
             (index_id, lo, hi, limit)).fetchall()
 
@@ -306,9 +309,12 @@ class Snapshot:
 class _BatchSnapshot(Snapshot):
     """The write batch's own view: it sees every write of the batch so far.
 
-    Document and index-entry inserts wait in the batch and go to SQLite in one
-    ``executemany`` each (a statement per row costs about as much as the row), so every
-    read first hands the waiting rows to SQLite.
+    Document and index-entry writes wait in the batch and go to SQLite in one
+    ``executemany`` each at the commit (a statement per row costs about as much as the
+    row). A read hands them over only when it has to: a scan whose range holds a waiting
+    entry. Otherwise a waiting document version is read from the batch itself, so the
+    common mutation that inserts and then queries another index (W1's signal) does not
+    cost two ``executemany`` calls of one row each.
     """
 
     def __init__(self, batch: "WriteBatch", conn: sqlite3.Connection, ts: int) -> None:
@@ -316,12 +322,21 @@ class _BatchSnapshot(Snapshot):
         self._batch = batch
 
     def get(self, doc_id: str) -> StoredDocument | None:
-        self._batch.flush()
+        waiting = self._batch.waiting_documents().get(doc_id)
+        if waiting is not None:
+            return StoredDocument(doc_id, waiting[1], waiting[2], waiting[4])
         return super().get(doc_id)
 
     def scan(self, index_id: int, lo: bytes, hi: bytes, reverse: bool, limit: int) -> list[tuple[bytes, bytes]]:
-        self._batch.flush()
-        return super().scan(index_id, lo, hi, reverse, limit)
+        batch = self._batch
+        if batch.waiting_entry_in(index_id, lo, hi):
+            batch.flush()
+        waiting = batch.waiting_documents()
+        if not waiting:
+            return super().scan(index_id, lo, hi, reverse, limit)
+        # An entry already in SQLite may name a document whose newer version waits.
+        rows = self._scan("e.key, d.value, e.doc_id", index_id, lo, hi, reverse, limit)
+        return [(key, waiting[doc_id][4] if doc_id in waiting else value) for key, value, doc_id in rows]
 
     def search(self, index_id: int, match: str, filters: list[tuple[int, bytes]], limit: int) -> list[bytes]:
         self._batch.flush()
@@ -344,9 +359,11 @@ class WriteBatch:
         except BaseException:
             storage._write_lock.release()
             raise
-        # Inserts waiting for ``flush``, in the order they were made.
-        self._documents: list[tuple[str, str, float, int, bytes]] = []
+        # Writes waiting for ``flush``: the latest version of each document by id, and the
+        # index entries in the order they were made, also grouped by index for range checks.
+        self._documents: dict[str, tuple[str, str, float, int, bytes]] = {}
         self._entries: list[tuple[int, bytes, str]] = []
+        self._entry_keys: dict[int, list[bytes]] = {}
         self._new_replies_period: tuple[int, int] | None = None  # (table, period) this batch started
         # The writer holds the lock, so the last committed timestamp is known without a read.
         self.snapshot = _BatchSnapshot(self, self._conn, storage.last_ts)
@@ -388,7 +405,7 @@ class WriteBatch:
     # -- document writes ----------------------------------------------------------------
 
     def flush(self) -> None:
-        """Hand the waiting inserts to SQLite; deletes and reads come after them.
+        """Hand the waiting writes to SQLite; deletes and savepoints come after them.
 
         Blobs are bound as bytearray: CPython 3.11's sqlite3 runs every ``bytes`` parameter
         through its adapter registry (a dict lookup and two attribute lookups), which costs
@@ -397,19 +414,31 @@ class WriteBatch:
         if self._documents:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO documents (id, tbl, creation_time, ts, value) VALUES (?, ?, ?, ?, ?)",
-                [(doc_id, table, creation, ts, bytearray(value)) for doc_id, table, creation, ts, value in self._documents])
+                [(doc_id, table, creation, ts, bytearray(value))
+                 for doc_id, table, creation, ts, value in self._documents.values()])
             self._documents.clear()
         if self._entries:
             self._conn.executemany("INSERT INTO index_entries (index_id, key, doc_id) VALUES (?, ?, ?)",
                                    [(index_id, bytearray(key), doc_id) for index_id, key, doc_id in self._entries])
             self._entries.clear()
+            self._entry_keys.clear()
 
     def _discard(self) -> None:
         self._documents.clear()
         self._entries.clear()
+        self._entry_keys.clear()
+
+    def waiting_documents(self) -> dict[str, tuple[str, str, float, int, bytes]]:
+        """The latest version of each document written in this batch and not yet handed to SQLite."""
+        return self._documents
+
+    def waiting_entry_in(self, index_id: int, lo: bytes, hi: bytes) -> bool:
+        """Whether an index entry waiting for ``flush`` falls in ``[lo, hi)`` of ``index_id``."""
+        keys = self._entry_keys.get(index_id)
+        return keys is not None and any(lo <= key < hi for key in keys)
 
     def put_document(self, doc_id: str, table: str, creation_time: float, value: bytes) -> None:
-        self._documents.append((doc_id, table, creation_time, self.ts, value))
+        self._documents[doc_id] = (doc_id, table, creation_time, self.ts, value)
 
     def delete_document(self, doc_id: str) -> None:
         self.flush()
@@ -417,6 +446,8 @@ class WriteBatch:
 
     def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
         self._entries.extend(entries)
+        for index_id, key, _doc_id in entries:
+            self._entry_keys.setdefault(index_id, []).append(key)
 
     def delete_index_entries(self, entries: list[tuple[int, bytes]]) -> None:
         self.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.runtime._reference import values
@@ -148,3 +148,94 @@ def test_a_batch_reads_its_own_waiting_inserts_and_a_restart_drops_them(tmp_path
         assert [snap.get(d) is not None for d in ("d1", "d2", "d3", "d4")] == [False, False, False, True]
         assert snap.scan(7, b"", b"\xff", False, 10) == [(b"k4", b"v4")]
     storage.close()
+
+
+def test_a_read_hands_waiting_writes_to_sqlite_only_when_its_range_holds_one(tmp_path):
+    """Insert-then-query mutations (W1's signal) must not pay two one-row executemany calls."""
+    from prefmem.storage import Storage
+
+    storage = Storage(tmp_path / "lazy.sqlite3")
+    batch = storage.write_batch()
+    batch.put_document("d1", "t", 1.0, b"v1")
+    batch.put_index_entries([(7, b"k1", "d1")])
+    batch.commit()
+    batch = storage.write_batch()
+    batch.put_document("d1", "t", 1.0, b"v1b")  # a patch: same entry, newer value, still waiting
+    batch.put_document("d2", "t", 2.0, b"v2")
+    batch.put_index_entries([(7, b"k5", "d2")])
+    assert batch.snapshot.get("d1").value == b"v1b"
+    assert batch.snapshot.scan(7, b"", b"k3", False, 10) == [(b"k1", b"v1b")]  # overlaid, not flushed
+    assert batch.snapshot.scan(8, b"", b"\xff", False, 10) == []
+    assert set(batch.waiting_documents()) == {"d1", "d2"}
+    assert batch.snapshot.scan(7, b"", b"\xff", True, 10) == [(b"k5", b"v2"), (b"k1", b"v1b")]  # holds k5: flushed
+    assert batch.waiting_documents() == {}
+    batch.commit()
+    with storage.snapshot() as snap:
+        assert snap.scan(7, b"", b"\xff", False, 10) == [(b"k1", b"v1b"), (b"k5", b"v2")]
+    storage.close()
+
+
+_DOCS = st.sampled_from(["a", "b", "c", "d"])
+_BOUNDS = st.sampled_from([b"", b"a", b"b\x00", b"c", b"\xff"])
+_OPS = st.lists(st.one_of(
+    # A put keeps the document's key (None: most patches) or moves it to another.
+    st.tuples(st.just("put"), _DOCS, st.one_of(st.none(), _DOCS.map(str.encode)), st.sampled_from([b"1", b"2", b"3"])),
+    st.tuples(st.just("delete"), _DOCS),
+    st.tuples(st.just("get"), _DOCS),
+    st.tuples(st.just("scan"), _BOUNDS, _BOUNDS, st.booleans(), st.integers(min_value=1, max_value=5)),
+    st.tuples(st.just("commit"),),
+), max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=_OPS)
+# A committed document patched in the next batch: the scan must overlay the waiting version.
+@example(ops=[("put", "a", None, b"1"), ("commit",), ("put", "a", None, b"2"), ("scan", b"", b"\xff", False, 5)])
+def test_a_batch_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_path_factory):
+    """Whatever mix of waiting and handed-over writes, reads see every write of the batch.
+
+    The writes are issued the way ``Transaction.write_document`` issues them: a changed key
+    deletes the old entry, a delete removes entry and document."""
+    from prefmem.storage import Storage
+
+    storage = Storage(tmp_path_factory.mktemp("lazy") / "model.sqlite3")
+    model: dict[str, tuple[bytes, bytes]] = {}  # doc -> (key, value)
+    batch = storage.write_batch()
+    try:
+        for op in ops:
+            if op[0] == "put":
+                _, doc, key, value = op
+                if key is None:
+                    key = model[doc][0] if doc in model else doc.encode()
+                if any(k == key and d != doc for d, (k, _v) in model.items()):
+                    continue  # keys are unique in an index, as encoded keys (value + id) are
+                old = model.get(doc)
+                if old is not None and old[0] != key:
+                    batch.delete_index_entries([(7, old[0])])
+                if old is None or old[0] != key:
+                    batch.put_index_entries([(7, key, doc)])
+                batch.put_document(doc, "t", 0.0, value)
+                model[doc] = (key, value)
+            elif op[0] == "delete":
+                _, doc = op
+                if doc in model:
+                    batch.delete_index_entries([(7, model[doc][0])])
+                    batch.delete_document(doc)
+                    del model[doc]
+            elif op[0] == "get":
+                _, doc = op
+                got = batch.snapshot.get(doc)
+                assert (got.value if got is not None else None) == (model[doc][1] if doc in model else None)
+            elif op[0] == "scan":
+                _, lo, hi, reverse, limit = op
+                want = sorted(((k, v) for k, v in model.values() if lo <= k < hi), reverse=reverse)[:limit]
+                assert batch.snapshot.scan(7, lo, hi, reverse, limit) == want
+            else:
+                batch.commit()
+                batch = storage.write_batch()
+        batch.commit()
+        with storage.snapshot() as snap:
+            assert snap.scan(7, b"", b"\xff\xff\xff", False, 100) == sorted(model.values())
+    finally:
+        batch.rollback()
+        storage.close()
