@@ -24,7 +24,7 @@ from prefmem.database import ReadSet, WriteSet
 from prefmem.functions import FunctionDef
 from prefmem.intervals import IntervalIndex
 from prefmem.runner import Outcome, Runner
-from prefmem.values import encode_key, to_json
+from prefmem.values import to_json
 
 _json = msgspec.json.Encoder(order="sorted")
 _wire_json = msgspec.json.Encoder()
@@ -64,27 +64,40 @@ class LiveQuery:
     subscribers: dict[Subscriber, int] = field(default_factory=dict)  # subscriber -> subscription count
     _indexed: dict[int, list[tuple[bytes, bytes]]] = field(default_factory=dict)  # what is in the index
 
-    _wire: tuple[int, Any] | None = None  # (version, the result as encoded JSON bytes)
+    _signature: tuple | None = None  # what subscribers see of ``outcome`` (see ``install``)
+
+    def install(self, outcome: Outcome) -> bool:
+        """Make ``outcome`` the result; True if a subscriber would see a difference.
+
+        The value is compared as the JSON the clients receive, encoded once here and sent
+        as is by ``wire_value``: a rerun that returns the same result costs one encoding and
+        pushes nothing, and a changed one is not encoded again per subscriber.
+        """
+        signature = (outcome.error, _wire_bytes(outcome.value) if outcome.ok else None, outcome.has_error_data,
+                     _wire_bytes(outcome.error_data) if outcome.has_error_data else None, outcome.journal)
+        changed = self.version == 0 or signature != self._signature
+        self.outcome, self._signature = outcome, signature
+        if changed:
+            self.version += 1
+        return changed
 
     def wire_value(self) -> Any:
-        """The result as pre-encoded JSON, made once per version however many subscribers read it."""
-        if self._wire is None or self._wire[0] != self.version:
-            self._wire = (self.version, msgspec.Raw(_wire_json.encode(to_json(self.outcome.value))))
-        return self._wire[1]
+        """The result as pre-encoded JSON, however many subscribers read it."""
+        wire = self._signature[1] if self._signature is not None else None
+        if not isinstance(wire, msgspec.Raw):
+            wire = msgspec.Raw(_wire_json.encode(to_json(self.outcome.value)))  # raises as an unencodable value does
+        return wire
 
     @property
     def reads_identity(self) -> bool:
         # Not ``bool(read_set)``: a read set that read only the identity has no intervals.
         return self.outcome.read_set is not None and self.outcome.read_set.reads_identity
 
-    def result_signature(self) -> tuple:
-        o = self.outcome
-        return (o.error, _safe(o.value), _safe(o.error_data), o.journal)
 
 
-def _safe(value: Any) -> Any:
+def _wire_bytes(value: Any) -> Any:
     try:
-        return encode_key(value)
+        return msgspec.Raw(_wire_json.encode(to_json(value)))
     except Exception:  # noqa: BLE001 — unencodable results never compare equal
         return object()
 
@@ -179,18 +192,13 @@ class Subscriptions:
     def _execute(self, live: LiveQuery, outcome: Outcome) -> bool:
         """Install a fresh outcome; True if the result visibly changed."""
         self.executions += 1
-        before = live.result_signature() if live.version else None
         intervals = outcome.read_set.intervals if outcome.read_set is not None else {}
         if intervals != live._indexed:  # a rerun usually reads the same intervals: keep them
             self._unindex(live)
             if outcome.read_set is not None:
                 self._index(live, outcome.read_set)
-        live.outcome = outcome
         live.stale = False
-        changed = before is None or live.result_signature() != before
-        if changed:
-            live.version += 1
-        return changed
+        return live.install(outcome)
 
     def reload(self, registry: Any) -> None:
         """New code: every live query reruns with the function now registered at its path."""

@@ -73,3 +73,30 @@ async def test_identical_queries_run_once_for_many_subscribers():
         assert subs.executions == 2 and subs.last_flush_reruns == 1
         assert all(len(s.flushes) == 1 and s.live.outcome.value[0]["body"] == "hi" for s in sessions)
         subs.close()
+
+
+def test_a_rerun_changes_a_live_query_exactly_when_its_clients_would_see_a_difference():
+    """The comparison is on the JSON clients receive: equal results push nothing, and ints,
+    floats, -0.0 and error data each count as a difference."""
+    import msgspec
+    import pytest
+
+    from prefmem.reactivity import LiveQuery
+    from prefmem.runner import Outcome
+
+    live = LiveQuery(fn=None, args={}, identity=None, journal=None, base_key=("q", "{}", None))  # type: ignore[arg-type]
+    assert live.install(Outcome(value={"n": 1.0, "tags": ["a"]})) and live.version == 1
+    assert not live.install(Outcome(value={"n": 1.0, "tags": ["a"]})) and live.version == 1
+    assert msgspec.json.decode(live.wire_value()) == {"n": 1.0, "tags": ["a"]}
+    assert live.install(Outcome(value={"n": 1, "tags": ["a"]}))  # an int64 is not the float 1.0
+    assert live.install(Outcome(value={"n": -0.0, "tags": ["a"]}))
+    assert not live.install(Outcome(value={"n": -0.0, "tags": ["a"]}))
+    assert live.install(Outcome(error="boom"))
+    assert not live.install(Outcome(error="boom"))
+    assert live.install(Outcome(error="boom", error_data=None, has_error_data=True))  # a ConvexError(null) now
+    assert live.install(Outcome(error="boom", error_data={"code": 1.0}, has_error_data=True))
+    version = live.version
+    assert live.install(Outcome(value=object())) and live.install(Outcome(value=object()))  # never equal
+    assert live.version == version + 2
+    with pytest.raises(Exception):
+        live.wire_value()
