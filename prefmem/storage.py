@@ -20,6 +20,7 @@ Durability levels (``Durability``):
 
 from __future__ import annotations
 
+import bisect
 import sqlite3
 import threading
 import time
@@ -360,10 +361,11 @@ class WriteBatch:
             storage._write_lock.release()
             raise
         # Writes waiting for ``flush``: the latest version of each document by id, and the
-        # index entries in the order they were made, also grouped by index for range checks.
+        # index entries in the order they were made, and their keys sorted per index.
         self._documents: dict[str, tuple[str, str, float, int, bytes]] = {}
         self._entries: list[tuple[int, bytes, str]] = []
         self._entry_keys: dict[int, list[bytes]] = {}
+        self._unsorted: set[int] = set()
         self._new_replies_period: tuple[int, int] | None = None  # (table, period) this batch started
         # The writer holds the lock, so the last committed timestamp is known without a read.
         self.snapshot = _BatchSnapshot(self, self._conn, storage.last_ts)
@@ -422,11 +424,13 @@ class WriteBatch:
                                    [(index_id, bytearray(key), doc_id) for index_id, key, doc_id in self._entries])
             self._entries.clear()
             self._entry_keys.clear()
+            self._unsorted.clear()
 
     def _discard(self) -> None:
         self._documents.clear()
         self._entries.clear()
         self._entry_keys.clear()
+        self._unsorted.clear()
 
     def waiting_documents(self) -> dict[str, tuple[str, str, float, int, bytes]]:
         """The latest version of each document written in this batch and not yet handed to SQLite."""
@@ -435,7 +439,13 @@ class WriteBatch:
     def waiting_entry_in(self, index_id: int, lo: bytes, hi: bytes) -> bool:
         """Whether an index entry waiting for ``flush`` falls in ``[lo, hi)`` of ``index_id``."""
         keys = self._entry_keys.get(index_id)
-        return keys is not None and any(lo <= key < hi for key in keys)
+        if not keys:
+            return False
+        if index_id in self._unsorted:  # sorted when asked, not per insert: most batches never read
+            keys.sort()
+            self._unsorted.discard(index_id)
+        at = bisect.bisect_left(keys, lo)
+        return at < len(keys) and keys[at] < hi
 
     def put_document(self, doc_id: str, table: str, creation_time: float, value: bytes) -> None:
         self._documents[doc_id] = (doc_id, table, creation_time, self.ts, value)
@@ -448,6 +458,7 @@ class WriteBatch:
         self._entries.extend(entries)
         for index_id, key, _doc_id in entries:
             self._entry_keys.setdefault(index_id, []).append(key)
+            self._unsorted.add(index_id)
 
     def delete_index_entries(self, entries: list[tuple[int, bytes]]) -> None:
         self.flush()
