@@ -94,7 +94,6 @@ class LiveQuery:
         return self.outcome.read_set is not None and self.outcome.read_set.reads_identity
 
 
-
 def _wire_bytes(value: Any) -> Any:
     try:
         return msgspec.Raw(_wire_json.encode(to_json(value)))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Callable
 
-from bench.sidebyside.rawws import FrameProtocol, now, ws_handshake
+from bench.sidebyside.rawws import FrameProtocol, now, open_on, ws_handshake
 
 # A write, given its sequence number, as the bytes one frame or request carries.
 Encoder = Callable[[int], bytes]
@@ -117,17 +117,12 @@ async def run_window(port: int, *, http: bool, path: str, encode: Encoder, class
                      clients: int, depth: int, warm_s: float, seconds: float, hello: list[bytes] | None = None,
                      on_open: Callable[[], None] | None = None) -> dict:
     """Open ``clients`` connections, pipeline writes on each for ``warm_s + seconds``; replies per second."""
-    loop = asyncio.get_running_loop()
     pipes: list[_Pipe] = []
     for k in range(clients):
         proto = (_HttpPipe if http else _Pipe)(encode, classify, depth, k * 10_000_000, hello or [],
                                                b"" if http else ws_handshake(path, port))
-        await asyncio.wait_for(loop.create_connection(lambda p=proto: p, "127.0.0.1", port), 30)
+        await open_on(proto, port)
         pipes.append(proto)
-    for proto in pipes:
-        err = await asyncio.wait_for(proto.upgraded, 30)
-        if err is not None:
-            raise ConnectionError(f"websocket upgrade refused: {err}")
     if on_open is not None:
         on_open()
     start = now() + warm_s

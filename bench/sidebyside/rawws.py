@@ -111,6 +111,16 @@ class FrameProtocol(asyncio.Protocol):
         """After the frames of one ``data_received``."""
 
 
+async def open_on(proto: FrameProtocol, port: int) -> None:
+    """Connect ``proto`` to 127.0.0.1:``port`` and wait for its upgrade (if it asks for one)."""
+    loop = asyncio.get_running_loop()
+    await asyncio.wait_for(loop.create_connection(lambda: proto, "127.0.0.1", port), OPEN_TIMEOUT_S)
+    err = await asyncio.wait_for(proto.upgraded, OPEN_TIMEOUT_S)
+    if err is not None:
+        proto.transport.close()  # type: ignore[union-attr]
+        raise ConnectionError(f"websocket upgrade refused: {err}")
+
+
 class RawWebSocket(FrameProtocol):
     """A websocket client connection: ``send`` a text frame, ``on_message(payload, t)`` per
     message received (``t`` = ``now()`` when its bytes were read), ``on_close()`` once."""
@@ -126,27 +136,22 @@ class RawWebSocket(FrameProtocol):
                       on_close: Callable[[], None]) -> "RawWebSocket":
         parts = urlsplit(url)
         assert parts.hostname == "127.0.0.1" and parts.port is not None, url
-        loop = asyncio.get_running_loop()
         proto = cls(ws_handshake(parts.path, parts.port), on_message, on_close)
-        await asyncio.wait_for(loop.create_connection(lambda: proto, "127.0.0.1", parts.port), OPEN_TIMEOUT_S)
-        err = await asyncio.wait_for(proto.upgraded, OPEN_TIMEOUT_S)
-        if err is not None:
-            proto.transport.close()  # type: ignore[union-attr]
-            raise ConnectionError(f"websocket upgrade refused: {err}")
+        await open_on(proto, parts.port)
         return proto
 
     @property
-    def open(self) -> bool:
+    def is_open(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
     def send(self, text: str | bytes) -> None:
-        if not self.open:
+        if not self.is_open:
             raise ConnectionError("the websocket is closed")
         self.transport.write(ws_frame(text.encode() if isinstance(text, str) else text))  # type: ignore[union-attr]
 
     def close(self) -> None:
         """Send a close frame (1000) and drop the connection."""
-        if self.open:
+        if self.is_open:
             self.transport.write(ws_frame((1000).to_bytes(2, "big"), opcode=0x8))  # type: ignore[union-attr]
             self.transport.close()  # type: ignore[union-attr]
 
