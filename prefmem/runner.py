@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import inspect
+import logging
 import random
+import sqlite3
 import sys
 import threading
 import time
@@ -36,6 +38,8 @@ from prefmem.limits import Limits
 from prefmem.scheduler.context import ActionScheduler, MutationScheduler
 from prefmem.values import to_json
 from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
+
+log = logging.getLogger("prefmem.runner")
 
 _msgpack_encoder = msgspec.msgpack.Encoder()
 _msgpack_decoder = msgspec.msgpack.Decoder()
@@ -505,6 +509,7 @@ class Committer:
     """
 
     max_batch = 256
+    checkpoint_every = 128  # commits between WAL checkpoints, each run in a worker thread
 
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
@@ -517,6 +522,8 @@ class Committer:
         self._loop: asyncio.AbstractEventLoop | None = None  # the running committer task's
         self.commits = 0
         self.mutations = 0
+        self._commits_at_checkpoint = 0
+        self._copying: asyncio.Future | None = None  # a copy_wal running in a worker thread
 
     def add_listener(self, listener: CommitListener) -> None:
         self.listeners.append(listener)
@@ -556,6 +563,24 @@ class Committer:
                         item.future.set_result(Outcome(error=f"commit failed: {err}"))
                 if isinstance(err, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
                     raise
+            await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """Keep the WAL short without stalling anything: every ``checkpoint_every`` commits
+        its pages are copied back in a worker thread while batches go on committing; the
+        next batch after that waits only for the copy of the few pages appended meanwhile."""
+        storage = self.runner.storage
+        try:
+            if self._copying is not None:
+                if self._copying.done():
+                    copying, self._copying = self._copying, None
+                    copying.result()
+                    await asyncio.to_thread(storage.checkpoint)
+            elif self.commits - self._commits_at_checkpoint >= self.checkpoint_every:
+                self._commits_at_checkpoint = self.commits
+                self._copying = asyncio.ensure_future(asyncio.to_thread(storage.copy_wal))
+        except sqlite3.Error as err:  # the WAL only grows until the next try
+            log.warning("WAL checkpoint failed: %s", err)
 
     async def _commit_batch(self, items: list[_Pending]) -> None:
         runner = self.runner

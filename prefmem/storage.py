@@ -111,8 +111,10 @@ def _connect(path: str, durability: Durability) -> sqlite3.Connection:
     conn.execute(f"PRAGMA synchronous={'FULL' if durability is Durability.FULL else 'NORMAL'}")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-65536")
-    # Checkpoints are run by the writer after commits, never in the middle of a reader's snapshot.
-    conn.execute("PRAGMA wal_autocheckpoint=4000")
+    # No checkpoint inside a COMMIT: copying thousands of pages back and an fsync there
+    # stalled the event loop for 15-30 ms. The committer calls ``Storage.checkpoint`` from a
+    # worker thread instead; a connection's last close checkpoints whatever is left.
+    conn.execute("PRAGMA wal_autocheckpoint=0")
     return conn
 
 
@@ -127,6 +129,8 @@ class Storage:
         self._writer = _connect(self.path, self.durability)
         self._writer.executescript(SCHEMA_SQL)
         self._reader = _connect(self.path, self.durability)
+        self._checkpointer: sqlite3.Connection | None = None  # made by the first copy_wal
+        self._checkpoint_lock = threading.Lock()
         self._write_lock = threading.Lock()
         row = self._writer.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
         self.last_ts: int = row[0] if row else 0
@@ -237,9 +241,30 @@ class Storage:
         ts = max(time.time_ns(), self.last_ts + 1)
         return ts
 
-    def close(self) -> None:
+    def copy_wal(self) -> None:
+        """Copy the WAL's pages back into the database file while commits go on.
+
+        On a connection of its own, in a worker thread (the sqlite3 module releases the
+        GIL): the bulk of a checkpoint, its page copies and fsync, delays no commit. The
+        WAL cannot start over yet, as commits keep appending: ``checkpoint`` finishes it.
+        """
+        with self._checkpoint_lock:  # not closed under it
+            if self._checkpointer is None:
+                self._checkpointer = _connect(self.path, self.durability)
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def checkpoint(self) -> None:
+        """Finish a checkpoint: copy what the WAL gained since ``copy_wal``, holding the
+        write lock so that nothing is appended meanwhile; the next write then starts the
+        WAL over. PASSIVE, so it never waits for a reader."""
         with self._write_lock:
-            for conn in (self._reader, self._writer):
+            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def close(self) -> None:
+        with self._checkpoint_lock, self._write_lock:
+            for conn in (self._checkpointer, self._reader, self._writer):
+                if conn is None:
+                    continue
                 try:
                     conn.close()
                 except sqlite3.Error:

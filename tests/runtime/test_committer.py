@@ -239,3 +239,68 @@ def test_a_batch_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_path_fac
     finally:
         batch.rollback()
         storage.close()
+
+
+def _wal_frames(path) -> int:
+    """Frames in the WAL now (a PASSIVE checkpoint on another connection reports them)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    finally:
+        conn.close()
+
+
+async def test_the_committer_keeps_the_wal_short_by_checkpointing_in_the_background(tmp_path):
+    """SQLite's own checkpoint (inside a COMMIT, on the event loop) is off; the committer's
+    must keep the WAL from growing with every commit."""
+    from prefmem.testing import TestBackend
+
+    db = tmp_path / "wal.sqlite3"
+    async with TestBackend(APP / "functions", APP / "schema.py", db=db) as backend:
+        committer = backend.runner.committer
+        committer.checkpoint_every = 8
+        channel = await backend.mutation("messages:create_channel", {"name": "wal"})
+        for i in range(300):  # one commit each
+            await backend.mutation("messages:send", {"channel": channel, "body": f"m{i}"})
+        for _ in range(100):  # a copy in flight is finished by the next commit after it
+            if committer._copying is None:
+                break
+            await asyncio.sleep(0.01)
+        await backend.mutation("messages:send", {"channel": channel, "body": "last"})
+        frames = _wal_frames(db)
+        assert 0 < frames < 300  # every commit appends at least one frame; 300 commits are far more
+        assert committer.commits > 300
+
+
+async def test_commits_go_on_while_the_wal_is_copied(tmp_path):
+    """The bulk of a checkpoint runs beside the commits; only its short finish holds them."""
+    import threading
+
+    from prefmem.testing import TestBackend
+
+    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
+        committer = backend.runner.committer
+        storage = backend.runner.storage
+        committer.checkpoint_every = 2
+        release, started = threading.Event(), threading.Event()
+        copy_wal = storage.copy_wal
+
+        def slow_copy() -> None:
+            started.set()
+            assert release.wait(10)
+            copy_wal()
+
+        storage.copy_wal = slow_copy
+        channel = await backend.mutation("messages:create_channel", {"name": "wal"})
+        await backend.mutation("messages:send", {"channel": channel, "body": "a"})
+        assert await asyncio.to_thread(started.wait, 10)
+        commits = committer.commits
+        for i in range(5):  # all commit while the copy is stuck
+            await asyncio.wait_for(backend.mutation("messages:send", {"channel": channel, "body": f"b{i}"}), 5)
+        assert committer.commits == commits + 5 and committer._copying is not None
+        release.set()
+        await asyncio.wait_for(asyncio.shield(committer._copying), 10)
+        await backend.mutation("messages:send", {"channel": channel, "body": "c"})  # finishes the checkpoint
+        assert committer._copying is None
