@@ -16,7 +16,6 @@ import ctypes
 import inspect
 import logging
 import random
-import sqlite3
 import sys
 import threading
 import time
@@ -490,6 +489,11 @@ class Runner:
         ctx.storage = ActionStorage(self)
 
 
+def _log_failed_copy(copying: asyncio.Future) -> None:
+    if not copying.cancelled() and copying.exception() is not None:
+        log.warning("WAL checkpoint failed: %s", copying.exception())
+
+
 @dataclass
 class _Pending:
     fn: FunctionDef
@@ -570,17 +574,18 @@ class Committer:
         its pages are copied back in a worker thread while batches go on committing; the
         next batch after that waits only for the copy of the few pages appended meanwhile."""
         storage = self.runner.storage
-        try:
-            if self._copying is not None:
-                if self._copying.done():
-                    copying, self._copying = self._copying, None
-                    copying.result()
-                    await asyncio.to_thread(storage.checkpoint)
-            elif self.commits - self._commits_at_checkpoint >= self.checkpoint_every:
-                self._commits_at_checkpoint = self.commits
-                self._copying = asyncio.ensure_future(asyncio.to_thread(storage.copy_wal))
-        except sqlite3.Error as err:  # the WAL only grows until the next try
-            log.warning("WAL checkpoint failed: %s", err)
+        if self._copying is not None:
+            if self._copying.done():
+                copying, self._copying = self._copying, None
+                if copying.exception() is None:  # a failed copy is logged and tried again later
+                    try:
+                        await asyncio.to_thread(storage.checkpoint)
+                    except Exception as err:  # noqa: BLE001 — best effort: the WAL grows until the next try
+                        log.warning("WAL checkpoint failed: %s", err)
+        elif self.commits - self._commits_at_checkpoint >= self.checkpoint_every:
+            self._commits_at_checkpoint = self.commits
+            self._copying = asyncio.ensure_future(asyncio.to_thread(storage.copy_wal))
+            self._copying.add_done_callback(_log_failed_copy)
 
     async def _commit_batch(self, items: list[_Pending]) -> None:
         runner = self.runner
