@@ -133,8 +133,8 @@ def test_a_batch_reads_its_own_waiting_inserts_and_a_restart_drops_them(tmp_path
     batch = storage.write_batch()
     batch.put_document("d1", "t", 1.0, b"v1")
     batch.put_index_entries([(7, b"k1", "d1")])
-    assert batch.snapshot.get("d1").value == b"v1"  # a read hands the waiting rows to SQLite first
-    assert batch.snapshot.scan(7, b"", b"\xff", False, 10) == [(b"k1", b"v1")]
+    assert batch.snapshot.get("d1").value == b"v1"  # a read sees the waiting rows (from the batch itself)
+    assert batch.snapshot.scan(7, b"", b"\xff", False, 10) == [(b"k1", b"v1")]  # its range holds k1: flushed
     batch.put_document("d2", "t", 2.0, b"v2")
     batch.put_index_entries([(7, b"k2", "d2")])
     batch.delete_index_entries([(7, b"k2")])  # a delete comes after the inserts made before it
