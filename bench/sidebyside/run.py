@@ -231,7 +231,7 @@ def config(args: argparse.Namespace) -> dict:
     return {
         "workloads": args.workloads,
         "W1": {"users": 200 if quick else 1000, "writers": 8, "rates": [50, 200, 1000],
-               "extra_rates": [] if quick else [2000, 4000, 6000], "seconds": 1.0 if quick else 2.0, "drain_s": 3.0,
+               "extra_rates": [] if quick else [2000, 4000, 6000, 8000], "seconds": 1.0 if quick else 2.0, "drain_s": 3.0,
                "recover_s": 30.0, "repeats": r},
         "W2": {"levels": [100, 500] if quick else [100, 1000, 5000], "repeats": r, "timeout_s": 10.0},
         "W3": {"clients": 50 if quick else 100, "writers": 8, "rate": 200, "seconds": 1.0 if quick else 2.0,
