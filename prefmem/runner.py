@@ -577,7 +577,8 @@ class Committer:
         if self._copying is not None:
             if self._copying.done():
                 copying, self._copying = self._copying, None
-                if copying.exception() is None:  # a failed copy is logged and tried again later
+                # A failed copy is logged by _log_failed_copy and tried again later.
+                if not copying.cancelled() and copying.exception() is None:
                     try:
                         await asyncio.to_thread(storage.checkpoint)
                     except Exception as err:  # noqa: BLE001 — best effort: the WAL grows until the next try

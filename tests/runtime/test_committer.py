@@ -330,3 +330,17 @@ async def test_a_failed_checkpoint_is_logged_and_commits_go_on(tmp_path, caplog)
             await asyncio.sleep(0.01)
         assert "WAL checkpoint failed: disk on fire" in caplog.text
         assert len([m for m in backend.table("messages") if m["channel"] == channel]) == 5
+
+
+async def test_a_cancelled_wal_copy_does_not_end_the_committer(tmp_path):
+    from prefmem.testing import TestBackend
+
+    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
+        committer = backend.runner.committer
+        channel = await backend.mutation("messages:create_channel", {"name": "wal"})
+        cancelled = asyncio.get_running_loop().create_future()
+        cancelled.cancel()
+        committer._copying = cancelled
+        await backend.mutation("messages:send", {"channel": channel, "body": "after"})
+        await asyncio.sleep(0)
+        assert committer._copying is None and not committer._task.done()
