@@ -55,8 +55,9 @@ def _checksum(payload: bytes) -> bytes:
 def encode_base32(raw: bytes) -> str:
     """``base64.b32encode(raw)``, lowercase, without padding: ten bits per table lookup.
 
-    The standard library's encoder loops in Python per five bytes; ids are made on every
-    insert, so this one works on the whole payload as one integer.
+    The standard library's encoder loops in Python per five bytes; this one works on a
+    short payload (an id, an id's head) as one integer. Quadratic in the length: not for
+    long inputs.
     """
     pad = -len(raw) % 5
     value = int.from_bytes(raw, "big") << (8 * pad)
@@ -65,22 +66,65 @@ def encode_base32(raw: bytes) -> str:
     return text[: (len(raw) * 8 + 4) // 5]
 
 
-_entropy = bytearray()  # os.urandom drawn 4 KiB at a time: one syscall per ~400 ids, not per id
-os.register_at_fork(after_in_child=_entropy.clear)  # a forked child must not repeat the parent's ids
+# An id's random part is made from its characters: random bytes, each taken mod 32, are
+# translated once per block (in C) into base32 characters and into the digits of Python's
+# base-32 integers, whose ``int(digits, 32)`` gives the ten bytes those characters encode.
+# One syscall and two translations per ~400 ids, and no Python loop per character.
+_POOL_IDS = 409
+_DIGITS = b"0123456789abcdefghijklmnopqrstuv"
+_TO_CHARS = bytes(_ALPHABET.encode("ascii")[b % 32] for b in range(256))
+_TO_DIGITS = bytes(_DIGITS[b % 32] for b in range(256))
+_pool_digits = b""
+_pool_chars = ""
+_pool_next = _POOL_IDS  # the next unused slot of 16 characters
 
 
-def _random_bytes(n: int) -> bytes:
-    if len(_entropy) < n:
-        _entropy[:] = os.urandom(4096)
-    out = bytes(_entropy[-n:])
-    del _entropy[-n:]
-    return out
+def _clear_pool() -> None:
+    global _pool_next
+    _pool_next = _POOL_IDS
+
+
+os.register_at_fork(after_in_child=_clear_pool)  # a forked child must not repeat the parent's ids
+
+
+def _random_slot() -> tuple[bytes, str]:
+    """Ten random bytes and their sixteen base32 characters."""
+    global _pool_digits, _pool_chars, _pool_next
+    if _pool_next >= _POOL_IDS:
+        drawn = os.urandom(16 * _POOL_IDS)  # 256 is a multiple of 32: every character is uniform
+        _pool_digits, _pool_chars = drawn.translate(_TO_DIGITS), drawn.translate(_TO_CHARS).decode("ascii")
+        _pool_next = 0
+    at = 16 * _pool_next
+    _pool_next += 1
+    return int(_pool_digits[at: at + 16], 32).to_bytes(10, "big"), _pool_chars[at: at + 16]
+
+
+# Per table, the id head of the current millisecond: (ms, head bytes, their characters,
+# the CRC of the head). The head (table number, creation millisecond) is the same for
+# every id of a table made in one millisecond; when it is a whole number of 5-byte groups
+# its characters are too, and only the random part and the checksum are new per id.
+_heads: dict[str, tuple[int, bytes, str | None, int]] = {}
+
+
+def _head(table: str, ms: int) -> tuple[int, bytes, str | None, int]:
+    head = _table_prefix(table) + ms.to_bytes(_TIME_BYTES, "big")
+    chars = encode_base32(head) if len(head) % 5 == 0 else None
+    _heads[table] = found = (ms, head, chars, binascii.crc32(head))
+    return found
 
 
 def new_id(table: str) -> str:
-    stamp = (time.time_ns() // 1_000_000).to_bytes(_TIME_BYTES, "big")
-    payload = _table_prefix(table) + stamp + _random_bytes(_RANDOM_BYTES - _TIME_BYTES)
-    return encode_base32(payload + _checksum(payload))
+    ms = time.time_ns() // 1_000_000
+    head = _heads.get(table)
+    if head is None or head[0] != ms:
+        head = _head(table, ms)
+    random_bytes, random_chars = _random_slot()
+    if head[2] is None:  # a table number whose varint leaves the head unaligned: encode it all
+        payload = head[1] + random_bytes
+        return encode_base32(payload + _checksum(payload))
+    check = binascii.crc32(random_bytes, head[3]) & 0xFFFF
+    # The 2-byte checksum and 4 zero bits of padding are the last four characters.
+    return head[2] + random_chars + _PAIRS[check >> 6] + _PAIRS[(check & 0x3F) << 4]
 
 
 @functools.lru_cache(maxsize=4096)
