@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefmem.values import check_value
+
+if TYPE_CHECKING:
+    from prefmem.validators import Validator
 
 MiB = 1024 * 1024
 
@@ -37,6 +40,13 @@ class Limits:
         """Raise ``InvalidValue`` unless ``value`` is a Convex value within these shape limits."""
         check_value(value, path, max_depth=self.nesting_depth, max_array=self.array_items,
                     max_fields=self.object_fields)
+
+    def covers(self, validator: "Validator | None") -> bool:
+        """Whether every value ``validator`` accepts is a Convex value within these limits,
+        so a value it is about to check needs no ``check_shape`` walk of its own."""
+        shape = validator.shape if validator is not None else None
+        # ``nesting_depth`` counts from 0 at the outermost object: n levels of objects nest n - 1 deep.
+        return shape is not None and shape[0] - 1 <= self.nesting_depth and shape[1] <= self.object_fields
 
 
 DEFAULT_LIMITS = Limits()

@@ -337,15 +337,17 @@ class Runner:
         if not isinstance(args, dict):
             raise ValidationError(f"{fn.path}: arguments must be an object, got {type(args).__name__}")
         limits = self.limits
-        limits.check_shape(args)
-        size = len(_msgpack_encoder.encode(args))
-        if size > limits.arguments_size:
-            raise LimitExceeded("arguments_size", f"{fn.path}: arguments are {size} bytes, over {limits.arguments_size}")
+        if not limits.covers(fn.args):
+            limits.check_shape(args)
         if fn.args is not None:
             try:
                 args = fn.args.check(args, "")
             except ValidationError as err:
                 raise ValidationError(f"{fn.path}: invalid argument: {err}") from None
+        # Measured once the arguments are known to be Convex values (encodable).
+        size = len(_msgpack_encoder.encode(args))
+        if size > limits.arguments_size:
+            raise LimitExceeded("arguments_size", f"{fn.path}: arguments are {size} bytes, over {limits.arguments_size}")
         return args
 
     def _check_result(self, fn: FunctionDef, value: Any) -> Any:

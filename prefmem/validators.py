@@ -11,11 +11,12 @@ Every failure names the path (``args.items[2].price``) and the expected type.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Iterable
 
 from prefmem import ids
-from prefmem.errors import ValidationError
-from prefmem.values import INT64_MAX, INT64_MIN, check_field_name, describe, to_json, type_name
+from prefmem.errors import InvalidValue, ValidationError
+from prefmem.values import INT64_MAX, INT64_MIN, check_field_name, check_value, describe, to_json, type_name
 
 Check = Callable[[Any, str], Any]
 
@@ -42,6 +43,17 @@ class Validator:
             self._check = self.compile()
         return self._check(value, path)
 
+    @functools.cached_property
+    def shape(self) -> tuple[int, int] | None:
+        """``(levels of nested objects, most fields of an object)`` bounding every value this validator
+        accepts, when it has such a bound and checks that each scalar is a Convex value;
+        None otherwise (``v.any``, arrays, records). Within the limits, such a validator
+        alone says a value is a Convex value: the separate shape walk can be skipped."""
+        return self._shape()
+
+    def _shape(self) -> tuple[int, int] | None:
+        return None
+
     def describe_json(self) -> Any:
         """A JSON description of the validator, for reports and tooling."""
         raise NotImplementedError
@@ -67,8 +79,35 @@ class _Simple(Validator):
 
         return check
 
+    def _shape(self) -> tuple[int, int] | None:
+        return 0, 0
+
     def describe_json(self) -> Any:
         return {"type": self.kind}
+
+
+class _String(Validator):
+    expected = "a string"
+
+    def compile(self) -> Check:
+        def check(value: Any, path: str) -> Any:
+            if type(value) is str and value.isascii():
+                return value
+            if not isinstance(value, str):
+                raise _fail(path, "a string", value)
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError(f"{path or 'value'} is not valid Unicode (it holds a lone surrogate)") from None
+            return value
+
+        return check
+
+    def _shape(self) -> tuple[int, int] | None:
+        return 0, 0
+
+    def describe_json(self) -> Any:
+        return {"type": "string"}
 
 
 class _Number(Validator):
@@ -79,6 +118,8 @@ class _Number(Validator):
             if isinstance(value, float):
                 return value
             if isinstance(value, int) and not isinstance(value, bool):
+                if not INT64_MIN <= value <= INT64_MAX:
+                    raise ValidationError(f"{path or 'value'}: integer {value} does not fit in int64")
                 as_float = float(value)
                 if as_float != value:
                     raise ValidationError(f"{path or 'value'}: integer {value} has no exact float64 value")
@@ -86,6 +127,9 @@ class _Number(Validator):
             raise _fail(path, self.expected, value)
 
         return check
+
+    def _shape(self) -> tuple[int, int] | None:
+        return 0, 0
 
     def describe_json(self) -> Any:
         return {"type": "number"}
@@ -101,6 +145,9 @@ class _Int64(Validator):
             raise _fail(path, self.expected, value)
 
         return check
+
+    def _shape(self) -> tuple[int, int] | None:
+        return 0, 0
 
     def describe_json(self) -> Any:
         return {"type": "bigint"}
@@ -132,6 +179,9 @@ class _Id(Validator):
 
         return check
 
+    def _shape(self) -> tuple[int, int] | None:
+        return 0, 0
+
     def describe_json(self) -> Any:
         return {"type": "id", "tableName": self.table}
 
@@ -156,6 +206,13 @@ class _Literal(Validator):
             return value
 
         return check
+
+    def _shape(self) -> tuple[int, int] | None:
+        try:
+            check_value(self.literal)
+        except InvalidValue:  # an integer beyond int64: leave it to the shape walk to refuse
+            return None
+        return 0, 0
 
     def describe_json(self) -> Any:
         return {"type": "literal", "value": to_json(self.literal)}
@@ -217,6 +274,12 @@ class _Object(Validator):
             return out
 
         return check
+
+    def _shape(self) -> tuple[int, int] | None:
+        shapes = [val.shape for val in self.fields.values()]
+        if None in shapes:
+            return None
+        return 1 + max((depth for depth, _ in shapes), default=0), max([len(self.fields), *(w for _, w in shapes)])
 
     def describe_json(self) -> Any:
         return {
@@ -281,6 +344,12 @@ class _Union(Validator):
 
         return check
 
+    def _shape(self) -> tuple[int, int] | None:
+        shapes = [m.shape for m in self.members]
+        if None in shapes or not shapes:
+            return None
+        return max(depth for depth, _ in shapes), max(width for _, width in shapes)
+
     def describe_json(self) -> Any:
         return {"type": "union", "value": [m.describe_json() for m in self.members]}
 
@@ -297,6 +366,9 @@ class _Optional(Validator):
     def compile(self) -> Check:
         return self.inner.compile()
 
+    def _shape(self) -> tuple[int, int] | None:
+        return self.inner.shape
+
     def describe_json(self) -> Any:
         return self.inner.describe_json()
 
@@ -311,7 +383,7 @@ class _V:
 
     @staticmethod
     def string() -> Validator:
-        return _Simple("string", "a string", lambda x: isinstance(x, str))
+        return _String()
 
     @staticmethod
     def number() -> Validator:

@@ -88,6 +88,29 @@ async def test_nesting_depth():
             await b.query("limits:return_nested", {"depth": 8})
 
 
+async def test_nesting_depth_under_a_validator_that_fixes_the_shape():
+    """A validator deeper than the limit does not stand in for the shape walk."""
+    point = {"point": {"x": {"y": {"z": "leaf"}}}}  # four levels of objects: the innermost at depth 3
+    async with backend(nesting_depth=3) as b:
+        await b.mutation("limits:write_point", point)
+    async with backend(nesting_depth=2) as b:
+        with pytest.raises(FunctionFailed, match="nesting_depth"):
+            await b.mutation("limits:write_point", point)
+        assert b.table("notes") == []
+
+
+def test_a_validator_stands_in_for_the_shape_walk_only_within_the_limits():
+    from prefmem import v
+
+    pair = v.object({"a": v.object({"b": v.string(), "c": v.number()})})  # 2 levels, 2 fields at most
+    assert Limits().covers(pair)
+    assert Limits(nesting_depth=1, object_fields=2).covers(pair)
+    assert not Limits(nesting_depth=0).covers(pair)
+    assert not Limits(object_fields=1).covers(pair)
+    assert not Limits().covers(v.object({"a": v.any()}))
+    assert not Limits().covers(None)
+
+
 async def test_arguments_size():
     async with backend(arguments_size=100) as b:
         assert await b.query("limits:echo", {"data": "x" * 10}) == "ok"

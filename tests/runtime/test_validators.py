@@ -67,6 +67,28 @@ def test_int_for_number_becomes_the_equal_float():
         v.number().check(2**53 + 1)
 
 
+@pytest.mark.parametrize("validator, shape", [
+    (v.string(), (0, 0)), (v.literal(3), (0, 0)), (v.literal(2**70), None),
+    (v.object({}), (1, 0)), (v.object({"a": v.string(), "b": v.optional(v.number())}), (1, 2)),
+    (v.object({"a": v.object({"b": v.id("users"), "c": v.null(), "d": v.bytes()})}), (2, 3)),
+    (v.union(v.string(), v.object({"a": v.int64()})), (1, 1)), (v.nullable(v.boolean()), (0, 0)),
+    (v.any(), None), (v.array(v.string()), None), (v.record(v.string(), v.number()), None),
+    (v.object({"a": v.string(), "b": v.any()}), None), (v.union(), None),
+], ids=repr)
+def test_shape_bounds_what_a_validator_accepts(validator, shape):
+    """Only validators that fix a value's shape, and check every scalar in it, give one."""
+    assert validator.shape == shape
+
+
+def test_string_and_number_check_what_the_shape_walk_would():
+    """Where a validator's shape stands in for ``check_shape``, its scalars are checked as fully."""
+    with pytest.raises(ValidationError, match=r"^s is not valid Unicode \(it holds a lone surrogate\)"):
+        v.object({"s": v.string()}).check({"s": "ok \ud800"})
+    assert v.string().check("caf\u00e9 \U0001f600") == "caf\u00e9 \U0001f600"
+    with pytest.raises(ValidationError, match="integer 1180591620717411303424 does not fit in int64"):
+        v.number().check(2**70)
+
+
 @settings(max_examples=100, deadline=None)
 @given(values())
 def test_any_accepts_every_value_unchanged(value):
@@ -118,6 +140,20 @@ async def test_arguments_that_are_not_values_or_not_objects(core):
         await core.query("users:typed", {**GOOD_ARGS, "count": 2**64})
     with pytest.raises(FunctionFailed, match="reserved"):
         await core.query("users:typed", {**GOOD_ARGS, "$bad": 1})
+
+
+async def test_checks_the_validator_stands_in_for_still_hold(core):
+    """``users:add`` and the ``notes`` table have validators that bound their values' shape,
+    so no separate shape walk runs; what it would refuse is still refused, writing nothing."""
+    with pytest.raises(FunctionFailed, match="users:add: invalid argument: name is not valid Unicode"):
+        await core.mutation("users:add", {"name": "\udc00"})
+    with pytest.raises(FunctionFailed, match="age: integer .* does not fit in int64"):
+        await core.mutation("users:add", {"name": "n", "age": 2**64})
+    with pytest.raises(FunctionFailed, match="schema of table 'notes': body is not valid Unicode"):
+        await core.mutation("users:insert_odd_note", {"body_code": 0xD800, "int_key": False})
+    with pytest.raises(FunctionFailed, match="schema of table 'notes': 1 is not an allowed field"):
+        await core.mutation("users:insert_odd_note", {"body_code": 98, "int_key": True})
+    assert core.table("users") == [] and core.table("notes") == []
 
 
 async def test_valid_arguments_arrive_converted(core):

@@ -64,3 +64,8 @@ async def first_blob(ctx, args):
 @query(args={"data": v.any()})
 async def filtered_count(ctx, args):
     return len(await ctx.db.query("blobs").filter(lambda q: q.eq(q.field("data"), args["data"])).collect())
+
+
+@mutation(args={"point": v.object({"x": v.object({"y": v.object({"z": v.string()})})})})
+async def write_point(ctx, args):
+    return await ctx.db.insert("notes", {"body": args["point"]["x"]["y"]["z"]})

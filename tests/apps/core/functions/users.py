@@ -136,3 +136,12 @@ async def convex_error_with_data(ctx, args):
 @mutation(args={})
 async def convex_error_with_bad_data(ctx, args):
     raise ConvexError({"tags": {"a", "b"}})
+
+
+@mutation(args={"body_code": v.int64(), "int_key": v.boolean()})
+async def insert_odd_note(ctx, args):
+    """Writes what no client can send: a lone surrogate, or a key that is not a string."""
+    doc = {"body": chr(args["body_code"])}
+    if args["int_key"]:
+        doc[1] = "x"
+    return await ctx.db.insert("notes", doc)
