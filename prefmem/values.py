@@ -227,14 +227,24 @@ def to_json(value: Any) -> Any:
     raise InvalidValue(f"{type(value).__name__} is not a Convex value")
 
 
+_JSON_SCALARS = frozenset({str, float, bool, type(None)})  # members that decode to themselves
+
+
 def from_json(data: Any) -> Any:
-    """Decode Convex's JSON into Python values. JSON numbers are float64, as on the wire."""
+    """Decode Convex's JSON into Python values. JSON numbers are float64, as on the wire.
+
+    Plain members of an array or object are converted in the loop, without a call each:
+    every mutation's arguments come through here."""
     if data is None or isinstance(data, (bool, str)):
         return data
     if isinstance(data, (int, float)):
         return float(data)
     if isinstance(data, list):
-        return [from_json(item) for item in data]
+        items = []
+        for item in data:
+            kind = type(item)
+            items.append(item if kind in _JSON_SCALARS else float(item) if kind is int else from_json(item))
+        return items
     if isinstance(data, dict):
         if len(data) == 1:
             ((key, inner),) = data.items()
@@ -254,7 +264,8 @@ def from_json(data: Any) -> Any:
         for key, item in data.items():
             if isinstance(key, str) and key.startswith("$"):
                 raise InvalidValue(f"object key {key!r} starts with '$', which is reserved")
-            out[key] = from_json(item)
+            kind = type(item)
+            out[key] = item if kind in _JSON_SCALARS else float(item) if kind is int else from_json(item)
         return out
     raise InvalidValue(f"{type(data).__name__} is not valid Convex JSON")
 
