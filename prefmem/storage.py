@@ -386,10 +386,12 @@ class WriteBatch:
             storage._write_lock.release()
             raise
         # Writes waiting for ``flush``: the latest version of each document by id, and the
-        # index entries in the order they were made, and their keys sorted per index.
+        # index entries in the order they were made. Their keys are listed per index, and
+        # sorted, only when a read asks (``waiting_entry_in``): most batches never read.
         self._documents: dict[str, tuple[str, str, float, int, bytes]] = {}
         self._entries: list[tuple[int, bytes, str]] = []
         self._entry_keys: dict[int, list[bytes]] = {}
+        self._keys_listed = 0  # how many of _entries are in _entry_keys
         self._unsorted: set[int] = set()
         self._new_replies_period: tuple[int, int] | None = None  # (table, period) this batch started
         # The writer holds the lock, so the last committed timestamp is known without a read.
@@ -447,15 +449,17 @@ class WriteBatch:
         if self._entries:
             self._conn.executemany("INSERT INTO index_entries (index_id, key, doc_id) VALUES (?, ?, ?)",
                                    [(index_id, bytearray(key), doc_id) for index_id, key, doc_id in self._entries])
-            self._entries.clear()
-            self._entry_keys.clear()
-            self._unsorted.clear()
+            self._forget_entries()
+
+    def _forget_entries(self) -> None:
+        self._entries.clear()
+        self._entry_keys.clear()
+        self._keys_listed = 0
+        self._unsorted.clear()
 
     def _discard(self) -> None:
         self._documents.clear()
-        self._entries.clear()
-        self._entry_keys.clear()
-        self._unsorted.clear()
+        self._forget_entries()
 
     def waiting_documents(self) -> dict[str, tuple[str, str, float, int, bytes]]:
         """The latest version of each document written in this batch and not yet handed to SQLite."""
@@ -463,10 +467,17 @@ class WriteBatch:
 
     def waiting_entry_in(self, index_id: int, lo: bytes, hi: bytes) -> bool:
         """Whether an index entry waiting for ``flush`` falls in ``[lo, hi)`` of ``index_id``."""
+        entries = self._entries
+        if self._keys_listed < len(entries):
+            lists, unsorted = self._entry_keys, self._unsorted
+            for entry_index, key, _doc_id in entries[self._keys_listed:]:
+                lists.setdefault(entry_index, []).append(key)
+                unsorted.add(entry_index)
+            self._keys_listed = len(entries)
         keys = self._entry_keys.get(index_id)
         if not keys:
             return False
-        if index_id in self._unsorted:  # sorted when asked, not per insert: most batches never read
+        if index_id in self._unsorted:
             keys.sort()
             self._unsorted.discard(index_id)
         at = bisect.bisect_left(keys, lo)
@@ -481,9 +492,6 @@ class WriteBatch:
 
     def put_index_entries(self, entries: list[tuple[int, bytes, str]]) -> None:
         self._entries.extend(entries)
-        for index_id, key, _doc_id in entries:
-            self._entry_keys.setdefault(index_id, []).append(key)
-            self._unsorted.add(index_id)
 
     def delete_index_entries(self, entries: list[tuple[int, bytes]]) -> None:
         self.flush()

@@ -340,6 +340,20 @@ def encode_key(*values: Any) -> bytes:
     return bytes(out)
 
 
+def value_key(value: Any) -> bytes:
+    """``encode_key(value)`` for one value. The key of a tuple is its members' keys joined,
+    so index keys are built from these; strings and floats (ids, ``_creationTime``, most
+    indexed fields) skip the bytearray."""
+    kind = type(value)
+    if kind is str:
+        return b"\x06" + _escaped(value.encode("utf-8"))
+    if kind is float:
+        return b"\x04" + _float_bytes(value)
+    out = bytearray()
+    _encode_into(value, out)
+    return bytes(out)
+
+
 def compare(a: Any, b: Any) -> int:
     """Convex's total order across types, as -1, 0 or 1."""
     ka, kb = encode_key(a), encode_key(b)

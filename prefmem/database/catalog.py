@@ -12,7 +12,7 @@ from prefmem.errors import InvalidQuery, SchemaMismatch, ValidationError
 from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef
 from prefmem.storage import Storage, WriteBatch, decode_document
 from prefmem.validators import Validator, _Number, _Object, _Optional, _Union
-from prefmem.values import MISSING, encode_key, lookup_path
+from prefmem.values import MISSING, lookup_path, value_key
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ class Index:
         for f in self.fields:
             part = parts.get(f)
             if part is None:
-                part = parts[f] = encode_key(lookup_path(doc, f) if "." in f else doc.get(f, MISSING))
+                part = parts[f] = value_key(lookup_path(doc, f) if "." in f else doc.get(f, MISSING))
             out.append(part)
-        return b"".join(out)
+        return out[0] if len(out) == 1 else b"".join(out)
 
 
 def _number_fields(validator: Validator | None, prefix: str = "") -> set[str]:
@@ -203,13 +203,13 @@ class Catalog:
         return self._search.get((table, name))
 
     def search_indexes_of(self, table: str) -> list[SearchIndex]:
-        return self._of_table(table)[1]
+        return self.indexes_and_search(table)[1]
 
     def indexes_of(self, table: str) -> list[Index]:
-        return self._of_table(table)[0]
+        return self.indexes_and_search(table)[0]
 
-    def _of_table(self, table: str) -> tuple[list[Index], list[SearchIndex]]:
-        """A table's indexes, kept per table: every write walks them."""
+    def indexes_and_search(self, table: str) -> tuple[list[Index], list[SearchIndex]]:
+        """A table's indexes and search indexes, kept per table: every write walks them."""
         found = self._by_table.get(table)
         if found is None:
             found = self._by_table[table] = (
@@ -223,14 +223,15 @@ class Catalog:
             return None
         return self._by_number.get(number)
 
-    def ensure_table(self, table: str, batch: WriteBatch) -> None:
-        """Create the system indexes of a table first written by a schemaless app."""
+    def ensure_table(self, table: str, batch: WriteBatch) -> bool:
+        """Create the system indexes of a table first written by a schemaless app; whether it did."""
         if (table, "by_id") in self._indexes:
-            return
+            return False
         for name, fields in TableDef(None).all_indexes().items():
             index_id = batch.create_index(table, name, json.dumps(list(fields)))
             self._remember(table, name, index_id, fields)
         self.number_fields.setdefault(table, set())
+        return True
 
     def reload(self) -> None:
         """Re-read index ids after a rolled-back transaction that created tables."""

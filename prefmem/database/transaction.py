@@ -44,6 +44,10 @@ class _Unset:
 UNSET = _Unset()
 
 
+def _where(where: str, subject: Any) -> str:
+    return where if subject is None else where.format(subject)
+
+
 class Transaction:
     def __init__(self, catalog: Catalog, snapshot: Snapshot, limits: Limits, *, now_ms: float,
                  batch: WriteBatch | None = None, deadline: float | None = None) -> None:
@@ -124,7 +128,9 @@ class Transaction:
             raise InvalidQuery("this function cannot write: only mutations write to the database")
         return self.batch
 
-    def _validate(self, table: str, body: dict, where: str) -> dict:
+    def _validate(self, table: str, body: dict, where: str, subject: Any = None) -> dict:
+        """The body to store, checked against the table's schema. ``where`` names the write
+        in errors; with a ``subject`` it is a template for it, filled only on failure."""
         tdef = self.catalog.table_def(table)
         validator = tdef.validator if tdef is not None and (self.catalog.schema.schema_validation
                                                             or table.startswith("_")) else None
@@ -132,15 +138,17 @@ class Transaction:
             try:
                 self.limits.check_shape(body)
             except InvalidValue as err:
-                raise ValidationError(f"{where}: {err}") from None
+                raise ValidationError(f"{_where(where, subject)}: {err}") from None
         for name in body:
             if isinstance(name, str) and name.startswith("_"):  # other keys: the shape walk or validator says
-                raise ValidationError(f"{where}: field {name!r} starts with '_', which is reserved for system fields")
+                raise ValidationError(f"{_where(where, subject)}: field {name!r} starts with '_', which is "
+                                      "reserved for system fields")
         if validator is not None:
             try:
                 body = validator.check(body, "")
             except ValidationError as err:
-                raise ValidationError(f"{where}: document does not match the schema of table {table!r}: {err}") from None
+                raise ValidationError(f"{_where(where, subject)}: document does not match the schema of table "
+                                      f"{table!r}: {err}") from None
         return body
 
     def _next_creation_time(self) -> float:
@@ -154,9 +162,8 @@ class Transaction:
         self.catalog.check_table(table, system=system)
         if not isinstance(body, dict):
             raise ValidationError(f"db.insert into {table!r}: the document must be a dict, got {type(body).__name__}")
-        body = self._validate(table, body, f"db.insert into {table!r}")
-        if not self.catalog.has_table(table) or self.catalog.index(table, "by_id") is None:
-            self.catalog.ensure_table(table, batch)
+        body = self._validate(table, body, "db.insert into {!r}", table)
+        if self.catalog.ensure_table(table, batch):
             self.created_tables = True
         doc_id = ids.new_id(table)
         doc = {"_id": doc_id, "_creationTime": self._next_creation_time(), **body}
@@ -188,7 +195,7 @@ class Transaction:
                 body.pop(name, None)
             else:
                 body[name] = value
-        body = self._validate(table, body, f"db.patch of {doc_id}")
+        body = self._validate(table, body, "db.patch of {}", doc_id)
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"], **body}
         self.write_document(table, doc_id, old, new)
 
@@ -202,7 +209,7 @@ class Transaction:
             if name in body:
                 if body.pop(name) != old[name]:
                     raise ValidationError(f"db.replace: system field {name!r} cannot be changed")
-        body = self._validate(table, body, f"db.replace of {doc_id}")
+        body = self._validate(table, body, "db.replace of {}", doc_id)
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"], **body}
         self.write_document(table, doc_id, old, new)
 
@@ -215,44 +222,48 @@ class Transaction:
         """Write one document version and keep every index of its table in step."""
         batch = self._writer()
         self.check_deadline()
+        limits = self.limits
         encoded = b""
         if new is not None:
             encoded = encode_document(new)
-            if len(encoded) > self.limits.document_size:
+            if len(encoded) > limits.document_size:
                 raise LimitExceeded("document_size", f"document in {table!r} is {len(encoded)} bytes, over "
-                                    f"{self.limits.document_size}")
+                                    f"{limits.document_size}")
         self.documents_written += 1
         self.bytes_written += len(encoded)
-        if self.documents_written > self.limits.documents_written:
-            raise LimitExceeded("documents_written", f"wrote more than {self.limits.documents_written} documents "
+        if self.documents_written > limits.documents_written:
+            raise LimitExceeded("documents_written", f"wrote more than {limits.documents_written} documents "
                                 "in one transaction")
-        if self.bytes_written > self.limits.bytes_written:
-            raise LimitExceeded("bytes_written", f"wrote more than {self.limits.bytes_written} bytes in one transaction")
+        if self.bytes_written > limits.bytes_written:
+            raise LimitExceeded("bytes_written", f"wrote more than {limits.bytes_written} bytes in one transaction")
+        indexes, searches = self.catalog.indexes_and_search(table)
+        written = self.write_set.keys
         removed: list[tuple[int, bytes]] = []
         added: list[tuple[int, bytes, str]] = []
         old_parts: dict[str, bytes] = {}
         new_parts: dict[str, bytes] = {}
-        for index in self.catalog.indexes_of(table):
+        for index in indexes:
+            index_id = index.index_id
             old_key = index.key_of(old, old_parts) if old is not None else None
             new_key = index.key_of(new, new_parts) if new is not None else None
             if old_key == new_key:
                 # The entry stays, but the document behind it changed: readers of it are stale.
-                self.write_set.add(index.index_id, new_key)
+                written.append((index_id, new_key))
                 continue
             if old_key is not None:
-                self.write_set.add(index.index_id, old_key)
-                removed.append((index.index_id, old_key))
+                written.append((index_id, old_key))
+                removed.append((index_id, old_key))
             if new_key is not None:
-                self.write_set.add(index.index_id, new_key)
-                added.append((index.index_id, new_key, doc_id))
-        for search in self.catalog.search_indexes_of(table):
+                written.append((index_id, new_key))
+                added.append((index_id, new_key, doc_id))
+        for search in searches:
             rowid = doc_rowid(doc_id)
             if old is not None:
                 batch.delete_search(search.index_id, rowid)
             if new is not None:
                 batch.put_search(search.index_id, rowid, search.text_of(new), search.filter_keys(new), doc_id)
             for key in write_keys(search, old) | write_keys(search, new):
-                self.write_set.add(search.index_id, key)
+                written.append((search.index_id, key))
         self.write_set.documents += 1
         if removed:
             batch.delete_index_entries(removed)

@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from prefmem.errors import InvalidValue
-from prefmem.values import MISSING, check_value, compare, encode_key, from_json, to_json
+from prefmem.values import MISSING, check_value, compare, encode_key, from_json, to_json, value_key
 
 from ._reference import ABSENT, INT64_MAX, INT64_MIN, POOL, ref_compare, ref_compare_tuple, same, values
 
@@ -97,6 +97,16 @@ def test_key_bytes_sort_as_values(a, b):
     assert _sign(_bytes_cmp(encode_key(a), encode_key(b))) == expected, (a, b)
     assert compare(a, b) == expected
     assert (encode_key(a) == encode_key(b)) == (expected == 0)
+
+
+@SETTINGS
+@given(values())
+@example("a\x00b")
+@example(-0.0)
+def test_one_values_key_is_its_tuple_key(value):
+    """Index keys are built from ``value_key`` parts; each must be exactly ``encode_key``'s."""
+    assert value_key(value) == encode_key(value)
+    assert value_key(MISSING) == encode_key(MISSING)
 
 
 def test_key_order_on_the_pool():
