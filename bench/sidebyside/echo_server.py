@@ -1,19 +1,71 @@
-"""The websocket echo ceiling: ``python -m bench.sidebyside.echo_server --port N``.
+"""The W5 ceilings on prefmem's server stack: ``python -m bench.sidebyside.echo_server --port N``.
 
 A raw ASGI websocket endpoint in a Starlette app served by uvicorn with prefmem's own settings
-(``prefmem.server.UVICORN_OPTIONS``): every text frame is sent straight back. No server can
-answer a websocket message faster on this stack, so it is the ceiling for W5.
+(``prefmem.server.UVICORN_OPTIONS``). Plain, every text frame is sent straight back: no server
+can answer a websocket message faster on this stack, so it is the ceiling for W5.
+
+With ``--persist DB`` it is also the floor of any server that stores what it is sent: each
+frame is inserted as one row into SQLite (WAL, ``--durability normal`` or ``full``), the frames
+that arrived together are committed together (group commit), and each is answered once its
+commit is done. No parsing, validation or function model: what the stack and SQLite alone
+cost, which prefmem's W5 figures can be read against.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sqlite3
+from typing import Any
+
+REPLY = '{"type":"MutationResponse","success":true}'
 
 
-def create_app(path: str = "/ws"):  # noqa: ANN201 — a Starlette app
+class _GroupCommit:
+    """Inserts the frames of all connections in batches, one COMMIT each, then answers them."""
+
+    def __init__(self, db_path: str, durability: str) -> None:
+        self.db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+        self.db.execute("CREATE TABLE IF NOT EXISTS frames (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+        self.queue: list[tuple[str, Any]] = []
+        self.wake = asyncio.Event()
+        self.task: asyncio.Task | None = None
+        self.commits = 0
+        self.stored = 0
+
+    def add(self, text: str, send: Any) -> None:
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        self.queue.append((text, send))
+        self.wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            if not self.queue:
+                self.wake.clear()
+                await self.wake.wait()
+            await asyncio.sleep(0)  # frames already read join this batch
+            batch, self.queue = self.queue, []
+            self.db.execute("BEGIN")
+            self.db.executemany("INSERT INTO frames (body) VALUES (?)", [(text,) for text, _ in batch])
+            self.db.execute("COMMIT")
+            self.commits += 1
+            self.stored += len(batch)
+            for _, send in batch:
+                try:
+                    await send({"type": "websocket.send", "text": REPLY})
+                except OSError:  # that client is gone
+                    pass
+
+
+def create_app(path: str = "/ws", persist: str | None = None, durability: str = "normal"):  # noqa: ANN201
     from starlette.applications import Starlette
-    from starlette.responses import PlainTextResponse
+    from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route, WebSocketRoute
+
+    store = _GroupCommit(persist, durability) if persist is not None else None
 
     class Echo:
         """Raw ASGI, as prefmem's sync endpoint (prefmem.server._SyncEndpoint) is served."""
@@ -26,16 +78,26 @@ def create_app(path: str = "/ws"):  # noqa: ANN201 — a Starlette app
                 message = await receive()
                 if message["type"] == "websocket.disconnect":
                     return
-                if message.get("text") is not None:
-                    try:
-                        await send({"type": "websocket.send", "text": message["text"]})
-                    except OSError:
-                        return
+                text = message.get("text")
+                if text is None:
+                    continue
+                if store is not None:
+                    store.add(text, send)
+                    continue
+                try:
+                    await send({"type": "websocket.send", "text": text})
+                except OSError:
+                    return
 
     async def version(request):  # noqa: ANN001, ANN202
-        return PlainTextResponse("echo")
+        return PlainTextResponse("echo" if store is None else "echo+sqlite")
 
-    return Starlette(routes=[WebSocketRoute(path, Echo()), Route("/version", version)])
+    async def stats(request):  # noqa: ANN001, ANN202
+        """Counted like prefmem's: W5 reports the batch size the group commit reached."""
+        return JSONResponse({"commits": store.commits if store is not None else 0,
+                             "mutations": store.stored if store is not None else 0})
+
+    return Starlette(routes=[WebSocketRoute(path, Echo()), Route("/version", version), Route("/stats", stats)])
 
 
 def main() -> None:
@@ -45,9 +107,12 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--persist", metavar="DB", default=None, help="store every frame in this SQLite file")
+    parser.add_argument("--durability", choices=["normal", "full"], default="normal")
     args = parser.parse_args()
     options = dict(UVICORN_OPTIONS, lifespan="off")
-    uvicorn.run(create_app(), host="127.0.0.1", port=args.port, log_level="warning", **options)
+    uvicorn.run(create_app(persist=args.persist, durability=args.durability), host="127.0.0.1", port=args.port,
+                log_level="warning", **options)
 
 
 if __name__ == "__main__":

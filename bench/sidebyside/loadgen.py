@@ -123,7 +123,7 @@ class System:
             self._stats_conn = None
 
     async def stats(self) -> dict | None:
-        path = {"prefmem": "/api/_stats", "baseline": "/stats"}.get(self.kind)
+        path = {"prefmem": "/api/_stats", "baseline": "/stats", "echo": "/stats"}.get(self.kind)
         if path is None:
             return None
         conn = await PBHttp(self.port).open()  # a fresh one: uvicorn closes idle keep-alive connections
@@ -576,7 +576,7 @@ async def w5(systems: list[System], cfg: dict) -> dict[str, list[dict]]:
 
 async def run(spec: dict) -> dict:
     systems = {s["name"]: System(s) for s in spec["systems"]}
-    echo = System(spec["echo"]) if spec.get("echo") else None
+    ceilings = [System(c) for c in spec.get("ceilings", [])]
     cfg = spec["config"]
     out: dict[str, Any] = {"workloads": {}, "pinned_to": sorted(os.sched_getaffinity(0))
                            if hasattr(os, "sched_getaffinity") else None}
@@ -600,9 +600,7 @@ async def run(spec: dict) -> dict:
             out["workloads"][name]["seconds"] = time.monotonic() - t0
         if "W5" in cfg["workloads"]:
             t0 = time.monotonic()
-            targets = [s for s in reactive if s.name not in cfg["W5"].get("skip", [])]
-            if echo is not None:
-                targets.append(echo)
+            targets = [s for s in reactive if s.name not in cfg["W5"].get("skip", [])] + ceilings
             out["workloads"]["W5"] = {"loadavg_start": os.getloadavg()[0], "systems": await w5(targets, cfg["W5"]),
                                       "seconds": time.monotonic() - t0}
     finally:

