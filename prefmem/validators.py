@@ -279,7 +279,8 @@ class _Object(Validator):
         shapes = [val.shape for val in self.fields.values()]
         if None in shapes:
             return None
-        return 1 + max((depth for depth, _ in shapes), default=0), max([len(self.fields), *(w for _, w in shapes)])
+        depth = 1 + max((depth for depth, _ in shapes), default=0)
+        return depth, max(len(self.fields), max((width for _, width in shapes), default=0))
 
     def describe_json(self) -> Any:
         return {
