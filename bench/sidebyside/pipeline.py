@@ -28,10 +28,11 @@ class _Pipe(FrameProtocol):
     """One websocket keeping ``depth`` writes in flight until ``end``; counts the replies in [start, end)."""
 
     def __init__(self, encode: Encoder, classify: Classifier | None, depth: int, seq0: int,
-                 hello: list[bytes], handshake: bytes) -> None:
+                 hello: list[bytes], handshake: bytes, budget: float = float("inf")) -> None:
         super().__init__(handshake)
         self.encode, self.classify, self.depth, self.seq = encode, classify, depth, seq0
         self.hello = hello
+        self.budget = budget  # writes left to send: a count-based run stops there, not at a time
         self.start = self.end = float("inf")
         self.inflight = 0
         self.done = 0  # successful replies inside the window
@@ -49,8 +50,10 @@ class _Pipe(FrameProtocol):
         self.transport.write(b"".join(self.hello) + self._next(self.depth))  # type: ignore[union-attr]
 
     def _next(self, n: int) -> bytes:
-        if now() >= self.end:
+        n = int(min(n, self.budget))
+        if now() >= self.end or n <= 0:
             return b""
+        self.budget -= n
         out = []
         for _ in range(n):
             self.seq += 1
@@ -137,3 +140,20 @@ async def run_window(port: int, *, http: bool, path: str, encode: Encoder, class
                 proto.transport.close()
     return {"ops": sum(p.done for p in pipes), "rate": sum(p.done for p in pipes) / seconds,
             "errors": sum(p.errors for p in pipes)}
+
+
+async def run_count(port: int, *, http: bool, path: str, encode: Encoder, classify: Classifier | None,
+                    clients: int, depth: int, writes: int, hello: list[bytes] | None = None) -> dict:
+    """Send exactly ``writes`` writes, spread over ``clients`` pipelined connections, and wait for
+    every reply: for measurements per write that must not depend on time (bench/instructions.py)."""
+    pipes: list[_Pipe] = []
+    for k in range(min(clients, writes)):
+        share = writes // clients + (k < writes % clients)
+        proto = (_HttpPipe if http else _Pipe)(encode, classify, depth, k * 10_000_000, hello or [],
+                                               b"" if http else ws_handshake(path, port), budget=share)
+        await open_on(proto, port)
+        pipes.append(proto)
+    for proto in pipes:
+        proto.go(0.0, float("inf"))
+    await asyncio.gather(*(p.closed for p in pipes))
+    return {"ops": sum(p.done for p in pipes), "errors": sum(p.errors for p in pipes)}

@@ -125,6 +125,23 @@ async def test_the_persisting_echo_stores_every_frame_it_answers_in_group_commit
     assert res["mutations_per_commit"] > 1  # pipelined frames share commits
 
 
+async def test_a_counted_run_sends_exactly_its_writes(tmp_path):
+    """bench/instructions.py divides by the number of writes: it must be exact, however they
+    are spread over the connections."""
+    port, proc = _start_echo("--persist", str(tmp_path / "floor.sqlite3"))
+    try:
+        system = loadgen.System({"name": "echo+sqlite", "kind": "echo", "port": port, "pid": proc.pid})
+        res = await pipeline.run_count(port, clients=3, depth=4, writes=101, **loadgen.w5_load(system))
+        stats = await system.stats()
+        tiny = await pipeline.run_count(port, clients=8, depth=4, writes=2, **loadgen.w5_load(system))
+        after = await system.stats()
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    assert res == {"ops": 101, "errors": 0} and stats["mutations"] == 101
+    assert tiny == {"ops": 2, "errors": 0} and after["mutations"] == 103  # fewer writes than connections
+
+
 @pytest.fixture
 def bench_server(tmp_path):
     server = RunningServer(ROOT / "bench" / "apps" / "sidebyside", tmp_path / "w5.sqlite3",

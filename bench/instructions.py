@@ -1,0 +1,127 @@
+"""Instructions the server spends per W5 write, counted by valgrind: prefmem, the echo and the floor.
+
+``python -m bench instructions [--writes 6400 --base 1600]`` (≈4 min; not part of ``python -m
+bench``). Wall-clock throughput on a shared machine moves by tens of percent within minutes;
+an instruction count does not (callgrind gives the same count to about 0.2 % run after run),
+so a change to the write path can be judged by a few percent. What it leaves out is what
+instructions do not show: system calls, cache misses, waiting.
+
+Each case is a W5 server (bench/sidebyside) run under ``valgrind --tool=callgrind``, sent
+exactly ``--writes`` pipelined writes (W5's small insert frame, 16 connections, 16 in flight
+each), then stopped; and again with ``--base`` writes. The difference of the two counts over
+the difference of the writes is the cost of one write, with start-up and shutdown cancelled
+out. The cases: prefmem (``bench:insert`` through the sync protocol, normal durability), the
+websocket echo (the W5 ceiling) and the echo that stores every frame with group commit (the
+W5 floor), on the same server stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import machine
+from bench.report import write_json
+from bench.sidebyside import loadgen, pipeline
+from bench.sidebyside.run import APP, ROOT, free_port, wait_http
+
+CASES = ("prefmem", "echo", "echo+sqlite")
+
+
+def server_command(case: str, port: int, workdir: Path) -> tuple[list[str], str]:
+    """The server of a case, and the kind of load it takes (``loadgen.w5_load``)."""
+    if case == "prefmem":
+        return [sys.executable, "-m", "prefmem", "dev", "--functions", str(APP / "functions"), "--schema",
+                str(APP / "schema.py"), "--db", str(workdir / "prefmem.sqlite3"), "--port", str(port),
+                "--no-watch"], "prefmem"
+    command = [sys.executable, "-m", "bench.sidebyside.echo_server", "--port", str(port)]
+    if case == "echo+sqlite":
+        command += ["--persist", str(workdir / "floor.sqlite3")]
+    return command, "echo"
+
+
+def count(case: str, writes: int, workdir: Path, clients: int, depth: int) -> int:
+    """Instructions of one server run under callgrind that answers ``writes`` writes."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{case}-{writes}-", dir=workdir))
+    port = free_port()
+    command, kind = server_command(case, port, run_dir)
+    log = run_dir / "valgrind.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+                                stdout=out, stderr=subprocess.STDOUT, cwd=run_dir,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_http(f"http://127.0.0.1:{port}/version", proc, run_dir, "valgrind", seconds=300.0)
+        system = loadgen.System({"name": case, "kind": kind, "port": port, "pid": proc.pid})
+        result = asyncio.run(pipeline.run_count(port, clients=clients, depth=depth, writes=writes,
+                                                **loadgen.w5_load(system)))
+        if result["ops"] != writes or result["errors"]:
+            raise RuntimeError(f"{case}: {result['ops']} of {writes} writes answered, {result['errors']} failed")
+        proc.send_signal(signal.SIGINT)  # a clean stop: valgrind reports when the process exits
+        proc.wait(300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    found = re.search(r"Collected : (\d+)", log.read_text(errors="replace"))
+    if found is None:
+        raise RuntimeError(f"{case}: valgrind reported no count; see {log}")
+    return int(found.group(1))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench instructions", description=__doc__.splitlines()[0])
+    parser.add_argument("--writes", type=int, default=6400, help="writes in the measured run (default 6400)")
+    parser.add_argument("--base", type=int, default=1600, help="writes in the run subtracted (default 1600)")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--depth", type=int, default=16)
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    args = parser.parse_args(argv)
+    if args.writes <= args.base:
+        parser.error("--writes must be more than --base")
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (Debian: apt-get install valgrind); it counts the instructions",
+              file=sys.stderr)
+        return 2
+    workdir = Path(tempfile.mkdtemp(prefix="prefmem-instructions-"))
+    started = time.monotonic()
+    per_write: dict[str, float] = {}
+    try:
+        for case in args.cases:
+            low = count(case, args.base, workdir, args.clients, args.depth)
+            high = count(case, args.writes, workdir, args.clients, args.depth)
+            per_write[case] = (high - low) / (args.writes - args.base)
+            print(f"{case}: {per_write[case]:,.0f} instructions per write", file=sys.stderr)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    info = machine.describe(Path(tempfile.gettempdir()))
+    print(f"\ninstructions: server instructions per W5 write (valgrind callgrind), {args.writes} - {args.base} "
+          f"writes over {args.clients} connections x {args.depth} in flight")
+    print(machine.one_line(info))
+    header = f"{'server':<14}{'instructions/write':>20}{'vs echo':>10}{'echo / it':>11}"
+    print(header + "\n" + "-" * len(header))
+    echo = per_write.get("echo")
+    for case, value in per_write.items():
+        over = f"{value / echo:.2f}×" if echo else "-"
+        share = f"{echo / value:.2f}×" if echo else "-"
+        print(f"{case:<14}{value:>20,.0f}{over:>10}{share:>11}")
+    print("echo / it: the throughput this server could reach against the echo if instructions were all "
+          "that counted (W5's 'vs echo')")
+    path = write_json("instructions", {"workload": "instructions", "machine": info, "config": vars(args),
+                                       "instructions_per_write": per_write,
+                                       "seconds": time.monotonic() - started})
+    print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
