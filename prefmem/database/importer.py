@@ -92,8 +92,7 @@ class DocumentImporter:
             self.problem(f"{where}: {err}")
             return False
         self.counts.setdefault(table, 0)
-        if not self.catalog.has_table(table) or self.catalog.index(table, "by_id") is None:
-            self.catalog.ensure_table(table, self._writer())
+        if self.catalog.ensure_table(table, self._writer()):
             self._tx.created_tables = True
             return True
         existing = self._existing_documents(table)

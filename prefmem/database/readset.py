@@ -35,9 +35,6 @@ class WriteSet:
     keys: list[tuple[int, bytes]] = field(default_factory=list)
     documents: int = 0
 
-    def add(self, index_id: int, key: bytes) -> None:
-        self.keys.append((index_id, key))
-
     def extend(self, other: "WriteSet") -> None:
         self.keys.extend(other.keys)
         self.documents += other.documents
