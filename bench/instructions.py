@@ -2,7 +2,7 @@
 
 ``python -m bench instructions [--writes 6400 --base 1600]`` (≈4 min; not part of ``python -m
 bench``). Wall-clock throughput on a shared machine moves by tens of percent within minutes;
-an instruction count does not (callgrind gives the same count to about 0.2 % run after run),
+an instruction count does not (callgrind gives the same count to about 0.3 % run after run),
 so a change to the write path can be judged by a few percent. What it leaves out is what
 instructions do not show: system calls, cache misses, waiting.
 
