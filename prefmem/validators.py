@@ -62,7 +62,14 @@ class Validator:
         return f"v<{self.expected}>"
 
 
-class _Simple(Validator):
+class _Scalar(Validator):
+    """A validator of one scalar it checks fully (a Convex value whatever it accepts): no nesting."""
+
+    def _shape(self) -> tuple[int, int] | None:
+        return 0, 0
+
+
+class _Simple(_Scalar):
     def __init__(self, kind: str, expected: str, test: Callable[[Any], bool]) -> None:
         super().__init__()
         self.kind = kind
@@ -79,14 +86,11 @@ class _Simple(Validator):
 
         return check
 
-    def _shape(self) -> tuple[int, int] | None:
-        return 0, 0
-
     def describe_json(self) -> Any:
         return {"type": self.kind}
 
 
-class _String(Validator):
+class _String(_Scalar):
     expected = "a string"
 
     def compile(self) -> Check:
@@ -103,14 +107,11 @@ class _String(Validator):
 
         return check
 
-    def _shape(self) -> tuple[int, int] | None:
-        return 0, 0
-
     def describe_json(self) -> Any:
         return {"type": "string"}
 
 
-class _Number(Validator):
+class _Number(_Scalar):
     expected = "a number (float64)"
 
     def compile(self) -> Check:
@@ -128,14 +129,11 @@ class _Number(Validator):
 
         return check
 
-    def _shape(self) -> tuple[int, int] | None:
-        return 0, 0
-
     def describe_json(self) -> Any:
         return {"type": "number"}
 
 
-class _Int64(Validator):
+class _Int64(_Scalar):
     expected = "an int64"
 
     def compile(self) -> Check:
@@ -145,9 +143,6 @@ class _Int64(Validator):
             raise _fail(path, self.expected, value)
 
         return check
-
-    def _shape(self) -> tuple[int, int] | None:
-        return 0, 0
 
     def describe_json(self) -> Any:
         return {"type": "bigint"}
@@ -163,7 +158,7 @@ class _Any(Validator):
         return {"type": "any"}
 
 
-class _Id(Validator):
+class _Id(_Scalar):
     def __init__(self, table: str) -> None:
         super().__init__()
         self.table = table
@@ -178,9 +173,6 @@ class _Id(Validator):
             return value
 
         return check
-
-    def _shape(self) -> tuple[int, int] | None:
-        return 0, 0
 
     def describe_json(self) -> Any:
         return {"type": "id", "tableName": self.table}
