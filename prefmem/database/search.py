@@ -96,6 +96,11 @@ def write_keys(index: SearchIndex, doc: dict | None) -> set[bytes]:
     return {token_key(t) for t in tokenize(index.text_of(doc))}
 
 
+def fts5_match(terms: list[str]) -> str:
+    """The FTS5 query for ``terms``: any of them as a whole word, or the last as a prefix."""
+    return " OR ".join([*(f'"{t}"' for t in terms), f'"{terms[-1]}"*'])
+
+
 class SearchFilterBuilder:
     """The ``q`` of ``with_search_index(name, lambda q: q.search(field, text).eq(field, v))``."""
 
@@ -180,9 +185,7 @@ class SearchQuery(LimitedConsumers):
             tx.record_range(index.index_id, *token_prefix_interval(terms[-1]))
         else:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms[:-1])
-        last = f'"{terms[-1]}" OR "{terms[-1]}"*'
-        match = f"{match} OR {last}" if match else last
+        match = fts5_match(terms)
         cap = min(limit, tx.limits.search_results)
         out: list[dict] = []
         rows = tx.snapshot.search(index.index_id, match, self._eq_keys, tx.limits.search_results)
