@@ -27,9 +27,11 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import importlib.metadata
 import itertools
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,7 +41,6 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-import asyncpg
 import psycopg
 import psycopg_pool
 
@@ -140,35 +141,40 @@ class Bench:
                 "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(max(1, round(self.seconds))),
                 "-D", f"batch={self.batch}", "-f", f.name, "-h", "127.0.0.1", "-p", str(self.cluster.port),
                 "-U", "prefmem", *(["--max-tries=1000"] if retries else []), self.database]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120).stdout
         finally:
             os.unlink(f.name)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
         retried = re.search(r"number of transactions retried: (\d+)", out)
-        done = re.search(r"number of transactions actually processed: (\d+)", out)
-        return {"per_s": tps, "retries_per_commit": (int(retried.group(1)) / max(1, int(done.group(1))))
-                if retried else 0.0}
+        done = max(1, int(re.search(r"number of transactions actually processed: (\d+)", out).group(1)))
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return {"per_s": tps, "cpu_us": cpu / done * 1e6,
+                "retries_per_commit": int(retried.group(1)) / done if retried else 0.0}
 
     # -- one call after another --------------------------------------------------------------
 
-    def timed_sync(self, op: Callable[[], Any]) -> float:
+    def timed_sync(self, op: Callable[[], Any]) -> dict:
+        """Calls per second, and this process's CPU per call (what a driver costs the node,
+        and far steadier than wall time on a machine shared with other work)."""
         op()
-        n, start = 0, time.perf_counter()
+        n, start, cpu = 0, time.perf_counter(), time.process_time()
         deadline = start + self.seconds
         while time.perf_counter() < deadline:
             op()
             n += 1
-        return n / (time.perf_counter() - start)
+        return {"per_s": n / (time.perf_counter() - start), "cpu_us": (time.process_time() - cpu) / n * 1e6}
 
-    async def timed_async(self, op: Callable[[], Awaitable[Any]]) -> float:
+    async def timed_async(self, op: Callable[[], Awaitable[Any]]) -> dict:
         await op()
-        n, start = 0, time.perf_counter()
+        n, start, cpu = 0, time.perf_counter(), time.process_time()
         deadline = start + self.seconds
         while time.perf_counter() < deadline:
             await op()
             n += 1
-        return n / (time.perf_counter() - start)
+        return {"per_s": n / (time.perf_counter() - start), "cpu_us": (time.process_time() - cpu) / n * 1e6}
 
     def _rows(self) -> tuple[list[str], list[float], list[int], list[bytes], list[str]]:
         ids = [f"p{next(self.ids)}" for _ in range(self.batch)]
@@ -183,7 +189,7 @@ class Bench:
     def _random_key(self) -> bytes:
         return b"\x01" + (int.from_bytes(os.urandom(4), "big") % (DOCS - SCAN) + 1).to_bytes(4, "big")
 
-    def sync_ops(self, fetch: Callable[..., Any], batch: Callable[..., Any]) -> dict[str, float]:
+    def sync_ops(self, fetch: Callable[..., Any], batch: Callable[..., Any]) -> dict[str, dict]:
         """The three operations through ``fetch(statement, *args)`` and ``batch(*rows)``."""
         return {"point get": self.timed_sync(lambda: fetch(GET, self._random_id())),
                 "range scan": self.timed_sync(lambda: fetch(SCAN_SQL, self._random_key())),
@@ -194,7 +200,7 @@ class Bench:
                 "range scan": await self.timed_async(lambda: fetch(SCAN_SQL, self._random_key())),
                 "batch commit": await self.timed_async(lambda: batch(*self._rows()))}
 
-    def psycopg_sync(self, pooled: bool) -> dict[str, float]:
+    def psycopg_sync(self, pooled: bool) -> dict[str, dict]:
         options = {"autocommit": True, "prepare_threshold": 0}
         pool = psycopg_pool.ConnectionPool(self.url, min_size=2, max_size=2, kwargs=options) if pooled else None
         single = None if pooled else psycopg.connect(self.url, **options)
@@ -212,7 +218,7 @@ class Bench:
         finally:
             (pool or single).close()
 
-    async def psycopg_async(self, pooled: bool) -> dict[str, float]:
+    async def psycopg_async(self, pooled: bool) -> dict[str, dict]:
         options = {"autocommit": True, "prepare_threshold": 0}
         pool, single = None, None
         if pooled:
@@ -234,7 +240,8 @@ class Bench:
         finally:
             await (pool or single).close()
 
-    async def asyncpg_path(self, pooled: bool) -> dict[str, float]:
+    async def asyncpg_path(self, pooled: bool) -> dict[str, dict]:
+        import asyncpg  # bench/requirements.txt: imported here so `python -m bench --list` needs no bench deps
         pool = await asyncpg.create_pool(self.url, min_size=2, max_size=2) if pooled else None
         single = None if pooled else await asyncpg.connect(self.url)
 
@@ -347,6 +354,7 @@ class Bench:
         return _latency(wakeups, trips)
 
     async def notify_asyncpg(self, samples: int) -> dict:
+        import asyncpg
         listener = await asyncpg.connect(self.url)
         sender = await asyncpg.connect(self.url)
         arrived: asyncio.Queue[str] = asyncio.Queue()
@@ -372,7 +380,7 @@ DRIVERS = ["psycopg sync", "psycopg sync pool", "psycopg async", "psycopg async 
 
 
 def measure(seconds: float, repeats: int, batch: int, clients: int, samples: int) -> dict:
-    runs: dict[str, dict[str, list[float]]] = {}
+    runs: dict[str, dict[str, list[dict]]] = {}
     locks: dict[str, dict[str, list[dict]]] = {}
     with Cluster(settings=DURABLE) as cluster:
         database = cluster.create_database("bench")
@@ -382,7 +390,7 @@ def measure(seconds: float, repeats: int, batch: int, clients: int, samples: int
         bench = Bench(cluster, database, seconds, batch)
         for _ in range(repeats):  # interleaved, so a slow spell of the machine hits every row alike
             for op, script in PGBENCH.items():
-                runs.setdefault("pgbench (libpq, C)", {}).setdefault(op, []).append(bench.pgbench(script)["per_s"])
+                runs.setdefault("pgbench (libpq, C)", {}).setdefault(op, []).append(bench.pgbench(script))
             for name in DRIVERS:
                 if name.startswith("psycopg sync"):
                     figures = bench.psycopg_sync(pooled=name.endswith("pool"))
@@ -390,8 +398,8 @@ def measure(seconds: float, repeats: int, batch: int, clients: int, samples: int
                     figures = asyncio.run(bench.psycopg_async(pooled=name.endswith("pool")))
                 else:
                     figures = asyncio.run(bench.asyncpg_path(pooled=name.endswith("pool")))
-                for op, per_s in figures.items():
-                    runs.setdefault(name, {}).setdefault(op, []).append(per_s)
+                for op, figure in figures.items():
+                    runs.setdefault(name, {}).setdefault(op, []).append(figure)
             for lock in LOCKS:
                 for n in (1, clients):
                     row = locks.setdefault(lock, {})
@@ -406,8 +414,10 @@ def measure(seconds: float, repeats: int, batch: int, clients: int, samples: int
     return {
         "machine": machine, "postgres": server, "seconds": seconds, "repeats": repeats, "batch": batch,
         "clients": clients, "drivers": {"psycopg": psycopg.__version__, "psycopg_impl": psycopg.pq.__impl__,
-                                        "psycopg_pool": psycopg_pool.__version__, "asyncpg": asyncpg.__version__},
-        "ops": {name: {op: statistics.median(v) for op, v in ops.items()} for name, ops in runs.items()},
+                                        "psycopg_pool": psycopg_pool.__version__,
+                                        "asyncpg": importlib.metadata.version("asyncpg")},
+        "ops": {name: {op: {k: statistics.median(r[k] for r in v) for k in ("per_s", "cpu_us")}
+                       for op, v in ops.items()} for name, ops in runs.items()},
         "ops_runs": runs,
         "commits": {lock: {k: {"per_s": statistics.median(r["per_s"] for r in v),
                                "retries_per_commit": statistics.median(r["retries_per_commit"] for r in v)}
@@ -424,9 +434,11 @@ def print_table(data: dict) -> None:
           f"{data['seconds']} s, one connection, one call after another")
     base = data["ops"]["pgbench (libpq, C)"]
     ops = list(base)
-    print(f"{'driver':<22}" + "".join(f"{op + '/s':>16} {'vs raw':>7}" for op in ops))
+    print(f"{'':<22}" + "".join(f"{op:^33}" for op in ops))
+    print(f"{'driver':<22}" + f"{'calls/s':>10} {'vs raw':>7} {'client CPU':>14}" * len(ops))
     for name, row in data["ops"].items():
-        print(f"{name:<22}" + "".join(f"{row[op]:>16,.0f} {row[op] / base[op]:>6.2f}×" for op in ops))
+        print(f"{name:<22}" + "".join(f"{row[op]['per_s']:>10,.0f} {row[op]['per_s'] / base[op]['per_s']:>6.2f}×"
+                                      f"{row[op]['cpu_us']:>10,.0f} µs " for op in ops))
     print(f"(batch commit = {data['batch']} documents + {2 * data['batch']} index entries in one transaction)")
     print()
     print(f"commit serialization: commits/s (retries per commit), one document + write-log entry + head per commit")
