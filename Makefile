@@ -51,7 +51,7 @@ browser:
 # that major version (bookworm has none: vector search on PostgreSQL then uses the exact
 # scan). Checked once per venv, so `make test` does not run `apt-get update` every time.
 PG_STAMP := $(VENV)/.postgres-installed
-$(PG_STAMP): $(STAMP)
+$(PG_STAMP): | $(STAMP)
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
 	@major=$$(ls /usr/lib/postgresql | sort -n | tail -1); \

@@ -80,6 +80,14 @@ class Cluster:
         return ["setpriv", f"--reuid={self._owner.pw_uid}", f"--regid={self._owner.pw_gid}", "--clear-groups", *argv]
 
     def start(self) -> "Cluster":
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # nothing of a cluster that failed to start stays behind
+            raise
+        return self
+
+    def _start(self) -> None:
         if self._owner is not None:
             os.chown(self.root, self._owner.pw_uid, self._owner.pw_gid)
         subprocess.run(self._as_owner([str(self.programs / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
@@ -94,7 +102,6 @@ class Cluster:
             raise RuntimeError(f"postgres did not start:\n{self.log_text()}")
         with self.connect("postgres") as conn:
             conn.execute(f"CREATE DATABASE {TEMPLATE}")
-        return self
 
     def _launch(self) -> bool:
         options = [f"-c{name}={value}" for name, value in self.settings.items()]

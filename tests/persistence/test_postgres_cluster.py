@@ -6,6 +6,7 @@ import socket
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.helpers.postgres import Cluster
 from tests.helpers.server import free_port
@@ -107,3 +108,11 @@ def test_a_port_taken_by_someone_else_is_not_used(monkeypatch):
                 assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         squatter.close()
+
+
+def test_a_cluster_that_cannot_start_says_why_and_leaves_nothing():
+    cluster = Cluster(settings={"shared_buffers": "plenty"})
+    with pytest.raises(RuntimeError, match="shared_buffers"):
+        cluster.start()
+    assert cluster.proc is None
+    assert not cluster.root.exists()
