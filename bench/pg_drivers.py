@@ -13,7 +13,8 @@ and measures, on one connection one call after another:
   each (two ``unnest`` statements), then COMMIT;
 
 for each driver path, with **pgbench** (libpq in C, prepared statements, the same SQL) as
-the raw baseline measured in the same run. Then the three ways to serialize commits across
+the raw baseline measured in the same run: calls per second, and the client's CPU per call
+(steadier than wall time on a shared machine, and what the driver costs a node). Then the three ways to serialize commits across
 nodes (``pg_advisory_xact_lock``, a row lock on the write log's head row, SERIALIZABLE with
 retries), each a commit of one document + write-log entry + head update after a validation
 read, at 1 and ``--clients`` concurrent connections, through psycopg and through pgbench.
