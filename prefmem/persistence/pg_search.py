@@ -17,6 +17,11 @@ tables and computes the same numbers:
   equal documents get bit-identical scores on both engines and the tie-break is the same:
   document id in byte order (``COLLATE "C"``, SQLite's BINARY).
 
+Each posting ``(term, doc id)`` carries the term's count in the document, the document's
+length and its filter keys, so a search reads only
+the postings of its terms and the statistics row, never a table of all documents. A table
+of documents (length and distinct terms) serves deletes.
+
 Statistics are kept in the same transaction as the postings: one row per index with the
 document count and the total token count (FTS5's ``xRowCount`` and ``xColumnTotalSize``),
 updated by every write, so a search inside a transaction sees its own writes. A term's
@@ -53,10 +58,10 @@ def create(conn: psycopg.Connection, index_id: int, filters: int) -> None:
     docs, terms, stats = _tables(index_id)
     columns = sql.SQL("").join(sql.SQL(", {} bytea NOT NULL").format(sql.Identifier(f"f{i}")) for i in range(filters))
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (doc_id text COLLATE \"C\" PRIMARY KEY, "
-                         "length integer NOT NULL, terms text[] NOT NULL{})").format(docs, columns))
+                         "length integer NOT NULL, terms text[] NOT NULL)").format(docs))
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (term text COLLATE \"C\" NOT NULL, "
-                         "doc_id text COLLATE \"C\" NOT NULL, freq integer NOT NULL, "
-                         "PRIMARY KEY (term, doc_id))").format(terms))
+                         "doc_id text COLLATE \"C\" NOT NULL, freq integer NOT NULL, length integer NOT NULL{}, "
+                         "PRIMARY KEY (term, doc_id))").format(terms, columns))
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (one boolean PRIMARY KEY DEFAULT true CHECK (one), "
                          "rows bigint NOT NULL, tokens bigint NOT NULL)").format(stats))
     conn.execute(sql.SQL("INSERT INTO {} (rows, tokens) VALUES (0, 0) ON CONFLICT DO NOTHING").format(stats))
@@ -84,13 +89,14 @@ def put(conn: psycopg.Connection, index_id: int, doc_id: str, text: str, filter_
     docs, terms, stats = _tables(index_id)
     tokens = tokenize(text, MAX_TERM_LENGTH + 1)
     counts = Counter(tokens)
-    columns = sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(f"f{i}")) for i in range(len(filter_keys)))
-    marks = sql.SQL("").join(sql.SQL(", %s") for _ in filter_keys)
-    conn.execute(sql.SQL("INSERT INTO {} (doc_id, length, terms{}) VALUES (%s, %s, %s{})").format(docs, columns, marks),
-                 (doc_id, len(tokens), list(counts), *filter_keys))
+    conn.execute(sql.SQL("INSERT INTO {} (doc_id, length, terms) VALUES (%s, %s, %s)").format(docs),
+                 (doc_id, len(tokens), list(counts)))
     if counts:
-        conn.execute(sql.SQL("INSERT INTO {} (term, doc_id, freq) SELECT t, %s, f FROM unnest(%s::text[], %s::int[]) "
-                             "AS u(t, f)").format(terms), (doc_id, list(counts), list(counts.values())))
+        columns = sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(f"f{i}")) for i in range(len(filter_keys)))
+        marks = sql.SQL("").join(sql.SQL(", %s") for _ in filter_keys)
+        conn.execute(sql.SQL("INSERT INTO {} (term, doc_id, freq, length{}) SELECT t, %s, f, %s{} "
+                             "FROM unnest(%s::text[], %s::int[]) AS u(t, f)").format(terms, columns, marks),
+                     (doc_id, len(tokens), *filter_keys, list(counts), list(counts.values())))
     conn.execute(sql.SQL("UPDATE {} SET rows = rows + 1, tokens = tokens + %s").format(stats), (len(tokens),))
 
 
@@ -112,25 +118,27 @@ def search(conn: psycopg.Connection, index_id: int, terms: list[str], filters: l
     best first. The score is FTS5's ``-bm25()``, to the bit."""
     if not terms:
         return []
-    docs, postings, stats = _tables(index_id)
+    _docs, postings, stats = _tables(index_id)
+    keys = sql.SQL("").join(sql.SQL(", {}").format(sql.Identifier(f"f{int(position)}")) for position, _ in filters)
     phrases: list[sql.Composable] = []
     params: list[object] = []
     for i, term in enumerate(terms):
-        phrases.append(sql.SQL("SELECT {} AS phrase, doc_id, freq::float8 AS tf FROM {} WHERE term = %s")
-                       .format(sql.Literal(i), postings))
+        phrases.append(sql.SQL("SELECT {} AS phrase, doc_id, freq::float8 AS tf, length{} FROM {} WHERE term = %s")
+                       .format(sql.Literal(i), keys, postings))
         params.append(term)
     end = _after_prefix(terms[-1])
     bound = sql.SQL(" AND term < %s") if end is not None else sql.SQL("")
-    phrases.append(sql.SQL("SELECT {} AS phrase, doc_id, sum(freq)::float8 AS tf FROM {} WHERE term >= %s{} "
-                           "GROUP BY doc_id").format(sql.Literal(len(terms)), postings, bound))
+    phrases.append(sql.SQL("SELECT {} AS phrase, doc_id, sum(freq)::float8 AS tf, min(length) AS length{} FROM {} "
+                           "WHERE term >= %s{} GROUP BY doc_id{}").format(sql.Literal(len(terms)), keys, postings, bound,
+                                                                           keys))
     params.extend([terms[-1]] if end is None else [terms[-1], end])
-    where = sql.SQL("").join(sql.SQL(" AND d.{} = %s").format(sql.Identifier(f"f{int(position)}"))
+    where = sql.SQL("").join(sql.SQL(" AND h.{} = %s").format(sql.Identifier(f"f{int(position)}"))
                              for position, _ in filters)
     params.extend(key for _, key in filters)
     params.append(limit)
     query = sql.SQL("""
         WITH hits AS ({hits}),
-        totals AS (SELECT rows, tokens::float8 / rows::float8 AS avgdl FROM {stats}),
+        totals AS (SELECT rows, tokens::float8 / NULLIF(rows, 0)::float8 AS avgdl FROM {stats}),
         idf AS (
             SELECT phrase, CASE WHEN x <= 0 THEN 1e-6::float8 ELSE x END AS idf
             FROM (SELECT h.phrase, ln(((t.rows - count(*))::float8 + 0.5::float8) / (count(*)::float8 + 0.5::float8)) AS x
@@ -138,12 +146,12 @@ def search(conn: psycopg.Connection, index_id: int, terms: list[str], filters: l
         ),
         scored AS (
             SELECT h.doc_id, sum(i.idf * ((h.tf * ({k1} + 1.0::float8))
-                                          / (h.tf + {k1} * (1.0::float8 - {b} + {b} * d.length::float8 / t.avgdl)))
+                                          / (h.tf + {k1} * (1.0::float8 - {b} + {b} * h.length::float8 / t.avgdl)))
                                  ORDER BY h.phrase) AS score
-            FROM hits h JOIN idf i USING (phrase) JOIN {docs} d USING (doc_id), totals t
+            FROM hits h JOIN idf i USING (phrase), totals t
             WHERE true{where}
             GROUP BY h.doc_id
         )
         SELECT doc_id, score FROM scored ORDER BY score DESC, doc_id LIMIT %s
-    """).format(hits=sql.SQL(" UNION ALL ").join(phrases), stats=stats, docs=docs, k1=_K1, b=_B, where=where)
+    """).format(hits=sql.SQL(" UNION ALL ").join(phrases), stats=stats, k1=_K1, b=_B, where=where)
     return [(doc_id, score) for doc_id, score in conn.execute(query, params)]

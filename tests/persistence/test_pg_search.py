@@ -149,6 +149,7 @@ def test_a_transaction_sees_its_own_writes_and_a_rollback_leaves_no_trace(postgr
     with psycopg.connect(postgres_url) as conn:
         with conn.transaction():
             pg_search.create(conn, 9001, 0)
+            assert pg_search.search(conn, 9001, ["words"], [], 10) == []
             pg_search.put(conn, 9001, "kept", "kept words", [])
         with pytest.raises(RuntimeError), conn.transaction():
             pg_search.put(conn, 9001, "gone", "gone words", [])
