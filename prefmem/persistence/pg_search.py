@@ -18,9 +18,9 @@ tables and computes the same numbers:
   document id in byte order (``COLLATE "C"``, SQLite's BINARY).
 
 Each posting ``(term, doc id)`` carries the term's count in the document, the document's
-length and its filter keys, so a search reads only
-the postings of its terms and the statistics row, never a table of all documents. A table
-of documents (length and distinct terms) serves deletes.
+length and its filter keys, so a search reads only the postings of its terms and the
+statistics row, never a table of all documents. A table of documents (length and distinct
+terms) serves deletes.
 
 Statistics are kept in the same transaction as the postings: one row per index with the
 document count and the total token count (FTS5's ``xRowCount`` and ``xColumnTotalSize``),
