@@ -69,12 +69,12 @@ def _open_backend(args: argparse.Namespace, **options: Any):  # noqa: ANN202 —
         raise CommandError(f"could not load the application: {type(err).__name__}: {err}") from None
 
 
-def _open_storage(db: str):  # noqa: ANN202 — a Storage, imported lazily
-    from prefmem.storage import Storage
+def _open_storage(db: str):  # noqa: ANN202 — a SqlitePersistence, imported lazily
+    from prefmem.persistence.sqlite import SqlitePersistence
 
     if not Path(db).is_file():
         raise CommandError(f"no database at {db} (use --db PATH)")
-    return Storage(db)
+    return SqlitePersistence(db)
 
 
 def _table_indexes(storage: Any) -> dict[str, dict[str, int]]:
@@ -87,12 +87,12 @@ def _table_indexes(storage: Any) -> dict[str, dict[str, int]]:
 
 def _documents(snapshot: Any, index_id: int, *, reverse: bool = False) -> Iterator[dict]:
     """Every document of an index at one snapshot, in key order, fetched in chunks."""
-    from prefmem.storage import decode_document
+    from prefmem.persistence.base import decode_document
 
     lo, hi = b"", b"\xff"
     while lo < hi:
         rows = snapshot.scan(index_id, lo, hi, reverse, _SCAN_CHUNK)
-        for _key, value in rows:
+        for _key, value, _doc_id in rows:
             yield decode_document(value)
         if len(rows) < _SCAN_CHUNK:
             return
@@ -129,8 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CommandError(str(err)) from None
 
         async def call() -> Any:
-            outcome = await backend.runner.run(fn, fn_args, None)
-            await backend.runner.committer.drain()
+            outcome = await backend.app.run(fn, fn_args, None)
+            await backend.app.committer.drain()
             return outcome
 
         outcome = asyncio.run(call())
@@ -378,7 +378,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         backend = _open_backend(args)
         try:
             total_bytes = sum(info.file_size for info in tables.values())
-            with DocumentImporter(backend.runner.catalog, backend.limits, replace=args.replace) as importer, \
+            with DocumentImporter(backend.app, backend.limits, replace=args.replace) as importer, \
                     tqdm(total=total_bytes, unit="B", unit_scale=True, desc="import", file=sys.stderr,
                          delay=_PROGRESS_DELAY_S, leave=False) as progress:
                 for table, info in tables.items():
@@ -404,7 +404,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                                 continue
                             importer.add(table, doc, where)
                 try:
-                    counts = importer.commit()
+                    counts = asyncio.run(importer.commit())
                 except ImportRefused as err:
                     raise CommandError(str(err)) from None
                 replaced = dict(importer.replaced)

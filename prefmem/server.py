@@ -32,7 +32,7 @@ from prefmem.router import HttpRouter, dispatch
 from prefmem.scheduler.crons import CronRunner
 from prefmem.scheduler.executor import Executor
 from prefmem.static import static_response
-from prefmem.sync.session import MutationRecords, SyncSession
+from prefmem.sync.session import SyncSession
 
 log = logging.getLogger("prefmem.server")
 
@@ -123,22 +123,21 @@ class Server:
         self.crons: CronRunner | None = None
         self._watcher: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
-        self.mutation_records = MutationRecords()
 
     async def start(self) -> None:
-        if self.backend.runner is None:
+        if self.backend.app is None:
             self.backend.open()
-        runner = self.backend.runner
-        assert runner is not None
+        app = self.backend.app
+        assert app is not None
         if self.site_url is not None:
-            runner.site_url = self.site_url
-        self.subscriptions = Subscriptions(runner)
+            app.site_url = self.site_url
+        self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
-        self.http_api = HttpApi(runner, self.auth)
-        self.executor = Executor(runner)
+        self.http_api = HttpApi(app, self.auth)
+        self.executor = Executor(app)
         await self.executor.recover()
         self.executor.start()
-        self.crons = CronRunner(runner)
+        self.crons = CronRunner(app)
         self.crons.start()
         self._announce()
         if self.watch:
@@ -169,9 +168,11 @@ class Server:
             await self.executor.stop()
         if self.http_api is not None:
             self.http_api.pins.close()
-        runner = self.backend.runner
-        if runner is not None:
-            await runner.committer.drain()
+        app = self.backend.app
+        if app is not None:
+            await app.committer.drain()
+        if self.subscriptions is not None:
+            self.subscriptions.close()
         self.backend.close()
 
     async def _watch_code(self) -> None:
@@ -199,23 +200,21 @@ class Server:
         token = request.query_params.get("token")
         if not token:
             return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
-        runner = self.backend.runner
         content_type = request.headers.get("content-type")
-        storage_id = await store_stream(runner, request.stream(), content_type, token)
+        storage_id = await store_stream(self.backend.app, request.stream(), content_type, token)
         if storage_id is None:
             return JSONResponse({"code": "BadUploadUrl", "message": "this upload URL is unknown, already used or "
                                  "expired; generate a new one"}, status_code=400)
         return JSONResponse({"storageId": storage_id})
 
     async def serve_file(self, request: Request) -> Response:
-        runner = self.backend.runner
-        assert runner is not None and runner.files is not None
+        app = self.backend.app
+        assert app is not None
         storage_id = request.path_params["storage_id"]
-        await runner.committer.visible.wait()
-        meta = runner.execute_query(files_store.file_metadata, {"id": storage_id}, None)
+        meta = await app.query(files_store.file_metadata, {"id": storage_id}, None)
         if not meta.ok or meta.value is None:
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        path = runner.files.path_of(storage_id)
+        path = app.files.path_of(storage_id)
         if not path.exists():
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
         return FileResponse(path, media_type=meta.value.get("contentType") or "application/octet-stream",
@@ -223,7 +222,7 @@ class Server:
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
-        assert self.auth is not None and self.backend.runner is not None
+        assert self.auth is not None and self.backend.app is not None
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme != "Convex" or not self.auth.is_admin_key(key):
@@ -234,7 +233,7 @@ class Server:
             wait = min(30.0, max(0.0, float(request.query_params.get("wait", "0"))))
         except ValueError:
             return JSONResponse({"code": "BadRequest", "message": "after and wait must be numbers"}, status_code=400)
-        log = self.backend.runner.execution_log
+        log = self.backend.app.execution_log
         records = await log.wait_since(after, wait) if wait else log.since(after)
         return JSONResponse({"entries": [r.to_json() for r in records], "last": log.last_seq})
 
@@ -252,7 +251,7 @@ class Server:
                 identity = await self.auth.for_header(request.headers.get("authorization"))
             except AuthFailed:
                 identity = None  # an HTTP action without valid auth simply has no identity
-            response = await dispatch(self.backend.runner, router, request, identity)
+            response = await dispatch(self.backend.app, router, request, identity)
             if response is not None:
                 return response
             allowed = router.allowed_methods(request.url.path)
@@ -267,9 +266,9 @@ class Server:
     async def websocket(self, transport: _AsgiTransport) -> None:
         if not await transport.accept():
             return
-        assert self.subscriptions is not None and self.backend.runner is not None
+        assert self.subscriptions is not None and self.backend.app is not None
         assert self.auth is not None
-        session = SyncSession(transport, self.backend.runner, self.subscriptions, self.auth, self.mutation_records)
+        session = SyncSession(transport, self.backend.app, self.subscriptions, self.auth)
         self.sessions.add(session)
         try:
             await session.run(transport.frames())
@@ -298,13 +297,14 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
 
     async def stats(request: Request) -> Response:
         """Counters for benchmarks; only served when the server runs with PREFMEM_STATS=1."""
-        runner = server.backend.runner
+        app = server.backend.app
         subs = server.subscriptions
         return JSONResponse({
             "executions": subs.executions if subs is not None else 0,
             "last_flush_reruns": subs.last_flush_reruns if subs is not None else 0,
-            "commits": runner.committer.commits if runner is not None else 0,
-            "mutations": runner.committer.mutations if runner is not None else 0,
+            "commits": app.committer.commits if app is not None else 0,
+            "mutations": app.committer.mutations if app is not None else 0,
+            "reexecuted": app.committer.reexecuted if app is not None else 0,
             "sessions": len(server.sessions),
         })
 

@@ -1,6 +1,6 @@
 """Crons: ``functions/crons.py`` declares them, APScheduler's triggers time them.
 
-Each job runs its function through the runner (a mutation through the committer, an
+Each job runs its function through the application (a mutation through the committer, an
 action directly). APScheduler keeps at most one run of a job going at a time and logs a
 run it skips because the previous one is still going (``max_instances=1``).
 """
@@ -95,8 +95,8 @@ class Crons:
 class CronRunner:
     """Runs an application's crons on an APScheduler ``AsyncIOScheduler``."""
 
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
+    def __init__(self, app: Any) -> None:
+        self.app = app
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.runs: dict[str, int] = {}
 
@@ -107,7 +107,7 @@ class CronRunner:
     def load(self) -> None:
         """(Re)read ``functions/crons.py``: replaces every job, so edits apply on reload."""
         self.scheduler.remove_all_jobs()
-        module = self.runner.registry.module("crons")
+        module = self.app.registry.module("crons")
         crons = getattr(module, "crons", None) if module is not None else None
         if crons is None:
             return
@@ -115,7 +115,7 @@ class CronRunner:
             log.error("functions/crons.py: `crons` must be a prefmem.Crons, got %s", type(crons).__name__)
             return
         for job in crons.jobs.values():
-            fn = self.runner.registry.resolve(job.ref)
+            fn = self.app.registry.resolve(job.ref)
             if fn.kind not in ("mutation", "action"):
                 log.error("cron %s: %s is a %s; crons run mutations and actions", job.name, fn.path, fn.kind)
                 continue
@@ -125,7 +125,7 @@ class CronRunner:
 
     async def _run(self, name: str, fn: Any, args: dict) -> None:
         self.runs[name] = self.runs.get(name, 0) + 1
-        outcome = await self.runner.run(fn, args, None)
+        outcome = await self.app.run(fn, args, None)
         if not outcome.ok:
             log.warning("cron %s (%s) failed: %s", name, fn.path, outcome.error)
 
