@@ -9,6 +9,7 @@ committer, file bytes.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from prefmem import logs
@@ -16,7 +17,7 @@ from prefmem.auth.identity import Identity
 from prefmem.database import Catalog
 from prefmem.database.committer import Committer
 from prefmem.database.replies import ReplayKey
-from prefmem.database.write_log import WriteLog
+from prefmem.database.write_log import WriteLog, catch_up
 from prefmem.errors import PrefmemError
 from prefmem.files.store import FileStore
 from prefmem.functions import FunctionDef, Registry
@@ -40,6 +41,34 @@ class Application:
         self.write_log = WriteLog(persistence.last_ts())
         self.runner = Runner(self)
         self.committer = Committer(self)
+        self._following: asyncio.Task | None = None
+
+    # -- other processes' commits ----------------------------------------------------------
+
+    # A lost wake-up delays a process by at most this long.
+    follow_poll_s = 1.0
+
+    def catch_up(self) -> None:
+        """Append to the write log what other processes committed (a shared database)."""
+        with self.persistence.snapshot() as snapshot:
+            catch_up(self.write_log, snapshot, snapshot.ts)
+
+    def start_following(self) -> None:
+        """Keep the write log current with the commits of other processes, woken by them."""
+        if not self.persistence.shared or self._following is not None:
+            return
+        self.persistence.listen(self.catch_up)
+        self._following = asyncio.get_running_loop().create_task(self._poll(), name="prefmem-follow")
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.follow_poll_s)
+            self.catch_up()
+
+    def stop_following(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+            self._following = None
 
     # -- calling functions ------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from prefmem.files.store import FileStore
 from prefmem.functions import Registry, load_functions, load_schema
 from prefmem.limits import DEFAULT_LIMITS, Limits
 from prefmem.persistence.base import Durability, decode_document
-from prefmem.persistence.sqlite import SqlitePersistence
+from prefmem.errors import PrefmemError
+from prefmem.persistence.sqlite import ServeLock, ServeLockHeld, SqlitePersistence
 from prefmem.runner import Clock
 from prefmem.scheduler import jobs
 from prefmem.schema import Schema
@@ -40,6 +41,7 @@ class Backend:
         self.shared = shared
         self.persistence: SqlitePersistence | None = None
         self.app: Application | None = None
+        self._serve_lock: ServeLock | None = None
 
     def _schema(self) -> Schema | None:
         if isinstance(self.schema_source, Schema) or self.schema_source is None:
@@ -50,12 +52,23 @@ class Backend:
         """Load code and schema, open the database and check it; raise before touching data."""
         schema = self._schema()
         registry: Registry = load_functions(self.functions_dir)
-        persistence = SqlitePersistence(self.db_path, self.durability, shared=self.shared)
+        if not self.shared and str(self.db_path) != ":memory:":
+            self._serve_lock = ServeLock(self.db_path)
+            try:
+                self._serve_lock.acquire()
+            except ServeLockHeld as err:
+                raise PrefmemError(str(err)) from None
+        try:
+            persistence = SqlitePersistence(self.db_path, self.durability, shared=self.shared)
+        except BaseException:
+            self._release_lock()
+            raise
         try:
             catalog = Catalog(persistence, schema, system_tables={jobs.TABLE: jobs.table_def(), **files.table_defs()})
             catalog.open(prepare=not self.shared)
         except BaseException:
             persistence.close()
+            self._release_lock()
             raise
         self.persistence = persistence
         # File bytes live next to the database they belong to.
@@ -74,6 +87,19 @@ class Backend:
         if self.persistence is not None:
             self.persistence.close()
             self.persistence = None
+        self._release_lock()
+
+    def hand_over(self) -> None:
+        """Close the database but stay its owner: worker processes serve it from now on."""
+        if self.persistence is not None:
+            self.persistence.close()
+            self.persistence = None
+        self.app = None
+
+    def _release_lock(self) -> None:
+        if self._serve_lock is not None:
+            self._serve_lock.release()
+            self._serve_lock = None
 
     @property
     def registry(self) -> Registry:

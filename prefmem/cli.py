@@ -426,8 +426,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     web = None if args.no_web else Path(args.web) if args.web is not None else default_web_dir()
     if web is not None and not web.is_dir():
         raise CommandError(f"web directory {web} does not exist (build the page first: make run)")
+    if args.workers < 1:
+        raise CommandError(f"--workers must be at least 1, got {args.workers}")
     backend = _open_backend(args, durability=args.durability, dev_mode=not args.production)
-    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web)
+    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web, workers=args.workers)
     return 0
 
 
@@ -461,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-web", action="store_true", help="serve no web page")
     dev.add_argument("--production", action="store_true",
                      help="hide server internals in error messages sent to clients")
+    dev.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="serve from N processes sharing the port and the database, one per core (default 1)")
     dev.set_defaults(handler=cmd_dev)
 
     run = sub.add_parser("run", parents=[app], help="run a function (internal ones too) as the admin",

@@ -18,7 +18,6 @@ import ctypes
 import inspect
 import logging
 import random
-import secrets
 import sys
 import threading
 import time
@@ -100,10 +99,10 @@ class Auth:
 
 
 class QueryCtx:
-    """ctx of a query. ``now`` is frozen at the start; ``random`` is seeded per execution,
-    so a rerun at the same snapshot draws the same numbers."""
+    """ctx of a query. ``now`` is frozen at the start; ``random`` is seeded per execution
+    (``seed``: a query's reruns at one snapshot draw the same numbers; None: fresh ones)."""
 
-    def __init__(self, tx: Transaction, identity: Identity | None, seed: int, app: "Application") -> None:
+    def __init__(self, tx: Transaction, identity: Identity | None, seed: int | None, app: "Application") -> None:
         self.db = self._database(tx)
         self.auth = Auth(identity, tx.read_set)
         self.now = tx.now_ms
@@ -125,7 +124,7 @@ class MutationCtx(QueryCtx):
     """ctx of a mutation. ``scheduler`` and ``storage`` are made on first use: most
     mutations touch neither, and every mutation builds a ctx."""
 
-    def __init__(self, tx: Transaction, identity: Identity | None, seed: int, app: "Application") -> None:
+    def __init__(self, tx: Transaction, identity: Identity | None, seed: int | None, app: "Application") -> None:
         super().__init__(tx, identity, seed, app)
         self._app = app
         self._scheduler: MutationScheduler | None = None
@@ -413,7 +412,7 @@ class Runner:
         tx = Transaction(self.app.catalog, snapshot, self.limits, now_ms=self.app.clock.now_ms(), buffer=buffer,
                          deadline=self._deadline())
         # Mutations never rerun for a cache, so each execution draws its own numbers.
-        ctx = MutationCtx(tx, identity, secrets.randbits(32), self.app)
+        ctx = MutationCtx(tx, identity, None, self.app)
         outcome = self._execute_sync(fn, args, tx, ctx)
         if outcome.ok:
             outcome.write_set = tx.write_set

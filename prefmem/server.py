@@ -122,6 +122,7 @@ class Server:
         self.executor: Executor | None = None
         self.crons: CronRunner | None = None
         self._watcher: asyncio.Task | None = None
+        self._leading: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
 
     async def start(self) -> None:
@@ -134,14 +135,36 @@ class Server:
         self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
         self.http_api = HttpApi(app, self.auth)
+        app.start_following()
+        if app.persistence.try_lead():
+            await self._lead()
+        else:
+            self._leading = asyncio.create_task(self._wait_to_lead(), name="prefmem-leadership")
+        if not self.backend.shared:
+            self._announce()  # a worker's parent announces the deployment
+        if self.watch:
+            self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
+
+    # How often a worker that does not run the scheduler checks whether the one that did died.
+    leadership_poll_s = 1.0
+
+    async def _lead(self) -> None:
+        """Run scheduled functions and crons: one process of the deployment does."""
+        app = self.backend.app
+        assert app is not None
         self.executor = Executor(app)
-        await self.executor.recover()
+        await self.executor.recover()  # what the previous leader left running failed with it
         self.executor.start()
         self.crons = CronRunner(app)
         self.crons.start()
-        self._announce()
-        if self.watch:
-            self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
+
+    async def _wait_to_lead(self) -> None:
+        app = self.backend.app
+        assert app is not None
+        while not app.persistence.try_lead():
+            await asyncio.sleep(self.leadership_poll_s)
+        log.info("prefmem: worker %d now runs the scheduler and crons", os.getpid())
+        await self._lead()
 
     def _announce_path(self) -> Path:
         return Path(f"{self.backend.db_path}.server.json")
@@ -160,6 +183,8 @@ class Server:
             pass
         if self._watcher is not None:
             self._watcher.cancel()
+        if self._leading is not None:
+            self._leading.cancel()
         if self.crons is not None:
             self.crons.stop()
         if self.auth is not None:
@@ -171,6 +196,7 @@ class Server:
         app = self.backend.app
         if app is not None:
             await app.committer.drain()
+            app.stop_following()
         if self.subscriptions is not None:
             self.subscriptions.close()
         self.backend.close()
@@ -332,16 +358,56 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
     return app
 
 
-def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
-          log_level: str = "warning", web_dir: str | Path | None = None) -> None:
-    """Run the server until interrupted (``prefmem dev``)."""
-    import uvicorn
+WORKER_CONFIG_ENV = "PREFMEM_WORKER_CONFIG"  # how a parent configures its worker processes
 
+
+def _tune_gc() -> None:
     # The cyclic collector's first generation runs every 700 net allocations by default,
     # about every twenty small mutations, and each run walks what the batch in flight
     # holds. Every 20,000 costs a few MB at most and about 5% less CPU per mutation (W5).
     gc.set_threshold(20_000, 20, 20)
-    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir)
-    print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})"
-          + (f", web page from {web_dir}" if web_dir is not None else ""), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process, configured by its parent (``serve(workers=N)``)."""
+    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    _tune_gc()
+    backend = Backend(functions=config["functions"], schema=config["schema"], db=config["db"],
+                      durability=config["durability"], dev_mode=config["dev_mode"], shared=True)
+    return create_app(backend, watch=config["watch"], site_url=config["site_url"], web_dir=config["web_dir"])
+
+
+def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
+          log_level: str = "warning", web_dir: str | Path | None = None, workers: int = 1) -> None:
+    """Run the server until interrupted (``prefmem dev``), in this process or in ``workers``
+    processes that share one port and the database."""
+    import uvicorn
+
+    site_url = f"http://{host}:{port}"
+    print(f"prefmem: serving {backend.functions_dir} on {site_url} (data: {backend.db_path})"
+          + (f", web page from {web_dir}" if web_dir is not None else "")
+          + (f", {workers} worker processes" if workers > 1 else ""), flush=True)
+    if workers <= 1:
+        _tune_gc()
+        app = create_app(backend, watch=watch, site_url=site_url, web_dir=web_dir)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
+        return
+    # This process prepared the database (schema check, indexes) and keeps it for the
+    # deployment; the workers open it shared. The keys are made here, once.
+    schema = backend.schema_source
+    if schema is not None and not isinstance(schema, (str, Path)):
+        raise ValueError("worker processes load the schema from a file")
+    Authenticator.for_backend(backend)  # creates the admin and signing keys if missing
+    backend.hand_over()
+    os.environ[WORKER_CONFIG_ENV] = json.dumps({
+        "functions": str(backend.functions_dir), "schema": None if schema is None else str(schema),
+        "db": str(backend.db_path), "durability": backend.durability.value, "dev_mode": backend.dev_mode,
+        "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir)})
+    announce = Path(f"{backend.db_path}.server.json")
+    announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
+    try:
+        uvicorn.run("prefmem.server:worker_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, **UVICORN_OPTIONS)
+    finally:
+        announce.unlink(missing_ok=True)
+        backend.close()

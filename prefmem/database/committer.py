@@ -72,6 +72,43 @@ def describe_storage_error(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+class _LazySnapshot:
+    """A batch's snapshot, opened by its first read: a batch of blind writes (inserts)
+    reads nothing, and then costs no read transaction."""
+
+    def __init__(self, persistence: Any) -> None:
+        self._persistence = persistence
+        self.opened: Snapshot | None = None
+
+    def _open(self) -> Snapshot:
+        if self.opened is None:
+            self.opened = self._persistence.snapshot()
+        return self.opened
+
+    @property
+    def ts(self) -> int:
+        return self._open().ts
+
+    def get(self, doc_id: str) -> Any:
+        return self._open().get(doc_id)
+
+    def scan(self, *args: Any) -> Any:
+        return self._open().scan(*args)
+
+    def search(self, *args: Any) -> Any:
+        return self._open().search(*args)
+
+    def mutation_replies(self, session_id: str, request_id: int) -> list[bytes]:
+        return self._open().mutation_replies(session_id, request_id)
+
+    def log_after(self, ts: int) -> list[tuple[int, bytes]]:
+        return self._open().log_after(ts)
+
+    def close(self) -> None:
+        if self.opened is not None:
+            self.opened.close()
+
+
 class Committer:
     max_batch = 256
 
@@ -124,9 +161,7 @@ class Committer:
             await self._housekeeping()
 
     async def _housekeeping(self) -> None:
-        maintain = getattr(self.app.persistence, "maintain", None)
-        if maintain is not None:
-            await maintain()
+        await self.app.persistence.maintain()
 
     # -- one batch --------------------------------------------------------------------------
 
@@ -138,6 +173,7 @@ class Committer:
         with ``lookup_all``: that process ran a replay of it, whose reply now answers it.
         """
         runner = self.app.runner
+        shared = self.app.persistence.shared
         view = buffer.view(snapshot)
         outcomes = []
         for item in items:
@@ -151,9 +187,10 @@ class Committer:
                     buffer.rollback(mark)
                 elif replay is not None:
                     buffer.put_reply(replay, outcome.value, outcome.log_lines)
-                    assert outcome.write_set is not None and outcome.read_set is not None
-                    outcome.write_set.keys.append((REPLIES_INDEX, replay.point()))
-                    outcome.read_set.add(REPLIES_INDEX, *point(replay.point()))
+                    if shared:  # only another process can race this request's reply
+                        assert outcome.write_set is not None and outcome.read_set is not None
+                        outcome.write_set.keys.append((REPLIES_INDEX, replay.point))
+                        outcome.read_set.add(REPLIES_INDEX, *point(replay.point))
             outcomes.append(outcome)
         return outcomes
 
@@ -170,7 +207,7 @@ class Committer:
                 return None
             outcome = Outcome(value=stored.value, log_lines=stored.log_lines)
         outcome.read_set = ReadSet()
-        outcome.read_set.add(REPLIES_INDEX, *point(key.point()))
+        outcome.read_set.add(REPLIES_INDEX, *point(key.point))
         return outcome
 
     async def _commit_batch(self, items: list[_Request]) -> None:
@@ -178,12 +215,15 @@ class Committer:
         persistence = app.persistence
         buffer = WriteBuffer()
         marks: list[tuple[int, int]] = []
-        snapshot = persistence.snapshot()
+        known_ts = app.write_log.head_ts
+        snapshot = _LazySnapshot(persistence)
         try:
             outcomes = self._execute(items, snapshot, buffer, marks)
         finally:
             snapshot.close()
-        snapshot_ts = snapshot.ts
+        # Reads happened at the snapshot; a batch that never opened one read nothing from
+        # the database, and checking it against everything since the log's head is safe.
+        snapshot_ts = snapshot.opened.ts if snapshot.opened is not None else known_ts
         slot = await persistence.begin_commit()
         try:
             if persistence.shared:
@@ -228,9 +268,7 @@ class Committer:
             slot.finish()
         self.commits += 1
         app.write_log.append(ts, keys)
-        notify = getattr(persistence, "notify_peers", None)
-        if notify is not None:
-            notify(ts)
+        persistence.notify_peers(ts)
         return ts
 
     async def commit_buffer(self, buffer: WriteBuffer, read_set: ReadSet, keys: Keys, snapshot_ts: int) -> int:

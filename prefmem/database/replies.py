@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import msgspec
 
-from prefmem.values import encode_key
+from prefmem.values import value_key
 
 # The reserved index of reply points: index ids in storage are positive.
 REPLIES_INDEX = -1
@@ -33,21 +33,34 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayKey:
-    """Who may be answered from a stored reply: ``(session, request)`` and the binding."""
+_session_keys: dict[str, bytes] = {}  # a session's key prefix, made once per session, not per mutation
+
+
+class ReplayKey(NamedTuple):
+    """A request that may be replayed: ``(session, request)``, and who made it with what.
+
+    A tuple, built for every mutation a session sends; the binding digest is computed only
+    when a reply is stored or compared.
+    """
 
     session_id: str
     request_id: int
-    binding: bytes
+    caller: str  # the identity's token identifier, "admin", or "" for none
+    path: str
+    args: Any
 
-    @classmethod
-    def of(cls, session_id: str, request_id: int, identity_key: str, path: str, args: Any) -> "ReplayKey":
-        digest = hashlib.blake2b(_encoder.encode([identity_key, path, args]), digest_size=16).digest()
-        return cls(session_id, request_id, digest)
-
+    @property
     def point(self) -> bytes:
-        return encode_key(self.session_id, float(self.request_id))
+        """The reply's key in ``REPLIES_INDEX``."""
+        prefix = _session_keys.get(self.session_id)
+        if prefix is None:
+            if len(_session_keys) > 10_000:
+                _session_keys.clear()
+            prefix = _session_keys[self.session_id] = value_key(self.session_id)
+        return prefix + value_key(float(self.request_id))
+
+    def binding(self) -> bytes:
+        return hashlib.blake2b(_encoder.encode([self.caller, self.path, self.args]), digest_size=16).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +76,7 @@ class ReplyMismatch(Exception):
 
 def encode_group(ts: int, replies: list[tuple[ReplayKey, Any, list[str]]]) -> bytes:
     """One session's replies of one commit, as stored."""
-    return _encoder.encode([ts, [(key.request_id, key.binding, value, log_lines) for key, value, log_lines in replies]])
+    return _encoder.encode([ts, [(key.request_id, key.binding(), value, log_lines) for key, value, log_lines in replies]])
 
 
 def find(groups: Iterable[bytes], key: ReplayKey) -> StoredReply | None:
@@ -73,7 +86,7 @@ def find(groups: Iterable[bytes], key: ReplayKey) -> StoredReply | None:
         ts, replies = _decoder.decode(data)
         for request_id, binding, value, log_lines in replies:
             if request_id == key.request_id:
-                if binding != key.binding:
+                if binding != key.binding():
                     raise ReplyMismatch(f"request id {key.request_id} of this session was already used by another "
                                         "mutation (another caller, function or arguments); it was not run again")
                 return StoredReply(value, log_lines, ts)

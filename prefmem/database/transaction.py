@@ -24,8 +24,6 @@ from prefmem.values import encode_key
 # Rows fetched per storage call: small first, since most reads want a handful of rows.
 _FIRST_CHUNK = 16
 _MAX_CHUNK = 512
-# Keeps _creationTime strictly increasing; exactly representable at today's magnitudes.
-_CREATION_TIME_STEP = 2.0**-8
 
 
 class _Unset:
@@ -70,10 +68,6 @@ class Transaction:
         self.bytes_written = 0
         self.journal_in: str | None = None
         self.journal_out: str | None = None
-
-    @property
-    def ts(self) -> int:
-        return self.snapshot.ts
 
     # -- accounting ---------------------------------------------------------------------
 
@@ -154,11 +148,6 @@ class Transaction:
                                       f"{table!r}: {err}") from None
         return body
 
-    def _next_creation_time(self) -> float:
-        persistence = self.catalog.persistence
-        creation_time = max(float(self.now_ms), persistence.last_creation_time() + _CREATION_TIME_STEP)
-        persistence.note_creation_time(creation_time)
-        return creation_time
 
     def insert(self, table: str, body: Any, *, system: bool) -> str:
         self._writer()
@@ -168,7 +157,7 @@ class Transaction:
         body = self._validate(table, body, "db.insert into {!r}", table)
         self.catalog.ensure_table(table)
         doc_id = ids.new_id(table)
-        doc = {"_id": doc_id, "_creationTime": self._next_creation_time(), **body}
+        doc = {"_id": doc_id, "_creationTime": self.catalog.persistence.next_creation_time(self.now_ms), **body}
         self.write_document(table, doc_id, None, doc)
         return doc_id
 
@@ -247,8 +236,7 @@ class Transaction:
         written = self.write_set.keys
         old_parts: dict[str, bytes] = {}
         new_parts: dict[str, bytes] = {}
-        creation_time = (new or old or {}).get("_creationTime", 0.0)
-        buffer.put_document(doc_id, table, creation_time, encoded)
+        entries: list[tuple[int, bytes, str | None]] = []
         for index in indexes:
             index_id = index.index_id
             old_key = index.key_of(old, old_parts) if old is not None else None
@@ -257,14 +245,14 @@ class Transaction:
                 # The entry stays, but the document behind it changed: readers of it are stale.
                 written.append((index_id, new_key))
                 continue
-            changes = []
             if old_key is not None:
                 written.append((index_id, old_key))
-                changes.append((old_key, None))
+                entries.append((index_id, old_key, None))
             if new_key is not None:
                 written.append((index_id, new_key))
-                changes.append((new_key, doc_id))
-            buffer.put_index_entries(index_id, changes)
+                entries.append((index_id, new_key, doc_id))
+        buffer.put_document(doc_id, table, (new or old)["_creationTime"], encoded, entries,  # type: ignore[index]
+                            new=old is None)
         for search in searches:
             entry = (search.text_of(new), search.filter_keys(new), doc_id) if new is not None else None
             buffer.put_search_entry(search.index_id, doc_rowid(doc_id), entry)

@@ -45,7 +45,11 @@ class WriteBuffer:
         undo, replies = mark
         while len(self._undo) > undo:
             where, key, previous = self._undo.pop()
-            if previous is _ABSENT:
+            if where is None:  # a new document: its entry and index keys were all new
+                del self.documents[key]
+                for index_id, index_key, _doc_id in previous:
+                    del self.index_entries[index_id][index_key]
+            elif previous is _ABSENT:
                 del where[key]
             else:
                 where[key] = previous
@@ -54,23 +58,29 @@ class WriteBuffer:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def put_document(self, doc_id: str, table: str, creation_time: float, value: bytes | None) -> None:
-        documents = self.documents
-        self._undo.append((documents, doc_id, documents.get(doc_id, _ABSENT)))
+    def put_document(self, doc_id: str, table: str, creation_time: float, value: bytes | None,
+                     entries: list[tuple[int, bytes, str | None]], *, new: bool) -> None:
+        """One document version and its index changes ``(index id, key, document id or
+        None to remove)``. ``new``: an insert, whose id and index keys (which end with its
+        id) cannot be in the buffer yet, so one undo record covers them all."""
+        documents, index_entries, undo = self.documents, self.index_entries, self._undo
+        if new:
+            undo.append((None, doc_id, entries))
+        else:
+            undo.append((documents, doc_id, documents.get(doc_id, _ABSENT)))
         documents[doc_id] = (table, creation_time, value)
-
-    def put_index_entries(self, index_id: int, changes: Iterable[tuple[bytes, str | None]]) -> None:
-        entries = self.index_entries.get(index_id)
-        if entries is None:
-            entries = self.index_entries[index_id] = {}
-        keys = self._sorted.get(index_id)
-        undo = self._undo
-        for key, doc_id in changes:
-            previous = entries.get(key, _ABSENT)
-            undo.append((entries, key, previous))
-            entries[key] = doc_id
-            if previous is _ABSENT and keys is not None:
-                bisect.insort(keys, key)
+        for index_id, key, entry_doc in entries:
+            index = index_entries.get(index_id)
+            if index is None:
+                index = index_entries[index_id] = {}
+            if not new:
+                undo.append((index, key, index.get(key, _ABSENT)))
+            index[key] = entry_doc
+        if self._sorted:
+            for index_id, key, _entry_doc in entries:
+                keys = self._sorted.get(index_id)
+                if keys is not None and key not in keys:
+                    bisect.insort(keys, key)
 
     def put_search_entry(self, index_id: int, rowid: int, entry: SearchEntry | None) -> None:
         rows = self.search_entries.get(index_id)
@@ -96,10 +106,14 @@ class WriteBuffer:
 
     def reply_groups(self, ts: int) -> Iterable[tuple[str, int, bytes]]:
         by_session: dict[str, list[tuple[ReplayKey, Any, list[str]]]] = {}
+        last: dict[str, int] = {}
         for reply in self.replies:
-            by_session.setdefault(reply[0].session_id, []).append(reply)
+            session_id, request_id = reply[0].session_id, reply[0].request_id
+            by_session.setdefault(session_id, []).append(reply)
+            if request_id > last.get(session_id, -1):
+                last[session_id] = request_id
         for session_id, group in by_session.items():
-            yield session_id, max(key.request_id for key, _, _ in group), replies_mod.encode_group(ts, group)
+            yield session_id, last[session_id], replies_mod.encode_group(ts, group)
 
     def view(self, base: Snapshot) -> "BufferedSnapshot":
         return BufferedSnapshot(base, self)
@@ -111,7 +125,10 @@ class BufferedSnapshot:
     def __init__(self, base: Snapshot, buffer: WriteBuffer) -> None:
         self.base = base
         self.buffer = buffer
-        self.ts = base.ts
+
+    @property
+    def ts(self) -> int:
+        return self.base.ts
 
     def close(self) -> None:
         self.base.close()

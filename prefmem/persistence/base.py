@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 import msgspec
 
@@ -119,9 +119,26 @@ class Persistence(Protocol):
 
     async def begin_commit(self) -> CommitSlot: ...
 
+    async def maintain(self) -> None:
+        """Housekeeping after a commit (the committer calls it; cheap when there is none)."""
+
+    def notify_peers(self, ts: int) -> None:
+        """Tell other processes sharing the database that a commit at ``ts`` happened."""
+
+    def listen(self, on_wake: Callable[[], None]) -> None:
+        """Call ``on_wake`` on the running loop when another process has committed."""
+
+    def try_lead(self) -> bool:
+        """Become the one process of the deployment that runs the scheduler and crons."""
+
+    def stop_leading(self) -> None: ...
+
     def last_ts(self) -> int: ...
 
-    def last_creation_time(self) -> float: ...
+    def next_creation_time(self, now_ms: float) -> float:
+        """A ``_creationTime`` for an insert: now, or just above the last one given."""
+
+    def note_creation_time(self, creation_time: float) -> None: ...
 
     def index_ids(self) -> dict[tuple[str, str], tuple[int, str]]: ...
 

@@ -26,9 +26,10 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from prefmem.persistence.base import Changes, Durability, ScanRow, SearchHit, StoredDocument
+from prefmem.persistence.wakeup import Wakeups
 
 log = logging.getLogger("prefmem.persistence")
 
@@ -91,6 +92,9 @@ MUTATION_RECORD_RETENTION_NS = 15 * 60 * 1_000_000_000
 WRITE_LOG_RETENTION_NS = 60 * 1_000_000_000
 _PRUNE_LOG_EVERY = 256  # commits
 
+# Keeps _creationTime strictly increasing; exactly representable at today's magnitudes.
+CREATION_TIME_STEP = 2.0**-8
+
 # The WAL file is cut back to this size when it restarts after a checkpoint; without a
 # limit it keeps the size of its largest burst for ever.
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
@@ -147,12 +151,21 @@ class SqlitePersistence:
         self._checkpoint_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._lock_file: int | None = None
+        self._wakeups: Wakeups | None = None
+        self._leader_file: int | None = None
         if shared:
             self._lock_file = os.open(f"{self.path}.commit-lock", os.O_CREAT | os.O_RDWR, 0o600)
+            self._wakeups = Wakeups(self.path)
         row = self._writer.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
         self._last_ts: int = row[0] if row else 0
         row = self._writer.execute("SELECT max(creation_time) FROM documents").fetchone()
         self._last_creation_time: float = row[0] or 0.0
+        # The period whose replies each mutation_replies table holds (-1: none yet); another
+        # process may move them, so shared mode reads them under the commit lock.
+        self._replies_period = [-1, -1]
+        for key, value in self._writer.execute("SELECT key, value FROM meta WHERE key IN ('replies_period_0', "
+                                               "'replies_period_1')"):
+            self._replies_period[int(key[-1])] = value
         self._commits = 0
         self._commits_at_checkpoint = 0
         self._copying: asyncio.Future | None = None  # a copy_wal running in a worker thread
@@ -163,10 +176,14 @@ class SqlitePersistence:
         """The last commit this process knows of (the snapshot's own ``ts`` is exact)."""
         return self._last_ts
 
-    def last_creation_time(self) -> float:
-        return self._last_creation_time
+    def next_creation_time(self, now_ms: float) -> float:
+        """A ``_creationTime`` for an insert: now, or just above the last one given."""
+        creation_time = max(float(now_ms), self._last_creation_time + CREATION_TIME_STEP)
+        self._last_creation_time = creation_time
+        return creation_time
 
     def note_creation_time(self, creation_time: float) -> None:
+        """Documents with creation times up to this one exist (imported): give later ones."""
         if creation_time > self._last_creation_time:
             self._last_creation_time = creation_time
 
@@ -209,6 +226,36 @@ class SqlitePersistence:
 
         def __exit__(self, *exc: object) -> None:
             self.owner._release()
+
+    # -- other processes --------------------------------------------------------------------
+
+    def notify_peers(self, ts: int) -> None:
+        """After a commit: wake the other processes, which read it from the write log."""
+        if self._wakeups is not None:
+            self._wakeups.notify(ts)
+
+    def listen(self, on_wake: Callable[[], None]) -> None:
+        """Call ``on_wake`` when another process has committed."""
+        if self._wakeups is not None:
+            self._wakeups.listen(on_wake)
+
+    def try_lead(self) -> bool:
+        """Become the one process that runs scheduled functions and crons, if none is.
+        The lock is the kernel's: it goes with the process, however that ends."""
+        if not self.shared:
+            return True
+        if self._leader_file is None:
+            self._leader_file = os.open(f"{self.path}.leader-lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(self._leader_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def stop_leading(self) -> None:
+        if self._leader_file is not None:
+            os.close(self._leader_file)  # closing the descriptor releases its lock
+            self._leader_file = None
 
     # -- indexes: start-up and schema work --------------------------------------------------
 
@@ -339,6 +386,41 @@ class SqlitePersistence:
             if self._lock_file is not None:
                 os.close(self._lock_file)
                 self._lock_file = None
+            if self._wakeups is not None:
+                self._wakeups.close()
+                self._wakeups = None
+            self.stop_leading()
+
+
+class ServeLock:
+    """One deployment per database file: a server (with its workers), or an in-process
+    command that writes. Two of them would each think their commits are the only ones."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = f"{path}.serve-lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise ServeLockHeld(f"the database {self.path[:-len('.serve-lock')]} is in use by prefmem process "
+                                f"{holder}; stop it, or go through its server") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class ServeLockHeld(RuntimeError):
+    pass
 
 
 class SqliteSnapshot:
@@ -425,6 +507,7 @@ class SqliteCommit:
             owner._last_ts = max(owner._last_ts, row[0] if row else 0)
         self.head_ts = owner._last_ts
         self._ts = 0
+        self._new_period: tuple[int, int] | None = None  # (slot, period) this commit starts
 
     def log_after(self, ts: int) -> list[tuple[int, bytes]]:
         return self._conn.execute("SELECT ts, keys FROM write_log WHERE ts>? ORDER BY ts", (ts,)).fetchall()
@@ -489,11 +572,15 @@ class SqliteCommit:
         conn = self._conn
         period = ts // MUTATION_RECORD_RETENTION_NS
         slot = period % 2
-        row = conn.execute("SELECT value FROM meta WHERE key=?", (f"replies_period_{slot}",)).fetchone()
-        if row is None or row[0] != period:
+        current = self._owner._replies_period[slot]
+        if self._owner.shared:
+            row = conn.execute("SELECT value FROM meta WHERE key=?", (f"replies_period_{slot}",)).fetchone()
+            current = row[0] if row is not None else -1
+        if current != period:
             # The first commit of a period: this table holds the period before last.
             conn.execute(f"DELETE FROM mutation_replies_{slot}")
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (f"replies_period_{slot}", period))
+            self._new_period = (slot, period)
         conn.executemany(f"INSERT OR REPLACE INTO mutation_replies_{slot} (session_id, last_request_id, ts, replies) "
                          "VALUES (?, ?, ?, ?)", [(sid, last, ts, data) for sid, last, data in groups])
 
@@ -509,6 +596,8 @@ class SqliteCommit:
         if self._ts:
             owner._last_ts = self._ts
             owner._commits += 1
+        if self._new_period is not None:
+            owner._replies_period[self._new_period[0]] = self._new_period[1]
         owner._release()
 
     def abort(self) -> None:

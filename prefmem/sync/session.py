@@ -297,7 +297,7 @@ class SyncSession:
         else:
             replay = None
             if self.session_id is not None:
-                replay = ReplayKey.of(self.session_id, msg.requestId, self._caller_key(), fn.path or "", args)
+                replay = ReplayKey(self.session_id, msg.requestId, self._caller_key(), fn.path or "", args)
             # Only a later socket of a session replays: its first socket's requests are new.
             # A future, not a task per mutation.
             future = self.app.committer.submit(fn, args, self.identity, replay,  # type: ignore[assignment]

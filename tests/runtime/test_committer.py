@@ -210,26 +210,26 @@ def test_a_stored_mutation_reply_round_trips_exactly(value):
     from prefmem.database import replies
     from prefmem.values import compare
 
-    key = replies.ReplayKey.of("s", 5, "alice", "m:f", {"a": 1.0})
-    other = replies.ReplayKey.of("s", 3, "alice", "m:f", {"a": 1.0})
+    key = replies.ReplayKey("s", 5, "alice", "m:f", {"a": 1.0})
+    other = replies.ReplayKey("s", 3, "alice", "m:f", {"a": 1.0})
     stored = replies.encode_group(7, [(other, "other", []), (key, value, ["a line"])])
     back = replies.find([stored], key)
     assert back is not None and back.ts == 7 and back.log_lines == ["a line"]
     assert compare(back.value, value) == 0 and type(back.value) is type(value)
     if isinstance(value, float) and not math.isnan(value):
         assert math.copysign(1.0, back.value) == math.copysign(1.0, value)
-    assert replies.find([stored], replies.ReplayKey.of("s", 4, "alice", "m:f", {"a": 1.0})) is None
+    assert replies.find([stored], replies.ReplayKey("s", 4, "alice", "m:f", {"a": 1.0})) is None
 
 
 def test_a_reused_request_id_with_another_identity_function_or_arguments_gets_no_reply():
     from prefmem.database import replies
 
-    key = replies.ReplayKey.of("s", 1, "issuer|alice", "m:f", {"a": 1.0})
+    key = replies.ReplayKey("s", 1, "issuer|alice", "m:f", {"a": 1.0})
     stored = replies.encode_group(7, [(key, "secret", [])])
-    assert replies.find([stored], replies.ReplayKey.of("s", 1, "issuer|alice", "m:f", {"a": 1.0})).value == "secret"
-    for wrong in (replies.ReplayKey.of("s", 1, "issuer|mallory", "m:f", {"a": 1.0}),
-                  replies.ReplayKey.of("s", 1, "issuer|alice", "m:g", {"a": 1.0}),
-                  replies.ReplayKey.of("s", 1, "issuer|alice", "m:f", {"a": 2.0})):
+    assert replies.find([stored], replies.ReplayKey("s", 1, "issuer|alice", "m:f", {"a": 1.0})).value == "secret"
+    for wrong in (replies.ReplayKey("s", 1, "issuer|mallory", "m:f", {"a": 1.0}),
+                  replies.ReplayKey("s", 1, "issuer|alice", "m:g", {"a": 1.0}),
+                  replies.ReplayKey("s", 1, "issuer|alice", "m:f", {"a": 2.0})):
         with pytest.raises(replies.ReplyMismatch):
             replies.find([stored], wrong)
 
@@ -240,13 +240,13 @@ async def test_a_replay_is_answered_from_the_stored_reply_and_not_run_again():
     async with TestBackend(COUNTERS / "functions", COUNTERS / "schema.py") as backend:
         app = backend.app
         fn = app.registry.get("counters:increment")
-        key = ReplayKey.of("session", 1, "", fn.path, {"name": "c"})
+        key = ReplayKey("session", 1, "", fn.path, {"name": "c"})
         first = await app.committer.submit(fn, {"name": "c"}, None, key)
         again = await app.committer.submit(fn, {"name": "c"}, None, key, lookup=True)
         assert first.value == again.value == 1
         assert (await backend.query("counters:state", {}))["counters"] == {"c": 1}
         # The same request id from someone else is refused, not answered and not run.
-        mallory = ReplayKey.of("session", 1, "issuer|mallory", fn.path, {"name": "c"})
+        mallory = ReplayKey("session", 1, "issuer|mallory", fn.path, {"name": "c"})
         refused = await app.committer.submit(fn, {"name": "c"}, None, mallory, lookup=True)
         assert not refused.ok and "already used by another mutation" in refused.error
         assert (await backend.query("counters:state", {}))["counters"] == {"c": 1}
@@ -261,7 +261,7 @@ async def test_a_replay_racing_its_original_on_another_worker_runs_once(tmp_path
     try:
         a, b = (w.app for w in workers)
         fn = a.registry.get("counters:increment")
-        key = ReplayKey.of("session", 1, "", fn.path, {"name": "c"})
+        key = ReplayKey("session", 1, "", fn.path, {"name": "c"})
         async with _Gate(tmp_path / "db.sqlite3"):
             futures = [a.committer.submit(fn, {"name": "c"}, None, key),
                        b.committer.submit(fn, {"name": "c"}, None, key, lookup=True)]
@@ -373,7 +373,7 @@ def test_a_buffered_view_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_
     persistence = SqlitePersistence(tmp_path_factory.mktemp("buffer") / "model.sqlite3")
     committed: dict[str, tuple[bytes, bytes]] = {}  # doc -> (key, value)
     model = dict(committed)
-    buffer, marks = WriteBuffer(), []
+    buffer, marks, written = WriteBuffer(), [], set()
     ts = [10**18]
 
     async def commit() -> None:
@@ -393,23 +393,25 @@ def test_a_buffered_view_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_
                 old = model.get(doc)
                 changes = []
                 if old is not None and old[0] != key:
-                    changes.append((old[0], None))
+                    changes.append((7, old[0], None))
                 if old is None or old[0] != key:
-                    changes.append((key, doc))
-                buffer.put_document(doc, "t", 0.0, value)
-                buffer.put_index_entries(7, changes)
+                    changes.append((7, key, doc))
+                # An insert of an id the buffer never saw (ids are never reused) takes the
+                # insert path, whose single undo record covers its index keys.
+                new = old is None and doc not in buffer.documents and (7, key) not in written
+                buffer.put_document(doc, "t", 0.0, value, changes, new=new)
+                written.update((7, k) for _i, k, _d in changes)
                 model[doc] = (key, value)
             elif op[0] == "delete":
                 _, doc = op
                 if doc in model:
-                    buffer.put_index_entries(7, [(model[doc][0], None)])
-                    buffer.put_document(doc, "t", 0.0, None)
+                    buffer.put_document(doc, "t", 0.0, None, [(7, model[doc][0], None)], new=False)
                     del model[doc]
             elif op[0] == "mark":
-                marks.append((buffer.mark(), dict(model)))
+                marks.append((buffer.mark(), dict(model), set(written)))
             elif op[0] == "rollback":
                 if marks:
-                    mark, model = marks.pop()
+                    mark, model, written = marks.pop()
                     buffer.rollback(mark)
             elif op[0] in ("get", "scan"):
                 with persistence.snapshot() as base:
@@ -424,7 +426,7 @@ def test_a_buffered_view_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_
                         assert view.scan(7, lo, hi, reverse, limit) == want
             else:
                 asyncio.run(commit())
-                buffer, marks = WriteBuffer(), []
+                buffer, marks, written = WriteBuffer(), [], set()
         asyncio.run(commit())
         with persistence.snapshot() as snap:
             assert snap.scan(7, b"", b"\xff\xff\xff", False, 100) == sorted((k, v, d) for d, (k, v) in model.items())

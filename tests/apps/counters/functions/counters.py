@@ -12,8 +12,8 @@ async def increment(ctx, args):
     """Add one; returns the new value (a lost update would return a duplicate)."""
     doc = await _counter(ctx, args["name"])
     if doc is None:
-        await ctx.db.insert("counters", {"name": args["name"], "value": 1})
-        return 1
+        await ctx.db.insert("counters", {"name": args["name"], "value": 1.0})
+        return 1.0
     await ctx.db.patch(doc["_id"], {"value": doc["value"] + 1})
     return doc["value"] + 1
 
@@ -22,7 +22,7 @@ async def increment(ctx, args):
 async def copy(ctx, args):
     """Set ``target`` to ``source``'s value + 1: the result depends on what was read."""
     source = await _counter(ctx, args["source"])
-    value = (source["value"] if source is not None else 0) + 1
+    value = (source["value"] if source is not None else 0.0) + 1.0
     target = await _counter(ctx, args["target"])
     if target is None:
         await ctx.db.insert("counters", {"name": args["target"], "value": value})
@@ -34,7 +34,7 @@ async def copy(ctx, args):
 @mutation(args={"entry": v.string()})
 async def append(ctx, args):
     """A blind insert plus a count of everything before it."""
-    before = len(await ctx.db.query("ledger").collect())
+    before = float(len(await ctx.db.query("ledger").collect()))
     await ctx.db.insert("ledger", {"entry": args["entry"]})
     return before
 
@@ -62,3 +62,11 @@ async def state(ctx, args):
     oncall = {c["name"]: c["on"] for c in await ctx.db.query("oncall").collect()}
     ledger = [e["entry"] for e in await ctx.db.query("ledger").collect()]
     return {"counters": counters, "oncall": oncall, "ledger": ledger}
+
+
+@query(args={})
+async def whoami(ctx, args):
+    """The serving process, so a test knows which worker a connection reached."""
+    import os
+
+    return float(os.getpid())
