@@ -465,7 +465,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     if web is not None and not web.is_dir():
         raise CommandError(f"web directory {web} does not exist (build the page first: make run)")
     backend = _open_backend(args, durability=args.durability, dev_mode=not args.production)
-    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web)
+    codegen_dir = None if args.no_codegen else _generated_dir(args, args.codegen_out)
+    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web, codegen_dir=codegen_dir)
     return 0
 
 
@@ -505,6 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-web", action="store_true", help="serve no web page")
     dev.add_argument("--production", action="store_true",
                      help="hide server internals in error messages sent to clients")
+    # Where a frontend can import the generated API depends on its layout, so dev takes codegen's --out too.
+    dev.add_argument("--codegen-out", default=None, metavar="DIR",
+                     help="while watching, keep the TypeScript API (prefmem codegen) current in DIR "
+                     "(default FUNCTIONS/_generated)")
+    dev.add_argument("--no-codegen", action="store_true", help="do not write the TypeScript API")
     dev.set_defaults(handler=cmd_dev)
 
     codegen = sub.add_parser("codegen", help="write the app's TypeScript API for the npm convex client",

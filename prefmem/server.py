@@ -13,7 +13,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -110,10 +110,11 @@ class Server:
     """Holds the running backend and what is built on it."""
 
     def __init__(self, backend: Backend, *, watch: bool = False, site_url: str | None = None,
-                 web_dir: Path | None = None) -> None:
+                 web_dir: Path | None = None, codegen_dir: Path | None = None) -> None:
         self.backend = backend
         self.web_dir = web_dir  # a built web page, served for GETs nothing else answers
         self.watch = watch
+        self.codegen_dir = codegen_dir  # where watching keeps the TypeScript API (prefmem/codegen.py) current
         self.site_url = site_url
         self.subscriptions: Subscriptions | None = None
         self.http_api: HttpApi | None = None
@@ -142,6 +143,7 @@ class Server:
         self.crons.start()
         self._announce()
         if self.watch:
+            self._regenerate()
             self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
 
     def _announce_path(self) -> Path:
@@ -180,12 +182,28 @@ class Server:
         paths = [str(self.backend.functions_dir)]
         if isinstance(self.backend.schema_source, (str, Path)):
             paths.append(str(self.backend.schema_source))
-        async for _changes in awatch(*paths, debounce=200, step=50):
+        async for _changes in awatch(*paths, debounce=200, step=50, watch_filter=code_changes(self.codegen_dir)):
             try:
                 self.reload()
                 log.warning("prefmem: reloaded functions from %s", self.backend.functions_dir)
             except Exception as err:  # noqa: BLE001 — keep serving the old code
                 log.error("prefmem: reload failed, still serving the previous code: %s", err)
+                continue
+            self._regenerate()
+
+    def _regenerate(self) -> None:
+        """Rewrite the app's TypeScript API from the functions just loaded and the schema file."""
+        if self.codegen_dir is None:
+            return
+        from prefmem import codegen
+
+        try:
+            changed = codegen.regenerate(self.codegen_dir, self.backend.registry, self.backend.schema_source)
+        except Exception as err:  # noqa: BLE001 — a schema that fails to load; the served code is unaffected
+            log.error("prefmem: could not regenerate %s: %s", self.codegen_dir, err)
+            return
+        if changed:
+            log.warning("prefmem: regenerated %s (%s)", self.codegen_dir, ", ".join(changed))
 
     def reload(self) -> None:
         assert self.subscriptions is not None
@@ -277,9 +295,21 @@ class Server:
             self.sessions.discard(session)
 
 
+def code_changes(codegen_dir: Path | None) -> Callable[[Any, str], bool]:
+    """The watcher's filter: watchfiles' default one, and not the generated files, which
+    live among the functions (writing them must not cause a reload)."""
+    from watchfiles import DefaultFilter
+
+    default = DefaultFilter()
+    generated = codegen_dir.resolve() if codegen_dir is not None else None
+    return lambda change, path: default(change, path) and not (
+        generated is not None and Path(path).resolve().is_relative_to(generated))
+
+
 def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = None,
-               web_dir: str | Path | None = None) -> Starlette:
-    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None)
+               web_dir: str | Path | None = None, codegen_dir: Path | None = None) -> Starlette:
+    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None,
+                    codegen_dir=codegen_dir)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -333,7 +363,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
 
 
 def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
-          log_level: str = "warning", web_dir: str | Path | None = None) -> None:
+          log_level: str = "warning", web_dir: str | Path | None = None, codegen_dir: Path | None = None) -> None:
     """Run the server until interrupted (``prefmem dev``)."""
     import uvicorn
 
@@ -341,7 +371,7 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     # about every twenty small mutations, and each run walks what the batch in flight
     # holds. Every 20,000 costs a few MB at most and about 5% less CPU per mutation (W5).
     gc.set_threshold(20_000, 20, 20)
-    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir)
+    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir, codegen_dir=codegen_dir)
     print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})"
           + (f", web page from {web_dir}" if web_dir is not None else ""), flush=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
