@@ -50,11 +50,16 @@ def typescript_project(folder: Path, app: Path) -> Path:
 
 
 def tsc(project: Path, *files: str, emit: bool = False) -> tuple[int, list[Diagnostic], str]:
-    """Type-check ``files`` (compiling them next to themselves when ``emit``): the exit status,
-    the errors and the whole output."""
+    """Type-check ``files`` with the fixtures' compiler options (compiling them next to
+    themselves when ``emit``): the exit status, the errors and the whole output."""
     (project / "tsconfig.json").write_text(json.dumps({"extends": "./tsconfig.base.json", "files": list(files)}))
-    done = subprocess.run([str(TSC), "-p", "tsconfig.json", *([] if emit else ["--noEmit"])], cwd=project,
-                          capture_output=True, text=True, timeout=120)
+    return run_tsc(TSC, project, *([] if emit else ["--noEmit"]))
+
+
+def run_tsc(compiler: Path, project: Path, *options: str) -> tuple[int, list[Diagnostic], str]:
+    """``compiler -p project/tsconfig.json``: the exit status, the errors and the whole output."""
+    done = subprocess.run([str(compiler), "-p", "tsconfig.json", *options], cwd=project, capture_output=True,
+                          text=True, timeout=120)
     output = done.stdout + done.stderr
     errors: list[Diagnostic] = []
     for line in output.splitlines():

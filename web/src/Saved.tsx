@@ -1,12 +1,13 @@
 // Saved and purchased items (saved_items:list), with unsave and "forget this item".
 import { useId, useState } from "react";
 import { useMutation, useQuery } from "convex/react";
-import { api, describeError, formatDate, formatPrice } from "./api.js";
-import { Loading, useFlash } from "./common.jsx";
-import { ProductImage, savedListUpdate } from "./ProductCard.jsx";
+import { api, describeError, formatDate, formatPrice } from "./api";
+import type { SavedRow } from "./api";
+import { Loading, useFlash } from "./common";
+import { ProductImage, savedListUpdate } from "./ProductCard";
 
 export default function Saved() {
-  const items = useQuery(api.saved_items.list, {});
+  const items: SavedRow[] | undefined = useQuery(api.saved_items.list, {});
   const id = useId();
   const saved = (items ?? []).filter((r) => r.kind === "saved");
   const bought = (items ?? []).filter((r) => r.kind === "purchased");
@@ -30,7 +31,7 @@ export default function Saved() {
   );
 }
 
-function Row({ row }) {
+function Row({ row }: { row: SavedRow }) {
   const p = row.product;
   const remove = useMutation(api.saved_items.remove).withOptimisticUpdate(savedListUpdate(row.productId, p, false));
   const forget = useMutation(api.privacy.forget);
@@ -38,7 +39,7 @@ function Row({ row }) {
   const [flash, show] = useFlash();
   const title = p?.title ?? "A product that is no longer in the catalogue";
 
-  async function run(fn, ok) {
+  async function run(fn: () => Promise<unknown>, ok?: string) {
     setBusy(true);
     try {
       await fn();

@@ -1,18 +1,21 @@
 // Small shared pieces: error boundary, connection banner, switch, confirm dialog, notices.
 import { Component, useEffect, useId, useRef, useState } from "react";
+import type { ReactNode } from "react";
 import { useConvexConnectionState } from "convex/react";
-import { describeError } from "./api.js";
+import { describeError } from "./api";
+
+type BoundaryProps = { what?: string; children: ReactNode };
 
 /** Catches a failed query (useQuery throws) and says so in words, with a retry. */
-export class ErrorBoundary extends Component {
-  constructor(props) {
+export class ErrorBoundary extends Component<BoundaryProps, { error: unknown }> {
+  constructor(props: BoundaryProps) {
     super(props);
     this.state = { error: null };
   }
-  static getDerivedStateFromError(error) {
+  static getDerivedStateFromError(error: unknown) {
     return { error };
   }
-  componentDidCatch(error) {
+  componentDidCatch(error: unknown) {
     console.warn("prefmem page:", error);
   }
   render() {
@@ -48,7 +51,7 @@ export function ConnectionBanner() {
       window.removeEventListener("offline", off);
     };
   }, []);
-  let text = null;
+  let text: string | null = null;
   if (!state.isWebSocketConnected) {
     if (state.hasEverConnected) {
       const pending = state.inflightMutations > 0
@@ -67,7 +70,13 @@ export function ConnectionBanner() {
 }
 
 /** An accessible on/off switch (a checkbox with role="switch"). */
-export function Switch({ checked, onChange, label, description, disabled }) {
+export function Switch({ checked, onChange, label, description, disabled }: {
+  checked: boolean;
+  onChange: (checked: boolean) => void;
+  label: string;
+  description?: string;
+  disabled?: boolean;
+}) {
   const id = useId();
   return (
     <div className="switch-row">
@@ -80,8 +89,18 @@ export function Switch({ checked, onChange, label, description, disabled }) {
 }
 
 /** A modal confirmation (native <dialog>: focus trap and Escape come with it). */
-export function ConfirmDialog({ open, title, children, confirmLabel, danger, busy, onConfirm, onCancel, canConfirm = true }) {
-  const ref = useRef(null);
+export function ConfirmDialog({ open, title, children, confirmLabel, danger, busy, onConfirm, onCancel, canConfirm = true }: {
+  open: boolean;
+  title: string;
+  children: ReactNode;
+  confirmLabel: string;
+  danger?: boolean;
+  busy?: boolean;
+  onConfirm: () => void;
+  onCancel: () => void;
+  canConfirm?: boolean;
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -105,16 +124,19 @@ export function ConfirmDialog({ open, title, children, confirmLabel, danger, bus
   );
 }
 
-export function Loading({ children = "Loading…" }) {
+export function Loading({ children = "Loading…" }: { children?: ReactNode }) {
   return <p className="loading" role="status">{children}</p>;
 }
 
+export type FlashKind = "ok" | "info" | "error";
+export type ShowFlash = (kind: FlashKind, text: string, ms?: number) => void;
+
 /** A short-lived status line for the result of an action (announced politely). */
-export function useFlash() {
-  const [flash, setFlash] = useState(null);
-  const timer = useRef(null);
+export function useFlash(): [ReactNode, ShowFlash, () => void] {
+  const [flash, setFlash] = useState<{ kind: FlashKind; text: string } | null>(null);
+  const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   useEffect(() => () => clearTimeout(timer.current), []);
-  const show = (kind, text, ms = kind === "error" ? 0 : 4000) => {
+  const show: ShowFlash = (kind, text, ms = kind === "error" ? 0 : 4000) => {
     clearTimeout(timer.current);
     setFlash({ kind, text });
     if (ms) timer.current = setTimeout(() => setFlash(null), ms);

@@ -1,17 +1,19 @@
 import { useId, useState } from "react";
-import { signIn, signUp } from "./auth.js";
+import type { FormEvent } from "react";
+import { signIn, signUp } from "./auth";
+import type { Session } from "./auth";
 
-export default function SignIn({ onSignedIn, notice }) {
-  const [mode, setMode] = useState("signin");
+export default function SignIn({ onSignedIn, notice }: { onSignedIn: (session: Session) => void; notice: string | null }) {
+  const [mode, setMode] = useState<"signin" | "signup">("signin");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [name, setName] = useState("");
   const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
+  const [error, setError] = useState<string | null>(null);
   const id = useId();
   const isUp = mode === "signup";
 
-  async function submit(e) {
+  async function submit(e: FormEvent) {
     e.preventDefault();
     setBusy(true);
     setError(null);
@@ -19,7 +21,7 @@ export default function SignIn({ onSignedIn, notice }) {
       const s = isUp ? await signUp({ email, password, name: name.trim() || undefined }) : await signIn({ email, password });
       onSignedIn(s);
     } catch (err) {
-      setError(err.message || "That did not work. Please try again.");
+      setError((err instanceof Error && err.message) || "That did not work. Please try again.");
       setBusy(false);
     }
   }

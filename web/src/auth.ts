@@ -8,16 +8,22 @@
 const KEY = "prefmem.session";
 const LEEWAY_MS = 30_000;
 
+export type User = { id: string; email?: string; name?: string };
+export type Session = { token: string; refreshToken: string; expiresAt: number; user: User };
+
 export class AuthRequestError extends Error {
-  constructor(code, message, status) {
+  readonly code: string;
+  readonly status: number;
+
+  constructor(code: string, message: string, status: number) {
     super(message);
     this.code = code;
     this.status = status;
   }
 }
 
-async function post(path, body, bearer) {
-  let res;
+async function post(path: string, body: object, bearer?: string): Promise<any> {
+  let res: Response;
   try {
     res = await fetch(path, {
       method: "POST",
@@ -27,7 +33,7 @@ async function post(path, body, bearer) {
   } catch {
     throw new AuthRequestError("Offline", "We could not reach the server. Check your connection and try again.", 0);
   }
-  let data = null;
+  let data: any = null;
   try {
     data = await res.json();
   } catch {
@@ -42,7 +48,7 @@ async function post(path, body, bearer) {
   return data;
 }
 
-export function loadSession() {
+export function loadSession(): Session | null {
   try {
     const s = JSON.parse(localStorage.getItem(KEY) ?? "null");
     return s && typeof s.token === "string" && typeof s.refreshToken === "string" ? s : null;
@@ -51,34 +57,34 @@ export function loadSession() {
   }
 }
 
-function saveSession(data) {
-  const session = { token: data.token, refreshToken: data.refreshToken, expiresAt: data.expiresAt, user: data.user };
+function saveSession(data: Session): Session {
+  const session: Session = { token: data.token, refreshToken: data.refreshToken, expiresAt: data.expiresAt, user: data.user };
   localStorage.setItem(KEY, JSON.stringify(session));
   return session;
 }
 
-export function clearSession() {
+export function clearSession(): void {
   localStorage.removeItem(KEY);
 }
 
 /** Calls `fn(session)` whenever another tab signs in, refreshes or signs out. */
-export function onSessionChange(fn) {
-  const handler = (event) => {
+export function onSessionChange(fn: (session: Session | null) => void): () => void {
+  const handler = (event: StorageEvent) => {
     if (event.key === KEY || event.key === null) fn(loadSession());
   };
   window.addEventListener("storage", handler);
   return () => window.removeEventListener("storage", handler);
 }
 
-export async function signUp({ email, password, name }) {
+export async function signUp({ email, password, name }: { email: string; password: string; name?: string }): Promise<Session> {
   return saveSession(await post("/api/auth/signup", { email, password, ...(name ? { name } : {}) }));
 }
 
-export async function signIn({ email, password }) {
+export async function signIn({ email, password }: { email: string; password: string }): Promise<Session> {
   return saveSession(await post("/api/auth/signin", { email, password }));
 }
 
-export async function signOut() {
+export async function signOut(): Promise<void> {
   const s = loadSession();
   clearSession();
   if (s) {
@@ -91,28 +97,28 @@ export async function signOut() {
 }
 
 /** Deletes the signed-in account itself (email and password) and ends every session of it. */
-export async function deleteSignIn() {
+export async function deleteSignIn(): Promise<void> {
   const s = loadSession();
   if (!s) throw new AuthRequestError("InvalidToken", "You are not signed in.", 401);
-  await post("/api/auth/delete-account", {}, await fetchToken());
+  await post("/api/auth/delete-account", {}, (await fetchToken()) ?? undefined);
   clearSession();
 }
 
-function withLock(fn) {
+function withLock<T>(fn: () => Promise<T>): Promise<T> {
   if (typeof navigator !== "undefined" && navigator.locks?.request) {
     return navigator.locks.request("prefmem-auth-refresh", fn);
   }
   return fn();
 }
 
-let lastHandedOut = null;
+let lastHandedOut: string | null = null;
 
 /**
  * The token fetcher for `client.setAuth`: the stored access token while it is fresh;
  * otherwise (or when the client asks to force a refresh) a new one from the refresh token.
  * Resolves to null when there is no usable session (the client then runs signed out).
  */
-export function fetchToken({ forceRefreshToken } = {}) {
+export function fetchToken({ forceRefreshToken = false }: { forceRefreshToken?: boolean } = {}): Promise<string | null> {
   return withLock(async () => {
     const s = loadSession();
     if (!s) {
@@ -130,8 +136,9 @@ export function fetchToken({ forceRefreshToken } = {}) {
       lastHandedOut = next.token;
       return next.token;
     } catch (err) {
-      console.warn(`prefmem auth: refreshing the token failed: ${err.code}`);
-      if (err.code === "InvalidRefreshToken") {
+      const code = err instanceof AuthRequestError ? err.code : String(err);
+      console.warn(`prefmem auth: refreshing the token failed: ${code}`);
+      if (code === "InvalidRefreshToken") {
         clearSession();
         return null;
       }

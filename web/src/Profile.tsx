@@ -2,23 +2,28 @@
 // corrections (pin / not me / never / edit, budget, size) applied optimistically, the
 // switches, and control over their data.
 import { useEffect, useId, useRef, useState } from "react";
+import type { FormEvent } from "react";
 import { useAction, useMutation, useQuery } from "convex/react";
-import { api, describeError, FACET_LABELS, FACET_SINGULAR, formatDate, formatPrice, jsonText, num } from "./api.js";
-import { ConfirmDialog, Loading, Switch, useFlash } from "./common.jsx";
-import { PersonalizeSwitch } from "./Shop.jsx";
-import { normValue, pausedUpdate, resetUpdate, setOverrideUpdate, updateUpdate } from "./profileUpdates.js";
-import { deleteSignIn } from "./auth.js";
+import { api, describeError, FACET_LABELS, FACET_SINGULAR, formatDate, formatPrice, jsonText, num } from "./api";
+import type { BudgetBand, Facet, FacetValue, Me, Numeric, ProfileView, SizeChoice, ValueState } from "./api";
+import type { SignOut } from "./App";
+import { ConfirmDialog, Loading, Switch, useFlash } from "./common";
+import { PersonalizeSwitch } from "./Shop";
+import { normValue, pausedUpdate, resetUpdate, setOverrideUpdate, updateUpdate } from "./profileUpdates";
+import { deleteSignIn } from "./auth";
 
-const FACETS = ["style", "color", "brand", "category"];
-const STATE_LABEL = { shown: "Learned", learning: "Still learning", pinned: "Always", removed: "Not me", never: "Never" };
+const FACETS: Facet[] = ["style", "color", "brand", "category"];
+const STATE_LABEL: Record<ValueState, string> = {
+  shown: "Learned", learning: "Still learning", pinned: "Always", removed: "Not me", never: "Never",
+};
 
 function useOverride() {
   return useMutation(api.preferences.set_override).withOptimisticUpdate(setOverrideUpdate);
 }
 
-export default function Profile({ onSignOut }) {
-  const prefs = useQuery(api.preferences.get, {});
-  const me = useQuery(api.users.me, {});
+export default function Profile({ onSignOut }: { onSignOut: SignOut }) {
+  const prefs: ProfileView | undefined = useQuery(api.preferences.get, {});
+  const me: Me | null | undefined = useQuery(api.users.me, {});
   const id = useId();
   return (
     <section aria-labelledby={`${id}-h`} className="profile">
@@ -44,7 +49,7 @@ export default function Profile({ onSignOut }) {
   );
 }
 
-function PauseSwitch({ prefs }) {
+function PauseSwitch({ prefs }: { prefs: ProfileView }) {
   const set = useMutation(api.privacy.set_learning_paused).withOptimisticUpdate(pausedUpdate);
   const [flash, show] = useFlash();
   return (
@@ -57,7 +62,7 @@ function PauseSwitch({ prefs }) {
   );
 }
 
-function Confidence({ value }) {
+function Confidence({ value }: { value: Numeric | undefined }) {
   const x = num(value ?? 0);
   const pct = Math.round(x * 100);
   return (
@@ -68,7 +73,7 @@ function Confidence({ value }) {
   );
 }
 
-function Evidence({ v }) {
+function Evidence({ v }: { v: FacetValue }) {
   if (v.source === "user") return <span className="evidence">Set by you</span>;
   const e = v.evidence ?? {};
   const items = num(e.items ?? 0), signals = num(e.signals ?? 0);
@@ -80,12 +85,12 @@ function Evidence({ v }) {
   );
 }
 
-function FacetSection({ facet, values }) {
+function FacetSection({ facet, values }: { facet: Facet; values: FacetValue[] }) {
   const id = useId();
   const label = FACET_LABELS[facet];
   const profile = values.filter((v) => v.state === "shown" || v.state === "pinned");
-  const learning = values.filter((v) => v.state === "learning" && (v.affinity ?? 0) > 0);
-  const avoided = values.filter((v) => v.state === "learning" && (v.affinity ?? 0) < 0);
+  const learning = values.filter((v) => v.state === "learning" && num(v.affinity ?? 0) > 0);
+  const avoided = values.filter((v) => v.state === "learning" && num(v.affinity ?? 0) < 0);
   const blocked = values.filter((v) => v.state === "removed" || v.state === "never");
   return (
     <section className="card facet" aria-labelledby={`${id}-h`} data-facet={facet}>
@@ -127,17 +132,17 @@ function FacetSection({ facet, values }) {
   );
 }
 
-function ValueRow({ facet, v }) {
+function ValueRow({ facet, v }: { facet: Facet; v: FacetValue }) {
   const setOverride = useOverride();
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState(v.value);
   const [flash, show] = useFlash();
   const id = useId();
   const name = v.value;
-  const run = (p) => p.catch((err) => show("error", describeError(err)));
-  const act = (action) => run(setOverride({ facet, value: name, action }));
+  const run = (p: Promise<unknown>) => p.catch((err) => show("error", describeError(err)));
+  const act = (action: "pin" | "remove" | "never" | "clear") => run(setOverride({ facet, value: name, action }));
 
-  async function saveEdit(e) {
+  async function saveEdit(e: FormEvent) {
     e.preventDefault();
     const next = normValue(facet, text);
     if (!next) return;
@@ -187,12 +192,12 @@ function ValueRow({ facet, v }) {
   );
 }
 
-function AddValue({ facet }) {
+function AddValue({ facet }: { facet: Facet }) {
   const setOverride = useOverride();
   const [text, setText] = useState("");
   const [flash, show] = useFlash();
   const id = useId();
-  function submit(e) {
+  function submit(e: FormEvent) {
     e.preventDefault();
     const value = text.trim();
     if (!value) return;
@@ -209,12 +214,12 @@ function AddValue({ facet }) {
   );
 }
 
-function useCategories() {
-  const cats = useQuery(api.catalog.categories, {});
+function useCategories(): string[] {
+  const cats: Record<string, number> | undefined = useQuery(api.catalog.categories, {});
   return Object.keys(cats ?? {}).sort();
 }
 
-function BudgetSection({ budget }) {
+function BudgetSection({ budget }: { budget: Record<string, BudgetBand> }) {
   const update = useMutation(api.preferences.update).withOptimisticUpdate(updateUpdate);
   const setOverride = useOverride();
   const categories = useCategories();
@@ -223,7 +228,7 @@ function BudgetSection({ budget }) {
   const id = useId();
   const entries = Object.entries(budget);
 
-  function submit(e) {
+  function submit(e: FormEvent) {
     e.preventDefault();
     const min = Number(form.min), max = Number(form.max);
     if (!form.category) return show("error", "Choose a category for the budget.");
@@ -283,7 +288,7 @@ function BudgetSection({ budget }) {
 
 const SIZE_HINTS = ["XS", "S", "M", "L", "XL", "XXL", "26", "28", "30", "32", "34", "36", "38", "40", "42", "44", "OS"];
 
-function SizeSection({ size }) {
+function SizeSection({ size }: { size: Record<string, SizeChoice> }) {
   const update = useMutation(api.preferences.update).withOptimisticUpdate(updateUpdate);
   const setOverride = useOverride();
   const categories = useCategories();
@@ -292,7 +297,7 @@ function SizeSection({ size }) {
   const id = useId();
   const entries = Object.entries(size);
 
-  function submit(e) {
+  function submit(e: FormEvent) {
     e.preventDefault();
     if (!form.category || !form.size.trim()) return show("error", "Choose a category and enter a size.");
     update({ size: { [form.category]: form.size.trim() } }).then(
@@ -342,16 +347,16 @@ function SizeSection({ size }) {
   );
 }
 
-function InspirationPhoto({ me }) {
+function InspirationPhoto({ me }: { me: Me | null | undefined }) {
   const uploadUrl = useMutation(api.users.inspiration_upload_url);
   const savePhoto = useMutation(api.users.save_inspiration_photo);
   const removePhoto = useMutation(api.users.remove_inspiration_photo);
   const [busy, setBusy] = useState(false);
   const [flash, show] = useFlash();
-  const input = useRef(null);
+  const input = useRef<HTMLInputElement>(null);
   const id = useId();
 
-  async function upload(e) {
+  async function upload(e: FormEvent) {
     e.preventDefault();
     const file = input.current?.files?.[0];
     if (!file) return show("error", "Choose a photo first.");
@@ -363,7 +368,7 @@ function InspirationPhoto({ me }) {
       const body = await res.json().catch(() => null);
       if (!res.ok || !body?.storageId) throw new Error(body?.message ?? `The upload failed (HTTP ${res.status}).`);
       await savePhoto({ storageId: body.storageId });
-      input.current.value = "";
+      if (input.current) input.current.value = "";
       show("ok", "Photo saved.");
     } catch (err) {
       show("error", describeError(err));
@@ -391,14 +396,14 @@ function InspirationPhoto({ me }) {
   );
 }
 
-function DataSection({ onSignOut }) {
+function DataSection({ onSignOut }: { onSignOut: SignOut }) {
   const exportData = useAction(api.privacy.export);
   const forget = useMutation(api.privacy.forget);
   const reset = useMutation(api.preferences.reset_learned).withOptimisticUpdate(resetUpdate);
   const del = useMutation(api.privacy.delete_account);
   const [flash, show] = useFlash();
-  const [busy, setBusy] = useState(null);
-  const [dialog, setDialog] = useState(null);
+  const [busy, setBusy] = useState<"export" | "forget" | "reset" | "delete" | null>(null);
+  const [dialog, setDialog] = useState<"reset" | "delete" | null>(null);
   const [confirmText, setConfirmText] = useState("");
   const [range, setRange] = useState({ from: "", to: "" });
   const id = useId();
@@ -428,7 +433,7 @@ function DataSection({ onSignOut }) {
     }
   }
 
-  async function doForgetRange(e) {
+  async function doForgetRange(e: FormEvent) {
     e.preventDefault();
     if (!range.from || !range.to) return show("error", "Choose both dates.");
     const from = new Date(`${range.from}T00:00:00`).getTime();

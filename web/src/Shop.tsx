@@ -1,18 +1,20 @@
 // Browse (catalog:list, paginated by category) and search (search:personalized, with reasons).
 import { useEffect, useId, useMemo, useRef, useState } from "react";
+import type { FormEvent } from "react";
 import { useAction, useConvexConnectionState, useMutation, usePaginatedQuery, useQuery } from "convex/react";
-import { api, describeError, jsonText, toPlain } from "./api.js";
-import { Loading, Switch, useFlash } from "./common.jsx";
-import ProductCard from "./ProductCard.jsx";
+import { api, describeError, jsonText, toPlain } from "./api";
+import type { Id, Product, ProfileView, SavedRow, SearchResponse } from "./api";
+import { Loading, Switch, useFlash } from "./common";
+import ProductCard from "./ProductCard";
 
 export function usePersonalizeSwitch() {
   return useMutation(api.preferences.set_personalize).withOptimisticUpdate((store, { enabled }) => {
-    const prof = store.getQuery(api.preferences.get, {});
+    const prof: ProfileView | undefined = store.getQuery(api.preferences.get, {});
     if (prof) store.setQuery(api.preferences.get, {}, { ...prof, personalize: enabled });
   });
 }
 
-export function PersonalizeSwitch({ prefs }) {
+export function PersonalizeSwitch({ prefs }: { prefs: ProfileView | undefined }) {
   const set = usePersonalizeSwitch();
   const [flash, show] = useFlash();
   return (
@@ -25,21 +27,21 @@ export function PersonalizeSwitch({ prefs }) {
   );
 }
 
-function useSavedIds() {
-  const saved = useQuery(api.saved_items.list, {});
+function useSavedIds(): Set<Id<"products">> {
+  const saved: SavedRow[] | undefined = useQuery(api.saved_items.list, {});
   return useMemo(() => new Set((saved ?? []).filter((r) => r.kind === "saved").map((r) => r.productId)), [saved]);
 }
 
 export default function Shop() {
-  const prefs = useQuery(api.preferences.get, {});
-  const categories = useQuery(api.catalog.categories, {});
+  const prefs: ProfileView | undefined = useQuery(api.preferences.get, {});
+  const categories: Record<string, number> | undefined = useQuery(api.catalog.categories, {});
   const [input, setInput] = useState("");
   const [query, setQuery] = useState("");
   const [searchNo, setSearchNo] = useState(0);
   const [category, setCategory] = useState("");
   const id = useId();
 
-  function submit(e) {
+  function submit(e: FormEvent) {
     e.preventDefault();
     setQuery(input.trim());
     setSearchNo((n) => n + 1);
@@ -70,16 +72,27 @@ export default function Shop() {
   );
 }
 
-function profileKey(prefs) {
+function profileKey(prefs: ProfileView | undefined): string | null {
   if (!prefs) return null;
   return jsonText([prefs.personalize, prefs.facets, prefs.budget, prefs.size]);
 }
 
-function SearchResults({ query, category, prefs, searchNo }) {
+type SearchState = {
+  status: "loading" | "updating" | "ok" | "error";
+  data: SearchResponse | null;
+  error: unknown;
+};
+
+function SearchResults({ query, category, prefs, searchNo }: {
+  query: string;
+  category: string;
+  prefs: ProfileView | undefined;
+  searchNo: number;
+}) {
   const search = useAction(api.search.personalized);
   const saved = useSavedIds();
   const conn = useConvexConnectionState();
-  const [state, setState] = useState({ status: "loading", data: null, error: null });
+  const [state, setState] = useState<SearchState>({ status: "loading", data: null, error: null });
   const [retry, setRetry] = useState(0);
   const seq = useRef(0);
   const logged = useRef(-1);
@@ -96,7 +109,7 @@ function SearchResults({ query, category, prefs, searchNo }) {
       if (logSearch) logged.current = searchNo;
       search({ query, limit: 24, ...(category ? { category } : {}), ...(logSearch ? { logSearch: true } : {}) }).then(
         (data) => {
-          if (n === seq.current) setState({ status: "ok", data: toPlain(data), error: null });
+          if (n === seq.current) setState({ status: "ok", data: toPlain(data) as SearchResponse, error: null });
         },
         (error) => {
           if (n === seq.current) setState((s) => ({ status: "error", data: s.data, error }));
@@ -147,7 +160,7 @@ function SearchResults({ query, category, prefs, searchNo }) {
   );
 }
 
-function Browse({ category }) {
+function Browse({ category }: { category: string }) {
   const args = category ? { category } : {};
   const { results, status, loadMore } = usePaginatedQuery(api.catalog.list, args, { initialNumItems: 12 });
   const saved = useSavedIds();
@@ -161,7 +174,7 @@ function Browse({ category }) {
       )}
       {results.length > 0 && (
         <ul className="grid" aria-label="Products">
-          {results.map((p) => (
+          {results.map((p: Product) => (
             <li key={p._id}><ProductCard product={p} saved={saved.has(p._id)} /></li>
           ))}
         </ul>

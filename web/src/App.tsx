@@ -1,14 +1,19 @@
 // The page's shell: signed-out screen, authenticating the convex client with
 // `client.setAuth(fetchToken)`, creating the user record, then the three pages.
 import { useCallback, useEffect, useRef, useState } from "react";
+import type { ReactNode } from "react";
 import { useMutation } from "convex/react";
-import { api, describeError } from "./api.js";
-import { clearSession, fetchToken, loadSession, onSessionChange, signOut } from "./auth.js";
-import { ConnectionBanner, ErrorBoundary, Loading } from "./common.jsx";
-import SignIn from "./SignIn.jsx";
-import Shop from "./Shop.jsx";
-import Saved from "./Saved.jsx";
-import Profile from "./Profile.jsx";
+import type { ConvexReactClient } from "convex/react";
+import { api, describeError } from "./api";
+import { clearSession, fetchToken, loadSession, onSessionChange, signOut } from "./auth";
+import type { Session } from "./auth";
+import { ConnectionBanner, ErrorBoundary, Loading } from "./common";
+import SignIn from "./SignIn";
+import Shop from "./Shop";
+import Saved from "./Saved";
+import Profile from "./Profile";
+
+export type SignOut = (message?: string) => Promise<void>;
 
 const PAGES = [
   { path: "/", label: "Shop", title: "Shop" },
@@ -31,10 +36,10 @@ function useHashRoute() {
   return path;
 }
 
-export default function App({ client }) {
+export default function App({ client }: { client: ConvexReactClient }) {
   const [session, setSession] = useState(loadSession);
-  const [authState, setAuthState] = useState(session ? "checking" : "signedOut");
-  const [notice, setNotice] = useState(null);
+  const [authState, setAuthState] = useState<"checking" | "signedOut" | "ready">(session ? "checking" : "signedOut");
+  const [notice, setNotice] = useState<string | null>(null);
   const userKey = session?.user?.id ?? null;
 
   // Another tab signed in, refreshed or signed out.
@@ -68,12 +73,12 @@ export default function App({ client }) {
     };
   }, [client, userKey]);
 
-  const onSignedIn = useCallback((s) => {
+  const onSignedIn = useCallback((s: Session) => {
     setNotice(null);
     setSession(s);
   }, []);
 
-  const onSignOut = useCallback(async (message) => {
+  const onSignOut: SignOut = useCallback(async (message?: string) => {
     await signOut();
     setSession(null);
     setNotice(message ?? null);
@@ -89,7 +94,7 @@ export default function App({ client }) {
   );
 }
 
-function Shell({ session, onSignOut, children }) {
+function Shell({ session, onSignOut, children }: { session: Session; onSignOut: SignOut; children: ReactNode }) {
   const path = useHashRoute();
   const who = session.user?.name || session.user?.email || "you";
   return (
@@ -119,9 +124,11 @@ function Shell({ session, onSignOut, children }) {
   );
 }
 
-function SignedIn({ session, onSignOut }) {
+type SetUp = { status: "loading" } | { status: "ok" } | { status: "error"; message: string };
+
+function SignedIn({ session, onSignOut }: { session: Session; onSignOut: SignOut }) {
   const store = useMutation(api.users.store);
-  const [state, setState] = useState({ status: "loading" });
+  const [state, setState] = useState<SetUp>({ status: "loading" });
   const path = useHashRoute();
   const run = useCallback(() => {
     setState({ status: "loading" });
@@ -141,7 +148,7 @@ function SignedIn({ session, onSignOut }) {
       first.current = false;
       return;
     }
-    document.querySelector("main h1")?.focus();
+    document.querySelector<HTMLElement>("main h1")?.focus();
   }, [path]);
 
   if (state.status === "loading") return <Loading>Setting up your account…</Loading>;

@@ -1,49 +1,61 @@
 // One product with the shopper's actions: like, save, dismiss (with a reason), buy.
 import { useId, useState } from "react";
+import type { FormEvent } from "react";
+import type { OptimisticLocalStore } from "convex/browser";
 import { useMutation } from "convex/react";
-import { api, describeError, DISMISS_REASONS, formatPrice } from "./api.js";
-import { useFlash } from "./common.jsx";
+import { api, describeError, DISMISS_REASONS, formatPrice } from "./api";
+import type { Id, Product, SavedRow } from "./api";
+import { useFlash } from "./common";
 
-export function ProductImage({ product }) {
+export function ProductImage({ product }: { product: Product }) {
   if (product.imageUrl) {
     return <img className="thumb" src={product.imageUrl} alt="" loading="lazy" width="160" height="160" />;
   }
   return <div className="thumb placeholder" aria-hidden="true">{(product.category || "?").slice(0, 1).toUpperCase()}</div>;
 }
 
-export function savedListUpdate(productId, product, add) {
-  return (store, args) => {
+/** Shows a product saved, or not, in every saved_items:list the page holds, before the server says so. */
+export function savedListUpdate(productId: Id<"products">, product: Product | null, add: boolean) {
+  return (store: OptimisticLocalStore, args: object) => {
+    const size = "size" in args && typeof args.size === "string" ? args.size : undefined;
     for (const { args: qArgs, value } of store.getAllQueries(api.saved_items.list)) {
-      if (value === undefined) continue;
+      const rows: SavedRow[] | undefined = value;
+      if (rows === undefined) continue;
       if (qArgs.kind === "purchased") continue;
       if (add) {
-        if (value.some((r) => r.productId === productId && r.kind === "saved")) continue;
+        if (rows.some((r) => r.productId === productId && r.kind === "saved")) continue;
         const row = { _id: `optimistic-${productId}`, _creationTime: Date.now(), productId, kind: "saved",
-          createdAt: Date.now(), product, ...(args.size ? { size: args.size } : {}) };
-        store.setQuery(api.saved_items.list, qArgs, [row, ...value]);
+          createdAt: Date.now(), product, ...(size ? { size } : {}) };
+        store.setQuery(api.saved_items.list, qArgs, [row, ...rows]);
       } else {
-        store.setQuery(api.saved_items.list, qArgs, value.filter((r) => !(r.productId === productId && r.kind === "saved")));
+        store.setQuery(api.saved_items.list, qArgs, rows.filter((r) => !(r.productId === productId && r.kind === "saved")));
       }
     }
   };
 }
 
-export default function ProductCard({ product, reasons, saved, rank }) {
+export default function ProductCard({ product, reasons, saved, rank }: {
+  product: Product;
+  reasons?: string[];
+  saved: boolean;
+  rank?: number;
+}) {
   const id = useId();
   const log = useMutation(api.interactions.log);
   const forget = useMutation(api.privacy.forget);
   const addSaved = useMutation(api.saved_items.add).withOptimisticUpdate(savedListUpdate(product._id, product, true));
   const removeSaved = useMutation(api.saved_items.remove).withOptimisticUpdate(savedListUpdate(product._id, product, false));
   const [liked, setLiked] = useState(false);
-  const [panel, setPanel] = useState(null);
+  const [panel, setPanel] = useState<"dismiss" | "buy" | null>(null);
   const [reason, setReason] = useState("");
   const [size, setSize] = useState(product.sizes?.[0] ?? "");
-  const [dismissed, setDismissed] = useState(null);
+  const [dismissed, setDismissed] = useState<{ signalId: Id<"signals"> | null } | null>(null);
   const [busy, setBusy] = useState(false);
   const [flash, show] = useFlash();
   const pid = product._id;
 
-  async function attempt(fn, okText) {
+  // What interactions:log answers (it declares no `returns=`): whether the signal was logged, and its id.
+  async function attempt(fn: () => Promise<any>, okText?: string): Promise<any> {
     setBusy(true);
     try {
       const r = await fn();
@@ -68,7 +80,7 @@ export default function ProductCard({ product, reasons, saved, rank }) {
     ? attempt(() => removeSaved({ productId: pid }), "Removed from your saved items.")
     : attempt(() => addSaved({ productId: pid }), "Saved.");
 
-  async function dismiss(e) {
+  async function dismiss(e: FormEvent) {
     e.preventDefault();
     const r = await attempt(() => log({ type: "dismiss", productId: pid, ...(reason ? { reason } : {}) }));
     if (r) {
@@ -78,14 +90,15 @@ export default function ProductCard({ product, reasons, saved, rank }) {
   }
 
   async function undoDismiss() {
-    if (dismissed?.signalId) {
-      const r = await attempt(() => forget({ signalId: dismissed.signalId }), "Dismissal undone.");
+    const signalId = dismissed?.signalId;
+    if (signalId) {
+      const r = await attempt(() => forget({ signalId }), "Dismissal undone.");
       if (!r) return;
     }
     setDismissed(null);
   }
 
-  async function buy(e) {
+  async function buy(e: FormEvent) {
     e.preventDefault();
     const r = await attempt(() => log({ type: "purchase", productId: pid, ...(size ? { size } : {}) }),
       `Bought${size ? ` in size ${size}` : ""}. You will find it under Saved items.`);
@@ -148,7 +161,7 @@ export default function ProductCard({ product, reasons, saved, rank }) {
         )}
         {panel === "buy" && (
           <form id={`${id}-buy`} className="panel" onSubmit={buy}>
-            {product.sizes?.length > 0 && (
+            {product.sizes.length > 0 && (
               <>
                 <label htmlFor={`${id}-size`}>Size</label>
                 <select id={`${id}-size`} value={size} onChange={(e) => setSize(e.target.value)} autoFocus>
