@@ -74,3 +74,22 @@ def test_the_watcher_ignores_the_generated_files(tmp_path):
     assert not is_code(Change.modified, str(functions / "_generated" / "api.d.ts"))
     assert not is_code(Change.added, str(functions / "__pycache__" / "notes.cpython-312.pyc"))  # as watchfiles' default
     assert code_changes(None)(Change.modified, str(functions / "_generated" / "api.d.ts"))
+
+
+def test_dev_writes_the_typescript_api_where_told_or_not_at_all(tmp_path):
+    app = tmp_path / "app"
+    shutil.copytree(APPS / "typed", app)
+    elsewhere = tmp_path / "web" / "src" / "_generated"
+    server = RunningServer(app, tmp_path / "a.sqlite3", watch=True, extra=["--codegen-out", str(elsewhere)]).start()
+    try:  # written at start, before the server answers
+        assert sorted(f.name for f in elsewhere.iterdir()) == ["api.d.ts", "api.js", "dataModel.d.ts"]
+        assert not (app / "functions" / "_generated").exists()
+    finally:
+        server.stop()
+    shutil.rmtree(elsewhere)
+    server = RunningServer(app, tmp_path / "b.sqlite3", watch=True, extra=["--no-codegen"]).start()
+    try:
+        assert not elsewhere.exists() and not (app / "functions" / "_generated").exists()
+        assert "regenerated" not in server.output()
+    finally:
+        server.stop()
