@@ -2,7 +2,8 @@
 
 A run goes through the runner like any call (a mutation through the committer), as the
 admin or as an identity the operator types, and reports what a developer wants to see:
-the value or the error, the log lines and the time it took.
+the value or the error, the log lines and the time it took. A mutation or action can
+also be scheduled to run later, as ``ctx.scheduler.run_after`` would.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from prefmem.auth.authenticator import impersonated_identity
 from prefmem.dashboard.system import system_function
-from prefmem.errors import AuthFailed, InvalidQuery, PrefmemError
+from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.functions import FunctionDef
 from prefmem.logs import SYSTEM_PREFIX
 from prefmem.validators import v
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from prefmem.dashboard.board import Dashboard
 
 FUNCTIONS = b"functions"
+MOST_DELAY_MS = 365 * 24 * 3600 * 1000.0
 
 
 def describe(fn: FunctionDef) -> dict[str, Any]:
@@ -63,10 +65,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
             identity = impersonated_identity(args.get("identity"))
         except AuthFailed as err:
             raise InvalidQuery(f"identity: {err}") from None
-        try:
-            fn = runner.registry.get(path, allow_internal=True)
-        except PrefmemError as err:
-            raise InvalidQuery(str(err)) from None
+        fn = runner.registry.get(path, allow_internal=True)
         started = time.perf_counter()
         outcome = await runner.run(fn, args["args"], identity)
         result: dict[str, Any] = {"ok": outcome.ok, "value": outcome.value, "error": outcome.error,
@@ -76,4 +75,14 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
             result["errorData"] = outcome.error_data
         return result
 
-    return [list_functions, stats, run]
+    @system_function("mutation", "functions:schedule", args={
+        "path": v.string(), "args": v.record(v.string(), v.any()), "delayMs": v.number()})
+    async def schedule(ctx: Any, args: dict) -> str:
+        """Schedule a mutation or action through ``ctx.scheduler``, as app code would."""
+        if args["path"].startswith(SYSTEM_PREFIX):
+            raise InvalidQuery(f"{args['path']} is one of the dashboard's own functions; schedule the app's here")
+        if not 0 <= args["delayMs"] <= MOST_DELAY_MS:
+            raise InvalidQuery(f"delayMs must be from 0 to {MOST_DELAY_MS:g} (a year), got {args['delayMs']!r}")
+        return await ctx.scheduler.run_after(args["delayMs"], args["path"], args["args"])
+
+    return [list_functions, stats, run, schedule]

@@ -408,6 +408,22 @@ def test_scheduled_functions_by_state_and_cancelling_one(board):
                                                      {"id": "nonsense"})
 
 
+def test_scheduling_a_function_to_run_later(board):
+    job = admin(board, "mutation", "_system/dashboard/functions:schedule",
+                {"path": "notes:add_later", "args": {"title": "from the dashboard"}, "delayMs": 3_600_000})
+    (found,) = [j for j in admin(board, "query", "_system/dashboard/schedules:list", {
+        "state": "pending", "paginationOpts": {"numItems": 50, "cursor": None}})["page"] if j["_id"] == job]
+    assert found["name"] == "notes:add_later" and found["args"] == [{"title": "from the dashboard"}]
+    admin(board, "mutation", "_system/dashboard/schedules:cancel", {"id": job})
+    for path, wrong in [("notes:titles", "only mutations and actions"), ("notes:nothing", "could not find"),
+                        ("_system/dashboard/data:delete", "dashboard's own")]:
+        message = admin_error(board, "mutation", "_system/dashboard/functions:schedule",
+                              {"path": path, "args": {}, "delayMs": 0})
+        assert wrong in message, (path, message)
+    assert "delayMs" in admin_error(board, "mutation", "_system/dashboard/functions:schedule",
+                                    {"path": "notes:add_later", "args": {}, "delayMs": -1})
+
+
 def test_crons_with_schedule_and_next_run(board):
     (tidy,) = admin(board, "query", "_system/dashboard/schedules:crons")
     assert tidy["name"] == "tidy" and tidy["function"] == "notes:add_later" and tidy["schedule"] == "every 1 hours"
