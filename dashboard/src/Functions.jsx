@@ -45,8 +45,8 @@ export default function Functions({ arg }) {
         ))}
         {stats && (
           <p className="hint">
-            Counted since {stats.since ? formatTime(stats.since) : "now"} (the dashboard counts executions while it is
-            open, and the last 2,000 before){num(stats.missed) ? `; ${num(stats.missed)} executions were missed` : ""}.
+            Counted since {stats.since ? formatTime(stats.since) : "now"}, while a dashboard is open (starting with the
+            2,000 most recent executions){num(stats.missed) ? `; ${num(stats.missed)} executions went by uncounted` : ""}.
           </p>
         )}
       </aside>

@@ -100,7 +100,6 @@ def test_operator_journey(server, browser):
     grid = page.get_by_role("table", name="Documents of products")
     expect(grid.locator("tbody tr")).to_have_count(25)
     first_page = first_row_id(page)
-    shot(page, "02-data")
     page.get_by_role("button", name="Next page").click()
     expect(page.get_by_text("Page 2", exact=True)).to_be_visible()
     expect(grid.locator("tbody tr").first).not_to_have_attribute("data-id", first_page)
@@ -108,6 +107,10 @@ def test_operator_journey(server, browser):
     page.get_by_role("button", name="Previous page").click()
     expect(grid.locator("tbody tr").first).to_have_attribute("data-id", first_page)
     assert second_page != first_page
+    grid.locator("tbody tr").nth(2).click()
+    expect(page.get_by_role("complementary", name="Document").locator(".doc-id")).to_have_text(
+        grid.locator("tbody tr").nth(2).get_attribute("data-id"))
+    shot(page, "02-data")
     # Sorted by another index: a column whose field leads an index.
     page.get_by_role("button", name=re.compile(r"^category")).click()
     expect(page.get_by_label("Sort by index")).to_have_value("by_category")
