@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import subprocess
 import sys
 import uuid
@@ -454,6 +455,25 @@ def test_health_counters_and_series(board):
     assert now["commits"] >= 1 and now["mutations"] >= 1 and now["databaseBytes"] > 0
     assert now["connections"] >= 0 and now["liveQueries"] >= 0 and now["walBytes"] >= 0
     assert health["sampleEveryS"] == 5 and isinstance(health["series"], list)
+
+
+async def test_a_code_reload_keeps_the_system_functions_and_shows_the_new_code(tmp_path):
+    app = tmp_path / "app"
+    shutil.copytree(BOARD, app)
+    server = RunningServer(app, tmp_path / "data.sqlite3", watch=True).start()
+    try:
+        async with Sync(server.url) as sync:
+            await sync.authenticate("Admin", admin_key(server))
+            first = await sync.subscribe(1, "_system/dashboard/functions:list", {})
+            assert "extra:hello" not in [f["path"] for f in from_json(first["value"])]
+            await asyncio.sleep(0.3)  # let the watcher settle before the edit, as test_reload does
+            (app / "functions" / "extra.py").write_text(
+                "from prefmem import query\n\n\n@query\ndef hello(ctx, args):\n    return 'hi'\n")
+            listed = await sync.update(1, lambda fns: "extra:hello" in [f["path"] for f in fns])
+            assert "notes:add" in [f["path"] for f in listed]
+        assert admin(server, "query", "_system/dashboard/data:tables")
+    finally:
+        server.stop()
 
 
 # ---------------------------------------------------------------------------- the login link

@@ -5,7 +5,8 @@ products table and pages through it, edits a product's title while a shopper's p
 shows it change live, sees a schema violation refused with its message, runs a function
 with arguments, watches the shopper's executions (and a learning run's warning) arrive
 in the logs, schedules a function and cancels it, uploads and deletes an image, and
-looks at the server's health. Screenshots of every view go to test-artifacts/dashboard/.
+looks at the server's health; the link `prefmem dashboard` prints signs a browser in once.
+Screenshots of every view go to test-artifacts/dashboard/.
 The system functions' refusal of everyone without the key: tests/e2e/test_dashboard.py.
 """
 
@@ -226,6 +227,21 @@ def test_operator_journey(server, browser):
     expect(page.locator('[data-fact="Connections"] dd')).to_have_text(re.compile(r"^[1-9]"))
     expect(page.get_by_role("figure", name="Commits per second")).to_be_visible()
     shot(page, "09-health")
+
+    # ---------------------------------------------------------------- the one-time link of `prefmem dashboard`
+    printed = subprocess.run([sys.executable, "-m", "prefmem", "dashboard", "--db", str(server.db)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=30)
+    assert printed.returncode == 0, printed.stderr
+    link = printed.stdout.strip()
+    linked = browser.new_context(viewport=VIEWPORT).new_page()
+    linked.on("pageerror", lambda e: errors.append(f"linked: {e}"))
+    linked.goto(link)
+    expect(linked.get_by_role("complementary", name="Tables")).to_be_visible(timeout=15_000)
+    assert "login=" not in linked.url
+    assert linked.evaluate("localStorage.getItem('prefmem.dashboard.adminKey')") == key
+    spent = browser.new_context(viewport=VIEWPORT).new_page()
+    spent.goto(link)
+    expect(spent.get_by_role("alert")).to_contain_text("already used or has expired")
 
     # ---------------------------------------------------------------- signing out forgets the key
     page.get_by_role("button", name="Sign out").click()
