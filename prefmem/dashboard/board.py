@@ -20,7 +20,9 @@ from prefmem.functions import FunctionDef, Registry
 
 log = logging.getLogger("prefmem.dashboard")
 
-COUNTS_EVERY_MS = 1000.0  # table counts are recounted at most this often while commits go on
+# Table counts (a count per table) and function counters (a summary of every function's
+# hour) cost more to recompute than the log, and change by the minute: at most this often.
+SLOW_SOURCES_EVERY_MS = 1000.0
 
 
 class Dashboard:
@@ -40,7 +42,8 @@ class Dashboard:
         self._task: asyncio.Task | None = None
         self._log_seq = 0
         self._commits_seen = -1
-        self._counted_at = 0.0
+        self._stats_changed = False
+        self._slow_at = 0.0
         self._crons_seen: Any = None
 
     def register(self, registry: Registry) -> None:
@@ -98,9 +101,10 @@ class Dashboard:
         if metrics.watched(self.server):
             metrics.changed(self.server, [health.HEALTH])
 
-    def pulse(self) -> None:
-        """Bring the open dashboard's in-memory sources up to date; rerun what changed."""
+    def pulse(self) -> list[bytes]:
+        """Bring the open dashboard's in-memory sources up to date; rerun what changed (returned)."""
         changed: list[bytes] = []
+        now = self.runner.clock.now_ms()
         execution_log = self.runner.execution_log
         if execution_log.last_seq != self._log_seq:
             records = execution_log.since(self._log_seq)
@@ -109,13 +113,16 @@ class Dashboard:
             for record in records:
                 self.stats.add(record.path, record.ok, record.duration_ms, record.time_ms)
             self._log_seq = execution_log.last_seq
-            self.stats.prune(self.runner.clock.now_ms())
-            changed += [logs.LOGS, functions.FUNCTIONS]
-        now = self.runner.clock.now_ms()
-        commits = metrics.commits(self.server)
-        if commits != self._commits_seen and now - self._counted_at >= COUNTS_EVERY_MS:
-            self._commits_seen, self._counted_at = commits, now
-            changed.append(data.COUNTS)
+            self.stats.prune(now)
+            self._stats_changed = True
+            changed.append(logs.LOGS)
+        if now - self._slow_at >= SLOW_SOURCES_EVERY_MS:
+            commits = metrics.commits(self.server)
+            slow = [source for source, due in ((functions.FUNCTIONS, self._stats_changed),
+                                               (data.COUNTS, commits != self._commits_seen)) if due]
+            if slow:
+                self._stats_changed, self._commits_seen, self._slow_at = False, commits, now
+                changed += slow
         crons = self.server.crons
         seen = None if crons is None else [(name, run.started_ms, run.finished_ms)
                                            for name, run in sorted(crons.last_runs.items())]
@@ -123,3 +130,4 @@ class Dashboard:
             self._crons_seen = seen
             changed.append(schedules.CRONS)
         metrics.changed(self.server, changed)
+        return changed

@@ -12,16 +12,25 @@ from hypothesis import strategies as st
 import httpx
 from starlette.applications import Starlette
 
+from prefmem.backend import Backend
+from prefmem.dashboard import Dashboard
+from prefmem.dashboard.data import COUNTS
+from prefmem.dashboard.functions import FUNCTIONS
 from prefmem.dashboard.history import OTHER, FunctionStats, HealthHistory, MINUTE_MS
 from prefmem.dashboard.login import LoginCodes
 from prefmem.dashboard.metrics import Counters
 from prefmem.dashboard.routes import dashboard_routes
 from prefmem.dashboard.system import system_function
 from prefmem.functions import FunctionDef, Registry
+from prefmem.dashboard.logs import LOGS
 from prefmem.logs import ExecutionLog
+from prefmem.reactivity import Subscriptions
+from prefmem.server import Server
 from prefmem.testing import TestClock
+from tests.runtime.conftest import APPS
 
 T0 = 1_800_000_000_000.0
+BOARD = APPS / "board"
 
 
 def counters(commits: int = 0, mutations: int = 0, live: int = 0, wal: int = 0) -> Counters:
@@ -154,6 +163,37 @@ def test_system_functions_are_internal_and_under_system():
     for fn in (public, misplaced):
         with pytest.raises(ValueError, match="internal and live under _system/"):
             registry.add_system([fn])
+
+
+# ---------------------------------------------------------------------------- the pulse
+
+async def test_an_open_dashboard_reruns_only_sources_that_changed(tmp_path):
+    clock = TestClock()  # from now: the execution log stamps records with the wall clock
+    backend = Backend(functions=BOARD / "functions", schema=BOARD / "schema.py", db=tmp_path / "data.sqlite3",
+                      clock=clock).open()
+    try:
+        server = Server(backend)
+        server.subscriptions = Subscriptions(backend.runner)
+        board = Dashboard(server)
+        board.register(backend.registry)
+        runner = backend.runner
+        await runner.call("notes:add", {"title": "one", "priority": 1})
+        assert board.pulse() == [LOGS, FUNCTIONS, COUNTS]
+        assert board.pulse() == []  # nothing happened: nothing reruns
+        # The dashboard's own queries leave the log alone, so showing it changes nothing.
+        for path in ("logs:recent", "functions:stats", "data:tables", "health:overview"):
+            assert (await runner.call(f"_system/dashboard/{path}", {}, allow_internal=True)).ok
+        assert board.pulse() == []
+        await runner.call("notes:add", {"title": "two", "priority": 1})
+        assert board.pulse() == [LOGS]  # counters and counts wait for their second
+        clock.advance(999)
+        assert board.pulse() == []
+        clock.advance(1)
+        assert board.pulse() == [FUNCTIONS, COUNTS]
+        (add,) = board.stats.summary(clock.now_ms())
+        assert add["path"] == "notes:add" and add["calls"] == 2 and board.stats.counted == 2
+    finally:
+        backend.close()
 
 
 # ---------------------------------------------------------------------------- the page
