@@ -2,7 +2,7 @@
 // filtered by field values; a document as JSON with field edits, insert and delete; the
 // table's schema and indexes. Writes are the schema-checked mutations of
 // _system/dashboard/data, so a violation comes back with the mutation's own message.
-import { useMemo, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { useMutation, useQuery } from "convex/react";
 import { ConfirmButton, ErrorBoundary, Head, InlineError, Json, Loading, Pager, useAttempt, usePager } from "./common.jsx";
 import { api, cellText, formatTime, formatValue, num, parseValue, typedValue, validatorText } from "./values.js";
@@ -59,7 +59,7 @@ function TableView({ table }) {
       <section className="table-view" aria-label={`Table ${table.name}`}>
         <header className="view-header">
           <h1>{table.name}</h1>
-          <span className="hint">{num(table.count).toLocaleString()} documents</span>
+          <span className="hint">{num(table.count).toLocaleString()} document{num(table.count) === 1 ? "" : "s"}</span>
           {table.system && <span className="badge">system table · read-only</span>}
           <div className="tabs" role="tablist">
             <button type="button" role="tab" aria-selected={tab === "documents"} onClick={() => setTab("documents")}>Documents</button>
@@ -92,48 +92,30 @@ function Documents({ table, selected, onSelect }) {
   const [order, setOrder] = useState("desc");
   const [pageSize, setPageSize] = useState(25);
   const [filters, setFilters] = useState([]); // applied: [{field, op, value}]
+  const [seen, setSeen] = useState([]); // the fields of the documents on the page
   const filterKey = useMemo(() => formatValue(filters), [filters]);
-  const pager = usePager(`${table.name}|${index}|${order}|${pageSize}|${filterKey}`);
-  const result = useQuery(api.data.page, {
-    table: table.name,
-    index,
-    order,
-    filters,
-    paginationOpts: { numItems: pageSize, cursor: pager.cursor },
-  });
-  const indexes = table.indexes;
-  const sortField = indexes.find((ix) => ix.name === index)?.fields[0];
-
-  const columns = useMemo(() => {
-    const seen = new Set(["_id"]);
-    const declared = table.validator?.type === "object" ? Object.keys(table.validator.value) : [];
-    for (const f of declared) seen.add(f);
-    for (const doc of result?.page ?? []) for (const f of Object.keys(doc)) seen.add(f);
-    seen.delete("_creationTime");
-    return [...seen, "_creationTime"];
-  }, [table.validator, result]);
-
+  const queryKey = `${table.name}|${index}|${order}|${pageSize}|${filterKey}`;
+  const pager = usePager(queryKey);
+  const declared = table.validator?.type === "object" ? Object.keys(table.validator.value) : [];
+  const columns = [...new Set(["_id", ...declared, ...seen.filter((f) => f !== "_creationTime")]), "_creationTime"];
+  const toggle = () => setOrder(order === "asc" ? "desc" : "asc");
   const sortBy = (field) => {
-    const ix = indexes.find((i) => i.fields[0] === field);
-    if (!ix) return;
-    if (ix.name === index) setOrder(order === "asc" ? "desc" : "asc");
-    else setIndex(ix.name);
+    const ix = table.indexes.find((i) => i.fields[0] === field);
+    if (ix?.name === index) toggle();
+    else if (ix) setIndex(ix.name);
   };
-
   return (
     <>
       <div className="toolbar">
         <label>
           Sort by index{" "}
           <select value={index} onChange={(e) => setIndex(e.target.value)} aria-label="Sort by index">
-            {indexes.map((ix) => (
+            {table.indexes.map((ix) => (
               <option key={ix.name} value={ix.name}>{ix.name} ({ix.fields.join(", ")})</option>
             ))}
           </select>
         </label>
-        <button type="button" onClick={() => setOrder(order === "asc" ? "desc" : "asc")} aria-label="Order">
-          {order === "asc" ? "Ascending ▲" : "Descending ▼"}
-        </button>
+        <button type="button" onClick={toggle} aria-label="Order">{order === "asc" ? "Ascending ▲" : "Descending ▼"}</button>
         <label>
           Per page{" "}
           <select value={pageSize} onChange={(e) => setPageSize(Number(e.target.value))}>
@@ -141,54 +123,67 @@ function Documents({ table, selected, onSelect }) {
           </select>
         </label>
       </div>
-      <Filters columns={columns} onApply={setFilters} applied={filters} />
-      {result === undefined ? (
-        <Loading what="Loading documents" />
-      ) : (
-        <>
-          <div className="grid-wrap">
-            <table className="grid" aria-label={`Documents of ${table.name}`}>
-              <thead>
-                <tr>
-                  {columns.map((c) => {
-                    const sortable = indexes.some((ix) => ix.fields[0] === c);
-                    return (
-                      <th key={c} scope="col" aria-sort={c === sortField ? (order === "asc" ? "ascending" : "descending") : undefined}>
-                        {sortable ? (
-                          <button type="button" className="link" onClick={() => sortBy(c)} title="Sort by this field's index">
-                            {c} {c === sortField ? (order === "asc" ? "▲" : "▼") : "↕"}
-                          </button>
-                        ) : c}
-                      </th>
-                    );
-                  })}
-                </tr>
-              </thead>
-              <tbody>
-                {result.page.map((doc) => (
-                  <tr key={doc._id} data-id={doc._id} aria-selected={doc._id === selected}
-                    onClick={() => onSelect(doc._id)} tabIndex={0}
-                    onKeyDown={(e) => { if (e.key === "Enter") onSelect(doc._id); }}>
-                    {columns.map((c) => (
-                      <td key={c} data-field={c} className={doc[c] === undefined ? "missing" : undefined}>
-                        {c === "_creationTime" ? formatTime(doc[c], true) : doc[c] === undefined ? "" : cellText(doc[c])}
-                      </td>
-                    ))}
-                  </tr>
+      <Filters table={table.name} columns={columns} onApply={setFilters} applied={filters} />
+      {/* A query the server refuses (a filter it cannot apply) fails here, not the toolbar: it can be changed. */}
+      <ErrorBoundary what="The documents" resetKey={`${queryKey}|${pager.cursor}`}>
+        <Grid table={table} args={{ table: table.name, index, order, filters,
+          paginationOpts: { numItems: pageSize, cursor: pager.cursor } }}
+          columns={columns} onSeen={setSeen} sortBy={sortBy} pager={pager} selected={selected} onSelect={onSelect} />
+      </ErrorBoundary>
+    </>
+  );
+}
+
+function Grid({ table, args, columns, onSeen, sortBy, pager, selected, onSelect }) {
+  const result = useQuery(api.data.page, args);
+  const fields = result && [...new Set(result.page.flatMap((doc) => Object.keys(doc)))].sort().join("\n");
+  useEffect(() => {
+    if (typeof fields === "string") onSeen(fields ? fields.split("\n") : []);
+  }, [fields, onSeen]);
+  if (result === undefined) return <Loading what="Loading documents" />;
+  const sortField = table.indexes.find((ix) => ix.name === args.index)?.fields[0];
+  const arrow = args.order === "asc" ? "▲" : "▼";
+  return (
+    <>
+      <div className="grid-wrap">
+        <table className="grid" aria-label={`Documents of ${table.name}`}>
+          <thead>
+            <tr>
+              {columns.map((c) => (
+                <th key={c} scope="col"
+                  aria-sort={c === sortField ? (args.order === "asc" ? "ascending" : "descending") : undefined}>
+                  {table.indexes.some((ix) => ix.fields[0] === c) ? (
+                    <button type="button" className="link" onClick={() => sortBy(c)} title="Sort by this field's index">
+                      {c} {c === sortField ? arrow : "↕"}
+                    </button>
+                  ) : c}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {result.page.map((doc) => (
+              <tr key={doc._id} data-id={doc._id} aria-selected={doc._id === selected}
+                onClick={() => onSelect(doc._id)} tabIndex={0}
+                onKeyDown={(e) => { if (e.key === "Enter") onSelect(doc._id); }}>
+                {columns.map((c) => (
+                  <td key={c} data-field={c} className={doc[c] === undefined ? "missing" : undefined}>
+                    {c === "_creationTime" ? formatTime(doc[c], true) : doc[c] === undefined ? "" : cellText(doc[c])}
+                  </td>
                 ))}
-              </tbody>
-            </table>
-            {!result.page.length && <p className="empty">No documents{filters.length ? " match the filters" : ""}.</p>}
-          </div>
-          <Pager pager={pager} result={result} what="documents" />
-        </>
-      )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {!result.page.length && <p className="empty">No documents{args.filters.length ? " match the filters" : ""}.</p>}
+      </div>
+      <Pager pager={pager} result={result} what="documents" />
     </>
   );
 }
 
 /** Filter rows: field, operator, value (JSON, or plain text for a string). Applied together. */
-function Filters({ columns, applied, onApply }) {
+function Filters({ table, columns, applied, onApply }) {
   const [rows, setRows] = useState([]);
   const [error, setError] = useState(null);
   const apply = (next) => {
@@ -204,9 +199,8 @@ function Filters({ columns, applied, onApply }) {
     <form className="filters" onSubmit={(e) => { e.preventDefault(); apply(rows); }} aria-label="Filters">
       {rows.map((r, i) => (
         <div className="filter" key={i}>
-          <select aria-label="Filter field" value={r.field} onChange={(e) => update(i, { field: e.target.value })}>
-            {columns.map((c) => <option key={c} value={c}>{c}</option>)}
-          </select>
+          <input aria-label="Filter field" value={r.field} list={`fields-${table}`} placeholder="field, e.g. a.b"
+            onChange={(e) => update(i, { field: e.target.value })} />
           <select aria-label="Filter operator" value={r.op} onChange={(e) => update(i, { op: e.target.value })}>
             {OPS.map(([op, label]) => <option key={op} value={op}>{label}</option>)}
           </select>
@@ -217,8 +211,9 @@ function Filters({ columns, applied, onApply }) {
           </button>
         </div>
       ))}
+      <datalist id={`fields-${table}`}>{columns.map((c) => <option key={c} value={c} />)}</datalist>
       <div className="filter-actions">
-        <button type="button" onClick={() => setRows([...rows, { field: columns[1] ?? "_id", op: "eq", text: "" }])}>Add filter</button>
+        <button type="button" onClick={() => setRows([...rows, { field: "", op: "eq", text: "" }])}>Add filter</button>
         {rows.length > 0 && <button type="submit">Apply filters</button>}
         {applied.length > 0 && <span className="hint">{applied.length} filter{applied.length === 1 ? "" : "s"} applied</span>}
       </div>
@@ -270,7 +265,8 @@ function DocumentPanel({ id, table, onClose }) {
     if (editing === "*") await replace({ id, document: value });
     else await patch({ id, fields: { [editing]: value } });
   });
-  const fields = Object.keys(doc);
+  const declared = table.validator?.type === "object" ? Object.keys(table.validator.value) : [];
+  const fields = [...new Set(["_id", "_creationTime", ...declared.filter((f) => f in doc), ...Object.keys(doc)])];
   return (
     <aside className="document" aria-label="Document">
       <header>
