@@ -48,6 +48,14 @@ def describe_table(catalog: Any, table: str) -> dict[str, Any]:
     }
 
 
+def page_size(opts: dict) -> int:
+    """``paginationOpts.numItems`` of a dashboard page: a whole number up to ``MOST_PER_PAGE``."""
+    num_items = opts["numItems"]
+    if not 1 <= num_items <= MOST_PER_PAGE or num_items != int(num_items):
+        raise InvalidQuery(f"numItems must be a whole number from 1 to {MOST_PER_PAGE}, got {num_items!r}")
+    return int(num_items)
+
+
 def _writable(table: str | None, what: str) -> str:
     if table is None:
         raise InvalidQuery(f"{what}: no such document")
@@ -105,10 +113,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
         filters = args.get("filters") or []
         if len(filters) > MOST_FILTERS:
             raise InvalidQuery(f"at most {MOST_FILTERS} filters, got {len(filters)}")
-        opts = args["paginationOpts"]
-        num_items = opts["numItems"]
-        if not (isinstance(num_items, (int, float)) and 1 <= num_items <= MOST_PER_PAGE and num_items == int(num_items)):
-            raise InvalidQuery(f"numItems must be a whole number from 1 to {MOST_PER_PAGE}, got {num_items!r}")
+        num_items = page_size(args["paginationOpts"])
         index_name = args.get("index") or "by_creation_time"
         index = runner.catalog.index(table, index_name)
         ranged, rest = _split_filters(filters, index.user_fields if index is not None else ())
@@ -123,7 +128,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
         if rest:
             query = query.filter(lambda q: q.and_(*(getattr(q, f["op"])(q.field(f["field"]), f["value"])
                                                     for f in rest)))
-        return await query.paginate({"numItems": int(num_items), "cursor": opts["cursor"]})
+        return await query.paginate({"numItems": num_items, "cursor": args["paginationOpts"]["cursor"]})
 
     @system_function("query", "data:document", args={"id": v.string()})
     async def document(ctx: Any, args: dict) -> dict | None:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prefmem.dashboard.data import MOST_PER_PAGE, PAGINATION
+from prefmem.dashboard.data import PAGINATION, page_size
 from prefmem.dashboard.system import system_function
-from prefmem.errors import InvalidQuery
 from prefmem.files import store
 from prefmem.files.context import ActionStorage
 from prefmem.functions import FunctionDef
@@ -25,11 +24,8 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
 
     @system_function("query", "files:list", args={"paginationOpts": PAGINATION})
     async def list_files(ctx: Any, args: dict) -> dict:
-        opts = args["paginationOpts"]
-        if not 1 <= opts["numItems"] <= MOST_PER_PAGE:
-            raise InvalidQuery(f"numItems must be from 1 to {MOST_PER_PAGE}, got {opts['numItems']!r}")
         result = await ctx.db.system.query(store.TABLE).order("desc").paginate(
-            {"numItems": int(opts["numItems"]), "cursor": opts["cursor"]})
+            {"numItems": page_size(args["paginationOpts"]), "cursor": args["paginationOpts"]["cursor"]})
         result["page"] = [{**doc, "url": f"/api/storage/{doc['_id']}"} for doc in result["page"]]
         return result
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prefmem.dashboard.data import MOST_PER_PAGE, PAGINATION
+from prefmem.dashboard.data import PAGINATION, page_size
 from prefmem.dashboard.system import system_function
 from prefmem.errors import InvalidQuery
 from prefmem.functions import FunctionDef
@@ -23,9 +23,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
     @system_function("query", "schedules:list", args={
         "state": v.optional(v.union(*(v.literal(state) for state in STATES))), "paginationOpts": PAGINATION})
     async def list_jobs(ctx: Any, args: dict) -> dict:
-        opts = args["paginationOpts"]
-        if not 1 <= opts["numItems"] <= MOST_PER_PAGE:
-            raise InvalidQuery(f"numItems must be from 1 to {MOST_PER_PAGE}, got {opts['numItems']!r}")
+        opts = {"numItems": page_size(args["paginationOpts"]), "cursor": args["paginationOpts"]["cursor"]}
         table = ctx.db.system.query(jobs.TABLE)
         state = args.get("state")
         if state is None:
@@ -34,7 +32,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
             # Waiting jobs soonest first; finished ones most recent first.
             query = table.with_index("by_state", lambda q: q.eq("state.kind", state)).order(
                 "asc" if state == "pending" else "desc")
-        return await query.paginate({"numItems": int(opts["numItems"]), "cursor": opts["cursor"]})
+        return await query.paginate(opts)
 
     @system_function("mutation", "schedules:cancel", args={"id": v.string()})
     async def cancel(ctx: Any, args: dict) -> None:

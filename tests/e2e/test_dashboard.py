@@ -252,8 +252,11 @@ def test_pages_follow_the_chosen_index_and_filters(fresh_board):
     assert sorted(d["title"] for d in upper["page"]) == ["note 003", "note 004", "note 008", "note 009"]
     one = page(fresh_board, filters=[{"field": "title", "op": "eq", "value": "note 007"}])
     assert [d["title"] for d in one["page"]] == ["note 007"]
-    assert "numItems" in admin_error(fresh_board, "query", "_system/dashboard/data:page",
-                                     {"table": "notes", "paginationOpts": {"numItems": 5000, "cursor": None}})
+    for path, args in [("data:page", {"table": "notes"}), ("schedules:list", {}), ("files:list", {})]:
+        for wrong in (0, 2.5, 5000):
+            message = admin_error(fresh_board, "query", f"_system/dashboard/{path}",
+                                  {**args, "paginationOpts": {"numItems": wrong, "cursor": None}})
+            assert "numItems must be a whole number from 1 to 200" in message, (path, wrong, message)
 
 
 def test_edits_are_checked_by_the_schema_as_a_mutations_writes_are(board):
