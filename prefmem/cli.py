@@ -1,6 +1,7 @@
 """``prefmem``: the command line, named after Convex's CLI.
 
     prefmem run PATH [ARGS_JSON]      run any function (internal ones too) as the admin
+    prefmem dashboard                 a one-time login link to the running server's dashboard
     prefmem data [TABLE]              list tables, or print a table's documents as JSON lines
     prefmem export [--path OUT.zip]   a snapshot: one JSONL file per table in a zip
     prefmem import ZIP [--replace]    load a snapshot, keeping each document's _id and _creationTime
@@ -251,6 +252,27 @@ def cmd_logs(args: argparse.Namespace) -> int:
         for entry in batch["entries"]:
             _print_log_entry(entry)
         after = batch["last"]
+    return 0
+
+
+# ---------------------------------------------------------------------------- dashboard
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import httpx
+
+    url = args.url or _running_server(args.db)
+    if url is None:
+        raise CommandError("no running server for this database: start `prefmem dev`, or pass --url")
+    try:
+        reply = httpx.post(f"{url}/api/dashboard/login_code",
+                           headers={"Authorization": f"Convex {_admin_key(Path(args.db), url)}"}, timeout=10)
+    except httpx.HTTPError as err:
+        raise CommandError(f"could not reach the server at {url}: {err}") from None
+    if reply.status_code != 200:
+        raise CommandError(f"the server at {url} answered {reply.status_code}: {reply.text}")
+    print(f"{url}/_dashboard/#login={reply.json()['code']}")
+    print("This link signs one browser in with the admin key, once, within 10 minutes. Anyone holding the admin "
+          f"key can also open {url}/_dashboard/ and paste it.", file=sys.stderr)
     return 0
 
 
@@ -540,6 +562,13 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--history", type=int, default=10, metavar="N", help="show the last N first (default 10)")
     logs.add_argument("--no-follow", dest="follow", action="store_false", help="print the history and stop")
     logs.set_defaults(handler=cmd_logs)
+
+    dashboard = sub.add_parser("dashboard", parents=[app], help="print a one-time login link to the dashboard",
+                               description="Print a link that opens the dashboard of the `prefmem dev` serving this "
+                               "database at /_dashboard, signed in with the admin key (the link works once, within "
+                               "10 minutes).")
+    dashboard.add_argument("--url", default=None, help="the server (default: the one serving --db)")
+    dashboard.set_defaults(handler=cmd_dashboard)
 
     data = sub.add_parser("data", parents=[app], help="list tables, or print a table's documents",
                           description="Without TABLE: every table with its document count. With TABLE: its "

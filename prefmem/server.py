@@ -23,6 +23,8 @@ from starlette.routing import Route, WebSocketRoute
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
+from prefmem.dashboard import Dashboard
+from prefmem.dashboard.routes import dashboard_routes
 from prefmem.errors import AuthFailed
 from prefmem.files import store as files_store
 from prefmem.files.context import store_stream
@@ -122,6 +124,7 @@ class Server:
         self.auth_cors_origins: list[str] = []  # besides PREFMEM_AUTH_CORS_ORIGINS
         self.executor: Executor | None = None
         self.crons: CronRunner | None = None
+        self.dashboard: Dashboard | None = None
         self._watcher: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
         self.mutation_records = MutationRecords()
@@ -141,6 +144,9 @@ class Server:
         self.executor.start()
         self.crons = CronRunner(runner)
         self.crons.start()
+        self.dashboard = Dashboard(self)
+        self.dashboard.register(runner.registry)
+        self.dashboard.start()
         self._announce()
         if self.watch:
             self._regenerate()
@@ -165,6 +171,8 @@ class Server:
             self._watcher.cancel()
         if self.crons is not None:
             self.crons.stop()
+        if self.dashboard is not None:
+            await self.dashboard.stop()
         if self.auth is not None:
             await self.auth.close()
         if self.executor is not None:
@@ -208,6 +216,8 @@ class Server:
     def reload(self) -> None:
         assert self.subscriptions is not None
         registry = self.backend.reload_functions()
+        if self.dashboard is not None:
+            self.dashboard.register(registry)
         self.subscriptions.reload(registry)
         if self.crons is not None:
             self.crons.load()
@@ -354,6 +364,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         Route("/api/logs", server.logs, methods=["GET"]),
         Route("/api/storage/{storage_id}", server.serve_file, methods=["GET", "HEAD"]),
         *auth_routes(lambda: server.auth),
+        *dashboard_routes(server),
         Route("/{path:path}", server.http_action,
               methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
