@@ -262,6 +262,20 @@ class Subscriptions:
                             self._stale.add(live)
         self.processed_ts = upto
 
+    def invalidate(self, keys: list[tuple[int, bytes]]) -> None:
+        """Rerun the live queries that read any of ``keys`` though no commit wrote them (an
+        in-memory source a system query reads, such as the dashboard's log)."""
+        for index_id, key in keys:
+            index = self._indexes.get(index_id)
+            if index is not None:
+                for live in index.stab(key):
+                    self._mark_stale(live)
+        self._schedule_flush()
+
+    def reads_index(self, index_id: int) -> bool:
+        """Whether some live query has read ``index_id``."""
+        return bool(self._indexes.get(index_id))
+
     def want_ts(self, subscriber: Subscriber) -> None:
         """Ask for a flush callback even if none of the subscriber's queries change."""
         self._ts_waiters.add(subscriber)

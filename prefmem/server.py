@@ -13,7 +13,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +23,8 @@ from starlette.routing import Route, WebSocketRoute
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
+from prefmem.dashboard import Dashboard
+from prefmem.dashboard.routes import dashboard_routes
 from prefmem.errors import AuthFailed
 from prefmem.files import store as files_store
 from prefmem.files.context import store_stream
@@ -110,10 +112,11 @@ class Server:
     """Holds the running backend and what is built on it."""
 
     def __init__(self, backend: Backend, *, watch: bool = False, site_url: str | None = None,
-                 web_dir: Path | None = None) -> None:
+                 web_dir: Path | None = None, codegen_dir: Path | None = None) -> None:
         self.backend = backend
         self.web_dir = web_dir  # a built web page, served for GETs nothing else answers
         self.watch = watch
+        self.codegen_dir = codegen_dir  # where watching keeps the TypeScript API (prefmem/codegen.py) current
         self.site_url = site_url
         self.subscriptions: Subscriptions | None = None
         self.http_api: HttpApi | None = None
@@ -121,6 +124,7 @@ class Server:
         self.auth_cors_origins: list[str] = []  # besides PREFMEM_AUTH_CORS_ORIGINS
         self.executor: Executor | None = None
         self.crons: CronRunner | None = None
+        self.dashboard: Dashboard | None = None
         self._watcher: asyncio.Task | None = None
         self._leading: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
@@ -140,9 +144,13 @@ class Server:
             await self._lead()
         else:
             self._leading = asyncio.create_task(self._wait_to_lead(), name="prefmem-leadership")
+        self.dashboard = Dashboard(self)
+        self.dashboard.register(app.registry)
+        self.dashboard.start()
         if not self.backend.shared:
             self._announce()  # a worker's parent announces the deployment
         if self.watch:
+            self._regenerate()
             self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
 
     # How often a worker that does not run the scheduler checks whether the one that did died.
@@ -187,6 +195,8 @@ class Server:
             self._leading.cancel()
         if self.crons is not None:
             self.crons.stop()
+        if self.dashboard is not None:
+            await self.dashboard.stop()
         if self.auth is not None:
             await self.auth.close()
         if self.executor is not None:
@@ -207,16 +217,35 @@ class Server:
         paths = [str(self.backend.functions_dir)]
         if isinstance(self.backend.schema_source, (str, Path)):
             paths.append(str(self.backend.schema_source))
-        async for _changes in awatch(*paths, debounce=200, step=50):
+        async for _changes in awatch(*paths, debounce=200, step=50, watch_filter=code_changes(self.codegen_dir)):
             try:
                 self.reload()
                 log.warning("prefmem: reloaded functions from %s", self.backend.functions_dir)
             except Exception as err:  # noqa: BLE001 — keep serving the old code
                 log.error("prefmem: reload failed, still serving the previous code: %s", err)
+                continue
+            self._regenerate()
+
+    def _regenerate(self) -> None:
+        """Rewrite the app's TypeScript API from the functions just loaded and the schema file.
+        Of several worker processes, the one that runs the scheduler does it."""
+        if self.codegen_dir is None or (self.backend.shared and self.executor is None):
+            return
+        from prefmem import codegen
+
+        try:
+            changed = codegen.regenerate(self.codegen_dir, self.backend.registry, self.backend.schema_source)
+        except Exception as err:  # noqa: BLE001 — a schema that fails to load; the served code is unaffected
+            log.error("prefmem: could not regenerate %s: %s", self.codegen_dir, err)
+            return
+        if changed:
+            log.warning("prefmem: regenerated %s (%s)", self.codegen_dir, ", ".join(changed))
 
     def reload(self) -> None:
         assert self.subscriptions is not None
         registry = self.backend.reload_functions()
+        if self.dashboard is not None:
+            self.dashboard.register(registry)
         self.subscriptions.reload(registry)
         if self.crons is not None:
             self.crons.load()
@@ -302,9 +331,21 @@ class Server:
             self.sessions.discard(session)
 
 
+def code_changes(codegen_dir: Path | None) -> Callable[[Any, str], bool]:
+    """The watcher's filter: watchfiles' default one, and not the generated files, which
+    live among the functions (writing them must not cause a reload)."""
+    from watchfiles import DefaultFilter
+
+    default = DefaultFilter()
+    generated = codegen_dir.resolve() if codegen_dir is not None else None
+    return lambda change, path: default(change, path) and not (
+        generated is not None and Path(path).resolve().is_relative_to(generated))
+
+
 def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = None,
-               web_dir: str | Path | None = None) -> Starlette:
-    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None)
+               web_dir: str | Path | None = None, codegen_dir: Path | None = None) -> Starlette:
+    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None,
+                    codegen_dir=codegen_dir)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -350,6 +391,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         Route("/api/logs", server.logs, methods=["GET"]),
         Route("/api/storage/{storage_id}", server.serve_file, methods=["GET", "HEAD"]),
         *auth_routes(lambda: server.auth),
+        *dashboard_routes(server),
         Route("/{path:path}", server.http_action,
               methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
@@ -374,11 +416,14 @@ def worker_app() -> Starlette:
     _tune_gc()
     backend = Backend(functions=config["functions"], schema=config["schema"], db=config["db"],
                       durability=config["durability"], dev_mode=config["dev_mode"], shared=True)
-    return create_app(backend, watch=config["watch"], site_url=config["site_url"], web_dir=config["web_dir"])
+    codegen_dir = None if config["codegen_dir"] is None else Path(config["codegen_dir"])
+    return create_app(backend, watch=config["watch"], site_url=config["site_url"], web_dir=config["web_dir"],
+                      codegen_dir=codegen_dir)
 
 
 def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
-          log_level: str = "warning", web_dir: str | Path | None = None, workers: int = 1) -> None:
+          log_level: str = "warning", web_dir: str | Path | None = None, codegen_dir: Path | None = None,
+          workers: int = 1) -> None:
     """Run the server until interrupted (``prefmem dev``), in this process or in ``workers``
     processes that share one port and the database."""
     import uvicorn
@@ -389,7 +434,7 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
           + (f", {workers} worker processes" if workers > 1 else ""), flush=True)
     if workers <= 1:
         _tune_gc()
-        app = create_app(backend, watch=watch, site_url=site_url, web_dir=web_dir)
+        app = create_app(backend, watch=watch, site_url=site_url, web_dir=web_dir, codegen_dir=codegen_dir)
         uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
         return
     # This process prepared the database (schema check, indexes) and keeps it for the
@@ -402,7 +447,8 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     os.environ[WORKER_CONFIG_ENV] = json.dumps({
         "functions": str(backend.functions_dir), "schema": None if schema is None else str(schema),
         "db": str(backend.db_path), "durability": backend.durability.value, "dev_mode": backend.dev_mode,
-        "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir)})
+        "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir),
+        "codegen_dir": None if codegen_dir is None else str(codegen_dir)})
     announce = Path(f"{backend.db_path}.server.json")
     announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
     try:

@@ -26,8 +26,9 @@ import msgspec
 
 from prefmem.values import value_key
 
-# The reserved index of reply points: index ids in storage are positive.
-REPLIES_INDEX = -1
+# The reserved index of reply points: index ids in storage are positive (and the
+# dashboard's in-memory sources use -1).
+REPLIES_INDEX = -2
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder()

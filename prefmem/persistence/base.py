@@ -66,6 +66,9 @@ class Snapshot(Protocol):
     def scan(self, index_id: int, lo: bytes, hi: bytes, reverse: bool, limit: int) -> list[ScanRow]:
         """Up to ``limit`` rows with ``lo <= key < hi`` in key order (descending if ``reverse``)."""
 
+    def count(self, index_id: int) -> int:
+        """How many entries an index holds (a table's document count, by its ``by_id``)."""
+
     def search(self, index_id: int, terms: list[str], filters: list[tuple[int, bytes]], limit: int) -> list[SearchHit]:
         """Documents containing any of ``terms`` (the last one also as a prefix) whose
         filter fields have the given keys, in relevance order (BM25), best first."""

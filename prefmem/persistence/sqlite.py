@@ -463,6 +463,9 @@ class SqliteSnapshot:
             f"WHERE e.index_id=? AND e.key>=? AND e.key<? ORDER BY e.key {order} LIMIT ?",
             (index_id, lo, hi, limit)).fetchall()
 
+    def count(self, index_id: int) -> int:
+        return self._conn.execute("SELECT count(*) FROM index_entries WHERE index_id=?", (index_id,)).fetchone()[0]
+
     def search(self, index_id: int, terms: list[str], filters: list[tuple[int, bytes]], limit: int) -> list[SearchHit]:
         if not terms:
             return []
