@@ -3,7 +3,7 @@
 ``python -m bench pg_drivers [--seconds 1] [--repeats 3] [--batch 64] [--clients 16]``
 
 Starts a throwaway cluster of its own (``tests.helpers.postgres``, durable settings: fsync
-and synchronous_commit on), seeds the layout of ``prefmem.storage`` (``documents`` and
+and synchronous_commit on), seeds the layout of ``prefmem.persistence.sqlite`` (``documents`` and
 ``index_entries`` with bytea keys, 10,000 documents of 128 bytes, two index entries each),
 and measures, on one connection one call after another:
 

@@ -19,11 +19,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from prefmem.database.consumers import LimitedConsumers
 from prefmem.database import unicode61
+from prefmem.database.consumers import LimitedConsumers
 from prefmem.database.expressions import compile_filter
 from prefmem.errors import InvalidQuery, LimitExceeded
-from prefmem.storage import decode_document
+from prefmem.persistence.base import decode_document
 from prefmem.values import KEY_END, check_value, encode_key, lookup_path
 
 MAX_TERM_LENGTH = 32
@@ -76,6 +76,17 @@ def tokenize(text: str, max_length: int = MAX_TERM_LENGTH) -> list[str]:
     return [t[:max_length] for t in _WORDS.findall(text.translate(_FOLDS))]
 
 
+def matches_terms(text: str, terms: list[str]) -> bool:
+    """Whether a search for ``terms`` finds ``text``: any term as a whole word, or the last
+    one as a word prefix (what the persistence's search matches)."""
+    if not terms:
+        return False
+    # One character past a term's length: a longer word must not equal a term it starts with.
+    words = tokenize(text, MAX_TERM_LENGTH + 1)
+    wanted, last = set(terms), terms[-1]
+    return any(word in wanted or word.startswith(last) for word in words)
+
+
 def doc_rowid(doc_id: str) -> int:
     """A stable FTS5 rowid per document, so an update can delete the old row by key."""
     return int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "big") >> 1
@@ -94,11 +105,6 @@ def write_keys(index: SearchIndex, doc: dict | None) -> set[bytes]:
     if doc is None:
         return set()
     return {token_key(t) for t in tokenize(index.text_of(doc))}
-
-
-def fts5_match(terms: list[str]) -> str:
-    """The FTS5 query for ``terms``: any of them as a whole word, or the last as a prefix."""
-    return " OR ".join([*(f'"{t}"' for t in terms), f'"{terms[-1]}"*'])
 
 
 class SearchFilterBuilder:
@@ -185,11 +191,10 @@ class SearchQuery(LimitedConsumers):
             tx.record_range(index.index_id, *token_prefix_interval(terms[-1]))
         else:
             return []
-        match = fts5_match(terms)
         cap = min(limit, tx.limits.search_results)
         out: list[dict] = []
-        rows = tx.snapshot.search(index.index_id, match, self._eq_keys, tx.limits.search_results)
-        for value in rows:
+        rows = tx.snapshot.search(index.index_id, terms, self._eq_keys, tx.limits.search_results)
+        for _doc_id, value in rows:
             tx._count_read(len(value))
             doc = decode_document(value)
             if all(f(doc) for f in self._filters):

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator
 
 from prefmem.errors import InvalidQuery, LimitExceeded
 from prefmem.schema import VectorIndexDef
-from prefmem.storage import decode_document
+from prefmem.persistence.base import decode_document
 from prefmem.values import KEY_END, encode_key, lookup_path
 
 
@@ -117,13 +117,13 @@ def closest(query: array, limit: int, candidates: Iterable[tuple[str, list]]) ->
     return [{"_id": doc_id, "_score": score} for score, doc_id in sorted(best, reverse=True)]
 
 
-def search(runner: Any, table: str, index_name: str, request: dict) -> list[dict]:
+def search(app: Any, table: str, index_name: str, request: dict) -> list[dict]:
     """Run at the latest snapshot; returns ``[{"_id", "_score"}]`` best first."""
-    asked = parse_request(runner.catalog, runner.limits, table, index_name, request)
-    index = runner.catalog.index(table, "by_creation_time")
+    asked = parse_request(app.catalog, app.limits, table, index_name, request)
+    index = app.catalog.index(table, "by_creation_time")
     if index is None:
         return []
-    with runner.storage.snapshot() as snapshot:
+    with app.persistence.snapshot() as snapshot:
         return closest(asked.query, asked.limit, _scan(snapshot, index.index_id, asked))
 
 
@@ -131,7 +131,7 @@ def _scan(snapshot: Any, index_id: int, asked: VectorRequest) -> Iterator[tuple[
     lo = b""
     while True:
         rows = snapshot.scan(index_id, lo, KEY_END, False, 1000)
-        for _key, value in rows:
+        for _key, value, _doc_id in rows:
             doc = decode_document(value)
             vec = vector_of(doc, asked.index)
             if vec is not None and asked.admits(doc):

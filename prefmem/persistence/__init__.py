@@ -1,1 +1,1 @@
-"""Storage engines beyond the embedded SQLite file: PostgreSQL's text and vector search so far."""
+"""Where documents are kept: one narrow interface (``base``) and its engines."""

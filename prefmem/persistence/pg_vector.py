@@ -38,7 +38,7 @@ import psycopg
 from psycopg import sql
 
 from prefmem.database.vector import Eq, Or, VectorRequest, closest
-from prefmem.storage import decode_document, encode_document
+from prefmem.persistence.base import decode_document, encode_document
 
 # Norms outside this range are not faithfully held by float32 unit vectors (or overflow).
 _SAFE_NORM = (1e-30, 1e30)

@@ -1,54 +1,67 @@
 """PostgreSQL text search returns what FTS5 returns, in the same order (prefmem.persistence.pg_search).
 
-The FTS5 side is production's own code: ``Storage``'s FTS5 table and query, and the match
-expression ``prefmem.database.search`` builds.
+The FTS5 side is production's own code: ``SqlitePersistence``'s FTS5 table, commit and
+search; only the scores are read beside it, with FTS5's ``bm25()`` on the same table.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from dataclasses import dataclass, field
 
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prefmem.database.search import MAX_TERM_LENGTH, doc_rowid, fts5_match, tokenize
+from prefmem.database.search import MAX_TERM_LENGTH, doc_rowid, tokenize
 from prefmem.persistence import pg_search
-from prefmem.storage import Storage, decode_document, encode_document
+from prefmem.persistence.base import encode_document
+from prefmem.persistence.sqlite import SqlitePersistence
 from prefmem.values import encode_key
 
 FILTERS = 2
+
+
+@dataclass
+class Changes:
+    """One commit's final state of what it touched, as the committer hands it to persistence."""
+
+    documents: dict = field(default_factory=dict)
+    index_entries: dict = field(default_factory=dict)
+    search_entries: dict = field(default_factory=dict)
+
+    def reply_groups(self, ts: int) -> list:
+        return []
 
 
 class Engines:
     """One SQLite file and one PostgreSQL database; each example gets a fresh index on both."""
 
     def __init__(self, sqlite_path, postgres_url: str) -> None:
-        self.storage = Storage(sqlite_path)
+        self.sqlite = SqlitePersistence(sqlite_path)
         self.pg = psycopg.connect(postgres_url)
         self.ids = itertools.count(1)
 
     def new_index(self) -> int:
         index_id = next(self.ids)
-        self.storage.create_search_table(index_id, FILTERS)
+        self.sqlite.create_search_table(index_id, FILTERS)
         with self.pg.transaction():
             pg_search.create(self.pg, index_id, FILTERS)
         return index_id
 
     def apply(self, index_id: int, writes: list[tuple[str, str | None, list[bytes]]]) -> None:
         """``(doc id, text or None to delete, filter keys)`` in order, as one transaction on each."""
-        batch = self.storage.write_batch()
-        present: set[str] = set(self._sqlite_ids(index_id))
+        changes = Changes()
+        entries = changes.search_entries.setdefault(index_id, {})
         for doc_id, text, keys in writes:
-            if doc_id in present:
-                batch.delete_search(index_id, doc_rowid(doc_id))
-                present.discard(doc_id)
-            if text is not None:
-                batch.put_document(doc_id, "docs", 0.0, encode_document({"_id": doc_id}))
-                batch.put_search(index_id, doc_rowid(doc_id), text, keys, doc_id)
-                present.add(doc_id)
-        batch.commit()
+            value = None if text is None else encode_document({"_id": doc_id})
+            changes.documents[doc_id] = ("docs", 0.0, value)
+            entries[doc_rowid(doc_id)] = None if text is None else (text, keys, doc_id)
+        commit = asyncio.run(self.sqlite.begin_commit())
+        commit.write(commit.head_ts + 1, changes, b"")
+        commit.finish()
         with self.pg.transaction():
             for doc_id, text, keys in writes:
                 if text is None:
@@ -56,18 +69,14 @@ class Engines:
                 else:
                     pg_search.put(self.pg, index_id, doc_id, text, keys)
 
-    def _sqlite_ids(self, index_id: int) -> list[str]:
-        with self.storage.snapshot() as snap:
-            return [row[0] for row in snap._conn.execute(f"SELECT doc_id FROM search_{index_id}")]
-
     def fts5(self, index_id: int, text: str, filters: list[tuple[int, bytes]], limit: int) -> list[tuple[str, float]]:
         """Production's FTS5 search (the ids), each with the ``-bm25()`` FTS5 gave it."""
         terms = tokenize(text)
-        if not terms:
-            return []
-        match = fts5_match(terms)
-        with self.storage.snapshot() as snap:
-            ids = [decode_document(v)["_id"] for v in snap.search(index_id, match, filters, limit)]
+        with self.sqlite.snapshot() as snap:
+            ids = [doc_id for doc_id, _value in snap.search(index_id, terms, filters, limit)]
+            if not ids:
+                return []
+            match = " OR ".join([*(f'"{t}"' for t in terms), f'"{terms[-1]}"*'])  # the query production runs
             scores = dict(snap._conn.execute(f"SELECT doc_id, -bm25(search_{index_id}) FROM search_{index_id} "
                                              f"WHERE search_{index_id} MATCH ?", (match,)))
         return [(doc_id, scores[doc_id]) for doc_id in ids]
@@ -79,7 +88,7 @@ class Engines:
 
     def close(self) -> None:
         self.pg.close()
-        self.storage.close()
+        self.sqlite.close()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prefmem.database import unicode61
-from prefmem.database.search import tokenize
+from prefmem.database.search import MAX_TERM_LENGTH, matches_terms, tokenize
 from tests.helpers.fts5_unicode61 import derive, render
 
 # Characters where tokenizers disagree most: accents precomposed and combining, ligatures,
@@ -48,3 +48,28 @@ def test_words_fts5_keeps_whole_are_not_decomposed():
 def test_terms_are_cut_to_the_maximum_length():
     assert tokenize("a" * 40) == ["a" * 32]
     assert tokenize("a" * 40, max_length=33) == ["a" * 33]
+
+
+WORDS = ["sea", "Séa", "seashore", "café", "ǽsir", "ﬁne", "½", "x\u0301y", "a" * (MAX_TERM_LENGTH + 5),
+         "a" * MAX_TERM_LENGTH, "a" * (MAX_TERM_LENGTH - 3)]
+phrase = st.lists(st.sampled_from(WORDS + ["s", "ca", "ǽ", "a"]), min_size=1, max_size=4).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(phrase, text), st.one_of(phrase, text))
+def test_matches_terms_agrees_with_fts5(document, query):
+    """The write buffer decides with ``matches_terms`` whether an uncommitted write is a hit."""
+    terms = tokenize(query)
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5(body, tokenize='unicode61 remove_diacritics 2')")
+    conn.execute("INSERT INTO t (rowid, body) VALUES (1, ?)", (document,))
+    hit = bool(terms) and conn.execute("SELECT count(*) FROM t WHERE t MATCH ?", (
+        " OR ".join([*(f'"{t}"' for t in terms), f'"{terms[-1]}"*']),)).fetchone()[0] == 1
+    assert matches_terms(document, terms) == hit
+    conn.close()
+
+
+def test_a_word_longer_than_a_term_matches_it_only_as_a_prefix():
+    word = "a" * (MAX_TERM_LENGTH + 5)
+    assert not matches_terms(word, ["a" * MAX_TERM_LENGTH, "zzz"])
+    assert matches_terms(word, ["zzz", "a" * MAX_TERM_LENGTH])
