@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
 from prefmem.auth.authenticator import Authenticator
@@ -269,11 +269,15 @@ class Server:
         meta = await app.query(files_store.file_metadata, {"id": storage_id}, None)
         if not meta.ok or meta.value is None:
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        path = app.files.path_of(storage_id)
-        if not path.exists():
+        found = app.files.open(storage_id)
+        if found is None:
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        return FileResponse(path, media_type=meta.value.get("contentType") or "application/octet-stream",
-                            headers={"Cache-Control": "private, max-age=3600"})
+        media_type = meta.value.get("contentType") or "application/octet-stream"
+        headers = {"Cache-Control": "private, max-age=3600"}
+        if isinstance(found, Path):
+            return FileResponse(found, media_type=media_type, headers=headers)
+        return StreamingResponse(found.chunks, media_type=media_type,
+                                 headers={**headers, "Content-Length": str(found.size)})
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""

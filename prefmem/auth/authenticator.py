@@ -40,19 +40,23 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, registry: Any, *, data_dir: str | Path | None = None, db_path: str | Path | None = None,
-                 cors_origins: list[str] | None = None, admin_key: str | None = None,
-                 min_refetch_s: float | None = None) -> None:
+    def __init__(self, registry: Any, *, data_dir: str | Path | keys.SecretStore | None = None,
+                 db_path: str | Path | None = None, cors_origins: list[str] | None = None,
+                 admin_key: str | None = None, min_refetch_s: float | None = None,
+                 password_storage: bool = True) -> None:
         """``registry``: a ``Registry``, or anything with a ``.registry`` (the application: follows reloads).
 
         ``data_dir`` holds the admin key and the password provider's signing key; without it
-        both exist only in memory. ``db_path`` is the database file the password provider
-        keeps its users in. ``cors_origins`` (plus ``PREFMEM_AUTH_CORS_ORIGINS``) may call the
+        both exist only in memory (or a ``SecretStore``: the database's). ``db_path`` is the
+        database file the password provider keeps its users in; without ``password_storage``
+        (PostgreSQL, until the provider keeps its users in the database's system tables) the
+        password provider is refused with a configuration error. ``cors_origins`` (plus ``PREFMEM_AUTH_CORS_ORIGINS``) may call the
         auth endpoints from a browser.
         """
         self._registry_source = registry
-        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.data_dir = Path(data_dir) if isinstance(data_dir, (str, Path)) else data_dir
         self.db_path = db_path
+        self.password_storage = password_storage
         self.admin_key = admin_key or keys.load_or_create_admin_key(self.data_dir)
         self.signing_key = keys.load_or_create_signing_key(self.data_dir)
         env_origins = [o.strip().rstrip("/") for o in os.environ.get("PREFMEM_AUTH_CORS_ORIGINS", "").split(",")]
@@ -66,7 +70,11 @@ class Authenticator:
 
     @classmethod
     def for_backend(cls, backend: Any, cors_origins: list[str] | None = None) -> "Authenticator":
-        """The authenticator of a running ``Backend``: keys in its data directory, users in its database."""
+        """The authenticator of a running ``Backend``: keys in its data directory, users in its
+        database. On PostgreSQL the keys are the database's, shared by every node."""
+        if backend.postgres:
+            return cls(backend.app, data_dir=backend.persistence, db_path=None, cors_origins=cors_origins,
+                       password_storage=False)
         db = str(backend.db_path)
         in_memory = db == ":memory:" or db.startswith("file::memory:")
         return cls(backend.app, data_dir=None if in_memory else Path(db).resolve().parent,
@@ -87,6 +95,9 @@ class Authenticator:
     def _password_provider(self, entry: dict[str, Any]) -> Provider:
         from prefmem.auth.password import Options, PasswordAuth
 
+        if not self.password_storage:
+            raise ConfigError("auth_config.py: the password provider does not run on PostgreSQL yet (it keeps its "
+                              "users in a SQLite file); use an OIDC or custom JWT provider there")
         try:
             options = Options.from_entry(entry)
         except ValueError as err:
