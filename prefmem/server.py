@@ -29,6 +29,7 @@ from prefmem.errors import AuthFailed
 from prefmem.files import store as files_store
 from prefmem.files.context import store_stream
 from prefmem.http_api import HttpApi
+from prefmem.persistence.engines import describe
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
 from prefmem.scheduler.crons import CronRunner
@@ -174,19 +175,18 @@ class Server:
         log.info("prefmem: worker %d now runs the scheduler and crons", os.getpid())
         await self._lead()
 
-    def _announce_path(self) -> Path:
-        return Path(f"{self.backend.db_path}.server.json")
-
     def _announce(self) -> None:
         """Tell CLI commands on this machine where the server of this database listens, so
         ``prefmem run`` goes through it (and its live queries see the change)."""
-        if self.site_url is not None and str(self.backend.db_path) != ":memory:":
-            self._announce_path().write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
+        path = announce_path(self.backend)
+        if self.site_url is not None and path is not None:
+            path.write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
 
     async def stop(self) -> None:
+        path = announce_path(self.backend)
         try:
-            if json.loads(self._announce_path().read_text()).get("pid") == os.getpid():
-                self._announce_path().unlink()
+            if path is not None and json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
         except (OSError, ValueError):
             pass
         if self._watcher is not None:
@@ -335,6 +335,15 @@ class Server:
             self.sessions.discard(session)
 
 
+def announce_path(backend: Backend) -> Path | None:
+    """Where the server of a SQLite file says where it listens. A PostgreSQL database has
+    any number of nodes, and a commit made anywhere reaches them all: commands that need a
+    server there take ``--url``."""
+    if backend.postgres or backend.db == ":memory:":
+        return None
+    return Path(f"{backend.db_path}.server.json")
+
+
 def code_changes(codegen_dir: Path | None) -> Callable[[Any, str], bool]:
     """The watcher's filter: watchfiles' default one, and not the generated files, which
     live among the functions (writing them must not cause a reload)."""
@@ -433,7 +442,7 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     import uvicorn
 
     site_url = f"http://{host}:{port}"
-    print(f"prefmem: serving {backend.functions_dir} on {site_url} (data: {backend.db_path})"
+    print(f"prefmem: serving {backend.functions_dir} on {site_url} (data: {describe(backend.db)})"
           + (f", web page from {web_dir}" if web_dir is not None else "")
           + (f", {workers} worker processes" if workers > 1 else ""), flush=True)
     if workers <= 1:
@@ -450,14 +459,16 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     backend.hand_over()
     os.environ[WORKER_CONFIG_ENV] = json.dumps({
         "functions": str(backend.functions_dir), "schema": None if schema is None else str(schema),
-        "db": str(backend.db_path), "durability": backend.durability.value, "dev_mode": backend.dev_mode,
+        "db": backend.db, "durability": backend.durability.value, "dev_mode": backend.dev_mode,
         "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir),
         "codegen_dir": None if codegen_dir is None else str(codegen_dir)})
-    announce = Path(f"{backend.db_path}.server.json")
-    announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
+    announce = announce_path(backend)
+    if announce is not None:
+        announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
     try:
         uvicorn.run("prefmem.server:worker_app", factory=True, host=host, port=port, workers=workers,
                     log_level=log_level, **UVICORN_OPTIONS)
     finally:
-        announce.unlink(missing_ok=True)
+        if announce is not None:
+            announce.unlink(missing_ok=True)
         backend.close()

@@ -16,15 +16,18 @@ def is_postgres(db: str | Path) -> bool:
 
 
 def open_persistence(db: str | Path, durability: Durability | str = Durability.NORMAL, *,
-                     shared: bool = False) -> Persistence:
+                     shared: bool = False, create: bool = True) -> Persistence:
     """The persistence ``db`` names. ``shared`` (SQLite): other processes of this machine
-    commit to the file too; a PostgreSQL database is always shared."""
+    commit to the file too; a PostgreSQL database is always shared. Without ``create``, a
+    database that holds no prefmem data raises ``LookupError`` instead of being made."""
     if is_postgres(db):
         from prefmem.persistence.postgres import PostgresPersistence
 
-        return PostgresPersistence(str(db), durability)
+        return PostgresPersistence(str(db), durability, create=create)
     from prefmem.persistence.sqlite import SqlitePersistence
 
+    if not create and str(db) != ":memory:" and not Path(db).is_file():
+        raise LookupError(f"no database at {db}")
     return SqlitePersistence(db, durability, shared=shared)
 
 

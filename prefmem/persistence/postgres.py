@@ -174,7 +174,8 @@ class PostgresPersistence(CreationTimes):
 
     shared = True
 
-    def __init__(self, url: str, durability: Durability | str = Durability.NORMAL) -> None:
+    def __init__(self, url: str, durability: Durability | str = Durability.NORMAL, *, create: bool = True) -> None:
+        """``create``: lay the tables out if the database has none yet (else ``LookupError``)."""
         self.url = url
         self.durability = Durability(durability)
         self.conninfo = resolved_conninfo(url)
@@ -182,7 +183,11 @@ class PostgresPersistence(CreationTimes):
         self._admin = _connect(self.conninfo)
         self.namespace = self._admin.execute("SELECT current_schema()").fetchone()[0]
         if self.namespace is None:
-            raise RuntimeError(f"{self._safe_url()}: the search_path names no schema that exists")
+            self._admin.close()
+            raise LookupError(f"{self._safe_url()}: the search_path names no schema that exists")
+        if not create and self._admin.execute("SELECT to_regclass('head')").fetchone()[0] is None:
+            self._admin.close()
+            raise LookupError(f"no prefmem data in {self._safe_url()} (schema {self.namespace})")
         self.channel = f"prefmem.{self.namespace}"
         with self._admin.transaction():
             self._advisory_xact_lock(self._admin, "layout")
@@ -356,6 +361,10 @@ class PostgresPersistence(CreationTimes):
         self._admin.execute("INSERT INTO secrets (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                             (name, make()))
         return self._admin.execute("SELECT value FROM secrets WHERE name = %s", (name,)).fetchone()[0]
+
+    def stored_secret(self, name: str) -> str | None:
+        row = self._admin.execute("SELECT value FROM secrets WHERE name = %s", (name,)).fetchone()
+        return None if row is None else row[0]
 
     # -- indexes: start-up and schema work --------------------------------------------------
 
