@@ -221,7 +221,10 @@ class PostgresPersistence(CreationTimes):
 
     def _connect_writer(self) -> psycopg.Connection:
         synchronous = "on" if self.durability is Durability.FULL else "off"
-        return _connect(self.conninfo, synchronous_commit=synchronous)
+        conn = _connect(self.conninfo, synchronous_commit=synchronous)
+        # Read here, not by the listener: the writer may be busy in the committer's thread.
+        self._writer_pid = conn.info.backend_pid
+        return conn
 
     def _advisory_xact_lock(self, conn: psycopg.Connection, purpose: str) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"prefmem.{self.namespace}.{purpose}",))
@@ -259,23 +262,21 @@ class PostgresPersistence(CreationTimes):
                 row = self._lock_head(wait=False)
             except psycopg.errors.LockNotAvailable:
                 # Another node commits: wait for it in a thread, so the event loop goes on.
-                _rollback_quietly(self._writer)
                 waiting = asyncio.ensure_future(asyncio.to_thread(self._lock_head, wait=True))
                 try:
                     row = await asyncio.shield(waiting)
                 except asyncio.CancelledError:
-                    waiting.add_done_callback(lambda _done: self._abandon())
+                    # The caller went away; the thread still has the writer: let go of the
+                    # head row and the process lock once it is done with it.
+                    waiting.add_done_callback(lambda _done: (_rollback_quietly(self._writer), self._release()))
                     raise
             return PostgresCommit(self, row)
-        except BaseException:
-            if self._write_lock.locked():
-                _rollback_quietly(self._writer)
-                self._write_lock.release()
+        except asyncio.CancelledError:
             raise
-
-    def _abandon(self) -> None:
-        """A commit whose caller went away while it waited for the head row: let go of it."""
-        _rollback_quietly(self._writer)
+        except BaseException:
+            _rollback_quietly(self._writer)
+            self._release()
+            raise
 
     def _lock_head(self, wait: bool) -> tuple[int, int, int, int]:
         """BEGIN and lock the head row, in one round trip (a simple query of two statements)."""
@@ -318,7 +319,7 @@ class PostgresPersistence(CreationTimes):
             try:
                 pgconn.consume_input()
                 while (note := pgconn.notifies()) is not None:
-                    woken = woken or note.be_pid != self._writer.info.backend_pid
+                    woken = woken or note.be_pid != self._writer_pid
             except psycopg.Error:
                 loop.remove_reader(conn.fileno())
                 conn.close()
