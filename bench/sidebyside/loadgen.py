@@ -9,6 +9,7 @@ measurements go to OUT.json; ``run`` summarises them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -47,27 +48,55 @@ def percentile(values: list[float], q: float) -> float:
 
 # ---------------------------------------------------------------------------- server processes
 
-def cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-    except (OSError, IndexError, ValueError):
-        return float("nan")
+def process_tree(pids: list[int]) -> list[int]:
+    """``pids`` and every process below them: a deployment of several nodes and its
+    PostgreSQL server (whose backends are the postmaster's children) is all of them."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # it ended meanwhile
+            children.setdefault(ppid, []).append(int(name))
+    tree, todo = [], list(pids)
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, ()))
+    return tree
 
 
-def memory_mb(pid: int) -> dict:
-    out = {"rss_mb": float("nan"), "hwm_mb": float("nan")}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    out["rss_mb"] = int(line.split()[1]) / 1024
-                elif line.startswith("VmHWM:"):
-                    out["hwm_mb"] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return out
+def cpu_seconds(pid: int | list[int]) -> float:
+    """User + system CPU time of a process (or of several and the processes below them)."""
+    total, found = 0.0, False
+    for p in process_tree(pid) if isinstance(pid, list) else [pid]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+            found = True
+        except (OSError, IndexError, ValueError):
+            pass
+    return total if found else float("nan")
+
+
+def memory_mb(pid: int | list[int]) -> dict:
+    out = {"rss_mb": 0.0, "hwm_mb": 0.0}
+    found = False
+    for p in process_tree(pid) if isinstance(pid, list) else [pid]:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        out["rss_mb"] += int(line.split()[1]) / 1024
+                        found = True
+                    elif line.startswith("VmHWM:"):
+                        out["hwm_mb"] += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return out if found else {"rss_mb": float("nan"), "hwm_mb": float("nan")}
 
 
 class System:
@@ -75,7 +104,12 @@ class System:
         self.name: str = spec["name"]
         self.kind: str = spec["kind"]
         self.port: int = spec["port"]
-        self.pid: int = spec["pid"]
+        # A deployment of several nodes (prefmem on PostgreSQL): connections go to each port
+        # in turn, and its CPU and memory are those of every process it lists (the nodes, the
+        # PostgreSQL server) and their children.
+        self.ports: list[int] = spec.get("ports") or [self.port]
+        self.pid: int | list[int] = spec.get("pids") or spec["pid"]
+        self._turn = itertools.count()
         self.last_seq: dict[str, float] = {}
         self.shared_seq = 0
         self.versions: dict[str, int] = {}
@@ -84,9 +118,12 @@ class System:
         self._rr = 0
         self._stats_conn: PBHttp | None = None
 
+    def _next_port(self) -> int:
+        return self.ports[next(self._turn) % len(self.ports)]
+
     def conn(self, sink: Any) -> Any:
         if self.kind == "prefmem":
-            return PrefmemConn(f"ws://127.0.0.1:{self.port}/api/sync", sink)
+            return PrefmemConn(f"ws://127.0.0.1:{self._next_port()}/api/sync", sink)
         if self.kind == "baseline":
             return BaselineConn(f"ws://127.0.0.1:{self.port}/ws", sink)
         if self.kind == "pocketbase":
@@ -95,7 +132,7 @@ class System:
 
     def writer(self) -> Any:
         if self.kind == "prefmem":
-            return PrefmemConn(f"ws://127.0.0.1:{self.port}/api/sync", None)
+            return PrefmemConn(f"ws://127.0.0.1:{self._next_port()}/api/sync", None)
         if self.kind == "baseline":
             return BaselineConn(f"ws://127.0.0.1:{self.port}/ws", None)
         if self.kind == "pocketbase":
@@ -123,15 +160,20 @@ class System:
             self._stats_conn = None
 
     async def stats(self) -> dict | None:
+        """The server's counters; a deployment's are the sums of its nodes'."""
         path = {"prefmem": "/api/_stats", "baseline": "/stats", "echo": "/stats"}.get(self.kind)
         if path is None:
             return None
-        conn = await PBHttp(self.port).open()  # a fresh one: uvicorn closes idle keep-alive connections
-        try:
-            _t, body = await asyncio.wait_for(conn.request("GET", path), 10)
-        finally:
-            await conn.close()
-        return json.loads(body)
+        total: dict[str, Any] = {}
+        for port in self.ports:
+            conn = await PBHttp(port).open()  # a fresh one: uvicorn closes idle keep-alive connections
+            try:
+                _t, body = await asyncio.wait_for(conn.request("GET", path), 10)
+            finally:
+                await conn.close()
+            for key, value in json.loads(body).items():
+                total[key] = total.get(key, 0) + value if isinstance(value, (int, float)) else value
+        return total
 
     async def seed(self, users: int) -> None:
         """Profiles and budgets for users 0..users-1 (once per run), the shared document."""
@@ -541,7 +583,7 @@ async def w5_window(system: System, clients: int, depth: int, warm_s: float, sec
     def opened() -> None:  # CPU is counted from here: connecting is not part of the window
         marks["cpu"], marks["t"] = cpu_seconds(system.pid), now()
 
-    res = await pipeline.run_window(system.port, clients=clients, depth=depth, warm_s=warm_s, seconds=seconds,
+    res = await pipeline.run_window(system.ports, clients=clients, depth=depth, warm_s=warm_s, seconds=seconds,
                                     on_open=opened, **w5_load(system))
     cpu = cpu_seconds(system.pid) - marks["cpu"]
     cpu_wall = now() - marks["t"]
