@@ -152,6 +152,23 @@ class ReadTransaction:
         self.close()
 
 
+@dataclass(frozen=True, slots=True)
+class LogRecords:
+    """The shared write log read at one moment: the last commit ``ts``, the ``floor`` below
+    which records may be pruned, and the records after some timestamp up to ``ts``. Read by
+    ``write_log.catch_up`` as a snapshot would be."""
+
+    ts: int
+    floor: int
+    records: list[tuple[int, bytes]]
+
+    def log_floor(self) -> int:
+        return self.floor
+
+    def log_after(self, ts: int) -> list[tuple[int, bytes]]:
+        return [record for record in self.records if record[0] > ts]
+
+
 class Changes(Protocol):
     """The final state of everything one commit touched (a ``WriteBuffer`` is one)."""
 
@@ -191,6 +208,11 @@ class Persistence(Protocol):
 
     def pinned_snapshot(self) -> Snapshot:
         """A snapshot that may be held across awaits (its own connection)."""
+
+    def log_since(self, ts: int) -> LogRecords:
+        """What other processes committed after ``ts``: cheaper than a snapshot where the
+        engine can read it in one statement (a process following the others does it after
+        every wake-up)."""
 
     async def begin_commit(self) -> CommitSlot: ...
 

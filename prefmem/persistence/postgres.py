@@ -52,8 +52,8 @@ from psycopg.pq import TransactionStatus
 from prefmem.database.search import doc_rowid
 from prefmem.database.vector import VectorRequest, vector_of
 from prefmem.persistence import pg_search
-from prefmem.persistence.base import (Changes, CreationTimes, Durability, ReadTransaction, ScanRow, SearchHit,
-                                      StoredDocument, decode_document)
+from prefmem.persistence.base import (Changes, CreationTimes, Durability, LogRecords, ReadTransaction, ScanRow,
+                                      SearchHit, StoredDocument, decode_document)
 from prefmem.persistence.pg_vector import VectorTable, pgvector_available
 from prefmem.persistence.sqlite import MUTATION_RECORD_RETENTION_NS, PINNED_MAX_AGE_S, WRITE_LOG_RETENTION_NS
 from prefmem.schema import VectorIndexDef
@@ -238,11 +238,25 @@ class PostgresPersistence(CreationTimes):
     def last_ts(self) -> int:
         return self._last_ts
 
-    def snapshot(self) -> "PostgresSnapshot":
+    def _ready_reader(self) -> psycopg.Cursor:
+        """The reader connection's cursor, connected again if the connection was lost."""
         if self._reader.broken or self._reader.closed:
             self._reader = _connect(self.conninfo)
             self._reader_cursor = self._reader.cursor(binary=True)
-        return PostgresSnapshot(self, self._reader, self._reader_cursor, own_connection=False)
+        return self._reader_cursor
+
+    def snapshot(self) -> "PostgresSnapshot":
+        cursor = self._ready_reader()
+        return PostgresSnapshot(self, self._reader, cursor, own_connection=False)
+
+    def log_since(self, ts: int) -> LogRecords:
+        """The head and the log records after ``ts`` in one statement (one round trip, and
+        one consistent view: a statement sees a snapshot of its own)."""
+        cur = self._ready_reader()
+        cur.execute("SELECT h.ts, h.log_floor, l.ts, l.keys FROM head h "
+                    "LEFT JOIN write_log l ON l.ts > %s AND l.ts <= h.ts ORDER BY l.ts", (ts,))
+        rows = cur.fetchall()
+        return LogRecords(rows[0][0], rows[0][1], [(t, keys) for _h, _f, t, keys in rows if t is not None])
 
     def pinned_snapshot(self) -> "PostgresSnapshot":
         """A snapshot on a connection of its own; ended (``revoked``) by ``maintain`` once it

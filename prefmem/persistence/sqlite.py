@@ -31,8 +31,8 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from prefmem.persistence.base import (Changes, CreationTimes, Durability, ReadTransaction, ScanRow, SearchHit,
-                                      StoredDocument)
+from prefmem.persistence.base import (Changes, CreationTimes, Durability, LogRecords, ReadTransaction, ScanRow,
+                                      SearchHit, StoredDocument)
 from prefmem.persistence.wakeup import Wakeups
 
 log = logging.getLogger("prefmem.persistence")
@@ -192,6 +192,10 @@ class SqlitePersistence(CreationTimes):
 
     def snapshot(self) -> "SqliteSnapshot":
         return SqliteSnapshot(self._reader, own_connection=False)
+
+    def log_since(self, ts: int) -> LogRecords:
+        with self.snapshot() as snapshot:
+            return LogRecords(snapshot.ts, snapshot.log_floor(), snapshot.log_after(ts))
 
     def pinned_snapshot(self) -> "SqliteSnapshot":
         """A snapshot on a connection of its own, which this persistence ends (``revoked``)

@@ -557,3 +557,21 @@ async def test_a_cancelled_wal_copy_does_not_end_the_committer(tmp_path):
         await backend.mutation("messages:send", {"channel": channel, "body": "after"})
         await asyncio.sleep(0)
         assert persistence._copying is None and not committer._task.done()
+
+
+async def test_a_process_reads_the_others_commits_from_the_shared_log(database):
+    """``log_since``: what a following process reads after a wake-up, in one go."""
+    workers = _workers(database, COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        before = b.write_log.head_ts
+        first = (await a.mutation(a.registry.get("counters:increment"), {"name": "c"}, None)).ts
+        second = (await a.mutation(a.registry.get("counters:increment"), {"name": "c"}, None)).ts
+        records = b.persistence.log_since(before)
+        assert records.ts == second and [ts for ts, _ in records.log_after(before)] == [first, second]
+        assert records.log_after(first) == records.records[1:]
+        b.catch_up()
+        assert b.write_log.head_ts == second and [ts for ts, _ in b.write_log.entries_after(before)] == [first, second]
+    finally:
+        for w in workers:
+            w.close()
