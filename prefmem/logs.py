@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from prefmem.functions import SYSTEM_PREFIX
+
 _collector: contextvars.ContextVar["LogCollector | None"] = contextvars.ContextVar("prefmem_log_collector",
                                                                                   default=None)
 
@@ -134,8 +136,6 @@ class ExecutionRecord:
         return {"seq": self.seq, "timestamp": self.time_ms, "path": self.path, "kind": self.kind, "ok": self.ok,
                 "error": self.error, "logLines": self.lines, "durationMs": round(self.duration_ms, 3)}
 
-
-SYSTEM_PREFIX = "_system/"
 
 
 class ExecutionLog:
