@@ -123,8 +123,7 @@ class Query(LimitedConsumers):
             self._tx.catalog.index(self._table, self._index_name) is None
 
     def _interval(self, index: Index) -> tuple[bytes, bytes]:
-        numbers = self._tx.catalog.number_fields.get(self._table, set())
-        return build_range(index.name, index.user_fields, numbers, self._range_fn)
+        return build_range(index.name, index.user_fields, self._range_fn)
 
     def _describe(self) -> str:
         return repr(self._table)
