@@ -132,6 +132,9 @@ class Server:
         assert runner is not None
         if self.site_url is not None:
             runner.site_url = self.site_url
+        # As Convex functions find their deployment's URLs in process.env: one origin serves
+        # both the client API (cloud) and the HTTP actions (site).
+        os.environ["CONVEX_CLOUD_URL"] = os.environ["CONVEX_SITE_URL"] = runner.site_url
         self.subscriptions = Subscriptions(runner)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
         self.http_api = HttpApi(runner, self.auth)
@@ -249,9 +252,9 @@ class Server:
         if router is not None:
             assert self.auth is not None
             try:
-                identity = await self.auth.for_header(request.headers.get("authorization"))
-            except AuthFailed:
-                identity = None  # an HTTP action without valid auth simply has no identity
+                identity: Any = await self.auth.for_header(request.headers.get("authorization"))
+            except AuthFailed as refused:
+                identity = refused  # the action runs; ctx.auth.get_user_identity() raises this
             response = await dispatch(self.backend.runner, router, request, identity)
             if response is not None:
                 return response

@@ -149,7 +149,7 @@ class DocumentImporter:
             new = {"_id": doc_id, "_creationTime": creation_time, **body}
             self._tx.write_document(table, doc_id, None, new)
         except PrefmemError as err:
-            self.problem(str(err))
+            self.problem(f"{where}: {err}")
             return False
         self._seen[doc_id] = located
         self.counts[table] = self.counts.get(table, 0) + 1

@@ -15,7 +15,7 @@ from prefmem.database.catalog import Catalog, Index
 from prefmem.database.ranges import point
 from prefmem.database.readset import ReadSet, WriteSet
 from prefmem.database.search import doc_rowid, write_keys
-from prefmem.errors import DocumentNotFound, InvalidQuery, InvalidValue, LimitExceeded, ValidationError
+from prefmem.errors import DocumentNotFound, InvalidQuery, LimitExceeded, ValidationError
 from prefmem.limits import Limits
 from prefmem.storage import Snapshot, WriteBatch, decode_document, encode_document
 from prefmem.values import encode_key
@@ -129,16 +129,14 @@ class Transaction:
         return self.batch
 
     def _validate(self, table: str, body: dict, where: str, subject: Any = None) -> dict:
-        """The body to store, checked against the table's schema. ``where`` names the write
-        in errors; with a ``subject`` it is a template for it, filled only on failure."""
+        """The body to store, checked against the table's schema, failing in Convex's words.
+        ``where`` names the write in prefmem's own errors; with a ``subject`` it is a
+        template for it, filled only on failure."""
         tdef = self.catalog.table_def(table)
         validator = tdef.validator if tdef is not None and (self.catalog.schema.schema_validation
                                                             or table.startswith("_")) else None
         if not self.limits.covers(validator):
-            try:
-                self.limits.check_shape(body)
-            except InvalidValue as err:
-                raise ValidationError(f"{_where(where, subject)}: {err}") from None
+            self.limits.check_shape(body)  # "Set[...] is not a supported Convex type (present at path ...)"
         for name in body:
             if isinstance(name, str) and name.startswith("_"):  # other keys: the shape walk or validator says
                 raise ValidationError(f"{_where(where, subject)}: field {name!r} starts with '_', which is "
@@ -147,8 +145,8 @@ class Transaction:
             try:
                 body = validator.check(body, "")
             except ValidationError as err:
-                raise ValidationError(f"{_where(where, subject)}: document does not match the schema of table "
-                                      f"{table!r}: {err}") from None
+                raise ValidationError(f'Failed to insert or update a document in table "{table}" because it does '
+                                      f"not match the schema: {err}") from None
         return body
 
     def _next_creation_time(self) -> float:
