@@ -23,9 +23,9 @@ from starlette.routing import Route, WebSocketRoute
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
-from prefmem.errors import AuthFailed
+from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.files import store as files_store
-from prefmem.files.context import store_stream
+from prefmem.files.context import DigestMismatch, expected_sha256, store_stream
 from prefmem.http_api import HttpApi
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
@@ -41,6 +41,24 @@ log = logging.getLogger("prefmem.server")
 # uvicorn's default loop ("auto") is uvloop when installed (it is a dependency): its
 # transports halve the event loop's share of a pipelined mutation (W5).
 UVICORN_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "lifespan": "on", "ws_ping_interval": None}
+
+
+_TOKEN_REFUSALS = {"StorageTokenInvalid": "Couldn't decode the StoreFileAuthorization token",
+                   "StorageTokenExpired": "Store File Authorization expired"}  # Convex's words
+
+
+def _digest_sha256(header: str | None) -> str | None:
+    """The base64 SHA-256 of a ``Digest`` header (``sha-256=<base64>``, maybe among others)."""
+    if header is None:
+        return None
+    for part in header.split(","):
+        algorithm, _, value = part.strip().partition("=")
+        if algorithm.lower() == "sha-256":
+            try:
+                return expected_sha256(value.strip())
+            except InvalidQuery as err:
+                raise InvalidQuery(f"Bad header for Digest: {err}") from None
+    raise InvalidQuery("Bad header for Digest: no sha-256 digest in it")
 
 
 class _AsgiTransport:
@@ -198,17 +216,24 @@ class Server:
             self.crons.load()
 
     async def upload(self, request: Request) -> Response:
-        """POST bytes to an upload URL: streamed to disk, recorded, answered with the storage id."""
+        """POST bytes to an upload URL: streamed to disk, recorded, answered with the storage
+        id. A ``Digest: sha-256=<base64>`` header is checked against the bytes; refusals are
+        Convex's (``Sha256Mismatch``, ``StorageTokenInvalid``, ``StorageTokenExpired``)."""
         token = request.query_params.get("token")
         if not token:
             return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
         runner = self.backend.runner
         content_type = request.headers.get("content-type")
-        storage_id = await store_stream(runner, request.stream(), content_type, token)
-        if storage_id is None:
-            return JSONResponse({"code": "BadUploadUrl", "message": "this upload URL is unknown, already used or "
-                                 "expired; generate a new one"}, status_code=400)
-        return JSONResponse({"storageId": storage_id})
+        try:
+            sha256 = _digest_sha256(request.headers.get("digest"))
+            answer = await store_stream(runner, request.stream(), content_type, token, sha256=sha256)
+        except (DigestMismatch, InvalidQuery) as err:
+            code = "Sha256Mismatch" if isinstance(err, DigestMismatch) else "BadHeader"
+            return JSONResponse({"code": code, "message": str(err)}, status_code=400)
+        if "refused" in answer:
+            return JSONResponse({"code": answer["refused"], "message": _TOKEN_REFUSALS[answer["refused"]]},
+                                status_code=401)
+        return JSONResponse({"storageId": answer["storageId"]})
 
     async def serve_file(self, request: Request) -> Response:
         runner = self.backend.runner
@@ -221,8 +246,13 @@ class Server:
         path = runner.files.path_of(storage_id)
         if not path.exists():
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        return FileResponse(path, media_type=meta.value.get("contentType") or "application/octet-stream",
-                            headers={"Cache-Control": "private, max-age=3600"})
+        # Exactly the stored content type (Starlette would add a charset to text/*), and the
+        # bytes' hash as Convex sends it.
+        headers = {"Cache-Control": "private, max-age=3600", "Digest": f"sha-256={meta.value['sha256']}",
+                   "Content-Type": meta.value.get("contentType") or "application/octet-stream"}
+        if meta.value["size"] == 0:  # nothing to range over: any Range gets the (empty) whole
+            return Response(b"", headers=headers)
+        return FileResponse(path, headers=headers)
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
