@@ -117,3 +117,28 @@ async def test_new_index_on_existing_table_is_backfilled(tmp_path):
         assert b.table("users")[:2] == before["users"] and len(b.table("users")) == 3
         with pytest.raises(Exception, match="index users.by_age does not exist"):
             await b.query("users:by_index", {"table": "users", "index": "by_age"})
+
+
+async def test_a_staged_index_is_refused_until_enabled_then_built(tmp_path):
+    db = tmp_path / "app.sqlite3"
+    ids, _ = await _fill(db)
+    staged = users_schema()
+    staged.tables["users"].index("by_age", ["age"], staged=True)
+    async with TestBackend(FUNCTIONS, staged, db=db) as b:
+        with pytest.raises(Exception, match=r"Index users\.by_age is currently staged and not available to query "
+                                            r"until it is enabled\."):
+            await b.query("users:by_index", {"table": "users", "index": "by_age"})
+        carl = await b.mutation("users:add", {"name": "carl", "age": 5})  # written while staged
+    enabled = users_schema(indexes=(("by_name", ["name"]), ("by_name_age", ["name", "age"]), ("by_age", ["age"])))
+    async with TestBackend(FUNCTIONS, enabled, db=db) as b:
+        assert await b.query("users:by_index", {"table": "users", "index": "by_age"}) == [ids["bob"], carl, ids["ann"]]
+
+
+def test_tables_take_any_document_validator_and_staged_names_count():
+    schema = define_schema({"anything": define_table(v.any()), "either": define_table(
+        v.union(v.object({"a": v.string()}), v.object({"b": v.number()})))})
+    assert set(schema.tables) == {"anything", "either"}
+    table = define_table({"x": v.string()}).index("by_x", ["x"], staged=True)
+    with pytest.raises(ValueError, match="defined twice"):
+        table.index("by_x", ["x"])
+    assert "by_x" not in table.all_indexes() and table.staged == {"by_x"}
