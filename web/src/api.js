@@ -64,8 +64,9 @@ export const DISMISS_REASONS = [
 ];
 
 /**
- * Python functions return their ints as Convex int64, which the client decodes as BigInt:
- * turn those into plain numbers for display, comparisons and JSON.
+ * A Python int reaches the page as a number; an int64 (prefmem's Int64, and the ints a
+ * database written before ints became numbers still holds) arrives as a BigInt: turn those
+ * into plain numbers for display, comparisons and JSON.
  */
 export function num(x) {
   return typeof x === "bigint" ? Number(x) : x;
