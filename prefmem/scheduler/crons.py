@@ -127,7 +127,7 @@ class CronRunner:
         self.runs[name] = self.runs.get(name, 0) + 1
         outcome = await self.runner.run(fn, args, None)
         if not outcome.ok:
-            log.warning("cron %s (%s) failed: %s", name, fn.path, outcome.error)
+            log.warning("cron %s (%s) failed [Request ID: %s]: %s", name, fn.path, outcome.request_id, outcome.error)
 
     def stop(self) -> None:
         if self.scheduler.running:
