@@ -163,6 +163,7 @@ def _decode_table_number(text: str) -> int | None:
     return number
 
 
+@functools.lru_cache(maxsize=4096)
 def table_number(table: str) -> int:
     """A table's number, derived from its name so ids need no registry to be checked."""
     number = binascii.crc32(table.encode("utf-8")) & 0x0FFFFFFF

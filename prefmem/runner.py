@@ -33,7 +33,7 @@ from prefmem.files.context import ActionStorage, MutationStorage, QueryStorage
 from prefmem.files.store import FileStore
 from prefmem.limits import Limits
 from prefmem.scheduler.context import ActionScheduler, MutationScheduler
-from prefmem.values import decode_stored, display, encode_stored, js_number, python_numbers, stored_size
+from prefmem.values import decode_stored, display, encode_stored, js_number, python_numbers, stored_msgpack
 from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
 
 log = logging.getLogger("prefmem.runner")
@@ -70,16 +70,19 @@ class Outcome:
     write_set: WriteSet | None = None
     ts: int = 0
     journal: str | None = None
-    request_id: str | None = None
     redacted: bool = False
-
-    def __post_init__(self) -> None:
-        if self.error is not None and self.request_id is None:
-            self.request_id = new_request_id()
+    _request_id: str | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def request_id(self) -> str | None:
+        """A failure's request id, made when first asked for (a success has none)."""
+        if self._request_id is None and self.error is not None:
+            self._request_id = new_request_id()
+        return self._request_id
 
     @property
     def error_message(self) -> str | None:
@@ -92,7 +95,8 @@ class Outcome:
     def encode_replies(replies: list[tuple[int, "Outcome"]]) -> bytes:
         """Committed replies of one session's requests, as stored for replays (the ts is
         stored beside them): one value per session and batch, not one per mutation."""
-        return encode_stored([(request_id, o.value, o.log_lines) for request_id, o in replies])
+        # Replies are read back only to be sent again: their numbers need no walk.
+        return encode_stored([(request_id, o.value, o.log_lines) for request_id, o in replies], as_read=True)
 
     @classmethod
     def from_replies(cls, data: bytes, ts: int, request_id: int) -> "Outcome | None":
@@ -399,9 +403,10 @@ class Runner:
                 args = fn.args.check(args, "")
             except ValidationError as err:
                 raise CallFailed(f"ArgumentValidationError: {err}") from None
-        args = python_numbers(args)
+        if fn.args is None or not fn.args.normalizes_numbers:
+            args = python_numbers(args)
         # Measured once the arguments are known to be Convex values (encodable).
-        size = stored_size(args)
+        size = len(stored_msgpack(args))
         if size > limits.arguments_size:
             raise LimitExceeded("arguments_size", f"{fn.path}: arguments are {size} bytes, over {limits.arguments_size}")
         return args
@@ -411,7 +416,7 @@ class Runner:
             return None  # most mutations return nothing: no shape, size or validator to check
         limits = self.limits
         limits.check_shape(value)  # raised in the function, as Convex's JavaScript raises it
-        size = stored_size(value)
+        size = len(stored_msgpack(value))
         if size > limits.return_value_size:
             raise LimitExceeded("return_value_size", f"{fn.path}: return value is {size} bytes, over "
                                 f"{limits.return_value_size}")
@@ -468,7 +473,8 @@ class Runner:
         outcome.log_lines = collector.finish()
         outcome.read_set = tx.read_set
         outcome.journal = tx.journal_out
-        self.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started, outcome.request_id)
+        self.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started,
+                               outcome.error and outcome.request_id)
         return outcome
 
     def _deadline(self) -> float:
@@ -528,7 +534,8 @@ class Runner:
         finally:
             logs.stop(token)
         outcome.log_lines = collector.finish()
-        self.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started, outcome.request_id)
+        self.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started,
+                               outcome.error and outcome.request_id)
         return outcome
 
     async def within_action_time(self, result: Any, name: str) -> Any:

@@ -4,7 +4,9 @@ Each validator compiles itself once into a plain checking function (closures ove
 already-compiled children), so a check is a walk over the value with no interpretation of
 the validator tree on the hot path. A check returns the value to use: a plain ``int`` in a
 ``v.int64()`` position becomes an ``Int64`` (int64 is explicit, and a position that
-declares it is explicit enough); everything else is returned as given.
+declares it is explicit enough), and a number as Python reads it back (an integral float
+becomes an ``int``, ``python_number``), so a value whose every number a validator typed
+needs no ``python_numbers`` walk of its own (``normalizes_numbers``).
 
 Failures are worded as Convex words them (``Value does not match validator.`` with the
 ``Path``, the ``Value`` and the ``Validator``, missing and extra object fields), and found
@@ -15,12 +17,13 @@ from __future__ import annotations
 
 import functools
 import json
+from math import copysign
 from typing import Any, Callable, Iterable
 
 from prefmem import ids
 from prefmem.errors import InvalidValue, ValidationError
 from prefmem.values import (INT64_MAX, INT64_MIN, SAFE_MAX, SAFE_MIN, Int64, check_field_name, check_value, display,
-                            number_out_of_range, rust_float, to_json, type_name, unsupported)
+                            number_out_of_range, python_number, rust_float, to_json, type_name, unsupported)
 
 Check = Callable[[Any, str], Any]
 
@@ -64,6 +67,15 @@ class Validator:
     def _shape(self) -> tuple[int, int] | None:
         return None
 
+    @functools.cached_property
+    def normalizes_numbers(self) -> bool:
+        """Whether every number in what ``check`` returns is as ``python_numbers`` gives it:
+        true unless a ``v.any()`` (a number it does not type) is inside."""
+        return self._normalizes()
+
+    def _normalizes(self) -> bool:
+        return False
+
     def describe_json(self) -> Any:
         """A JSON description of the validator, for reports and tooling."""
         raise NotImplementedError
@@ -77,6 +89,9 @@ class _Scalar(Validator):
 
     def _shape(self) -> tuple[int, int] | None:
         return 0, 0
+
+    def _normalizes(self) -> bool:
+        return True
 
 
 class _Simple(_Scalar):
@@ -131,6 +146,9 @@ class _Number(_Scalar):
         def check(value: Any, path: str) -> Any:
             kind = type(value)
             if kind is float:
+                # python_number, inline: every number of every argument and document passes here.
+                if value.is_integer() and SAFE_MIN <= value <= SAFE_MAX and (value or copysign(1.0, value) > 0.0):
+                    return int(value)
                 return value
             if kind is int:
                 if not SAFE_MIN <= value <= SAFE_MAX:
@@ -226,9 +244,14 @@ class _Literal(Validator):
         def check(value: Any, path: str) -> Any:
             if not same(value):
                 raise ValidationError(f"`{display(value)}` does not match literal validator `{self}`.{_context(path)}")
-            return Int64(value) if type(literal) is Int64 else value
+            if type(literal) is Int64:
+                return Int64(value)
+            return python_number(value) if type(value) is float else value
 
         return check
+
+    def _normalizes(self) -> bool:
+        return True
 
     def _shape(self) -> tuple[int, int] | None:
         try:
@@ -267,6 +290,9 @@ class _Array(Validator):
             return [element(item, f"{path}[{i}]") for i, item in enumerate(value)]
 
         return check
+
+    def _normalizes(self) -> bool:
+        return self.element.normalizes_numbers
 
     def describe_json(self) -> Any:
         return {"type": "array", "value": self.element.describe_json()}
@@ -325,6 +351,9 @@ class _Object(Validator):
 
         return check
 
+    def _normalizes(self) -> bool:
+        return all(val.normalizes_numbers for val in self.fields.values())
+
     def _shape(self) -> tuple[int, int] | None:
         shapes = [val.shape for val in self.fields.values()]
         if None in shapes:
@@ -365,6 +394,9 @@ class _Record(Validator):
 
         return check
 
+    def _normalizes(self) -> bool:
+        return self.values.normalizes_numbers
+
     def describe_json(self) -> Any:
         return {"type": "record", "keys": self.keys.describe_json(), "values": self.values.describe_json()}
 
@@ -394,6 +426,9 @@ class _Union(Validator):
 
         return check
 
+    def _normalizes(self) -> bool:
+        return all(m.normalizes_numbers for m in self.members)
+
     def _shape(self) -> tuple[int, int] | None:
         shapes = [m.shape for m in self.members]
         if None in shapes or not shapes:
@@ -417,6 +452,9 @@ class _Optional(Validator):
 
     def compile(self) -> Check:
         return self.inner.compile()
+
+    def _normalizes(self) -> bool:
+        return self.inner.normalizes_numbers
 
     def _shape(self) -> tuple[int, int] | None:
         return self.inner.shape

@@ -344,38 +344,43 @@ def _is_integral(x: float) -> bool:
     return x.is_integer() and SAFE_MIN <= x <= SAFE_MAX and (x != 0.0 or math.copysign(1.0, x) > 0.0)
 
 
+def python_number(x: float) -> int | float:
+    """A float64 as Python code reads it back: an ``int`` when integral within ±2^53."""
+    return int(x) if _is_integral(x) else x
+
+
 def python_numbers(value: Any) -> Any:
     """``value`` with every integral float64 within ±2^53 as an ``int`` (-0.0 stays a float).
 
     The same Convex value, as Python code reads it back. Returns ``value`` itself, not a
-    copy, when nothing changes (almost always: most numbers arrive or are made as ints)."""
+    copy, when nothing changes. Floats are handled in the loop, not by a call of this each:
+    documents and arguments come through here."""
     kind = type(value)
     if kind is float:
         return int(value) if _is_integral(value) else value
-    if kind is list:
-        changed = None
-        for i, item in enumerate(value):
-            if type(item) in _NUMBER_HOLDERS:
-                new = python_numbers(item)
-                if new is not item:
-                    if changed is None:
-                        changed = list(value)
-                    changed[i] = new
-        return value if changed is None else changed
     if kind is dict:
-        changed_dict = None
-        for key, item in value.items():
-            if type(item) in _NUMBER_HOLDERS:
-                new = python_numbers(item)
-                if new is not item:
-                    if changed_dict is None:
-                        changed_dict = dict(value)
-                    changed_dict[key] = new
-        return value if changed_dict is None else changed_dict
-    return value
-
-
-_NUMBER_HOLDERS = frozenset({float, list, dict})
+        entries: Any = value.items()
+    elif kind is list:
+        entries = enumerate(value)
+    else:
+        return value
+    changed: Any = None
+    for key, item in entries:
+        item_kind = type(item)
+        if item_kind is float:
+            if not _is_integral(item):
+                continue
+            new: Any = int(item)
+        elif item_kind is dict or item_kind is list:
+            new = python_numbers(item)
+            if new is item:
+                continue
+        else:
+            continue
+        if changed is None:
+            changed = dict(value) if kind is dict else list(value)
+        changed[key] = new
+    return value if changed is None else changed
 
 
 # ---------------------------------------------------------------------------- stored encoding
@@ -405,15 +410,15 @@ _stored_decoder = msgspec.msgpack.Decoder(ext_hook=_decode_ext)
 _legacy_decoder = msgspec.msgpack.Decoder()
 
 
-def encode_stored(value: Any) -> bytes:
+def encode_stored(value: Any, *, as_read: bool = False) -> bytes:
     """The bytes stored for a Convex value; integral numbers are written as msgpack
-    integers, so that reading them back needs no walk over the value."""
-    return b"\xc1" + _stored_encoder.encode(python_numbers(value))
+    integers, so that reading them back needs no walk over the value. ``as_read``: its
+    numbers already are as ``python_numbers`` gives them (a validator made them so)."""
+    return b"\xc1" + _stored_encoder.encode(value if as_read else python_numbers(value))
 
 
-def stored_size(value: Any) -> int:
-    """Roughly what ``encode_stored`` takes, for the size limits, without its number walk."""
-    return len(_stored_encoder.encode(value))
+# The msgpack of a value as stored, without the marker: what the size limits measure.
+stored_msgpack = _stored_encoder.encode
 
 
 def decode_stored(data: bytes) -> Any:

@@ -293,3 +293,23 @@ async def test_id_fields_must_name_their_table(core):
         f'Found ID "{note_id}" from table `notes`, which does not match the table name in validator '
         '`v.id("users")`.Path: .user')
     assert len(core.table("notes")) == 1
+
+
+def test_checked_numbers_come_out_as_they_read_back():
+    """A validator gives numbers as Python reads them back, so a value it fully types needs
+    no separate walk; one with v.any() inside says it does."""
+    checked = v.object({"a": v.number(), "l": v.array(v.union(v.number(), v.string())), "c": v.literal(3)}).check(
+        {"a": 2.0, "l": [1.0, "x", 1.5, -0.0], "c": 3.0})
+    assert repr(checked) == "{'a': 2, 'l': [1, 'x', 1.5, -0.0], 'c': 3}"
+    assert v.object({"a": v.number(), "r": v.record(v.string(), v.int64())}).normalizes_numbers
+    assert not v.object({"a": v.number(), "x": v.optional(v.any())}).normalizes_numbers
+    assert not v.union(v.string(), v.array(v.any())).normalizes_numbers
+
+
+@pytest.mark.parametrize("table, doc", [("users", {"name": "n", "age": 3.0}),  # typed: no walk when stored
+                                        ("blobs", {"data": {"deep": [2.0, 2.5]}})])  # v.any(): walked
+async def test_stored_numbers_read_back_as_python_numbers(core, table, doc):
+    await core.mutation("users:insert_raw", {"table": table, "doc": doc})
+    (stored,) = core.table(table)
+    body = {k: val for k, val in stored.items() if not k.startswith("_")}
+    assert repr(body) == repr({"name": "n", "age": 3} if table == "users" else {"data": {"deep": [2, 2.5]}})
