@@ -25,7 +25,7 @@ from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
 from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.files import store as files_store
-from prefmem.files.context import DigestMismatch, expected_sha256, store_stream
+from prefmem.files.context import TOKEN_REFUSALS, DigestMismatch, digest_sha256, store_stream
 from prefmem.http_api import HttpApi
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
@@ -41,24 +41,6 @@ log = logging.getLogger("prefmem.server")
 # uvicorn's default loop ("auto") is uvloop when installed (it is a dependency): its
 # transports halve the event loop's share of a pipelined mutation (W5).
 UVICORN_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "lifespan": "on", "ws_ping_interval": None}
-
-
-_TOKEN_REFUSALS = {"StorageTokenInvalid": "Couldn't decode the StoreFileAuthorization token",
-                   "StorageTokenExpired": "Store File Authorization expired"}  # Convex's words
-
-
-def _digest_sha256(header: str | None) -> str | None:
-    """The base64 SHA-256 of a ``Digest`` header (``sha-256=<base64>``, maybe among others)."""
-    if header is None:
-        return None
-    for part in header.split(","):
-        algorithm, _, value = part.strip().partition("=")
-        if algorithm.lower() == "sha-256":
-            try:
-                return expected_sha256(value.strip())
-            except InvalidQuery as err:
-                raise InvalidQuery(f"Bad header for Digest: {err}") from None
-    raise InvalidQuery("Bad header for Digest: no sha-256 digest in it")
 
 
 class _AsgiTransport:
@@ -225,13 +207,13 @@ class Server:
         runner = self.backend.runner
         content_type = request.headers.get("content-type")
         try:
-            sha256 = _digest_sha256(request.headers.get("digest"))
+            sha256 = digest_sha256(request.headers.get("digest"))
             answer = await store_stream(runner, request.stream(), content_type, token, sha256=sha256)
         except (DigestMismatch, InvalidQuery) as err:
             code = "Sha256Mismatch" if isinstance(err, DigestMismatch) else "BadHeader"
             return JSONResponse({"code": code, "message": str(err)}, status_code=400)
         if "refused" in answer:
-            return JSONResponse({"code": answer["refused"], "message": _TOKEN_REFUSALS[answer["refused"]]},
+            return JSONResponse({"code": answer["refused"], "message": TOKEN_REFUSALS[answer["refused"]]},
                                 status_code=401)
         return JSONResponse({"storageId": answer["storageId"]})
 

@@ -109,6 +109,26 @@ class DigestMismatch(PrefmemError):
     """The stored bytes do not hash to the SHA-256 their sender announced."""
 
 
+# An upload token's refusals, in Convex's words.
+TOKEN_REFUSALS = {"StorageTokenInvalid": "Couldn't decode the StoreFileAuthorization token",
+                  "StorageTokenExpired": "Store File Authorization expired"}
+
+
+def digest_sha256(header: str | None) -> str | None:
+    """The base64 SHA-256 of an upload's ``Digest`` header (``sha-256=<base64>``, maybe among
+    others), None without the header; a header without a usable one is refused."""
+    if header is None:
+        return None
+    for part in header.split(","):
+        algorithm, _, value = part.strip().partition("=")
+        if algorithm.lower() == "sha-256":
+            try:
+                return expected_sha256(value.strip())
+            except InvalidQuery as err:
+                raise InvalidQuery(f"Bad header for Digest: {err}") from None
+    raise InvalidQuery("Bad header for Digest: no sha-256 digest in it")
+
+
 def expected_sha256(text: str) -> str:
     """A SHA-256 given as base64 (a ``Digest: sha-256=`` value) or as hex, in base64 as
     ``_storage`` records it."""
