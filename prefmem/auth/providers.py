@@ -13,12 +13,13 @@
   It is a custom JWT provider whose issuer is this server and whose JWKS is the server's
   own key, the same document served at ``/.well-known/jwks.json``.
 
-Every token goes through ``verify``: the issuer picks the provider(s), the header's ``alg``
-must be one the provider allows (never ``none`` or HMAC), the signature must verify with a
-key of that provider (``kid`` selects it; an unknown ``kid`` refetches the provider's
-keys), then ``exp`` (required), ``nbf`` and ``iat`` are checked with a small clock-skew
-leeway, ``aud`` against the application ID, and ``sub`` must be present. Each refusal
-says which check failed.
+Every token goes through ``verify``: as Convex routes it, the issuer and the audience
+pick the provider(s) (none is ``NoAuthProvider``), the header's ``alg`` must be one the
+provider allows (never ``none`` or HMAC), the signature must verify with a key of that
+provider (``kid`` selects it, and is required when the JWKS holds several keys; an unknown
+``kid`` refetches the provider's keys), then ``exp`` (required), ``nbf`` and ``iat`` are
+checked with Convex's 5 s clock-skew leeway, ``aud`` against the application ID, and
+``sub`` must be present. Each refusal says which check failed, with Convex's code.
 """
 
 from __future__ import annotations
