@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse, Response
 from prefmem.auth.identity import Identity
 from prefmem.auth.authenticator import Authenticator, Principal
 from prefmem.errors import AuthFailed, PrefmemError
-from prefmem.runner import Outcome, Runner
-from prefmem.storage import Snapshot
+from prefmem.application import Application
+from prefmem.persistence.base import Snapshot
+from prefmem.runner import Outcome
 from prefmem.sync.messages import ProtocolError, decode_ts, encode_ts
 from prefmem.values import from_json, to_json
 
@@ -72,10 +73,10 @@ class PinnedSnapshots:
 
 
 class HttpApi:
-    def __init__(self, runner: Runner, authenticator: Authenticator) -> None:
-        self.runner = runner
+    def __init__(self, app: Application, authenticator: Authenticator) -> None:
+        self.app = app
         self.authenticator = authenticator
-        self.pins = PinnedSnapshots(runner.storage)
+        self.pins = PinnedSnapshots(app.persistence)
 
     async def principal(self, request: Request) -> Principal:
         """The caller: a verified user identity (``Bearer``) or the admin (``Convex <admin key>``)."""
@@ -89,7 +90,6 @@ class HttpApi:
 
     async def handle(self, request: Request) -> Response:
         if request.url.path == "/api/query_ts":
-            await self.runner.committer.visible.wait()
             return JSONResponse({"ts": encode_ts(self.pins.pin())})
         try:
             path, args, kind, ts = await self._parse(request)
@@ -99,7 +99,7 @@ class HttpApi:
         except _BadRequest as err:
             return JSONResponse({"code": err.code, "message": err.message}, status_code=err.status)
         # The admin may call internal functions (``prefmem run`` against a server, dashboards).
-        outcome = await self.runner.call(path, args, principal.identity, kind=kind, allow_internal=principal.admin)
+        outcome = await self.app.call(path, args, principal.identity, kind=kind, allow_internal=principal.admin)
         return self._reply(outcome)
 
     async def _query_at(self, path: str, args: Any, identity: Identity | None, ts: Any) -> Response:
@@ -112,10 +112,10 @@ class HttpApi:
             raise _BadRequest(400, "InvalidTimestamp", f"timestamp {ts!r} is not one this server pinned recently; "
                               "get a fresh one from /api/query_ts")
         try:
-            fn = self.runner.registry.get(path, kind="query")
+            fn = self.app.registry.get(path, kind="query")
         except PrefmemError as err:
             return self._reply(Outcome(error=str(err)))
-        return self._reply(self.runner.execute_query(fn, args, identity, snapshot=snapshot))
+        return self._reply(self.app.query_at(fn, args, identity, snapshot))
 
     async def _parse(self, request: Request) -> tuple[str, Any, str | None, Any]:
         body = await request.body()

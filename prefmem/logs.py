@@ -137,11 +137,17 @@ class ExecutionRecord:
                 "durationMs": round(self.duration_ms, 3)}
 
 
+SYSTEM_PREFIX = "_system/"
+
+
 class ExecutionLog:
-    """The most recent executions of a server, for ``prefmem logs`` to follow.
+    """The most recent executions of a server, for ``prefmem logs`` and the dashboard.
 
     Every mutation adds one, so records are kept as plain tuples and made into
-    ``ExecutionRecord`` only when someone reads them.
+    ``ExecutionRecord`` only when someone reads them. The runtime's own functions
+    (``_system/...``: the scheduler's polling, the dashboard's queries) are left out: they
+    would crowd the application's executions out of the log, and the dashboard, which
+    reruns its queries when the log changes, would keep changing it.
     """
 
     def __init__(self, size: int = 2000) -> None:
@@ -157,6 +163,8 @@ class ExecutionLog:
             request_id: str | None = None) -> None:
         """``error``: the failure as Convex words it, never redacted (the log is the admin's);
         ``request_id``: the one the caller's message names, to find this entry by."""
+        if path.startswith(SYSTEM_PREFIX):
+            return
         self._seq += 1
         self._records.append((self._seq, time.time() * 1000.0, path, kind, error is None, error, tuple(lines),
                               (time.perf_counter() - started) * 1000.0, request_id))

@@ -14,8 +14,8 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from prefmem import logs
-from prefmem.functions import FunctionDef
 from prefmem.errors import AuthFailed
+from prefmem.functions import FunctionDef
 from prefmem.runner import ActionCtx, Auth
 from prefmem.values import to_json
 
@@ -76,7 +76,7 @@ class HttpRouter:
         return [*self._exact.values(), *self._prefixes]
 
 
-async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any) -> Any:
+async def dispatch(app: Any, router: HttpRouter, request: Any, identity: Any) -> Any:
     """Run the HTTP action routed for ``request``; None when no route matches. ``identity``
     is the caller's, None, or the ``AuthFailed`` of credentials that were refused."""
     route = router.lookup(request.method, request.url.path)
@@ -85,19 +85,18 @@ async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any)
     fn = route.handler
     started = time.perf_counter()
     outcome = None
-    collector, token = logs.start(runner.limits.log_lines)
+    collector, token = logs.start(app.limits.log_lines)
     try:
         refused = identity if isinstance(identity, AuthFailed) else None
-        ctx = ActionCtx(runner, None if refused else identity)
+        ctx = ActionCtx(app, None if refused else identity)
         ctx.auth = Auth(None if refused else identity, refused=refused)
-        runner.prepare_action_ctx(ctx)
-        result = await runner.within_action_time(fn.handler(ctx, request),
-                                                 f"{request.method} {route.path or route.path_prefix}")
+        result = await app.runner.within_action_time(fn.handler(ctx, request),
+                                                     f"{request.method} {route.path or route.path_prefix}")
         if not isinstance(result, Response):
             raise TypeError(f"an HTTP action must return a starlette Response, got {type(result).__name__}")
         return result
     except Exception as err:  # noqa: BLE001 — the caller gets a 500 that says what failed
-        outcome = runner.failure(fn, err)
+        outcome = app.runner.failure(fn, err)
         # As Convex answers: the message clients get from any function, and a ConvexError's data.
         body = {"code": outcome.error_message}
         if outcome.has_error_data:
@@ -105,6 +104,6 @@ async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any)
         return JSONResponse(body, status_code=500)
     finally:
         logs.stop(token)
-        runner.execution_log.add(f"{request.method} {request.url.path}", "http_action",
-                                 None if outcome is None else outcome.error, collector.finish(), started,
-                                 None if outcome is None else outcome.request_id)
+        app.execution_log.add(f"{request.method} {request.url.path}", "http_action",
+                              None if outcome is None else outcome.error, collector.finish(), started,
+                              None if outcome is None else outcome.request_id)

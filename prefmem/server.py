@@ -13,7 +13,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +23,8 @@ from starlette.routing import Route, WebSocketRoute
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
+from prefmem.dashboard import Dashboard
+from prefmem.dashboard.routes import dashboard_routes
 from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.files import store as files_store
 from prefmem.files.context import TOKEN_REFUSALS, DigestMismatch, digest_sha256, store_stream
@@ -32,7 +34,7 @@ from prefmem.router import HttpRouter, dispatch
 from prefmem.scheduler.crons import CronRunner
 from prefmem.scheduler.executor import Executor
 from prefmem.static import static_response
-from prefmem.sync.session import MutationRecords, SyncSession
+from prefmem.sync.session import SyncSession
 
 log = logging.getLogger("prefmem.server")
 
@@ -110,10 +112,11 @@ class Server:
     """Holds the running backend and what is built on it."""
 
     def __init__(self, backend: Backend, *, watch: bool = False, site_url: str | None = None,
-                 web_dir: Path | None = None) -> None:
+                 web_dir: Path | None = None, codegen_dir: Path | None = None) -> None:
         self.backend = backend
         self.web_dir = web_dir  # a built web page, served for GETs nothing else answers
         self.watch = watch
+        self.codegen_dir = codegen_dir  # where watching keeps the TypeScript API (prefmem/codegen.py) current
         self.site_url = site_url
         self.subscriptions: Subscriptions | None = None
         self.http_api: HttpApi | None = None
@@ -121,31 +124,58 @@ class Server:
         self.auth_cors_origins: list[str] = []  # besides PREFMEM_AUTH_CORS_ORIGINS
         self.executor: Executor | None = None
         self.crons: CronRunner | None = None
+        self.dashboard: Dashboard | None = None
         self._watcher: asyncio.Task | None = None
+        self._leading: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
-        self.mutation_records = MutationRecords()
 
     async def start(self) -> None:
-        if self.backend.runner is None:
+        if self.backend.app is None:
             self.backend.open()
-        runner = self.backend.runner
-        assert runner is not None
+        app = self.backend.app
+        assert app is not None
         if self.site_url is not None:
-            runner.site_url = self.site_url
+            app.site_url = self.site_url
         # As Convex functions find their deployment's URLs in process.env: one origin serves
         # both the client API (cloud) and the HTTP actions (site).
-        os.environ["CONVEX_CLOUD_URL"] = os.environ["CONVEX_SITE_URL"] = runner.site_url
-        self.subscriptions = Subscriptions(runner)
+        os.environ["CONVEX_CLOUD_URL"] = os.environ["CONVEX_SITE_URL"] = app.site_url
+        self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
-        self.http_api = HttpApi(runner, self.auth)
-        self.executor = Executor(runner)
-        await self.executor.recover()
-        self.executor.start()
-        self.crons = CronRunner(runner)
-        self.crons.start()
-        self._announce()
+        self.http_api = HttpApi(app, self.auth)
+        app.start_following()
+        if app.persistence.try_lead():
+            await self._lead()
+        else:
+            self._leading = asyncio.create_task(self._wait_to_lead(), name="prefmem-leadership")
+        self.dashboard = Dashboard(self)
+        self.dashboard.register(app.registry)
+        self.dashboard.start()
+        if not self.backend.shared:
+            self._announce()  # a worker's parent announces the deployment
         if self.watch:
+            self._regenerate()
             self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
+
+    # How often a worker that does not run the scheduler checks whether the one that did died.
+    leadership_poll_s = 1.0
+
+    async def _lead(self) -> None:
+        """Run scheduled functions and crons: one process of the deployment does."""
+        app = self.backend.app
+        assert app is not None
+        self.executor = Executor(app)
+        await self.executor.recover()  # what the previous leader left running failed with it
+        self.executor.start()
+        self.crons = CronRunner(app)
+        self.crons.start()
+
+    async def _wait_to_lead(self) -> None:
+        app = self.backend.app
+        assert app is not None
+        while not app.persistence.try_lead():
+            await asyncio.sleep(self.leadership_poll_s)
+        log.info("prefmem: worker %d now runs the scheduler and crons", os.getpid())
+        await self._lead()
 
     def _announce_path(self) -> Path:
         return Path(f"{self.backend.db_path}.server.json")
@@ -164,17 +194,24 @@ class Server:
             pass
         if self._watcher is not None:
             self._watcher.cancel()
+        if self._leading is not None:
+            self._leading.cancel()
         if self.crons is not None:
             self.crons.stop()
+        if self.dashboard is not None:
+            await self.dashboard.stop()
         if self.auth is not None:
             await self.auth.close()
         if self.executor is not None:
             await self.executor.stop()
         if self.http_api is not None:
             self.http_api.pins.close()
-        runner = self.backend.runner
-        if runner is not None:
-            await runner.committer.drain()
+        app = self.backend.app
+        if app is not None:
+            await app.committer.drain()
+            app.stop_following()
+        if self.subscriptions is not None:
+            self.subscriptions.close()
         self.backend.close()
 
     async def _watch_code(self) -> None:
@@ -183,16 +220,35 @@ class Server:
         paths = [str(self.backend.functions_dir)]
         if isinstance(self.backend.schema_source, (str, Path)):
             paths.append(str(self.backend.schema_source))
-        async for _changes in awatch(*paths, debounce=200, step=50):
+        async for _changes in awatch(*paths, debounce=200, step=50, watch_filter=code_changes(self.codegen_dir)):
             try:
                 self.reload()
                 log.warning("prefmem: reloaded functions from %s", self.backend.functions_dir)
             except Exception as err:  # noqa: BLE001 — keep serving the old code
                 log.error("prefmem: reload failed, still serving the previous code: %s", err)
+                continue
+            self._regenerate()
+
+    def _regenerate(self) -> None:
+        """Rewrite the app's TypeScript API from the functions just loaded and the schema file.
+        Of several worker processes, the one that runs the scheduler does it."""
+        if self.codegen_dir is None or (self.backend.shared and self.executor is None):
+            return
+        from prefmem import codegen
+
+        try:
+            changed = codegen.regenerate(self.codegen_dir, self.backend.registry, self.backend.schema_source)
+        except Exception as err:  # noqa: BLE001 — a schema that fails to load; the served code is unaffected
+            log.error("prefmem: could not regenerate %s: %s", self.codegen_dir, err)
+            return
+        if changed:
+            log.warning("prefmem: regenerated %s (%s)", self.codegen_dir, ", ".join(changed))
 
     def reload(self) -> None:
         assert self.subscriptions is not None
         registry = self.backend.reload_functions()
+        if self.dashboard is not None:
+            self.dashboard.register(registry)
         self.subscriptions.reload(registry)
         if self.crons is not None:
             self.crons.load()
@@ -204,11 +260,10 @@ class Server:
         token = request.query_params.get("token")
         if not token:
             return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
-        runner = self.backend.runner
         content_type = request.headers.get("content-type")
         try:
             sha256 = digest_sha256(request.headers.get("digest"))
-            answer = await store_stream(runner, request.stream(), content_type, token, sha256=sha256)
+            answer = await store_stream(self.backend.app, request.stream(), content_type, token, sha256=sha256)
         except (DigestMismatch, InvalidQuery) as err:
             code = "Sha256Mismatch" if isinstance(err, DigestMismatch) else "BadHeader"
             return JSONResponse({"code": code, "message": str(err)}, status_code=400)
@@ -218,14 +273,13 @@ class Server:
         return JSONResponse({"storageId": answer["storageId"]})
 
     async def serve_file(self, request: Request) -> Response:
-        runner = self.backend.runner
-        assert runner is not None and runner.files is not None
+        app = self.backend.app
+        assert app is not None
         storage_id = request.path_params["storage_id"]
-        await runner.committer.visible.wait()
-        meta = runner.execute_query(files_store.file_metadata, {"id": storage_id}, None)
+        meta = await app.query(files_store.file_metadata, {"id": storage_id}, None)
         if not meta.ok or meta.value is None:
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        path = runner.files.path_of(storage_id)
+        path = app.files.path_of(storage_id)
         if not path.exists():
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
         # Exactly the stored content type (Starlette would add a charset to text/*), and the
@@ -238,7 +292,7 @@ class Server:
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
-        assert self.auth is not None and self.backend.runner is not None
+        assert self.auth is not None and self.backend.app is not None
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme != "Convex" or not self.auth.is_admin_key(key):
@@ -249,7 +303,7 @@ class Server:
             wait = min(30.0, max(0.0, float(request.query_params.get("wait", "0"))))
         except ValueError:
             return JSONResponse({"code": "BadRequest", "message": "after and wait must be numbers"}, status_code=400)
-        log = self.backend.runner.execution_log
+        log = self.backend.app.execution_log
         records = await log.wait_since(after, wait) if wait else log.since(after)
         return JSONResponse({"entries": [r.to_json() for r in records], "last": log.last_seq})
 
@@ -267,7 +321,7 @@ class Server:
                 identity: Any = await self.auth.for_header(request.headers.get("authorization"))
             except AuthFailed as refused:
                 identity = refused  # the action runs; ctx.auth.get_user_identity() raises this
-            response = await dispatch(self.backend.runner, router, request, identity)
+            response = await dispatch(self.backend.app, router, request, identity)
             if response is not None:
                 return response
             allowed = router.allowed_methods(request.url.path)
@@ -282,9 +336,9 @@ class Server:
     async def websocket(self, transport: _AsgiTransport) -> None:
         if not await transport.accept():
             return
-        assert self.subscriptions is not None and self.backend.runner is not None
+        assert self.subscriptions is not None and self.backend.app is not None
         assert self.auth is not None
-        session = SyncSession(transport, self.backend.runner, self.subscriptions, self.auth, self.mutation_records)
+        session = SyncSession(transport, self.backend.app, self.subscriptions, self.auth)
         self.sessions.add(session)
         try:
             await session.run(transport.frames())
@@ -292,9 +346,21 @@ class Server:
             self.sessions.discard(session)
 
 
+def code_changes(codegen_dir: Path | None) -> Callable[[Any, str], bool]:
+    """The watcher's filter: watchfiles' default one, and not the generated files, which
+    live among the functions (writing them must not cause a reload)."""
+    from watchfiles import DefaultFilter
+
+    default = DefaultFilter()
+    generated = codegen_dir.resolve() if codegen_dir is not None else None
+    return lambda change, path: default(change, path) and not (
+        generated is not None and Path(path).resolve().is_relative_to(generated))
+
+
 def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = None,
-               web_dir: str | Path | None = None) -> Starlette:
-    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None)
+               web_dir: str | Path | None = None, codegen_dir: Path | None = None) -> Starlette:
+    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None,
+                    codegen_dir=codegen_dir)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -313,13 +379,14 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
 
     async def stats(request: Request) -> Response:
         """Counters for benchmarks; only served when the server runs with PREFMEM_STATS=1."""
-        runner = server.backend.runner
+        app = server.backend.app
         subs = server.subscriptions
         return JSONResponse({
             "executions": subs.executions if subs is not None else 0,
             "last_flush_reruns": subs.last_flush_reruns if subs is not None else 0,
-            "commits": runner.committer.commits if runner is not None else 0,
-            "mutations": runner.committer.mutations if runner is not None else 0,
+            "commits": app.committer.commits if app is not None else 0,
+            "mutations": app.committer.mutations if app is not None else 0,
+            "reexecuted": app.committer.reexecuted if app is not None else 0,
             "sessions": len(server.sessions),
         })
 
@@ -339,6 +406,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         Route("/api/logs", server.logs, methods=["GET"]),
         Route("/api/storage/{storage_id}", server.serve_file, methods=["GET", "HEAD"]),
         *auth_routes(lambda: server.auth),
+        *dashboard_routes(server),
         Route("/{path:path}", server.http_action,
               methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
@@ -347,16 +415,60 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
     return app
 
 
-def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
-          log_level: str = "warning", web_dir: str | Path | None = None) -> None:
-    """Run the server until interrupted (``prefmem dev``)."""
-    import uvicorn
+WORKER_CONFIG_ENV = "PREFMEM_WORKER_CONFIG"  # how a parent configures its worker processes
 
+
+def _tune_gc() -> None:
     # The cyclic collector's first generation runs every 700 net allocations by default,
     # about every twenty small mutations, and each run walks what the batch in flight
     # holds. Every 20,000 costs a few MB at most and about 5% less CPU per mutation (W5).
     gc.set_threshold(20_000, 20, 20)
-    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir)
-    print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})"
-          + (f", web page from {web_dir}" if web_dir is not None else ""), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process, configured by its parent (``serve(workers=N)``)."""
+    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    _tune_gc()
+    backend = Backend(functions=config["functions"], schema=config["schema"], db=config["db"],
+                      durability=config["durability"], dev_mode=config["dev_mode"], shared=True)
+    codegen_dir = None if config["codegen_dir"] is None else Path(config["codegen_dir"])
+    return create_app(backend, watch=config["watch"], site_url=config["site_url"], web_dir=config["web_dir"],
+                      codegen_dir=codegen_dir)
+
+
+def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
+          log_level: str = "warning", web_dir: str | Path | None = None, codegen_dir: Path | None = None,
+          workers: int = 1) -> None:
+    """Run the server until interrupted (``prefmem dev``), in this process or in ``workers``
+    processes that share one port and the database."""
+    import uvicorn
+
+    site_url = f"http://{host}:{port}"
+    print(f"prefmem: serving {backend.functions_dir} on {site_url} (data: {backend.db_path})"
+          + (f", web page from {web_dir}" if web_dir is not None else "")
+          + (f", {workers} worker processes" if workers > 1 else ""), flush=True)
+    if workers <= 1:
+        _tune_gc()
+        app = create_app(backend, watch=watch, site_url=site_url, web_dir=web_dir, codegen_dir=codegen_dir)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
+        return
+    # This process prepared the database (schema check, indexes) and keeps it for the
+    # deployment; the workers open it shared. The keys are made here, once.
+    schema = backend.schema_source
+    if schema is not None and not isinstance(schema, (str, Path)):
+        raise ValueError("worker processes load the schema from a file")
+    Authenticator.for_backend(backend)  # creates the admin and signing keys if missing
+    backend.hand_over()
+    os.environ[WORKER_CONFIG_ENV] = json.dumps({
+        "functions": str(backend.functions_dir), "schema": None if schema is None else str(schema),
+        "db": str(backend.db_path), "durability": backend.durability.value, "dev_mode": backend.dev_mode,
+        "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir),
+        "codegen_dir": None if codegen_dir is None else str(codegen_dir)})
+    announce = Path(f"{backend.db_path}.server.json")
+    announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
+    try:
+        uvicorn.run("prefmem.server:worker_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, **UVICORN_OPTIONS)
+    finally:
+        announce.unlink(missing_ok=True)
+        backend.close()

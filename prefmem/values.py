@@ -53,6 +53,9 @@ class Int64(int):
     def __repr__(self) -> str:
         return f"Int64({int(self)})"
 
+    def __str__(self) -> str:  # f"{n}" prints the number, as for any int
+        return int.__repr__(self)
+
 # Type tags, in the cross-type order: missing < null < int64 < float64 < boolean
 # < string < bytes < array < object. 0x00 is the terminator and 0xFF never starts a
 # value, so ``prefix + b"\xff"`` is above every key that extends ``prefix``.

@@ -47,7 +47,7 @@ class Authenticator:
     def __init__(self, registry: Any, *, data_dir: str | Path | None = None, db_path: str | Path | None = None,
                  cors_origins: list[str] | None = None, admin_key: str | None = None,
                  min_refetch_s: float | None = None) -> None:
-        """``registry``: a ``Registry``, or anything with a ``.registry`` (the runner: follows reloads).
+        """``registry``: a ``Registry``, or anything with a ``.registry`` (the application: follows reloads).
 
         ``data_dir`` holds the admin key and the password provider's signing key; without it
         both exist only in memory. ``db_path`` is the database file the password provider
@@ -73,7 +73,7 @@ class Authenticator:
         """The authenticator of a running ``Backend``: keys in its data directory, users in its database."""
         db = str(backend.db_path)
         in_memory = db == ":memory:" or db.startswith("file::memory:")
-        return cls(backend.runner, data_dir=None if in_memory else Path(db).resolve().parent,
+        return cls(backend.app, data_dir=None if in_memory else Path(db).resolve().parent,
                    db_path=None if in_memory else db, cors_origins=cors_origins)
 
     @property
@@ -154,7 +154,7 @@ class Authenticator:
         if token_type == "Admin" and value is not None:
             if not self.is_admin_key(value):
                 raise AuthFailed(BAD_ADMIN_KEY, "BadAdminKey")
-            return Principal(_impersonated(impersonating), admin=True)
+            return Principal(impersonated_identity(impersonating), admin=True)
         raise AuthFailed(f"{token_type} authentication is not accepted by this server")
 
     async def for_message(self, token_type: str, value: str | None, impersonating: Any = None) -> Identity | None:
@@ -171,7 +171,7 @@ class Authenticator:
             key, _, acting_as = credential.partition(":")
             if not self.is_admin_key(key):
                 raise AuthFailed(BAD_ADMIN_KEY, "BadAdminKey")
-            return Principal(_impersonated(_acting_as(acting_as)) if acting_as else None, admin=True)
+            return Principal(impersonated_identity(_acting_as(acting_as)) if acting_as else None, admin=True)
         if scheme.lower() != "bearer" or not credential:
             raise AuthFailed("Header must begin with `bearer `", "InvalidAuthHeader")
         return Principal(await self.verify_token(credential))
@@ -199,8 +199,9 @@ def _acting_as(encoded: str) -> Any:
                          "InvalidAuthHeader") from None
 
 
-def _impersonated(attributes: Any) -> Identity | None:
-    """An admin acting as a user: the identity attributes the client sent (npm: ``impersonating``)."""
+def impersonated_identity(attributes: Any) -> Identity | None:
+    """An admin acting as a user: the identity attributes the client sent (npm: ``impersonating``;
+    the dashboard's "run as"; over HTTP, after the admin key)."""
     if attributes is None or attributes == {}:
         return None
     if not isinstance(attributes, dict):

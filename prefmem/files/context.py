@@ -22,15 +22,15 @@ def _url(site_url: str, storage_id: str) -> str:
 
 
 class QueryStorage:
-    def __init__(self, db: Any, runner: Any) -> None:
+    def __init__(self, db: Any, app: Any) -> None:
         self._db = db
-        self._runner = runner
+        self._app = app
 
     async def get_url(self, storage_id: str) -> str | None:
         """A URL serving the file, or None if there is no such file. Reactive in queries."""
         if await store.metadata_in(self._db, storage_id) is None:
             return None
-        return _url(self._runner.site_url, storage_id)
+        return _url(self._app.site_url, storage_id)
 
     async def get_metadata(self, storage_id: str) -> dict | None:
         """``{"storageId", "sha256" (hex), "size", "contentType"}``, or None if there is no such file."""
@@ -38,33 +38,30 @@ class QueryStorage:
 
 
 class MutationStorage(QueryStorage):
-    def __init__(self, db: Any, runner: Any, now_ms: float) -> None:
-        super().__init__(db, runner)
+    def __init__(self, db: Any, app: Any, now_ms: float) -> None:
+        super().__init__(db, app)
         self._now = now_ms
 
     async def generate_upload_url(self) -> str:
         """A short-lived, single-use URL to POST a file's bytes to; valid once this mutation commits."""
         token = await store.new_upload_token(self._db, self._now)
-        return f"{self._runner.site_url.rstrip('/')}/api/storage/upload?token={token}"
+        return f"{self._app.site_url.rstrip('/')}/api/storage/upload?token={token}"
 
     async def delete(self, storage_id: str) -> None:
         await store.delete_in(self._db, storage_id)
 
 
 class ActionStorage:
-    def __init__(self, runner: Any) -> None:
-        self._runner = runner
+    def __init__(self, app: Any) -> None:
+        self._app = app
 
     async def _system(self, fn: Any, args: dict) -> Any:
-        if fn.kind == "query":
-            await self._runner.committer.visible.wait()
-            return self._runner.execute_query(fn, args, None).unwrap()
-        return (await self._runner.committer.submit(fn, args, None)).unwrap()
+        return (await self._app.run(fn, args, None)).unwrap()
 
     async def get_url(self, storage_id: str) -> str | None:
         if await self._system(store.file_metadata, {"id": storage_id}) is None:
             return None
-        return _url(self._runner.site_url, storage_id)
+        return _url(self._app.site_url, storage_id)
 
     async def get_metadata(self, storage_id: str) -> dict | None:
         """``{"storageId", "sha256" (hex), "size", "contentType"}``, or None if there is no such file."""
@@ -73,13 +70,13 @@ class ActionStorage:
 
     async def generate_upload_url(self) -> str:
         token = await self._system(store.issue_token, {})
-        return f"{self._runner.site_url.rstrip('/')}/api/storage/upload?token={token}"
+        return f"{self._app.site_url.rstrip('/')}/api/storage/upload?token={token}"
 
     async def get(self, storage_id: str) -> bytes | None:
         """The file's bytes, or None if there is no such file."""
         if await self._system(store.file_metadata, {"id": storage_id}) is None:
             return None
-        return self._runner.files.read(storage_id)
+        return self._app.files.read(storage_id)
 
     async def store(self, data: bytes, content_type: str | None = None, *, sha256: str | None = None) -> str:
         """Store bytes as a new file; returns its storage id. ``sha256`` (base64, as in a
@@ -91,13 +88,13 @@ class ActionStorage:
             yield bytes(data)
 
         expected = None if sha256 is None else expected_sha256(sha256)
-        return (await store_stream(self._runner, chunks(), content_type, token=None, sha256=expected))["storageId"]
+        return (await store_stream(self._app, chunks(), content_type, token=None, sha256=expected))["storageId"]
 
     async def delete(self, storage_id: str) -> None:
         _storage_id(storage_id)
-        if not (await self._runner.committer.submit(store.delete_file, {"id": storage_id}, None)).ok:
+        if not (await self._app.mutation(store.delete_file, {"id": storage_id}, None)).ok:
             raise InvalidQuery(f"storage id {storage_id} not found")
-        self._runner.files.remove(storage_id)
+        self._app.files.remove(storage_id)
 
 
 def _storage_id(value: Any) -> None:
@@ -143,7 +140,7 @@ def expected_sha256(text: str) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-async def store_stream(runner: Any, chunks: Any, content_type: str | None, token: str | None,
+async def store_stream(app: Any, chunks: Any, content_type: str | None, token: str | None,
                        sha256: str | None = None) -> dict:
     """Write streamed bytes to disk, then record them (consuming ``token`` if given).
 
@@ -151,19 +148,19 @@ async def store_stream(runner: Any, chunks: Any, content_type: str | None, token
     bytes are then discarded). Bytes that do not hash to ``sha256`` (base64) raise
     ``DigestMismatch`` before anything is recorded, and the token stays usable.
     """
-    temp, actual, size = await runner.files.receive(chunks)
+    temp, actual, size = await app.files.receive(chunks)
     if sha256 is not None and actual != sha256:
-        runner.files.discard(temp)
+        app.files.discard(temp)
         raise DigestMismatch(f"Sha256 mismatch. Expected: {sha256} Actual: {actual}")  # Convex's words
     try:
-        outcome = await runner.committer.submit(
+        outcome = await app.mutation(
             store.record_file, {"token": token, "sha256": actual, "size": size, "contentType": content_type}, None)
         answer = outcome.unwrap()
     except BaseException:
-        runner.files.discard(temp)
+        app.files.discard(temp)
         raise
     if "storageId" not in answer:
-        runner.files.discard(temp)
+        app.files.discard(temp)
         return answer
-    runner.files.keep(temp, answer["storageId"])
+    app.files.keep(temp, answer["storageId"])
     return answer

@@ -1,6 +1,6 @@
 """Crons: ``functions/crons.py`` declares them, APScheduler's triggers time them.
 
-Each job runs its function through the runner (a mutation through the committer, an
+Each job runs its function through the application (a mutation through the committer, an
 action directly). APScheduler keeps at most one run of a job going at a time and logs a
 run it skips because the previous one is still going (``max_instances=1``).
 """
@@ -92,13 +92,24 @@ class Crons:
                   f"monthly on day {day} at {hour:02d}:{minute:02d} UTC")
 
 
+@dataclass
+class CronRun:
+    """A job's latest run, as the dashboard shows it (``finished_ms`` None while it runs)."""
+
+    started_ms: float
+    finished_ms: float | None = None
+    error: str | None = None
+
+
 class CronRunner:
     """Runs an application's crons on an APScheduler ``AsyncIOScheduler``."""
 
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
+    def __init__(self, app: Any) -> None:
+        self.app = app
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.runs: dict[str, int] = {}
+        self.last_runs: dict[str, CronRun] = {}
+        self._crons: Crons | None = None
 
     def start(self) -> None:
         self.load()
@@ -107,15 +118,17 @@ class CronRunner:
     def load(self) -> None:
         """(Re)read ``functions/crons.py``: replaces every job, so edits apply on reload."""
         self.scheduler.remove_all_jobs()
-        module = self.runner.registry.module("crons")
+        self._crons = None
+        module = self.app.registry.module("crons")
         crons = getattr(module, "crons", None) if module is not None else None
         if crons is None:
             return
         if not isinstance(crons, Crons):
             log.error("functions/crons.py: `crons` must be a prefmem.Crons, got %s", type(crons).__name__)
             return
+        self._crons = crons
         for job in crons.jobs.values():
-            fn = self.runner.registry.resolve(job.ref)
+            fn = self.app.registry.resolve(job.ref)
             if fn.kind not in ("mutation", "action"):
                 log.error("cron %s: %s is a %s; crons run mutations and actions", job.name, fn.path, fn.kind)
                 continue
@@ -125,9 +138,33 @@ class CronRunner:
 
     async def _run(self, name: str, fn: Any, args: dict) -> None:
         self.runs[name] = self.runs.get(name, 0) + 1
-        outcome = await self.runner.run(fn, args, None)
+        run = self.last_runs[name] = CronRun(self.app.clock.now_ms())
+        outcome = await self.app.run(fn, args, None)
+        run.finished_ms, run.error = self.app.clock.now_ms(), outcome.error
         if not outcome.ok:
             log.warning("cron %s (%s) failed [Request ID: %s]: %s", name, fn.path, outcome.request_id, outcome.error)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every declared job with its function, schedule, latest run and next run time (ms)."""
+        if self._crons is None:
+            return []
+        out = []
+        for job in self._crons.jobs.values():
+            scheduled = self.scheduler.get_job(job.name)
+            next_run = getattr(scheduled, "next_run_time", None) if scheduled is not None else None
+            last = self.last_runs.get(job.name)
+            try:
+                path = self.app.registry.resolve(job.ref).path
+            except Exception as err:  # noqa: BLE001 — a cron naming a missing function is shown, not hidden
+                path = f"{job.ref!r} ({err})"
+            out.append({
+                "name": job.name, "function": path, "schedule": job.schedule, "args": job.args,
+                "scheduled": scheduled is not None, "runs": self.runs.get(job.name, 0),
+                "nextRun": next_run.timestamp() * 1000.0 if next_run is not None else None,
+                "lastRun": None if last is None else {"startedAt": last.started_ms, "finishedAt": last.finished_ms,
+                                                      "error": last.error},
+            })
+        return out
 
     def stop(self) -> None:
         if self.scheduler.running:

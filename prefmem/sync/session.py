@@ -8,8 +8,9 @@ request order from one responder task; actions run concurrently.
 
 Every Transition a session sends moves its version ``(querySet, identity, ts)`` forward
 from exactly the version the client holds, and all results in it are valid at its end
-``ts``: new results are computed only once the subscription manager is settled (no stale
-live query, no commit in flight), and flush results all come from one snapshot.
+``ts``: new results are computed at a snapshot at which the subscription manager has made
+every live query current (``Subscriptions.current``), and flush results all come from one
+snapshot.
 """
 
 from __future__ import annotations
@@ -18,17 +19,20 @@ import asyncio
 import enum
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from prefmem.application import Application
 from prefmem.auth.identity import Identity
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.providers import CLOCK_SKEW_S
+from prefmem.database.replies import ReplayKey
 from prefmem.errors import AuthFailed, PrefmemError
 from prefmem.functions import FunctionDef
+from prefmem.persistence.base import Snapshot
 from prefmem.reactivity import LiveQuery, Subscriptions
-from prefmem.runner import Outcome, Runner
+from prefmem.runner import Outcome
 from prefmem.sync import messages as m
 from prefmem.values import from_json, to_json
 
@@ -61,46 +65,11 @@ class FatalProtocolError(Exception):
     pass
 
 
-class MutationRecords:
-    """Recent mutation outcomes by (sessionId, requestId), shared by all sockets.
-
-    The npm client replays unresolved mutations on a new socket of the same session,
-    including ones that already committed; those are answered from here, not rerun.
-    """
-
-    def __init__(self, per_session: int = 256, sessions: int = 10_000) -> None:
-        self._per_session = per_session
-        self._sessions = sessions
-        self._records: OrderedDict[str, OrderedDict[int, Outcome]] = OrderedDict()
-
-    def get(self, session_id: str | None, request_id: int) -> Outcome | None:
-        if session_id is None or session_id not in self._records:
-            return None
-        self._records.move_to_end(session_id)
-        return self._records[session_id].get(request_id)
-
-    def of_session(self, session_id: str) -> "OrderedDict[int, Outcome]":
-        """The session's records, to add to (``add``); it becomes the most recently used."""
-        records = self._records.get(session_id)
-        if records is None:
-            records = self._records[session_id] = OrderedDict()
-            while len(self._records) > self._sessions:
-                self._records.popitem(last=False)
-        else:
-            self._records.move_to_end(session_id)
-        return records
-
-    def add(self, records: "OrderedDict[int, Outcome]", request_id: int, outcome: Outcome) -> None:
-        records[request_id] = outcome
-        if len(records) > self._per_session:
-            records.popitem(last=False)
-
-
 class SyncSession:
-    def __init__(self, transport: Transport, runner: Runner, subscriptions: Subscriptions,
-                 authenticator: Authenticator, records: MutationRecords | None = None) -> None:
+    def __init__(self, transport: Transport, app: Application, subscriptions: Subscriptions,
+                 authenticator: Authenticator) -> None:
         self.transport = transport
-        self.runner = runner
+        self.app = app
         self.subs = subscriptions
         self.authenticator = authenticator
         self.state = SessionState.AWAITING_CONNECT
@@ -119,7 +88,6 @@ class SyncSession:
         self._mutation_wake = asyncio.Event()
         self._wanted_ts = 0
         self._transition_owed = False  # a mutation was answered: a Transition must follow it
-        self.records = records if records is not None else MutationRecords()
         self._tasks: set[asyncio.Task] = set()
         self._last_send = time.monotonic()
         self._functions: dict[tuple[str, str, bool], tuple[Any, FunctionDef]] = {}
@@ -248,14 +216,9 @@ class SyncSession:
             await self._authenticate(msg)
         # Event: client telemetry, accepted and ignored.
 
-    async def _settle(self) -> None:
-        """Return when results computed now are consistent with every live result."""
-        while not self.subs.is_settled:
-            await self.subs.settled()
-
     def _function(self, path: str, kind: str) -> FunctionDef:
         # Looked up once per spelling: a pipelining client names the same function each time.
-        registry = self.runner.registry
+        registry = self.app.registry
         key = (path, kind, self.admin)
         found = self._functions.get(key)
         if found is not None and found[0] is registry:  # a code reload makes a new registry
@@ -277,34 +240,33 @@ class SyncSession:
         if msg.newVersion <= msg.baseVersion:
             raise FatalProtocolError(f"ModifyQuerySet newVersion {msg.newVersion} must be greater than baseVersion "
                                      f"{msg.baseVersion}")
-        await self._settle()
-        # From here to the Transition nothing awaits: no commit can slip in between.
-        mods: list[Any] = []
-        for change in msg.modifications:
-            if isinstance(change, m.AddQuery):
-                if change.queryId in self._queries:
-                    raise FatalProtocolError(f"query id {change.queryId} is already in the query set")
-                sub = self._subscribe(change)
-                self._queries[change.queryId] = sub
-                mods.append(self._modification(sub))
-            else:
-                sub = self._queries.pop(change.queryId, None)
-                if sub is None:
-                    raise FatalProtocolError(f"query id {change.queryId} is not in the query set")
-                if sub.live is not None:
-                    self.subs.unsubscribe(sub.live, self)
-                mods.append(m.QueryRemoved(queryId=change.queryId))
-        self._transition(mods, query_set=msg.newVersion, identity=self.identity_version,
-                         ts=self.runner.storage.last_ts)
+        async with self.subs.current() as snapshot:
+            # From here to the Transition nothing awaits: every result is valid at the snapshot.
+            mods: list[Any] = []
+            for change in msg.modifications:
+                if isinstance(change, m.AddQuery):
+                    if change.queryId in self._queries:
+                        raise FatalProtocolError(f"query id {change.queryId} is already in the query set")
+                    sub = self._subscribe(change, snapshot)
+                    self._queries[change.queryId] = sub
+                    mods.append(self._modification(sub))
+                else:
+                    sub = self._queries.pop(change.queryId, None)
+                    if sub is None:
+                        raise FatalProtocolError(f"query id {change.queryId} is not in the query set")
+                    if sub.live is not None:
+                        self.subs.unsubscribe(sub.live, self)
+                    mods.append(m.QueryRemoved(queryId=change.queryId))
+            self._transition(mods, query_set=msg.newVersion, identity=self.identity_version, ts=snapshot.ts)
 
-    def _subscribe(self, add: m.AddQuery) -> _Subscription:
+    def _subscribe(self, add: m.AddQuery, snapshot: Snapshot) -> _Subscription:
         try:
             fn = self._function(add.udfPath, "query")
             args = self._args(add.args)
         except PrefmemError as err:
             return _Subscription(add.queryId, None, 0, Outcome(error=str(err)))
         journal = add.journal if isinstance(add.journal, str) else None
-        live = self.subs.subscribe(fn, args, self.identity, journal, self)
+        live = self.subs.subscribe(fn, args, self.identity, journal, self, snapshot)
         return _Subscription(add.queryId, live, 0)
 
     def on_flush(self, ts: int, changed: set[LiveQuery]) -> None:
@@ -326,52 +288,42 @@ class SyncSession:
     # -- mutations and actions ----------------------------------------------------------
 
     def _mutation(self, msg: m.Mutation) -> None:
-        # Only a later socket of a session can replay: its first socket's requests are new.
-        replayed = self.records.get(self.session_id, msg.requestId) if self._reconnected else None
-        if replayed is None and self._reconnected and self.session_id is not None:
-            # A replay after a restart: the reply was stored with the mutation's commit.
-            for data, ts in self.runner.storage.mutation_replies(self.session_id, msg.requestId):
-                replayed = Outcome.from_replies(data, ts, msg.requestId)
-                if replayed is not None:
-                    break
-        if replayed is not None:
-            future: asyncio.Future = asyncio.get_running_loop().create_future()
-            future.set_result(replayed)
-            self._mutations.append((msg.requestId, future))
-            self._mutation_wake.set()
-            return
         try:
             fn = self._function(msg.udfPath, "mutation")
             args = self._args(msg.args)
         except PrefmemError as err:
-            future = asyncio.get_running_loop().create_future()
+            future: asyncio.Future = asyncio.get_running_loop().create_future()
             future.set_result(Outcome(error=str(err)))
         else:
-            record = (self.session_id, msg.requestId) if self.session_id is not None else None
-            future = self.runner.committer.submit(fn, args, self.identity, record)  # a future: no task per mutation
+            replay = None
+            if self.session_id is not None:
+                replay = ReplayKey(self.session_id, msg.requestId, self._caller_key(), fn.path or "", args)
+            # Only a later socket of a session replays: its first socket's requests are new.
+            # A future, not a task per mutation.
+            future = self.app.committer.submit(fn, args, self.identity, replay,  # type: ignore[assignment]
+                                               lookup=self._reconnected)
         self._mutations.append((msg.requestId, future))
         self._mutation_wake.set()
 
+    def _caller_key(self) -> str:
+        """Who a stored reply belongs to: the user (across token refreshes), or the admin."""
+        if self.identity is not None:
+            return self.identity.token_identifier
+        return "admin" if self.admin else ""
+
     async def _respond_loop(self) -> None:
         encoded_ts: tuple[int, str] = (-1, "")
-        records: OrderedDict[int, Outcome] | None = None
         while True:
             if not self._mutations:
                 self._mutation_wake.clear()
                 await self._mutation_wake.wait()
-                records = None
                 continue
             request_id, future = self._mutations[0]
             # A whole committed batch is answered in one pass; only an unfinished head waits.
             if not future.done():
                 await future
-                records = None  # while waiting, other sessions may have evicted them
             outcome: Outcome = future.result()
             self._mutations.popleft()
-            if self.session_id is not None:
-                if records is None:
-                    records = self.records.of_session(self.session_id)
-                self.records.add(records, request_id, outcome)
             # Clients resolve a mutation on the first Transition after its response (the
             # Python client even a failed one), so one is owed either way.
             if not self._transition_owed:
@@ -397,7 +349,7 @@ class SyncSession:
         except PrefmemError as err:
             outcome = Outcome(error=str(err))
         else:
-            outcome = await self.runner.run(fn, args, self.identity)
+            outcome = await self.app.run(fn, args, self.identity)
         if outcome.ok:
             self._send(m.ActionResponse(requestId=msg.requestId, success=True, result=to_json(outcome.value),
                                         logLines=outcome.log_lines))
@@ -422,21 +374,20 @@ class SyncSession:
         except AuthFailed as err:
             self._send(m.AuthError(error=str(err), baseVersion=self.identity_version, authUpdateAttempted=True))
             return
-        await self._settle()
-        self.identity, self.admin = principal.identity, principal.admin
-        mods = self._resubscribe()
-        self._transition(mods, query_set=self.query_set_version, identity=msg.baseVersion + 1,
-                         ts=self.runner.storage.last_ts)
+        async with self.subs.current() as snapshot:
+            self.identity, self.admin = principal.identity, principal.admin
+            mods = self._resubscribe(snapshot)
+            self._transition(mods, query_set=self.query_set_version, identity=msg.baseVersion + 1, ts=snapshot.ts)
         self._watch_expiry()
 
-    def _resubscribe(self) -> list[Any]:
+    def _resubscribe(self, snapshot: Snapshot) -> list[Any]:
         """Move every query of the socket to the current identity; the modifications to send."""
         mods = []
         for sub in list(self._queries.values()):
             if sub.live is None:
                 continue
             old = sub.live
-            sub.live = self.subs.subscribe(old.fn, old.args, self.identity, old.journal, self)
+            sub.live = self.subs.subscribe(old.fn, old.args, self.identity, old.journal, self, snapshot)
             self.subs.unsubscribe(old, self)
             sub.sent_version = -1
             mods.append(self._modification(sub))
@@ -466,12 +417,11 @@ class SyncSession:
         task.add_done_callback(self._tasks.discard)
 
     async def _expire(self, identity_version: int) -> None:
-        await self._settle()
-        if self.state is not SessionState.CONNECTED or identity_version != self.identity_version:
-            return  # re-authenticated meanwhile
-        self._send(m.AuthError(error="the token expired; authenticate again with a fresh one",
-                               baseVersion=self.identity_version, authUpdateAttempted=False))
-        self.identity, self._expiry = None, None
-        mods = self._resubscribe()
-        self._transition(mods, query_set=self.query_set_version, identity=self.identity_version,
-                         ts=self.runner.storage.last_ts)
+        async with self.subs.current() as snapshot:
+            if self.state is not SessionState.CONNECTED or identity_version != self.identity_version:
+                return  # re-authenticated meanwhile
+            self._send(m.AuthError(error="the token expired; authenticate again with a fresh one",
+                                   baseVersion=self.identity_version, authUpdateAttempted=False))
+            self.identity, self._expiry = None, None
+            mods = self._resubscribe(snapshot)
+            self._transition(mods, query_set=self.query_set_version, identity=self.identity_version, ts=snapshot.ts)

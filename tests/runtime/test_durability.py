@@ -76,7 +76,7 @@ def test_acknowledged_mutations_survive_sigkill(tmp_path: Path, durability: str,
     backend = Backend(functions=APP / "functions", schema=APP / "schema.py", db=db, durability=durability).open()
     try:
         stored = {doc["_id"] for doc in backend.documents("channels")}
-        with backend.storage.snapshot() as snap:
+        with backend.persistence.snapshot() as snap:
             missing_by_get = [doc_id for doc_id in acked if snap.get(doc_id) is None]
     finally:
         backend.close()

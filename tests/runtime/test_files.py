@@ -17,7 +17,7 @@ async def _upload(backend: TestBackend, token: str) -> dict:
     async def chunks():
         yield b"bytes"
 
-    return await store_stream(backend.runner, chunks(), "text/plain", token)
+    return await store_stream(backend.app, chunks(), "text/plain", token)
 
 
 @pytest.mark.parametrize("wait_ms, answer", [(UPLOAD_TOKEN_TTL_MS - 1, "storageId"),

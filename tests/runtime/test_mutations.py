@@ -182,10 +182,10 @@ async def test_queries_cannot_write(core):
 
 
 async def test_convex_error_message_carries_its_data_and_bad_data_is_refused(core):
-    outcome = await core.runner.call("users:convex_error_with_data", {}, kind="mutation")
+    outcome = await core.app.call("users:convex_error_with_data", {}, kind="mutation")
     assert outcome.has_error_data and outcome.error_data == {"code": "NOPE", "count": 2.0}
     assert outcome.error == 'Uncaught ConvexError: {"code":"NOPE","count":2}'  # as JavaScript prints the data
-    outcome = await core.runner.call("users:convex_error_with_bad_data", {}, kind="mutation")
+    outcome = await core.app.call("users:convex_error_with_bad_data", {}, kind="mutation")
     assert not outcome.has_error_data
     assert "ConvexError data must be a Convex value" in outcome.error
     assert 'Set["a","b"] is not a supported Convex type' in outcome.error

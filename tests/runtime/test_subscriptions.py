@@ -28,11 +28,12 @@ class FakeSession:
 async def test_a_query_that_starts_reading_the_identity_is_split_per_user():
     async with TestBackend(APP / "functions", APP / "schema.py") as backend:
         channel = await backend.mutation("messages:create_channel", {"name": "lobby"})
-        subs = Subscriptions(backend.runner)
-        fn = backend.runner.registry.get("messages:who_sees")
+        subs = Subscriptions(backend.app)
+        fn = backend.app.registry.get("messages:who_sees")
         alice, bob = FakeSession("alice"), FakeSession("bob")
-        for session in (alice, bob):
-            session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session)
+        async with subs.current() as snapshot:
+            for session in (alice, bob):
+                session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session, snapshot)
         assert alice.live is bob.live and alice.live.outcome.value == "everyone"  # shared: identity not read
         assert subs.executions == 1
 
@@ -44,7 +45,8 @@ async def test_a_query_that_starts_reading_the_identity_is_split_per_user():
 
         # A newcomer with its own identity gets its own result, never a shared one.
         carol = FakeSession("carol")
-        carol.live = subs.subscribe(fn, {"channel": channel}, carol.identity, None, carol)
+        async with subs.current() as snapshot:
+            carol.live = subs.subscribe(fn, {"channel": channel}, carol.identity, None, carol, snapshot)
         assert carol.live.outcome.value == "carol"
 
         # Public again: the per-user queries stop reading the identity and are shared again.
@@ -62,11 +64,12 @@ async def test_a_query_that_starts_reading_the_identity_is_split_per_user():
 async def test_identical_queries_run_once_for_many_subscribers():
     async with TestBackend(APP / "functions", APP / "schema.py") as backend:
         channel = await backend.mutation("messages:create_channel", {"name": "lobby"})
-        subs = Subscriptions(backend.runner)
-        fn = backend.runner.registry.get("messages:recent")
+        subs = Subscriptions(backend.app)
+        fn = backend.app.registry.get("messages:recent")
         sessions = [FakeSession(f"user{i}") for i in range(50)]
-        for session in sessions:
-            session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session)
+        async with subs.current() as snapshot:
+            for session in sessions:
+                session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session, snapshot)
         assert subs.executions == 1
         await backend.mutation("messages:send", {"channel": channel, "body": "hi"})
         await subs.settled()

@@ -170,6 +170,7 @@ def test_prefix_plus_key_end_bounds_every_extension(prefix, rest):
 
 def test_int64_is_an_int_that_says_what_it_is():
     assert Int64(5) == 5 and isinstance(Int64(5), int) and repr(Int64(-5)) == "Int64(-5)"
+    assert str(Int64(-5)) == f"{Int64(-5)}" == "-5"
     assert type(Int64(5) + 1) is int  # arithmetic gives a plain int: a number again
     for bad in (2**63, -(2**63) - 1, 1.5):
         with pytest.raises(ValueError):

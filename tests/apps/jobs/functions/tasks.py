@@ -109,3 +109,8 @@ async def find_own_job(ctx, args):
 async def schedule_self_cancelling(ctx, args):
     target = cancel_myself_action if args["action"] else cancel_myself
     return await ctx.scheduler.run_after(0, target, {"label": args["label"]})
+
+
+@query(args={})
+async def events(ctx, args):
+    return await ctx.db.query("events").collect()
