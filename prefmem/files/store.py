@@ -68,7 +68,7 @@ async def file_metadata(ctx: Any, args: dict) -> dict | None:
     return await metadata_in(ctx.db, args["id"])
 
 
-@_system("query", "file_metadata")
+@system_function("query", "storage:file_metadata")
 async def get_file_metadata(ctx: Any, args: dict) -> dict | None:
     return await file_metadata_of(ctx.db, args["id"])
 
