@@ -40,6 +40,19 @@ class FunctionDef:
 
 
 
+SYSTEM_PREFIX = "_system/"  # the runtime's own functions: no app module can have this path
+
+
+def system_function(kind: str, path: str, args: Any = None) -> Callable[[Callable], FunctionDef]:
+    """``@system_function("mutation", "scheduler:finish")``: one of the runtime's own
+    functions (``_system/scheduler:finish``), internal, so only the admin may call it."""
+
+    def wrap(handler: Callable) -> FunctionDef:
+        return FunctionDef(handler, kind, internal=True, args=args_validator(args), path=SYSTEM_PREFIX + path)
+
+    return wrap
+
+
 def _decorator(kind: str, internal: bool) -> Callable[..., Any]:
     def decorate(fn: Callable | None = None, *, args: Any = None, returns: Validator | None = None,
                  name: str | None = None) -> Any:
@@ -92,13 +105,18 @@ class Registry:
     directory: Path | None = None
 
     def get(self, path: str, *, kind: str | None = None, allow_internal: bool = False) -> FunctionDef:
+        """The function a caller names. Convex's messages: an internal function is "not
+        found" for a client, in the very words of a missing one, so a stranger cannot
+        tell that it exists; the admin is told of any function (without "public")."""
         normalized = normalize_path(path)
         fn = self.functions.get(normalized)
         if fn is None or (fn.internal and not allow_internal) or fn.kind == "http_action":
-            raise FunctionNotFound(f"could not find public function for {path!r}"
-                                   + ("" if fn is None else " (it is internal)"))
+            which = "function" if allow_internal else "public function"
+            raise FunctionNotFound(f"Could not find {which} for '{normalized}'. Did you forget to run `npx convex dev`?")
         if kind is not None and fn.kind != kind:
-            raise FunctionNotFound(f"{normalized} is a {fn.kind}, not a {kind}")
+            module, _, name = normalized.partition(":")
+            raise FunctionNotFound(f"Trying to execute {module}.js:{name} as {kind.capitalize()}, but it is defined "
+                                   f"as {fn.kind.capitalize()}.")
         return fn
 
     def resolve(self, ref: Any) -> FunctionDef:

@@ -7,14 +7,18 @@ so a token is judged the same way whichever door it comes through:
   the providers of ``functions/auth_config.py`` (``prefmem.auth.providers``), read afresh
   whenever the functions are reloaded;
 - the admin key (``tokenType: "Admin"``, ``Authorization: Convex <key>``) grants admin
-  access: no user identity (unless impersonating one over sync), but internal functions
-  may be called. The key is generated at first start and kept in the data directory
-  (``prefmem.auth.keys``);
+  access: no user identity (unless acting as one: ``impersonating`` over sync,
+  ``Convex <key>:<base64 JSON identity>`` over HTTP, as Convex's clients send it), but
+  internal functions may be called. The key is generated at first start and kept in the
+  data directory (``prefmem.auth.keys``);
 - nothing means no identity.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -41,22 +45,18 @@ class Principal:
 
 class Authenticator:
     def __init__(self, registry: Any, *, data_dir: str | Path | keys.SecretStore | None = None,
-                 db_path: str | Path | None = None, cors_origins: list[str] | None = None,
-                 admin_key: str | None = None, min_refetch_s: float | None = None,
-                 password_storage: bool = True) -> None:
-        """``registry``: a ``Registry``, or anything with a ``.registry`` (the application: follows reloads).
+                 cors_origins: list[str] | None = None, admin_key: str | None = None,
+                 min_refetch_s: float | None = None) -> None:
+        """``registry``: a ``Registry``, or the ``Application`` (follows reloads, and keeps the
+        password provider's accounts in its database).
 
         ``data_dir`` holds the admin key and the password provider's signing key; without it
-        both exist only in memory (or a ``SecretStore``: the database's). ``db_path`` is the
-        database file the password provider keeps its users in; without ``password_storage``
-        (PostgreSQL, until the provider keeps its users in the database's system tables) the
-        password provider is refused with a configuration error. ``cors_origins`` (plus ``PREFMEM_AUTH_CORS_ORIGINS``) may call the
-        auth endpoints from a browser.
+        both exist only in memory. A ``SecretStore`` (a PostgreSQL database) keeps them
+        instead, for every node. ``cors_origins`` (plus ``PREFMEM_AUTH_CORS_ORIGINS``) may
+        call the auth endpoints from a browser.
         """
         self._registry_source = registry
         self.data_dir = Path(data_dir) if isinstance(data_dir, (str, Path)) else data_dir
-        self.db_path = db_path
-        self.password_storage = password_storage
         self.admin_key = admin_key or keys.load_or_create_admin_key(self.data_dir)
         self.signing_key = keys.load_or_create_signing_key(self.data_dir)
         env_origins = [o.strip().rstrip("/") for o in os.environ.get("PREFMEM_AUTH_CORS_ORIGINS", "").split(",")]
@@ -73,12 +73,10 @@ class Authenticator:
         """The authenticator of a running ``Backend``: keys in its data directory, users in its
         database. On PostgreSQL the keys are the database's, shared by every node."""
         if backend.postgres:
-            return cls(backend.app, data_dir=backend.persistence, db_path=None, cors_origins=cors_origins,
-                       password_storage=False)
+            return cls(backend.app, data_dir=backend.persistence, cors_origins=cors_origins)
         db = str(backend.db_path)
         in_memory = db == ":memory:" or db.startswith("file::memory:")
-        return cls(backend.app, data_dir=None if in_memory else Path(db).resolve().parent,
-                   db_path=None if in_memory else db, cors_origins=cors_origins)
+        return cls(backend.app, data_dir=None if in_memory else Path(db).resolve().parent, cors_origins=cors_origins)
 
     @property
     def registry(self) -> Any:
@@ -95,15 +93,15 @@ class Authenticator:
     def _password_provider(self, entry: dict[str, Any]) -> Provider:
         from prefmem.auth.password import Options, PasswordAuth
 
-        if not self.password_storage:
-            raise ConfigError("auth_config.py: the password provider does not run on PostgreSQL yet (it keeps its "
-                              "users in a SQLite file); use an OIDC or custom JWT provider there")
         try:
             options = Options.from_entry(entry)
         except ValueError as err:
             raise ConfigError(f"auth_config.py: {err}") from None
         if self._password is None:
-            self._password = PasswordAuth(self.db_path or ":memory:", self.signing_key, options)
+            if not hasattr(self._registry_source, "persistence"):
+                raise ConfigError("auth_config.py: the password provider keeps its accounts in the app's database, "
+                                  "and this server has none")
+            self._password = PasswordAuth(self._registry_source, self.signing_key, options)
         else:
             self._password.configure(options)
         return self._password.provider()
@@ -119,6 +117,10 @@ class Authenticator:
                 self._providers = parse_providers(raw, http=self._client, password=self._password_provider,
                                                   min_refetch_s=self.min_refetch_s)
                 self._config_error = None
+                for provider in self._providers:
+                    if provider.error is not None:
+                        log.error("prefmem: %s (tokens for this provider are refused; the others work)",
+                                  provider.error)
             except ConfigError as err:
                 log.error("prefmem: %s", err)
                 self._providers, self._config_error = [], str(err)
@@ -156,7 +158,7 @@ class Authenticator:
             return Principal(await self.verify_token(value))
         if token_type == "Admin" and value is not None:
             if not self.is_admin_key(value):
-                raise AuthFailed("the admin key is not valid for this server")
+                raise AuthFailed(BAD_ADMIN_KEY, "BadAdminKey")
             return Principal(impersonated_identity(impersonating), admin=True)
         raise AuthFailed(f"{token_type} authentication is not accepted by this server")
 
@@ -164,17 +166,19 @@ class Authenticator:
         return (await self.principal_for_message(token_type, value, impersonating)).identity
 
     async def principal_for_header(self, header: str | None) -> Principal:
-        """``Authorization: Bearer <jwt>`` or ``Convex <admin key>``; no header means no identity."""
+        """``Authorization: Bearer <jwt>``, ``Convex <admin key>`` or, the admin acting as a
+        user, ``Convex <admin key>:<base64 of the identity's JSON>``; no header means no identity."""
         if not header:
             return Principal()
         scheme, _, credential = header.strip().partition(" ")
         credential = credential.strip()
-        if scheme.lower() == "convex" and credential:
-            if not self.is_admin_key(credential):
-                raise AuthFailed("the admin key is not valid for this server")
-            return Principal(admin=True)
+        if scheme == "Convex" and credential:
+            key, _, acting_as = credential.partition(":")
+            if not self.is_admin_key(key):
+                raise AuthFailed(BAD_ADMIN_KEY, "BadAdminKey")
+            return Principal(impersonated_identity(_acting_as(acting_as)) if acting_as else None, admin=True)
         if scheme.lower() != "bearer" or not credential:
-            raise AuthFailed("the Authorization header must be 'Bearer <token>' or 'Convex <admin key>'")
+            raise AuthFailed("Header must begin with `bearer `", "InvalidAuthHeader")
         return Principal(await self.verify_token(credential))
 
     async def for_header(self, header: str | None) -> Identity | None:
@@ -184,14 +188,23 @@ class Authenticator:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-        if self._password is not None:
-            self._password.close()
-            self._password = None
+        self._password = None
+
+
+BAD_ADMIN_KEY = "The provided admin key was invalid for this instance"
+
+
+def _acting_as(encoded: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (binascii.Error, ValueError):
+        raise AuthFailed("the identity after the admin key must be base64 of a JSON object of identity attributes",
+                         "InvalidAuthHeader") from None
 
 
 def impersonated_identity(attributes: Any) -> Identity | None:
     """An admin acting as a user: the identity attributes the client sent (npm: ``impersonating``;
-    the dashboard's "run as")."""
+    the dashboard's "run as"; over HTTP, after the admin key)."""
     if attributes is None or attributes == {}:
         return None
     if not isinstance(attributes, dict):

@@ -11,7 +11,6 @@ from prefmem.database.search import SearchIndex, doc_rowid
 from prefmem.errors import InvalidQuery, SchemaMismatch, ValidationError
 from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef, VectorIndexDef
 from prefmem.persistence.base import Persistence, decode_document
-from prefmem.validators import Validator, _Number, _Object, _Optional, _Union
 from prefmem.values import MISSING, lookup_path, value_key
 
 
@@ -41,30 +40,14 @@ class Index:
         return out[0] if len(out) == 1 else b"".join(out)
 
 
-def _number_fields(validator: Validator | None, prefix: str = "") -> set[str]:
-    """Dotted paths the schema declares as ``v.number()``, for int-to-float range bounds."""
-    out: set[str] = set()
-    if isinstance(validator, _Optional):
-        validator = validator.inner
-    if isinstance(validator, _Object):
-        for name, child in validator.fields.items():
-            path = f"{prefix}{name}"
-            inner = child.inner if isinstance(child, _Optional) else child
-            if isinstance(inner, _Number):
-                out.add(path)
-            out |= _number_fields(inner, path + ".")
-    elif isinstance(validator, _Union):
-        for member in validator.members:
-            out |= _number_fields(member, prefix)
-    return out
-
-
 class Catalog:
     """The schema bound to a database: index ids, table lookup by id."""
 
     def __init__(self, persistence: Persistence, schema: Schema | None,
-                 system_tables: dict[str, TableDef] | None = None):
+                 system_tables: dict[str, TableDef] | None = None, private: dict[str, str] | None = None):
+        """``private``: system tables only the runtime's functions under a path prefix may read."""
         self.persistence = persistence
+        self.private = dict(private or {})
         self.schema = schema or EMPTY_SCHEMA
         self.system_tables = dict(system_tables or {})
         self._indexes: dict[tuple[str, str], Index] = {}
@@ -72,7 +55,6 @@ class Catalog:
         self._search: dict[tuple[str, str], SearchIndex] = {}
         self._vector: dict[tuple[str, str], int] = {}  # vector index -> its id in storage
         self._by_table: dict[str, tuple[list[Index], list[SearchIndex]]] = {}
-        self.number_fields: dict[str, set[str]] = {}
 
     # -- start-up -----------------------------------------------------------------------
 
@@ -99,8 +81,6 @@ class Catalog:
                 self.persistence.use_vector_index(index_id, table, self._vector_def(table, name))
             else:
                 self._remember(table, name, index_id, fields)
-        for table, tdef in self._all_table_defs().items():
-            self.number_fields[table] = _number_fields(tdef.validator)
         for table in self.schema.tables:
             self._by_number[ids.table_number(table)] = table
 
@@ -211,7 +191,8 @@ class Catalog:
                 except ValidationError as err:
                     total += 1
                     if len(problems) < limit:
-                        problems.append(f"{table} document {doc['_id']}: {err}")
+                        problems.append(f'Document with ID "{doc["_id"]}" in table "{table}" does not match the '
+                                        f"schema: {err}")
         if problems:
             more = f"\n  ... and {total - len(problems)} more" if total > len(problems) else ""
             raise SchemaMismatch(
@@ -230,9 +211,11 @@ class Catalog:
     def has_table(self, table: str) -> bool:
         return (table, "by_id") in self._indexes or table in self.schema.tables or table in self.system_tables
 
-    def check_table(self, table: str, *, system: bool) -> None:
+    def check_table(self, table: str, *, system: bool, reader: str | None = None) -> None:
+        """Refuse what ``reader`` (the running function's path) may not touch."""
         if not isinstance(table, str) or not table:
             raise InvalidQuery(f"table name must be a non-empty string, got {table!r}")
+        self.check_private(table, reader)
         if table.startswith("_") and not system:
             raise InvalidQuery(f"table {table!r} is a system table: read it with ctx.db.system")
         if system and not table.startswith("_"):
@@ -240,6 +223,11 @@ class Catalog:
         if self.schema.tables and self.schema.strict_table_names and not table.startswith("_") \
                 and table not in self.schema.tables:
             raise InvalidQuery(f"table {table!r} is not in the schema (tables: {', '.join(sorted(self.schema.tables))})")
+
+    def check_private(self, table: str, reader: str | None) -> None:
+        owner = self.private.get(table)
+        if owner is not None and not (reader or "").startswith(owner):
+            raise InvalidQuery(f"table {table!r} is private to the runtime")
 
     def index(self, table: str, name: str) -> Index | None:
         return self._indexes.get((table, name))
@@ -285,7 +273,6 @@ class Catalog:
         for name, fields in TableDef(None).all_indexes().items():
             index_id = self.persistence.create_index(table, name, json.dumps(list(fields)))
             self._remember(table, name, index_id, fields)
-        self.number_fields.setdefault(table, set())
         return True
 
     def refresh(self) -> bool:
@@ -294,6 +281,5 @@ class Catalog:
         for (table, name), (index_id, fields_json) in self.persistence.index_ids().items():
             if (table, name) not in self._indexes and name in ("by_id", "by_creation_time"):
                 self._remember(table, name, index_id, tuple(json.loads(fields_json)))
-                self.number_fields.setdefault(table, set())
                 found = True
         return found

@@ -12,9 +12,10 @@ from typing import Any, AsyncIterator, Iterator, NamedTuple
 
 from prefmem.database.reader import system_writer
 from prefmem.errors import InvalidQuery
-from prefmem.functions import FunctionDef
+from prefmem.functions import system_function
 from prefmem.schema import TableDef, define_table
 from prefmem.validators import v
+from prefmem.values import display
 
 TABLE = "_storage"
 TOKENS = "_upload_tokens"
@@ -28,47 +29,48 @@ def table_defs() -> dict[str, TableDef]:
     }
 
 
-def _system(kind: str, name: str):  # noqa: ANN202 — a decorator
-    def wrap(handler: Any) -> FunctionDef:
-        return FunctionDef(handler, kind, internal=True, path=f"_system/storage:{name}")
-    return wrap
-
-
 async def new_upload_token(db: Any, now_ms: float) -> str:
     token = secrets.token_urlsafe(24)
     await system_writer(db).insert(TOKENS, {"token": token, "expiresAt": now_ms + UPLOAD_TOKEN_TTL_MS})
     return token
 
 
-@_system("mutation", "issue_token")
+@system_function("mutation", "storage:issue_token")
 async def issue_token(ctx: Any, args: dict) -> str:
     return await new_upload_token(ctx.db, ctx.now)
 
 
-@_system("mutation", "record")
-async def record_file(ctx: Any, args: dict) -> str | None:
-    """Record an uploaded file, consuming its upload token if it came through one."""
+@system_function("mutation", "storage:record")
+async def record_file(ctx: Any, args: dict) -> dict:
+    """Record an uploaded file, consuming its upload token if it came through one:
+    ``{"storageId"}``, or ``{"refused": "StorageTokenInvalid" | "StorageTokenExpired"}``
+    (an unknown or already used token, an expired one) and nothing recorded."""
     if args.get("token") is not None:
         row = await ctx.db.system.query(TOKENS).with_index("by_token", lambda q: q.eq("token", args["token"])).first()
-        if row is None or row["expiresAt"] < ctx.now:
-            if row is not None:
-                await system_writer(ctx.db).delete(row["_id"])
-            return None
+        if row is None:
+            return {"refused": "StorageTokenInvalid"}
         await system_writer(ctx.db).delete(row["_id"])
+        if row["expiresAt"] < ctx.now:
+            return {"refused": "StorageTokenExpired"}
     meta = {"sha256": args["sha256"], "size": float(args["size"])}
     if args.get("contentType"):
         meta["contentType"] = args["contentType"]
-    return await system_writer(ctx.db).insert(TABLE, meta)
+    return {"storageId": await system_writer(ctx.db).insert(TABLE, meta)}
 
 
-@_system("mutation", "delete")
+@system_function("mutation", "storage:delete")
 async def delete_file(ctx: Any, args: dict) -> None:
     await delete_in(ctx.db, args["id"])
 
 
-@_system("query", "metadata")
+@system_function("query", "storage:metadata")
 async def file_metadata(ctx: Any, args: dict) -> dict | None:
     return await metadata_in(ctx.db, args["id"])
+
+
+@system_function("query", "storage:file_metadata")
+async def get_file_metadata(ctx: Any, args: dict) -> dict | None:
+    return await file_metadata_of(ctx.db, args["id"])
 
 
 async def metadata_in(db: Any, storage_id: Any) -> dict | None:
@@ -77,11 +79,23 @@ async def metadata_in(db: Any, storage_id: Any) -> dict | None:
     return await db.system.get(storage_id)
 
 
+async def file_metadata_of(db: Any, storage_id: Any) -> dict | None:
+    """``storage.get_metadata``: Convex's ``FileMetadata`` (the hash in hex, the content type
+    or None), or None when there is no such file; what is no storage id at all is refused."""
+    if db.normalize_id(TABLE, storage_id) is None:
+        raise InvalidQuery(f"Invalid storage ID: {display(storage_id)}")
+    doc = await db.system.get(storage_id)
+    if doc is None:
+        return None
+    return {"storageId": doc["_id"], "sha256": base64.b64decode(doc["sha256"]).hex(), "size": doc["size"],
+            "contentType": doc.get("contentType")}
+
+
 async def delete_in(db: Any, storage_id: Any) -> None:
     if db.normalize_id(TABLE, storage_id) is None:
-        raise InvalidQuery(f"storage.delete: {storage_id!r} is not a storage id")
+        raise InvalidQuery(f"Invalid storage ID: {display(storage_id)}")
     if await db.system.get(storage_id) is None:
-        raise InvalidQuery(f"storage.delete: file {storage_id} does not exist")
+        raise InvalidQuery(f"storage id {storage_id} not found")
     await system_writer(db).delete(storage_id)
 
 

@@ -21,13 +21,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, ContextManager, Iterable, Iterator, Protocol
 
-import msgspec
+from prefmem.values import decode_stored, encode_stored
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder()
-
-encode_document = _encoder.encode
-decode_document = _decoder.decode
+# Documents are stored in the values room's encoding (int64s as an extension type).
+encode_document = encode_stored
+decode_document = decode_stored
 
 
 class Durability(str, Enum):
@@ -224,6 +222,11 @@ class Persistence(Protocol):
 
     def listen(self, on_wake: Callable[[], None]) -> None:
         """Call ``on_wake`` on the running loop when another process has committed."""
+
+    def legacy_auth(self) -> dict[str, list[tuple]] | None:
+        """Password-provider rows kept in an earlier layout, to move into system tables."""
+
+    def drop_legacy_auth(self) -> None: ...
 
     def try_lead(self) -> bool:
         """Become the one process of the deployment that runs the scheduler and crons."""
