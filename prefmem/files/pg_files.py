@@ -49,10 +49,12 @@ class PostgresFiles(FileStore):
                 with conn.transaction():
                     conn.execute("DELETE FROM files WHERE storage_id = %s", (storage_id,))
                     seq = 0
-                    while chunk := source.read(CHUNK_BYTES):
+                    chunk = source.read(CHUNK_BYTES)
+                    while chunk or seq == 0:  # an empty file is one empty chunk: it exists
                         conn.execute("INSERT INTO files (storage_id, seq, data) VALUES (%s, %s, %s)",
                                      (storage_id, seq, chunk))
                         seq += 1
+                        chunk = source.read(CHUNK_BYTES)
         finally:
             self.discard(temp)
 

@@ -345,6 +345,13 @@ class PostgresPersistence(CreationTimes):
 
         loop.add_reader(conn.fileno(), readable)
 
+    def legacy_auth(self) -> None:
+        """The password provider kept its accounts in tables of its own only on SQLite."""
+        return None
+
+    def drop_legacy_auth(self) -> None:
+        pass
+
     def try_lead(self) -> bool:
         """Become the node that runs scheduled functions and crons, if none is: a session
         advisory lock on a connection of its own, which PostgreSQL releases when the node's

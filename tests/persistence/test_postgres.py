@@ -223,9 +223,12 @@ def test_file_bytes_are_stored_in_chunks_and_streamed_back(url, monkeypatch, tmp
     files, other_node = PostgresFiles(persistence.conninfo), PostgresFiles(persistence.conninfo)
     data = bytes(range(256)) * 20  # 5,120 bytes: six chunks
 
-    async def chunks():
-        for i in range(0, len(data), 777):
-            yield data[i:i + 777]
+    async def chunks_of(payload: bytes):
+        for i in range(0, len(payload), 777):
+            yield payload[i:i + 777]
+
+    def chunks():
+        return chunks_of(data)
 
     try:
         temp, sha256, size = asyncio.run(files.receive(chunks()))
@@ -238,6 +241,9 @@ def test_file_bytes_are_stored_in_chunks_and_streamed_back(url, monkeypatch, tmp
         assert other_node.read("abc123") == data
         files.remove("abc123")
         assert other_node.open("abc123") is None and other_node.read("abc123") is None
+        empty, _sha256, _size = asyncio.run(files.receive(chunks_of(b"")))
+        files.keep(empty, "empty1")
+        assert other_node.read("empty1") == b"" and other_node.open("empty1").size == 0  # exists, and is empty
         with pytest.raises(Exception, match="not a storage id"):
             files.open("../etc")
     finally:
