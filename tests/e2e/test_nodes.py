@@ -44,56 +44,53 @@ def counter_nodes(schema_url):
         node.stop()
 
 
+@pytest.fixture
+def drivers(counter_nodes):
+    """An npm client process on each node."""
+    a, b = counter_nodes
+    on_a, on_b = NodeDriver(a.url), NodeDriver(b.url)
+    yield on_a, on_b
+    on_a.close()
+    on_b.close()
+
+
 def _state(node: RunningServer) -> dict:
     return httpx.post(node.url + "/api/query", json={"path": "counters:state", "args": {}}, timeout=10).json()["value"]
 
 
-def test_a_client_on_one_node_sees_writes_through_the_other_live(counter_nodes):
+def test_a_client_on_one_node_sees_writes_through_the_other_live(drivers):
+    on_a, on_b = drivers
+    on_a.send(op="subscribe", client="a", key="state", path="counters:state", args={})
+    on_a.wait(lambda e: e.get("key") == "state" and e["ev"] == "update")
+    for i in range(1, 6):
+        assert on_b.call("mutation", "counters:increment", {"name": "live"}, client="b")["value"] == i
+        on_a.wait(lambda e, i=i: e.get("key") == "state" and e["ev"] == "update"
+                  and e["value"]["counters"].get("live") == i)
+
+
+def test_increments_through_two_nodes_lose_no_update(counter_nodes, drivers):
     a, b = counter_nodes
-    on_a, on_b = NodeDriver(a.url), NodeDriver(b.url)
-    try:
-        on_a.send(op="subscribe", client="a", key="state", path="counters:state", args={})
-        on_a.wait(lambda e: e.get("key") == "state" and e["ev"] == "update")
-        for i in range(1, 6):
-            assert on_b.call("mutation", "counters:increment", {"name": "live"}, client="b")["value"] == i
-            on_a.wait(lambda e, i=i: e.get("key") == "state" and e["ev"] == "update"
-                      and e["value"]["counters"].get("live") == i)
-    finally:
-        on_a.close()
-        on_b.close()
+    on_a, on_b = drivers
+    keys_a, keys_b = _increments(on_a, "a", 500, "a"), _increments(on_b, "b", 500, "b")
+    values = _results(on_a, keys_a, timeout=120) + _results(on_b, keys_b, timeout=120)
+    assert sorted(values) == list(range(1, 1001))  # each saw a distinct count
+    assert _state(a)["counters"]["c"] == _state(b)["counters"]["c"] == 1000
 
 
-def test_increments_through_two_nodes_lose_no_update(counter_nodes):
+def test_write_skew_through_two_nodes_never_commits_on_both_sides(counter_nodes, drivers):
     a, b = counter_nodes
-    on_a, on_b = NodeDriver(a.url), NodeDriver(b.url)
-    try:
-        keys_a, keys_b = _increments(on_a, "a", 500, "a"), _increments(on_b, "b", 500, "b")
-        values = _results(on_a, keys_a, timeout=120) + _results(on_b, keys_b, timeout=120)
-        assert sorted(values) == list(range(1, 1001))  # each saw a distinct count
-        assert _state(a)["counters"]["c"] == _state(b)["counters"]["c"] == 1000
-    finally:
-        on_a.close()
-        on_b.close()
-
-
-def test_write_skew_through_two_nodes_never_commits_on_both_sides(counter_nodes):
-    a, b = counter_nodes
-    on_a, on_b = NodeDriver(a.url), NodeDriver(b.url)
-    try:
-        for round_ in range(30):
-            alice, bob = f"alice{round_}", f"bob{round_}"
-            on_a.call("mutation", "counters:set_oncall", {"names": [alice, bob]}, client="a")
-            on_a.send(op="mutation", client="a", key=f"a{round_}", path="counters:go_off_call",
-                      args={"me": alice, "other": bob})
-            on_b.send(op="mutation", client="b", key=f"b{round_}", path="counters:go_off_call",
-                      args={"me": bob, "other": alice})
-            left = _results(on_a, [f"a{round_}"]) + _results(on_b, [f"b{round_}"])
-            assert sorted(left) == [False, True], f"round {round_}: {left}"
-        oncall = _state(b)["oncall"]
-        assert all(oncall[f"alice{r}"] or oncall[f"bob{r}"] for r in range(30))
-    finally:
-        on_a.close()
-        on_b.close()
+    on_a, on_b = drivers
+    for round_ in range(30):
+        alice, bob = f"alice{round_}", f"bob{round_}"
+        on_a.call("mutation", "counters:set_oncall", {"names": [alice, bob]}, client="a")
+        on_a.send(op="mutation", client="a", key=f"a{round_}", path="counters:go_off_call",
+                  args={"me": alice, "other": bob})
+        on_b.send(op="mutation", client="b", key=f"b{round_}", path="counters:go_off_call",
+                  args={"me": bob, "other": alice})
+        left = _results(on_a, [f"a{round_}"]) + _results(on_b, [f"b{round_}"])
+        assert sorted(left) == [False, True], f"round {round_}: {left}"
+    oncall = _state(b)["oncall"]
+    assert all(oncall[f"alice{r}"] or oncall[f"bob{r}"] for r in range(30))
 
 
 def test_scheduled_functions_and_crons_run_once_across_two_nodes_and_move_when_the_leader_dies(schema_url):
