@@ -11,6 +11,7 @@ WORKLOADS = {
     "reactivity": "bench.reactivity",
     "scheduler": "bench.scheduler",
     "sidebyside": "bench.sidebyside",
+    "workers": "bench.workers",
     "search_latency": "bench.search_latency",
     "shoppers": "bench.shoppers",
     "instructions": "bench.instructions",

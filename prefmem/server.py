@@ -367,10 +367,12 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         app = server.backend.app
         subs = server.subscriptions
         return JSONResponse({
+            "pid": os.getpid(),  # which worker process answered: each counts its own
             "executions": subs.executions if subs is not None else 0,
             "last_flush_reruns": subs.last_flush_reruns if subs is not None else 0,
             "commits": app.committer.commits if app is not None else 0,
             "mutations": app.committer.mutations if app is not None else 0,
+            "conflicts": app.committer.conflicts if app is not None else 0,
             "reexecuted": app.committer.reexecuted if app is not None else 0,
             "sessions": len(server.sessions),
         })

@@ -120,6 +120,7 @@ class Committer:
         self._loop: asyncio.AbstractEventLoop | None = None  # the running committer task's
         self.commits = 0
         self.mutations = 0
+        self.conflicts = 0  # batches that read what another process overwrote (validation failed)
         self.reexecuted = 0  # mutations run again after a conflict
 
     def submit(self, fn: FunctionDef, args: Any, identity: Identity | None, replay: ReplayKey | None = None, *,
@@ -236,6 +237,7 @@ class Committer:
                 del marks[stale:]
                 with persistence.snapshot() as fresh:
                     outcomes[stale:] = self._execute(items[stale:], fresh, buffer, marks, lookup_all=True)
+                self.conflicts += 1
                 self.reexecuted += len(items) - stale
             keys: Keys = []
             for outcome in outcomes:

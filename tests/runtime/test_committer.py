@@ -119,6 +119,7 @@ async def test_two_committers_incrementing_one_counter_lose_no_update(tmp_path):
         assert state["counters"]["c"] == 401
         assert sorted(seen) == list(range(2, 402))  # every increment saw a distinct value
         assert sum(app.committer.reexecuted for app in apps) == 20 * 10  # every round, one side re-ran
+        assert sum(app.committer.conflicts for app in apps) == 20  # ... its batch, once
     finally:
         for w in workers:
             w.close()
