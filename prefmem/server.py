@@ -35,6 +35,7 @@ from prefmem.scheduler.crons import CronRunner
 from prefmem.scheduler.executor import Executor
 from prefmem.static import static_response
 from prefmem.sync.session import SyncSession
+from prefmem.workers import run_workers
 
 log = logging.getLogger("prefmem.server")
 
@@ -427,7 +428,7 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
           log_level: str = "warning", web_dir: str | Path | None = None, codegen_dir: Path | None = None,
           workers: int = 1) -> None:
     """Run the server until interrupted (``prefmem dev``), in this process or in ``workers``
-    processes that share one port and the database."""
+    processes that share one port (``prefmem.workers``) and the database."""
     import uvicorn
 
     site_url = f"http://{host}:{port}"
@@ -454,8 +455,8 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     announce = Path(f"{backend.db_path}.server.json")
     announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
     try:
-        uvicorn.run("prefmem.server:worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, **UVICORN_OPTIONS)
+        run_workers("prefmem.server:worker_app", host=host, port=port, workers=workers, log_level=log_level,
+                    options=UVICORN_OPTIONS)
     finally:
         announce.unlink(missing_ok=True)
         backend.close()

@@ -10,8 +10,8 @@ that arrived together are committed together (group commit), and each is answere
 commit is done. No parsing, validation or function model: what the stack and SQLite alone
 cost, which prefmem's W5 figures can be read against.
 
-With ``--workers N`` uvicorn runs N processes on the port, as ``prefmem dev --workers N``
-does: the ceiling of a server that uses N cores. Persisting processes then take turns at
+With ``--workers N`` it runs N processes on the port the way ``prefmem dev --workers N``
+does (``prefmem.workers``): the ceiling of a server that uses N cores. Persisting processes then take turns at
 SQLite's write lock through an ``flock`` on ``DB.commit-lock``, as prefmem's workers do
 (SQLite's own busy handler would sleep between their commits).
 """
@@ -130,6 +130,7 @@ def main() -> None:
     import uvicorn
 
     from prefmem.server import UVICORN_OPTIONS
+    from prefmem.workers import run_workers
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -143,8 +144,8 @@ def main() -> None:
                     port=args.port, log_level="warning", **options)
         return
     os.environ[CONFIG_ENV] = json.dumps({"persist": args.persist, "durability": args.durability})
-    uvicorn.run("bench.sidebyside.echo_server:worker_app", factory=True, host="127.0.0.1", port=args.port,
-                workers=args.workers, log_level="warning", **options)
+    run_workers("bench.sidebyside.echo_server:worker_app", host="127.0.0.1", port=args.port, workers=args.workers,
+                log_level="warning", options=options)
 
 
 if __name__ == "__main__":
