@@ -10,9 +10,10 @@ Each case is a W5 server (bench/sidebyside) run under ``valgrind --tool=callgrin
 exactly ``--writes`` pipelined writes (W5's small insert frame, 16 connections, 16 in flight
 each), then stopped; and again with ``--base`` writes. The difference of the two counts over
 the difference of the writes is the cost of one write, with start-up and shutdown cancelled
-out. The cases: prefmem (``bench:insert`` through the sync protocol, normal durability), the
-websocket echo (the W5 ceiling) and the echo that stores every frame with group commit (the
-W5 floor), on the same server stack.
+out. The cases: prefmem (``bench:insert`` through the sync protocol, normal durability),
+``prefmem-w2`` (the same with ``--workers 2``: every process counted, so what sharing the
+database costs per write), the websocket echo (the W5 ceiling) and the echo that stores
+every frame with group commit (the W5 floor), on the same server stack.
 
 ``--against COMMIT`` also counts prefmem as it was at that commit (exported with ``git
 archive`` into a temporary directory, served by the same Python), and checks issue 18's
@@ -38,18 +39,18 @@ from bench.report import write_json
 from bench.sidebyside import loadgen, pipeline
 from bench.sidebyside.run import ROOT, free_port, wait_http
 
-CASES = ("prefmem", "echo", "echo+sqlite")
+CASES = ("prefmem", "prefmem-w2", "echo", "echo+sqlite")
 AGAINST_TARGET = 1.05  # issue 18: at most 5 % more instructions per write than before the commit pipeline
 
 
 def server_command(case: str, port: int, workdir: Path, root: Path = ROOT) -> tuple[list[str], str]:
     """The server of a case (prefmem from the tree at ``root``), and the kind of load it takes
     (``loadgen.w5_load``)."""
-    if case == "prefmem":
+    if case.startswith("prefmem"):
         app = root / "bench" / "apps" / "sidebyside"
         return [sys.executable, "-m", "prefmem", "dev", "--functions", str(app / "functions"), "--schema",
                 str(app / "schema.py"), "--db", str(workdir / "prefmem.sqlite3"), "--port", str(port),
-                "--no-watch"], "prefmem"
+                "--no-watch", *(["--workers", "2"] if case == "prefmem-w2" else [])], "prefmem"
     command = [sys.executable, "-m", "bench.sidebyside.echo_server", "--port", str(port)]
     if case == "echo+sqlite":
         command += ["--persist", str(workdir / "floor.sqlite3")]
@@ -62,13 +63,17 @@ def count(case: str, writes: int, workdir: Path, clients: int, depth: int, root:
     port = free_port()
     command, kind = server_command(case, port, run_dir, root)
     log = run_dir / "valgrind.log"
+    workers = 2 if case == "prefmem-w2" else 1
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        # With workers, every process of the server is counted (they are started by exec).
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                                 f"--trace-children={'yes' if workers > 1 else 'no'}", *command],
                                 stdout=out, stderr=subprocess.STDOUT, cwd=run_dir,
-                                env={**os.environ, "PYTHONPATH": str(root)})
+                                env={**os.environ, "PYTHONPATH": str(root), "PREFMEM_STATS": "1"})
     try:
         wait_http(f"http://127.0.0.1:{port}/version", proc, run_dir, "valgrind", seconds=300.0)
-        system = loadgen.System({"name": case, "kind": kind, "port": port, "pid": proc.pid})
+        system = loadgen.System({"name": case, "kind": kind, "port": port, "pid": proc.pid, "workers": workers})
+        asyncio.run(system.ready(600.0))  # every worker listens before the first connection
         result = asyncio.run(pipeline.run_count(port, clients=clients, depth=depth, writes=writes,
                                                 **loadgen.w5_load(system)))
         if result["ops"] != writes or result["errors"]:
@@ -79,10 +84,10 @@ def count(case: str, writes: int, workdir: Path, clients: int, depth: int, root:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    found = re.search(r"Collected : (\d+)", log.read_text(errors="replace"))
-    if found is None:
-        raise RuntimeError(f"{case}: valgrind reported no count; see {log}")
-    return int(found.group(1))
+    found = re.findall(r"Collected : (\d+)", log.read_text(errors="replace"))
+    if len(found) < 1 + workers * (workers > 1):  # the parent, and each worker
+        raise RuntimeError(f"{case}: valgrind reported {len(found)} counts; see {log}")
+    return sum(int(n) for n in found)
 
 
 def export(commit: str, workdir: Path) -> Path:

@@ -84,6 +84,13 @@ def cpu_seconds(pid: int) -> float:
     return total if found else float("nan")
 
 
+def machine_cpu_seconds() -> float:
+    """CPU time every process of the machine has used (and the hypervisor took), from /proc/stat."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
 def memory_mb(pid: int) -> dict:
     """Resident memory of ``pid`` and the processes below it: now, and the sum of each one's peak."""
     out = {"rss_mb": 0.0, "hwm_mb": 0.0}
@@ -186,6 +193,18 @@ class System:
                 if key != "pid" and isinstance(value, (int, float)):
                     total[key] = total.get(key, 0) + value
         return total
+
+    async def ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until every worker process answers."""
+        deadline = now() + timeout_s
+        while True:
+            try:
+                await self.stats()
+                return
+            except (OSError, TimeoutError, ValueError) as err:
+                if now() > deadline:
+                    raise RuntimeError(f"{self.name} is not ready: {err}") from err
+                await asyncio.sleep(0.2)
 
     async def seed(self, users: int) -> None:
         """Profiles and budgets for users 0..users-1 (once per run), the shared document."""
@@ -302,7 +321,7 @@ class W1:
         # Writes carry increasing sequence numbers across systems and windows.
         self.seq = max(self.seq, max(system.last_seq.values(), default=0.0))
         cpu0, t0 = cpu_seconds(system.pid), now()
-        own0 = time.process_time()
+        own0, machine0 = time.process_time(), machine_cpu_seconds()
         sent = 0
         total = int(rate * seconds)
         while sent < total and now() - t0 < seconds + 5:  # bounded even if the loop lags
@@ -319,7 +338,7 @@ class W1:
                 sent += 1
             await asyncio.sleep(0.001)
         send_s = now() - t0
-        cpu1, t1, own1 = cpu_seconds(system.pid), now(), time.process_time()
+        cpu1, t1, own1, machine1 = cpu_seconds(system.pid), now(), time.process_time(), machine_cpu_seconds()
         await wait_until(lambda: all(not d for d in pending.values()), cfg["drain_s"], 0.01)
         lost = sum(len(d) for d in pending.values())
         for d in pending.values():
@@ -338,6 +357,7 @@ class W1:
             "unacked": len(acks) - len(done), "recover_s": recover_s, "pushes": self.counters["pushes"],
             "wasted_pushes": self.counters["wasted"], "regressions": self.counters["regressions"],
             "cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0), "loadgen_cpu_percent": 100 * (own1 - own0) / (t1 - t0),
+            "others_cpu_percent": 100 * (machine1 - machine0 - (cpu1 - cpu0) - (own1 - own0)) / (t1 - t0),
             **mem, "loadavg": os.getloadavg()[0],
         }
 
@@ -645,16 +665,20 @@ async def w5_window(system: System, clients: int, depth: int, warm_s: float, sec
 
     def opened() -> None:  # CPU is counted from here: connecting is not part of the window
         marks["cpu"], marks["t"], marks["own"] = cpu_seconds(system.pid), now(), time.process_time()
+        marks["machine"] = machine_cpu_seconds()
 
     res = await pipeline.run_window(system.port, clients=clients, depth=depth, warm_s=warm_s, seconds=seconds,
                                     on_open=opened, **(load or w5_load(system)))
     cpu = cpu_seconds(system.pid) - marks["cpu"]
     cpu_wall = now() - marks["t"]
     own = time.process_time() - marks["own"]
+    others = machine_cpu_seconds() - marks["machine"] - cpu - own
     await asyncio.sleep(0.1)
     after = await system.stats()
     res.update({"clients": clients, "depth": depth, "server_cpu_percent": 100 * cpu / cpu_wall,
-                "loadgen_cpu_percent": 100 * own / cpu_wall, "loadavg": os.getloadavg()[0]})
+                "loadgen_cpu_percent": 100 * own / cpu_wall,
+                # What the rest of the machine used meanwhile: on a shared machine, the cores it took.
+                "others_cpu_percent": 100 * others / cpu_wall, "loadavg": os.getloadavg()[0]})
     if before and after and "mutations" in before:
         commits = after["commits"] - before["commits"]
         res["mutations_per_commit"] = (after["mutations"] - before["mutations"]) / commits if commits else None

@@ -21,9 +21,6 @@ from bench.sidebyside import rawws
 from bench.sidebyside.clients import PBHttp
 from bench.sidebyside.loadgen import W1, W2, System, log, now, run_spec, w5, w5_load, w5_window
 
-READY_TIMEOUT_S = 120.0  # every worker of every server answering
-
-
 def counter_name(k: int) -> str:
     return f"c{k}"
 
@@ -146,25 +143,12 @@ async def w2(systems: list[System], cfg: dict) -> dict[str, list[dict]]:
     return out
 
 
-async def ready(system: System) -> None:
-    """Wait until every worker process of ``system`` answers."""
-    deadline = now() + READY_TIMEOUT_S
-    while True:
-        try:
-            await system.stats()
-            return
-        except (OSError, TimeoutError, ValueError) as err:
-            if now() > deadline:
-                raise RuntimeError(f"{system.name} is not ready: {err}") from err
-            await asyncio.sleep(0.2)
-
-
 async def run(spec: dict) -> dict:
     servers = [System(s) for s in spec["systems"]]
     ceilings = [System(c) for c in spec.get("ceilings", [])]
     cfg = spec["config"]
     for system in servers + ceilings:
-        await ready(system)
+        await system.ready()
     out: dict[str, Any] = {"workloads": {}}
     for name, fn, targets in (("W5", w5, servers + ceilings), ("contended", contended, servers),
                               ("W1", w1, servers), ("W2", w2, servers)):

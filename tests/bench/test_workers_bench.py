@@ -62,7 +62,7 @@ def two_workers(tmp_path):
 async def test_stats_are_gathered_from_every_worker_and_added_up(two_workers):
     system = loadgen.System({"name": "prefmem-w2", "kind": "prefmem", "port": two_workers.port,
                              "pid": two_workers.proc.pid, "workers": 2})
-    await workers_loadgen.ready(system)
+    await system.ready()
     res = await loadgen.w5_window(system, clients=16, depth=8, warm_s=0.05, seconds=0.3)
     stats = await system.stats()
     workers = stats["per_worker"]
@@ -74,7 +74,7 @@ async def test_stats_are_gathered_from_every_worker_and_added_up(two_workers):
 async def test_contended_increments_all_land_however_the_workers_conflict(two_workers):
     system = loadgen.System({"name": "prefmem-w2", "kind": "prefmem", "port": two_workers.port,
                              "pid": two_workers.proc.pid, "workers": 2})
-    await workers_loadgen.ready(system)
+    await system.ready()
     cfg = {"clients": 8, "depth": 8, "counters": 2, "warm_s": 0.05, "seconds": 0.3, "repeats": 2}
     out = await workers_loadgen.contended([system], cfg)
     windows, totals = out["systems"]["prefmem-w2"], out["totals"]["prefmem-w2"]
@@ -102,7 +102,7 @@ async def test_the_storing_echo_with_two_processes_stores_every_frame_once(tmp_p
                 time.sleep(0.05)
         system = loadgen.System({"name": "echo+sqlite-w2", "kind": "echo", "port": port, "pid": proc.pid,
                                  "workers": 2})
-        await workers_loadgen.ready(system)
+        await system.ready()
         res = await loadgen.w5_window(system, clients=16, depth=8, warm_s=0.05, seconds=0.3)
         stats = await system.stats()
     finally:
