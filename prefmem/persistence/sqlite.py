@@ -25,6 +25,8 @@ import logging
 import os
 import sqlite3
 import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -99,6 +101,13 @@ CREATION_TIME_STEP = 2.0**-8
 # limit it keeps the size of its largest burst for ever.
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
 
+# A reader that stays open keeps SQLite from restarting the WAL, which then grows with
+# every commit. Pinned snapshots (HTTP consistent reads) are ended when the WAL passes
+# this size or they pass this age, whichever comes first: the WAL stays under about this
+# size plus what is written while a checkpoint runs.
+PINNED_WAL_LIMIT = 32 * 1024 * 1024
+PINNED_MAX_AGE_S = 10.0
+
 
 def _create_private(path: str) -> None:
     """Create the database file readable by its owner only: it holds password hashes and
@@ -166,6 +175,7 @@ class SqlitePersistence:
         for key, value in self._writer.execute("SELECT key, value FROM meta WHERE key IN ('replies_period_0', "
                                                "'replies_period_1')"):
             self._replies_period[int(key[-1])] = value
+        self._pinned: weakref.WeakSet[SqliteSnapshot] = weakref.WeakSet()
         self._commits = 0
         self._commits_at_checkpoint = 0
         self._copying: asyncio.Future | None = None  # a copy_wal running in a worker thread
@@ -191,7 +201,11 @@ class SqlitePersistence:
         return SqliteSnapshot(self._reader, own_connection=False)
 
     def pinned_snapshot(self) -> "SqliteSnapshot":
-        return SqliteSnapshot(_connect(self.path, self.durability), own_connection=True)
+        """A snapshot on a connection of its own, which this persistence ends (``revoked``)
+        when it holds the WAL back too long (see ``maintain``)."""
+        snapshot = SqliteSnapshot(_connect(self.path, self.durability), own_connection=True)
+        self._pinned.add(snapshot)
+        return snapshot
 
     async def begin_commit(self) -> "SqliteCommit":
         if not self._write_lock.acquire(blocking=False):
@@ -334,7 +348,10 @@ class SqlitePersistence:
         """Keep the WAL short without stalling anything (the committer calls this after each
         commit): every ``checkpoint_every`` commits its pages are copied back in a worker
         thread while commits go on; the next call after that finishes the checkpoint, which
-        then has only the few pages appended meanwhile to copy."""
+        then has only the few pages appended meanwhile to copy. Pinned snapshots that hold
+        the WAL back are ended first."""
+        if self._pinned and self._revoke_pins():
+            self._commits_at_checkpoint = self._commits - self.checkpoint_every  # checkpoint now
         if self._copying is not None:
             if self._copying.done():
                 copying, self._copying = self._copying, None
@@ -348,6 +365,18 @@ class SqlitePersistence:
             self._commits_at_checkpoint = self._commits
             self._copying = asyncio.ensure_future(asyncio.to_thread(self.copy_wal))
             self._copying.add_done_callback(_log_failed_copy)
+
+    def _revoke_pins(self) -> bool:
+        """End the pinned snapshots that are too old, or all of them if the WAL is too big."""
+        too_big = self.wal_size() > PINNED_WAL_LIMIT
+        cutoff = time.monotonic() - PINNED_MAX_AGE_S
+        revoked = False
+        for snapshot in list(self._pinned):
+            if too_big or snapshot.opened_at < cutoff:
+                snapshot.revoke()
+                self._pinned.discard(snapshot)
+                revoked = True
+        return revoked
 
     def copy_wal(self) -> None:
         """Copy the WAL's pages back into the database file while commits go on.
@@ -430,6 +459,8 @@ class SqliteSnapshot:
         self._conn = conn
         self._own_connection = own_connection
         self._open = True
+        self.revoked = False  # ended by the persistence (a pinned snapshot held too long)
+        self.opened_at = time.monotonic()
         conn.execute("BEGIN")
         # The first read fixes the WAL snapshot; reading the timestamp is that first read.
         row = conn.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
@@ -443,6 +474,10 @@ class SqliteSnapshot:
             finally:
                 if self._own_connection:
                     self._conn.close()
+
+    def revoke(self) -> None:
+        self.revoked = True
+        self.close()
 
     def __enter__(self) -> "SqliteSnapshot":
         return self
