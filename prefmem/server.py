@@ -25,9 +25,9 @@ from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
 from prefmem.dashboard import Dashboard
 from prefmem.dashboard.routes import dashboard_routes
-from prefmem.errors import AuthFailed
+from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.files import store as files_store
-from prefmem.files.context import store_stream
+from prefmem.files.context import TOKEN_REFUSALS, DigestMismatch, digest_sha256, store_stream
 from prefmem.http_api import HttpApi
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
@@ -137,6 +137,9 @@ class Server:
         assert app is not None
         if self.site_url is not None:
             app.site_url = self.site_url
+        # As Convex functions find their deployment's URLs in process.env: one origin serves
+        # both the client API (cloud) and the HTTP actions (site).
+        os.environ["CONVEX_CLOUD_URL"] = os.environ["CONVEX_SITE_URL"] = app.site_url
         self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
         self.http_api = HttpApi(app, self.auth)
@@ -252,16 +255,23 @@ class Server:
             self.crons.load()
 
     async def upload(self, request: Request) -> Response:
-        """POST bytes to an upload URL: streamed to disk, recorded, answered with the storage id."""
+        """POST bytes to an upload URL: streamed to disk, recorded, answered with the storage
+        id. A ``Digest: sha-256=<base64>`` header is checked against the bytes; refusals are
+        Convex's (``Sha256Mismatch``, ``StorageTokenInvalid``, ``StorageTokenExpired``)."""
         token = request.query_params.get("token")
         if not token:
             return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
         content_type = request.headers.get("content-type")
-        storage_id = await store_stream(self.backend.app, request.stream(), content_type, token)
-        if storage_id is None:
-            return JSONResponse({"code": "BadUploadUrl", "message": "this upload URL is unknown, already used or "
-                                 "expired; generate a new one"}, status_code=400)
-        return JSONResponse({"storageId": storage_id})
+        try:
+            sha256 = digest_sha256(request.headers.get("digest"))
+            answer = await store_stream(self.backend.app, request.stream(), content_type, token, sha256=sha256)
+        except (DigestMismatch, InvalidQuery) as err:
+            code = "Sha256Mismatch" if isinstance(err, DigestMismatch) else "BadHeader"
+            return JSONResponse({"code": code, "message": str(err)}, status_code=400)
+        if "refused" in answer:
+            return JSONResponse({"code": answer["refused"], "message": TOKEN_REFUSALS[answer["refused"]]},
+                                status_code=401)
+        return JSONResponse({"storageId": answer["storageId"]})
 
     async def serve_file(self, request: Request) -> Response:
         app = self.backend.app
@@ -273,8 +283,13 @@ class Server:
         path = app.files.path_of(storage_id)
         if not path.exists():
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        return FileResponse(path, media_type=meta.value.get("contentType") or "application/octet-stream",
-                            headers={"Cache-Control": "private, max-age=3600"})
+        # Exactly the stored content type (Starlette would add a charset to text/*), and the
+        # bytes' hash as Convex sends it.
+        headers = {"Cache-Control": "private, max-age=3600", "Digest": f"sha-256={meta.value['sha256']}",
+                   "Content-Type": meta.value.get("contentType") or "application/octet-stream"}
+        if meta.value["size"] == 0:  # nothing to range over: any Range gets the (empty) whole
+            return Response(b"", headers=headers)
+        return FileResponse(path, headers=headers)
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
@@ -304,9 +319,9 @@ class Server:
         if router is not None:
             assert self.auth is not None
             try:
-                identity = await self.auth.for_header(request.headers.get("authorization"))
-            except AuthFailed:
-                identity = None  # an HTTP action without valid auth simply has no identity
+                identity: Any = await self.auth.for_header(request.headers.get("authorization"))
+            except AuthFailed as refused:
+                identity = refused  # the action runs; ctx.auth.get_user_identity() raises this
             response = await dispatch(self.backend.app, router, request, identity)
             if response is not None:
                 return response

@@ -15,6 +15,7 @@ from prefmem.errors import InvalidQuery
 from prefmem.functions import FunctionDef
 from prefmem.schema import TableDef, define_table
 from prefmem.validators import v
+from prefmem.values import display
 
 TABLE = "_storage"
 TOKENS = "_upload_tokens"
@@ -46,19 +47,21 @@ async def issue_token(ctx: Any, args: dict) -> str:
 
 
 @_system("mutation", "record")
-async def record_file(ctx: Any, args: dict) -> str | None:
-    """Record an uploaded file, consuming its upload token if it came through one."""
+async def record_file(ctx: Any, args: dict) -> dict:
+    """Record an uploaded file, consuming its upload token if it came through one:
+    ``{"storageId"}``, or ``{"refused": "StorageTokenInvalid" | "StorageTokenExpired"}``
+    (an unknown or already used token, an expired one) and nothing recorded."""
     if args.get("token") is not None:
         row = await ctx.db.system.query(TOKENS).with_index("by_token", lambda q: q.eq("token", args["token"])).first()
-        if row is None or row["expiresAt"] < ctx.now:
-            if row is not None:
-                await system_writer(ctx.db).delete(row["_id"])
-            return None
+        if row is None:
+            return {"refused": "StorageTokenInvalid"}
         await system_writer(ctx.db).delete(row["_id"])
+        if row["expiresAt"] < ctx.now:
+            return {"refused": "StorageTokenExpired"}
     meta = {"sha256": args["sha256"], "size": float(args["size"])}
     if args.get("contentType"):
         meta["contentType"] = args["contentType"]
-    return await system_writer(ctx.db).insert(TABLE, meta)
+    return {"storageId": await system_writer(ctx.db).insert(TABLE, meta)}
 
 
 @_system("mutation", "delete")
@@ -71,17 +74,34 @@ async def file_metadata(ctx: Any, args: dict) -> dict | None:
     return await metadata_in(ctx.db, args["id"])
 
 
+@_system("query", "file_metadata")
+async def get_file_metadata(ctx: Any, args: dict) -> dict | None:
+    return await file_metadata_of(ctx.db, args["id"])
+
+
 async def metadata_in(db: Any, storage_id: Any) -> dict | None:
     if db.normalize_id(TABLE, storage_id) is None:
         return None
     return await db.system.get(storage_id)
 
 
+async def file_metadata_of(db: Any, storage_id: Any) -> dict | None:
+    """``storage.get_metadata``: Convex's ``FileMetadata`` (the hash in hex, the content type
+    or None), or None when there is no such file; what is no storage id at all is refused."""
+    if db.normalize_id(TABLE, storage_id) is None:
+        raise InvalidQuery(f"Invalid storage ID: {display(storage_id)}")
+    doc = await db.system.get(storage_id)
+    if doc is None:
+        return None
+    return {"storageId": doc["_id"], "sha256": base64.b64decode(doc["sha256"]).hex(), "size": doc["size"],
+            "contentType": doc.get("contentType")}
+
+
 async def delete_in(db: Any, storage_id: Any) -> None:
     if db.normalize_id(TABLE, storage_id) is None:
-        raise InvalidQuery(f"storage.delete: {storage_id!r} is not a storage id")
+        raise InvalidQuery(f"Invalid storage ID: {display(storage_id)}")
     if await db.system.get(storage_id) is None:
-        raise InvalidQuery(f"storage.delete: file {storage_id} does not exist")
+        raise InvalidQuery(f"storage id {storage_id} not found")
     await system_writer(db).delete(storage_id)
 
 

@@ -135,7 +135,7 @@ async def test_inspiration_photo_upload(backend):
     async def chunks():
         yield b"\x89PNG fake image"
 
-    sid = await store_stream(backend.app, chunks(), "image/png", token)
+    sid = (await store_stream(backend.app, chunks(), "image/png", token))["storageId"]
     photo_url = await alice.mutation("users:save_inspiration_photo", {"storageId": sid})
     assert photo_url.endswith(sid)
     me = await alice.query("users:me")
@@ -152,6 +152,6 @@ async def test_inspiration_photo_upload(backend):
     async def chunks2():
         yield b"second"
 
-    sid2 = await store_stream(backend.app, chunks2(), "image/png", url2.split("token=")[1])
+    sid2 = (await store_stream(backend.app, chunks2(), "image/png", url2.split("token=")[1]))["storageId"]
     await alice.mutation("users:save_inspiration_photo", {"storageId": sid2})
     assert [f["_id"] for f in backend.table("_storage") if f["_id"] == sid] == []
