@@ -48,13 +48,14 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 
 
 def _die_with_parent(parent: int) -> None:
-    """In a new worker, before it runs: SIGTERM when the parent exits (Linux's prctl)."""
+    """First thing in a worker: SIGTERM when the parent exits (Linux's prctl), so that no
+    worker keeps serving the port after a parent that was killed."""
     import ctypes
 
     PR_SET_PDEATHSIG = 1
     ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent died before prctl
-        os.kill(os.getpid(), signal.SIGTERM)
+        raise SystemExit(0)
 
 
 def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str, options: dict[str, Any]) -> None:
@@ -63,12 +64,11 @@ def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str,
     is replaced, unless its app failed to start (then every worker is stopped and this
     raises ``SystemExit``)."""
     reserve = reuseport_socket(host, port)
-    spec = json.dumps({"app": app, "host": host, "port": port, "log_level": log_level, "options": options})
-    parent = os.getpid()
+    spec = json.dumps({"app": app, "host": host, "port": port, "log_level": log_level, "options": options,
+                       "parent": os.getpid()})
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "prefmem.workers", spec],
-                                preexec_fn=lambda: _die_with_parent(parent))
+        return subprocess.Popen([sys.executable, "-m", "prefmem.workers", spec])
 
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -107,6 +107,7 @@ def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str,
 
 def serve_worker(spec: dict[str, Any]) -> None:
     """One worker: its own listening socket on the shared address, and uvicorn on it."""
+    _die_with_parent(spec["parent"])
     import uvicorn
 
     try:

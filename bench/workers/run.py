@@ -135,6 +135,9 @@ def summarise(raw: dict, cfg: dict) -> dict:
                        "server_cpu_percent": med([w.get("server_cpu_percent") for w in ws]),
                        "loadgen_cpu_percent": med([w.get("loadgen_cpu_percent") for w in ws]),
                        "others_cpu_percent": med([w.get("others_cpu_percent") for w in ws]),
+                       # what a write costs the server, whatever share of the cores it got
+                       "per_core": med([100 * w["rate"] / w["server_cpu_percent"] for w in ws
+                                        if w.get("server_cpu_percent")]),
                        "mutations_per_commit": med([w.get("mutations_per_commit") for w in ws]),
                        # the busiest worker's share of the writes
                        "busiest_share": med([max(w["mutations_per_worker"]) / sum(w["mutations_per_worker"])
@@ -272,6 +275,7 @@ def print_report(data: dict) -> None:
             for n, row in levels.items():
                 rows.append([name, n, fmt(row["rate"]), fmt(row.get("vs_1_worker"), ".2f"),
                              fmt(row.get("vs_echo"), ".2f"), fmt(row.get("vs_floor"), ".2f"),
+                             fmt(row["per_core"], ",.0f", False),
                              fmt(row["mutations_per_commit"], ".1f", False),
                              fmt(row["busiest_share"], ".0%", False), fmt(row["server_cpu_percent"], ".0f", False),
                              fmt(row["loadgen_cpu_percent"], ".0f", False), fmt(row["others_cpu_percent"], ".0f", False),
@@ -279,7 +283,8 @@ def print_report(data: dict) -> None:
         table(f"W5 mutation throughput: N clients, each pipelining {cfg['W5']['depth']} small inserts, "
               f"{cfg['W5']['seconds']:g} s windows. -wN = N server processes; ratios are per repeat (the windows "
               "took turns), against the echo / floor with as many processes",
-              ["system", "clients", "writes/s [min–max]", "vs 1 worker", "vs echo", "vs floor", "per commit",
+              ["system", "clients", "writes/s [min–max]", "vs 1 worker", "vs echo", "vs floor", "per core-s",
+               "per commit",
                "busiest worker", "server CPU %", "load gen CPU %", "others' CPU %", "errors"], rows)
     if "contended" in summ:
         c = cfg["contended"]
