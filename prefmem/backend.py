@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from prefmem.bounds import Bounds
 from prefmem.database import Catalog
 from prefmem.functions import Registry, load_functions, load_schema
 from prefmem.limits import DEFAULT_LIMITS, Limits
@@ -23,7 +24,7 @@ from prefmem.storage import Durability, Storage, decode_document
 class Backend:
     def __init__(self, *, functions: str | Path, schema: str | Path | Schema | None, db: str | Path,
                  durability: Durability | str = Durability.NORMAL, limits: Limits = DEFAULT_LIMITS,
-                 clock: Clock | None = None, dev_mode: bool = True) -> None:
+                 clock: Clock | None = None, dev_mode: bool = True, bounds: Bounds | None = None) -> None:
         self.functions_dir = Path(functions)
         self.schema_source = schema
         self.db_path = Path(db)
@@ -31,6 +32,7 @@ class Backend:
         self.limits = limits
         self.clock = clock or Clock()
         self.dev_mode = dev_mode
+        self.bounds = bounds or Bounds()
         self.storage: Storage | None = None
         self.runner: Runner | None = None
 
@@ -48,6 +50,7 @@ class Backend:
             raise
         self.storage = storage
         self.runner = Runner(registry, storage, catalog, self.limits, self.clock, dev_mode=self.dev_mode)
+        self.runner.bounds = self.bounds
         # File bytes live next to the database they belong to.
         self.runner.files = FileStore(self.db_path.resolve().parent / f"{self.db_path.name}.files")
         return self

@@ -426,7 +426,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     web = None if args.no_web else Path(args.web) if args.web is not None else default_web_dir()
     if web is not None and not web.is_dir():
         raise CommandError(f"web directory {web} does not exist (build the page first: make run)")
-    backend = _open_backend(args, durability=args.durability, dev_mode=not args.production)
+    from prefmem.bounds import Bounds
+
+    try:
+        bounds = Bounds.from_env()
+    except ValueError as err:
+        raise CommandError(str(err)) from None
+    backend = _open_backend(args, durability=args.durability, dev_mode=not args.production, bounds=bounds)
     serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web)
     return 0
 

@@ -16,6 +16,7 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from prefmem import logs
+from prefmem.bodies import BodyTooLarge, too_large
 from prefmem.functions import FunctionDef
 from prefmem.runner import ActionCtx
 
@@ -94,6 +95,9 @@ async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any)
         if not isinstance(result, Response):
             raise TypeError(f"an HTTP action must return a starlette Response, got {type(result).__name__}")
         return result
+    except BodyTooLarge as err:  # the server's bound on bodies, or the action's own (read_body)
+        error = str(err)
+        return too_large(err)
     except Exception as err:  # noqa: BLE001 — the caller gets a 500 that says what failed
         if fn.path is None:
             fn.path = f"http:{request.method} {route.path or route.path_prefix}"

@@ -21,6 +21,7 @@ Durability levels (``Durability``):
 from __future__ import annotations
 
 import bisect
+import os
 import sqlite3
 import threading
 import time
@@ -118,6 +119,18 @@ def _connect(path: str, durability: Durability) -> sqlite3.Connection:
     return conn
 
 
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only, if it does not exist yet.
+
+    It holds password hashes and sign-in sessions; SQLite gives its WAL and shared-memory
+    files the database file's mode, so they are private too. An existing file keeps its mode.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 class Storage:
     """The SQLite file. Owns the writer connection and hands out snapshots."""
 
@@ -126,6 +139,7 @@ class Storage:
         self.durability = Durability(durability)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         self._writer = _connect(self.path, self.durability)
         self._writer.executescript(SCHEMA_SQL)
         self._reader = _connect(self.path, self.durability)
