@@ -27,6 +27,7 @@ import msgspec
 
 from prefmem import logs
 from prefmem.auth.identity import Identity
+from prefmem.bounds import Bounds
 from prefmem.database import vector
 from prefmem.database import Catalog, DatabaseReader, DatabaseWriter, ReadSet, Transaction, WriteSet
 from prefmem.errors import ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
@@ -138,6 +139,7 @@ class MutationCtx(QueryCtx):
     def __init__(self, tx: Transaction, identity: Identity | None, seed: int, runner: "Runner") -> None:
         super().__init__(tx, identity, seed)
         self._runner = runner
+        self._identity = identity
         self._scheduler: MutationScheduler | None = None
         self._storage: MutationStorage | None = None
 
@@ -154,7 +156,7 @@ class MutationCtx(QueryCtx):
     @property
     def storage(self) -> MutationStorage:
         if self._storage is None:
-            self._storage = MutationStorage(self.db, self._runner, self.now)
+            self._storage = MutationStorage(self.db, self._runner, self.now, self._identity)
         return self._storage
 
 
@@ -303,6 +305,7 @@ class Runner:
         self.execution_log = logs.ExecutionLog()  # what `prefmem logs` follows
         self.site_url = "http://127.0.0.1:3210"  # where clients reach this server; the server sets it
         self.files: FileStore | None = None
+        self.bounds = Bounds()  # the backend sets its own
         logs.install()
 
     # -- entry points -------------------------------------------------------------------
@@ -488,7 +491,7 @@ class Runner:
     def prepare_action_ctx(self, ctx: ActionCtx) -> None:
         """Add what other rooms provide to an action's ctx."""
         ctx.scheduler = ActionScheduler(self, ctx.now)
-        ctx.storage = ActionStorage(self)
+        ctx.storage = ActionStorage(self, ctx._identity)
 
 
 def _log_failed_copy(copying: asyncio.Future) -> None:

@@ -23,9 +23,12 @@ from starlette.routing import Route, WebSocketRoute
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
+from prefmem.bodies import BodyTooLarge, bounded, check_declared, too_large
+from prefmem.bounds import env_name
 from prefmem.errors import AuthFailed
 from prefmem.files import store as files_store
 from prefmem.files.context import store_stream
+from prefmem.files.serving import serving_headers
 from prefmem.http_api import HttpApi
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
@@ -200,8 +203,20 @@ class Server:
         if not token:
             return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
         runner = self.backend.runner
-        content_type = request.headers.get("content-type")
-        storage_id = await store_stream(runner, request.stream(), content_type, token)
+        assert runner is not None
+        # The token first: no byte of a request that may not upload reaches the disk.
+        await runner.committer.visible.wait()
+        usable = runner.execute_query(files_store.token_usable, {"token": token}, None)
+        if not usable.ok or not usable.value:
+            storage_id = None
+        else:
+            content_type = request.headers.get("content-type")
+            limit, setting = self.backend.bounds.upload_bytes, env_name("upload_bytes")
+            try:
+                check_declared(request, limit, setting)
+                storage_id = await store_stream(runner, request.stream(), content_type, token, limit, setting)
+            except BodyTooLarge as err:
+                return too_large(err)
         if storage_id is None:
             return JSONResponse({"code": "BadUploadUrl", "message": "this upload URL is unknown, already used or "
                                  "expired; generate a new one"}, status_code=400)
@@ -218,8 +233,9 @@ class Server:
         path = runner.files.path_of(storage_id)
         if not path.exists():
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        return FileResponse(path, media_type=meta.value.get("contentType") or "application/octet-stream",
-                            headers={"Cache-Control": "private, max-age=3600"})
+        content_type = meta.value.get("contentType") or "application/octet-stream"
+        return FileResponse(path, media_type=content_type,
+                            headers={"Cache-Control": "private, max-age=3600", **serving_headers(content_type)})
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
@@ -248,6 +264,10 @@ class Server:
         router = self.http_router()
         if router is not None:
             assert self.auth is not None
+            try:
+                request = bounded(request, self.backend.bounds.request_body_bytes, env_name("request_body_bytes"))
+            except BodyTooLarge as err:
+                return too_large(err)
             try:
                 identity = await self.auth.for_header(request.headers.get("authorization"))
             except AuthFailed:

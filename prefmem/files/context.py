@@ -28,15 +28,26 @@ class QueryStorage:
             return None
         return _url(self._runner.site_url, storage_id)
 
+    async def uploaded_by(self, storage_id: str) -> str | None:
+        """The token identifier of the user whose function asked for the upload URL the file
+        came through; None for a file stored by an action, uploaded through a URL asked for
+        without a user identity, or no such file. Check it before attaching an upload to a
+        user's data: storage ids are not secrets."""
+        return await store.uploader_in(self._db, storage_id)
+
 
 class MutationStorage(QueryStorage):
-    def __init__(self, db: Any, runner: Any, now_ms: float) -> None:
+    def __init__(self, db: Any, runner: Any, now_ms: float, identity: Any) -> None:
         super().__init__(db, runner)
         self._now = now_ms
+        self._owner = identity.token_identifier if identity is not None else None
 
     async def generate_upload_url(self) -> str:
-        """A short-lived, single-use URL to POST a file's bytes to; valid once this mutation commits."""
-        token = await store.new_upload_token(self._db, self._now)
+        """A short-lived, single-use URL to POST a file's bytes to; valid once this mutation commits.
+
+        The upload is the calling user's (``uploaded_by``); asking for more than the server's
+        ``pending_uploads`` unused URLs retires the oldest."""
+        token = await store.new_upload_token(self._db, self._now, self._owner, self._runner.bounds.pending_uploads)
         return f"{self._runner.site_url.rstrip('/')}/api/storage/upload?token={token}"
 
     async def delete(self, storage_id: str) -> None:
@@ -44,8 +55,9 @@ class MutationStorage(QueryStorage):
 
 
 class ActionStorage:
-    def __init__(self, runner: Any) -> None:
+    def __init__(self, runner: Any, identity: Any) -> None:
         self._runner = runner
+        self._owner = identity.token_identifier if identity is not None else None
 
     async def _system(self, fn: Any, args: dict) -> Any:
         if fn.kind == "query":
@@ -61,8 +73,11 @@ class ActionStorage:
     async def get_metadata(self, storage_id: str) -> dict | None:
         return await self._system(store.file_metadata, {"id": storage_id})
 
+    async def uploaded_by(self, storage_id: str) -> str | None:
+        return await self._system(store.file_uploader, {"id": storage_id})
+
     async def generate_upload_url(self) -> str:
-        token = await self._system(store.issue_token, {})
+        token = await self._system(store.issue_token, {"owner": self._owner, "most": self._runner.bounds.pending_uploads})
         return f"{self._runner.site_url.rstrip('/')}/api/storage/upload?token={token}"
 
     async def get(self, storage_id: str) -> bytes | None:
@@ -86,13 +101,14 @@ class ActionStorage:
         self._runner.files.remove(storage_id)
 
 
-async def store_stream(runner: Any, chunks: Any, content_type: str | None, token: str | None) -> str | None:
+async def store_stream(runner: Any, chunks: Any, content_type: str | None, token: str | None,
+                       max_bytes: int | None = None, setting: str | None = None) -> str | None:
     """Write streamed bytes to disk, then record them (consuming ``token`` if given).
 
     Returns the storage id, or None when the token was unknown, used or expired (the
-    bytes are then discarded).
+    bytes are then discarded). More than ``max_bytes`` raises ``BodyTooLarge``, keeping nothing.
     """
-    temp, sha256, size = await runner.files.receive(chunks)
+    temp, sha256, size = await runner.files.receive(chunks, max_bytes, setting)
     try:
         outcome = await runner.committer.submit(
             store.record_file, {"token": token, "sha256": sha256, "size": size, "contentType": content_type}, None)
