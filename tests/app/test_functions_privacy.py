@@ -114,10 +114,10 @@ async def test_delete_account_removes_every_row_and_file(backend):
     url = await alice.mutation("users:inspiration_upload_url")
 
     async def chunks():
-        yield b"photo"
+        yield b"\xff\xd8\xff\xe0 photo"
 
     photo = await store_stream(backend.runner, chunks(), "image/jpeg", url.split("token=")[1])
-    await alice.mutation("users:save_inspiration_photo", {"storageId": photo})
+    await alice.action("users:save_inspiration_photo", {"storageId": photo})
     await settle(backend)
     await alice.mutation("interactions:log", {"type": "view", "productId": pid})  # a pending run too
     result = await alice.mutation("privacy:delete_account")

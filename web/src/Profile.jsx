@@ -344,7 +344,7 @@ function SizeSection({ size }) {
 
 function InspirationPhoto({ me }) {
   const uploadUrl = useMutation(api.users.inspiration_upload_url);
-  const savePhoto = useMutation(api.users.save_inspiration_photo);
+  const savePhoto = useAction(api.users.save_inspiration_photo);
   const removePhoto = useMutation(api.users.remove_inspiration_photo);
   const [busy, setBusy] = useState(false);
   const [flash, show] = useFlash();
