@@ -9,7 +9,6 @@ httpx or with a raw socket where a well-behaved client would not do what an atta
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.helpers.rawhttp import chunked, post_head, raw_request
 from tests.helpers.rawws import RawWebSocket, connect_message
 from tests.helpers.server import RunningServer
 
@@ -46,53 +46,6 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def raw_request(server: RunningServer, head: str, body_chunks=(), *, read_timeout: float = 30.0) -> tuple[int, dict]:
-    """Send a request head and some body bytes on a plain socket, then read the response
-    (as much of the body as the server wants before answering is all it gets)."""
-    sock = socket.create_connection(("127.0.0.1", server.port))
-    sock.settimeout(read_timeout)
-    try:
-        sock.sendall(head.encode())
-        try:
-            for chunk in body_chunks:
-                sock.sendall(chunk)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server answered and closed while the body was still coming: fine
-        data = b""
-        while b"\r\n\r\n" not in data:
-            more = sock.recv(65536)
-            if not more:
-                break
-            data += more
-        head_part, _, rest = data.partition(b"\r\n\r\n")
-        status = int(head_part.split(b" ")[1])
-        length = next((int(line.split(b":")[1]) for line in head_part.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), None)
-        while length is not None and len(rest) < length:
-            more = sock.recv(65536)
-            if not more:
-                break
-            rest += more
-        return status, json.loads(rest) if rest else {}
-    finally:
-        sock.close()
-
-
-def post_head(path: str, length: int | None, content_type: str = "application/json") -> str:
-    sizing = f"Content-Length: {length}\r\n" if length is not None else "Transfer-Encoding: chunked\r\n"
-    return f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n{sizing}\r\n"
-
-
-def chunked(total: int, piece: int = 256 * 1024):
-    """A chunked body of ``total`` bytes that never says how long it is."""
-    sent = 0
-    while sent < total:
-        n = min(piece, total - sent)
-        yield f"{n:x}\r\n".encode() + b" " * n + b"\r\n"
-        sent += n
-    yield b"0\r\n\r\n"
-
-
 def sign_up(server: RunningServer, name: str) -> dict:
     r = httpx.post(f"{server.url}/api/auth/signup", json={"email": f"{name}-{uuid.uuid4().hex[:8]}@example.com",
                                                             "password": "correct horse battery"}, timeout=30)
@@ -112,7 +65,7 @@ def call(server: RunningServer, kind: str, path: str, args: dict, token: str | N
                                   "/api/auth/signin"])
 def test_a_body_declared_too_large_is_refused_before_it_is_sent(server, path):
     # 600 MB announced, 64 KiB sent: the answer must come without waiting for the rest.
-    status, body = raw_request(server, post_head(path, 600 * MiB), [b" " * 65536])
+    status, body = raw_request(server.port, post_head(path, 600 * MiB), [b" " * 65536])
     assert status == 413 and body["code"] == "RequestTooLarge", body
     assert "larger than the limit" in body["message"]
 
@@ -120,7 +73,7 @@ def test_a_body_declared_too_large_is_refused_before_it_is_sent(server, path):
 @pytest.mark.parametrize("path", ["/api/query", "/echo-size", "/api/auth/signup"])
 def test_a_streamed_body_is_cut_off_at_the_limit_and_memory_stays_flat(server, path):
     before = rss_bytes(server.proc.pid)
-    status, body = raw_request(server, post_head(path, None), chunked(200 * MiB))
+    status, body = raw_request(server.port, post_head(path, None), chunked(200 * MiB))
     assert status == 413 and body["code"] == "RequestTooLarge", body
     grown = rss_bytes(server.proc.pid) - before
     assert grown < 50 * MiB, f"the server grew {grown / MiB:.0f} MiB reading a body it refused"
@@ -190,9 +143,9 @@ def test_a_bad_upload_token_is_refused_before_a_byte_reaches_disk(server):
 def test_uploads_are_capped_in_size(server):
     url = call(server, "mutation", "files:upload_url", {}).json()["value"]
     path = urlsplit(url).path + "?" + urlsplit(url).query
-    status, body = raw_request(server, post_head(path, 2 * MiB, "image/png"), [b"\x00" * 65536])
+    status, body = raw_request(server.port, post_head(path, 2 * MiB, "image/png"), [b"\x00" * 65536])
     assert status == 413 and "PREFMEM_UPLOAD_BYTES" in body["message"], body
-    status, body = raw_request(server, post_head(path, None, "image/png"), chunked(20 * MiB))
+    status, body = raw_request(server.port, post_head(path, None, "image/png"), chunked(20 * MiB))
     assert status == 413, body
     assert not any(upload_dir(server).glob(".upload-*")), "the cut-off upload left its bytes behind"
     # The URL is still good for a file within the cap.
