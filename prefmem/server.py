@@ -127,6 +127,7 @@ class Server:
         self._watcher: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
         self.mutation_records = MutationRecords()
+        self._stop_by: float | None = None  # loop time by which running functions must end
 
     async def start(self) -> None:
         if self.backend.runner is None:
@@ -156,6 +157,15 @@ class Server:
         if self.site_url is not None and str(self.backend.db_path) != ":memory:":
             self._announce_path().write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
 
+    def begin_shutdown(self) -> None:
+        """The server is stopping: start no scheduled work, and give what runs until the
+        grace period (``Bounds.shutdown_grace_s``) ends to finish."""
+        self._stop_by = asyncio.get_running_loop().time() + self.backend.bounds.shutdown_grace_s
+        if self.crons is not None:
+            self.crons.stop()
+        if self.executor is not None:
+            self.executor.stop_starting()
+
     async def stop(self) -> None:
         try:
             if json.loads(self._announce_path().read_text()).get("pid") == os.getpid():
@@ -169,7 +179,7 @@ class Server:
         if self.auth is not None:
             await self.auth.close()
         if self.executor is not None:
-            await self.executor.stop()
+            await self.executor.stop(self._stop_by)
         if self.http_api is not None:
             self.http_api.pins.close()
         runner = self.backend.runner
@@ -364,4 +374,26 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir)
     print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})"
           + (f", web page from {web_dir}" if web_dir is not None else ""), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
+    server: Server = app.state.server
+
+    class StoppingServer(uvicorn.Server):
+        """uvicorn's server, telling ours the moment a shutdown begins (not only once the
+        requests have ended), so that it starts no new scheduled work meanwhile."""
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            server.begin_shutdown()
+            await super().shutdown(sockets=sockets)
+
+    bounds = backend.bounds
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
+                            **{**UVICORN_OPTIONS, "ws_ping_interval": bounds.ping_interval_s,
+                               "ws_ping_timeout": bounds.ping_timeout_s},
+                            # Requests still running this long after SIGTERM / Ctrl-C are cancelled.
+                            timeout_graceful_shutdown=bounds.shutdown_grace_s)
+    running = StoppingServer(config)
+    try:
+        running.run()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once
+        pass
+    if not running.started:
+        raise SystemExit(3)  # uvicorn's exit status when it could not start (the port taken, say)

@@ -23,7 +23,7 @@ async def schedule_hang(ctx, args):
 
 @query(args={"label": v.string()})
 async def started(ctx, args):
-    return len(await ctx.db.query("events").with_index("by_label", lambda q: q.eq("label", args["label"])).collect())
+    return float(len(await ctx.db.query("events").with_index("by_label", lambda q: q.eq("label", args["label"])).collect()))
 
 
 @query(args={})

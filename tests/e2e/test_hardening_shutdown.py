@@ -1,0 +1,80 @@
+"""Stopping is bounded: SIGTERM with functions still running ends the process within the grace
+period plus a little; a cancelled scheduled action is recorded as failed and never runs again."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+
+import httpx
+
+from prefmem.storage import Storage, decode_document
+
+from tests.helpers.server import RunningServer
+
+
+def call(server: RunningServer, kind: str, path: str, args: dict, timeout: float = 30) -> httpx.Response:
+    return httpx.post(f"{server.url}/api/{kind}", json={"path": path, "args": args, "format": "convex_encoded_json"},
+                      timeout=timeout)
+
+
+def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def scheduled_jobs(db) -> list[dict]:
+    storage = Storage(db)
+    try:
+        index_id = storage.index_ids()[("_scheduled_functions", "by_creation_time")][0]
+        with storage.snapshot() as snap:
+            return [decode_document(value) for _key, value in snap.scan(index_id, b"", b"\xff", False, 1000)]
+    finally:
+        storage.close()
+
+
+def test_sigterm_ends_the_server_and_fails_the_actions_it_cancels(tmp_path):
+    db = tmp_path / "data.sqlite3"
+    server = RunningServer("hardening", db, env={"PREFMEM_SHUTDOWN_GRACE_S": "1"}).start()
+    try:
+        outcome: dict = {}
+
+        def await_hanging_action() -> None:  # a client waiting on an action over the HTTP API
+            try:
+                outcome["status"] = call(server, "action", "slow:hang", {"label": "http"}, timeout=120).status_code
+            except httpx.TransportError as err:
+                outcome["error"] = err
+
+        client = threading.Thread(target=await_hanging_action, daemon=True)
+        client.start()
+        assert call(server, "mutation", "slow:schedule_hang", {"label": "scheduled"}).status_code == 200
+        for label in ("http", "scheduled"):
+            wait_for(lambda: call(server, "query", "slow:started", {"label": label}).json()["value"] == 1,
+                     f"the {label} action to start")
+
+        server.proc.send_signal(signal.SIGTERM)
+        try:
+            server.proc.wait(30)  # grace 1 s; the action limit is 600 s
+        except subprocess.TimeoutExpired:
+            raise AssertionError("SIGTERM did not stop a server with a hanging action in 30 s") from None
+        client.join(30)
+        assert not client.is_alive() and outcome, "the waiting client was left hanging"
+    finally:
+        server.kill()
+
+    # Recorded at shutdown, not left for the next start to find.
+    [job] = scheduled_jobs(db)
+    assert job["state"]["kind"] == "failed" and "cancelled" in job["state"]["error"], job
+
+    server.start()
+    try:
+        jobs = call(server, "query", "slow:jobs", {}).json()["value"]
+        assert [j["state"]["kind"] for j in jobs] == ["failed"]
+        assert call(server, "query", "slow:started", {"label": "scheduled"}).json()["value"] == 1, "never rerun"
+    finally:
+        server.stop()
