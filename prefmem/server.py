@@ -13,7 +13,7 @@ import logging
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 
 from prefmem.auth.authenticator import Authenticator
+from prefmem.auth.identity import Identity
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
 from prefmem.bodies import BodyTooLarge, bounded, check_declared, too_large
@@ -138,6 +139,7 @@ class Server:
             runner.site_url = self.site_url
         self.subscriptions = Subscriptions(runner)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
+        self.auth.sign_in_ended.append(self._end_identities)
         self.http_api = HttpApi(runner, self.auth)
         self.executor = Executor(runner)
         await self.executor.recover()
@@ -156,6 +158,12 @@ class Server:
         ``prefmem run`` goes through it (and its live queries see the change)."""
         if self.site_url is not None and str(self.backend.db_path) != ":memory:":
             self._announce_path().write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
+
+    def _end_identities(self, ended: Callable[[Identity], bool], message: str) -> None:
+        """A sign-in ended (sign-out, revocation, account deletion): not one more call on an
+        open socket runs as it, and those sockets' queries run again as nobody."""
+        for session in list(self.sessions):
+            session.end_identity(ended, message)
 
     def begin_shutdown(self) -> None:
         """The server is stopping: start no scheduled work, and give what runs until the

@@ -19,7 +19,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
@@ -63,6 +63,9 @@ class Authenticator:
         self._cache_key: Any = None
         self._providers: list[Provider] = []
         self._config_error: str | None = None
+        # Called with (ended, message) when a sign-in ends: every identity ``ended`` matches
+        # must stop acting at once (the server ends it on its open sockets).
+        self.sign_in_ended: list[Callable[[Callable[[Identity], bool], str], None]] = []
 
     @classmethod
     def for_backend(cls, backend: Any, cors_origins: list[str] | None = None) -> "Authenticator":
@@ -93,6 +96,7 @@ class Authenticator:
             raise ConfigError(f"auth_config.py: {err}") from None
         if self._password is None:
             self._password = PasswordAuth(self.db_path or ":memory:", self.signing_key, options)
+            self._password.on_ended = self._ended
         else:
             self._password.configure(options)
         return self._password.provider()
@@ -127,6 +131,10 @@ class Authenticator:
     def jwks(self) -> dict[str, Any]:
         """The public half of this server's signing key, served at ``/.well-known/jwks.json``."""
         return {"keys": [self.signing_key.as_dict(private=False)]}
+
+    def _ended(self, ended: Callable[[Identity], bool], message: str) -> None:
+        for listener in self.sign_in_ended:
+            listener(ended, message)
 
     # -- verification -----------------------------------------------------------------------
 

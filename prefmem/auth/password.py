@@ -98,6 +98,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from joserfc import jwk, jwt
 
+from prefmem.auth.identity import Identity
 from prefmem.auth.jwks import LocalJwks
 from prefmem.auth.providers import Provider
 from prefmem.errors import AuthFailed
@@ -142,9 +143,11 @@ CREATE TABLE IF NOT EXISTS prefmem_auth_lockouts (
 class PasswordAuthError(Exception):
     """A refused auth request: HTTP status, a stable code and a message for the user."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, retry_after: float | None = None,
+                 ended_session: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+        self.ended_session = ended_session  # a session this refusal revoked
 
 
 @dataclass
@@ -369,7 +372,7 @@ class AuthStore:
                           (now, "refresh token reused", session_id))
                 return PasswordAuthError(401, "InvalidRefreshToken",
                                          "this refresh token was already used, so the session has been revoked "
-                                         "for safety; sign in again")
+                                         "for safety; sign in again", ended_session=session_id)
             if expires_at < now:
                 return PasswordAuthError(401, "InvalidRefreshToken", "this refresh token has expired; sign in again")
             c.execute("UPDATE prefmem_auth_refresh_tokens SET used_at=? WHERE token_hash=?",
@@ -449,6 +452,9 @@ class PasswordAuth:
         self._hashing = asyncio.Semaphore(4)  # Argon2 takes 64 MiB each: bound the concurrency
         self.options = options or Options()
         self._make_limiters()
+        # Told when sign-ins end (sign-out, revocation, account deletion): the identities
+        # ``ended`` matches must stop acting on open sockets at once (the authenticator sets it).
+        self.on_ended: Callable[[Callable[[Identity], bool], str], None] | None = None
 
     def _make_limiters(self) -> None:
         o = self.options
@@ -588,11 +594,28 @@ class PasswordAuth:
             self.store.set_password_hash(user.id, await self._hash(password))
         return self._start(user)
 
+    def _ended(self, message: str, *, session_id: str | None = None, user_id: str | None = None) -> None:
+        if self.on_ended is None:
+            return
+        issuer = self.options.issuer
+
+        def ended(identity: Identity) -> bool:
+            return identity.issuer == issuer and (identity.session_id == session_id if session_id is not None
+                                                  else identity.subject == user_id)
+
+        self.on_ended(ended, message)
+
     async def refresh(self, body: dict[str, Any]) -> dict[str, Any]:
         token = body.get("refreshToken")
         if not isinstance(token, str) or not token:
             raise PasswordAuthError(400, "BadRequest", "`refreshToken` is required")
-        user_id, session_id, new_refresh = self.store.rotate(token, self.options.refresh_token_s)
+        try:
+            user_id, session_id, new_refresh = self.store.rotate(token, self.options.refresh_token_s)
+        except PasswordAuthError as err:
+            if err.ended_session is not None:
+                self._ended("this sign-in session was revoked (a refresh token was used twice); sign in again",
+                            session_id=err.ended_session)
+            raise
         user = self.store.user_by_id(user_id)
         if user is None:
             raise PasswordAuthError(401, "InvalidRefreshToken", "this account no longer exists")
@@ -615,6 +638,8 @@ class PasswordAuth:
             raise PasswordAuthError(400, "BadRequest", "send `refreshToken` in the body or the access token as "
                                                        "`Authorization: Bearer <token>`")
         revoked = bool(session_id) and self.store.revoke_session(session_id, "signed out")
+        if session_id:
+            self._ended("signed out: this sign-in session has ended; sign in again", session_id=session_id)
         return {"signedOut": revoked}
 
     async def delete_account(self, bearer: str | None, verify: Callable[[str], Any]) -> dict[str, Any]:
@@ -622,8 +647,8 @@ class PasswordAuth:
 
         Only the access token proves who asks (a refresh token alone is not enough, and a
         token of another provider names no account here). Every session goes with the
-        account, so its tokens are refused from now on; a socket that authenticated with
-        one earlier stops being that user when the token expires.
+        account, so its tokens are refused from now on, and sockets that authenticated with
+        one stop being that user at once.
         """
         if not bearer:
             raise PasswordAuthError(401, "InvalidToken", "send the access token as `Authorization: Bearer <token>`")
@@ -635,4 +660,5 @@ class PasswordAuth:
             raise PasswordAuthError(401, "InvalidToken", "this token was not issued by the password provider")
         if not self.store.delete_user(identity.subject):
             raise PasswordAuthError(401, "InvalidToken", "this account no longer exists")
+        self._ended("this account was deleted", user_id=identity.subject)
         return {"deleted": True}

@@ -39,24 +39,11 @@ def server(tmp_path_factory):
     running.stop()
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def sign_up(server: RunningServer, name: str) -> dict:
     r = httpx.post(f"{server.url}/api/auth/signup", json={"email": f"{name}-{uuid.uuid4().hex[:8]}@example.com",
                                                             "password": "correct horse battery"}, timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def call(server: RunningServer, kind: str, path: str, args: dict, token: str | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.post(f"{server.url}/api/{kind}", json={"path": path, "args": args, "format": "convex_encoded_json"},
-                      headers=headers, timeout=30)
 
 
 # ---------------------------------------------------------------------------- bodies (item 5)
@@ -72,13 +59,13 @@ def test_a_body_declared_too_large_is_refused_before_it_is_sent(server, path):
 
 @pytest.mark.parametrize("path", ["/api/query", "/echo-size", "/api/auth/signup"])
 def test_a_streamed_body_is_cut_off_at_the_limit_and_memory_stays_flat(server, path):
-    before = rss_bytes(server.proc.pid)
+    before = server.rss_bytes()
     status, body = raw_request(server.port, post_head(path, None), chunked(200 * MiB))
     assert status == 413 and body["code"] == "RequestTooLarge", body
-    grown = rss_bytes(server.proc.pid) - before
+    grown = server.rss_bytes() - before
     assert grown < 50 * MiB, f"the server grew {grown / MiB:.0f} MiB reading a body it refused"
     # The server is fine afterwards.
-    assert call(server, "query", "notes:whoami", {}).json()["value"] is None
+    assert server.function("query", "notes:whoami", {}).json()["value"] is None
 
 
 def test_bodies_within_the_limit_still_work(server):
@@ -141,7 +128,7 @@ def test_a_bad_upload_token_is_refused_before_a_byte_reaches_disk(server):
 
 
 def test_uploads_are_capped_in_size(server):
-    url = call(server, "mutation", "files:upload_url", {}).json()["value"]
+    url = server.function("mutation", "files:upload_url", {}).json()["value"]
     path = urlsplit(url).path + "?" + urlsplit(url).query
     status, body = raw_request(server.port, post_head(path, 2 * MiB, "image/png"), [b"\x00" * 65536])
     assert status == 413 and "PREFMEM_UPLOAD_BYTES" in body["message"], body
@@ -155,7 +142,7 @@ def test_uploads_are_capped_in_size(server):
 
 def test_a_user_holds_a_bounded_number_of_pending_upload_urls(server):
     alice = sign_up(server, "alice")
-    urls = [call(server, "mutation", "files:upload_url", {}, alice["token"]).json()["value"] for _ in range(5)]
+    urls = [server.function("mutation", "files:upload_url", {}, alice["token"]).json()["value"] for _ in range(5)]
     statuses = [httpx.post(u, content=b"data", headers={"content-type": "text/plain"}, timeout=30).status_code
                 for u in urls]
     assert statuses == [400, 400, 200, 200, 200], "asking for more than 3 URLs retires the oldest"
@@ -163,14 +150,14 @@ def test_a_user_holds_a_bounded_number_of_pending_upload_urls(server):
 
 def test_an_upload_belongs_to_whoever_asked_for_its_url(server):
     alice, bob = sign_up(server, "alice"), sign_up(server, "bob")
-    url = call(server, "mutation", "files:upload_url", {}, alice["token"]).json()["value"]
+    url = server.function("mutation", "files:upload_url", {}, alice["token"]).json()["value"]
     storage_id = httpx.post(url, content=b"mine", headers={"content-type": "text/plain"}, timeout=30).json()["storageId"]
     for token in (None, bob["token"], alice["token"]):
-        owner = call(server, "query", "files:uploaded_by", {"storageId": storage_id}, token).json()["value"]
+        owner = server.function("query", "files:uploaded_by", {"storageId": storage_id}, token).json()["value"]
         assert owner == alice["tokenIdentifier"]
-    anonymous_url = call(server, "mutation", "files:upload_url", {}).json()["value"]
+    anonymous_url = server.function("mutation", "files:upload_url", {}).json()["value"]
     anonymous = httpx.post(anonymous_url, content=b"x", headers={"content-type": "text/plain"}, timeout=30)
-    assert call(server, "query", "files:uploaded_by", {"storageId": anonymous.json()["storageId"]}).json()["value"] is None
+    assert server.function("query", "files:uploaded_by", {"storageId": anonymous.json()["storageId"]}).json()["value"] is None
 
 
 # ---------------------------------------------------------------------------- serving files (item 1)
@@ -191,7 +178,7 @@ def test_an_upload_belongs_to_whoever_asked_for_its_url(server):
     ("application/json", "inline"),
 ])
 def test_stored_files_can_never_run_as_active_content(server, content_type, disposition):
-    url = call(server, "mutation", "files:upload_url", {}).json()["value"]
+    url = server.function("mutation", "files:upload_url", {}).json()["value"]
     body = b"<html><script>alert(document.domain)</script></html>"
     storage_id = httpx.post(url, content=body, headers={"content-type": content_type}, timeout=30).json()["storageId"]
     r = httpx.get(f"{server.url}/api/storage/{storage_id}", timeout=30)
@@ -207,7 +194,7 @@ def test_stored_files_can_never_run_as_active_content(server, content_type, disp
 # ---------------------------------------------------------------------------- files on disk (item 11)
 
 def test_the_database_and_its_wal_are_private_to_their_owner(server):
-    assert call(server, "mutation", "notes:add", {"body": "x"}).status_code == 200
+    assert server.function("mutation", "notes:add", {"body": "x"}).status_code == 200
     for name in (server.db.name, f"{server.db.name}-wal", f"{server.db.name}-shm"):
         mode = stat.S_IMODE(os.stat(server.db.parent / name).st_mode)
         assert mode & 0o077 == 0, f"{name} is {oct(mode)}"

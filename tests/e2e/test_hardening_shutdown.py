@@ -12,20 +12,7 @@ import httpx
 
 from prefmem.storage import Storage, decode_document
 
-from tests.helpers.server import RunningServer
-
-
-def call(server: RunningServer, kind: str, path: str, args: dict, timeout: float = 30) -> httpx.Response:
-    return httpx.post(f"{server.url}/api/{kind}", json={"path": path, "args": args, "format": "convex_encoded_json"},
-                      timeout=timeout)
-
-
-def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+from tests.helpers.server import RunningServer, wait_until
 
 
 def scheduled_jobs(db) -> list[dict]:
@@ -46,15 +33,15 @@ def test_sigterm_ends_the_server_and_fails_the_actions_it_cancels(tmp_path):
 
         def await_hanging_action() -> None:  # a client waiting on an action over the HTTP API
             try:
-                outcome["status"] = call(server, "action", "slow:hang", {"label": "http"}, timeout=120).status_code
+                outcome["status"] = server.function("action", "slow:hang", {"label": "http"}, timeout=120).status_code
             except httpx.TransportError as err:
                 outcome["error"] = err
 
         client = threading.Thread(target=await_hanging_action, daemon=True)
         client.start()
-        assert call(server, "mutation", "slow:schedule_hang", {"label": "scheduled"}).status_code == 200
+        assert server.function("mutation", "slow:schedule_hang", {"label": "scheduled"}).status_code == 200
         for label in ("http", "scheduled"):
-            wait_for(lambda: call(server, "query", "slow:started", {"label": label}).json()["value"] == 1,
+            wait_until(lambda: server.function("query", "slow:started", {"label": label}).json()["value"] == 1,
                      f"the {label} action to start")
 
         server.proc.send_signal(signal.SIGTERM)
@@ -73,8 +60,8 @@ def test_sigterm_ends_the_server_and_fails_the_actions_it_cancels(tmp_path):
 
     server.start()
     try:
-        jobs = call(server, "query", "slow:jobs", {}).json()["value"]
+        jobs = server.function("query", "slow:jobs", {}).json()["value"]
         assert [j["state"]["kind"] for j in jobs] == ["failed"]
-        assert call(server, "query", "slow:started", {"label": "scheduled"}).json()["value"] == 1, "never rerun"
+        assert server.function("query", "slow:started", {"label": "scheduled"}).json()["value"] == 1, "never rerun"
     finally:
         server.stop()

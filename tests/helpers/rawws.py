@@ -2,18 +2,18 @@
 
 The official clients and the ``websockets`` library read in the background and answer
 pings on their own; a misbehaving client (one that stops reading, or never answers a ping)
-needs a socket that reads only when asked. Used by the hardening tests and ``bench abuse``.
+needs a socket that reads only when asked. Used by the hardening tests.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import socket
 import struct
 from typing import Any
 from urllib.parse import urlparse
+
+from bench.sidebyside.rawws import ws_frame, ws_handshake
 
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 
@@ -35,10 +35,7 @@ class RawWebSocket:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         self.sock.settimeout(timeout)
         self.sock.connect((url.hostname, url.port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {url.hostname}:{url.port}\r\nUpgrade: websocket\r\n"
-                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-                          .encode())
+        self.sock.sendall(ws_handshake(path, url.port))
         self._buffer = b""
         while b"\r\n\r\n" not in self._buffer:
             self._buffer += self._recv()
@@ -59,17 +56,7 @@ class RawWebSocket:
         return out
 
     def send_frame(self, opcode: int, payload: bytes) -> None:
-        head = bytes([0x80 | opcode])
-        n = len(payload)
-        if n < 126:
-            head += bytes([0x80 | n])
-        elif n < 1 << 16:
-            head += bytes([0x80 | 126]) + struct.pack("!H", n)
-        else:
-            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if n < 4096 else _mask(payload, mask)
-        self.sock.sendall(head + mask + masked)
+        self.sock.sendall(ws_frame(payload, opcode))
 
     def send_json(self, message: Any) -> None:
         self.send_frame(TEXT, json.dumps(message).encode())
@@ -101,11 +88,6 @@ class RawWebSocket:
             self.sock.close()
         except OSError:
             pass
-
-
-def _mask(payload: bytes, mask: bytes) -> bytes:
-    key = int.from_bytes(mask * ((len(payload) + 3) // 4), "big") >> (8 * (-len(payload) % 4))
-    return (int.from_bytes(payload, "big") ^ key).to_bytes(len(payload), "big")
 
 
 def connect_message(session_id: str = "00000000-0000-0000-0000-000000000000") -> dict:

@@ -11,7 +11,8 @@ async def whoami(ctx, args):
 async def add(ctx, args):
     identity = await ctx.auth.get_user_identity()
     author = identity.token_identifier if identity is not None else "anonymous"
-    return await ctx.db.insert("notes", {"author": author, "body": args["body"]})
+    await ctx.db.insert("notes", {"author": author, "body": args["body"]})
+    return author
 
 
 @query(args={})
