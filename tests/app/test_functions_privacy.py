@@ -1,5 +1,7 @@
 """privacy:*, saved_items:*, and isolation: shopper B can neither read nor change A's data."""
 
+import json
+
 import pytest
 
 from prefmem import ConvexError
@@ -129,3 +131,29 @@ async def test_delete_account_removes_every_row_and_file(backend):
     assert await alice.query("users:me") is None
     await settle(backend)  # the canceled run does not resurrect anything
     assert len(backend.table("users")) == 1 and len(backend.table("preferences")) == 1
+
+
+async def test_a_deleted_account_is_not_brought_back_by_a_token_from_before(backend):
+    """A page left open after privacy:delete_account must not recreate the account with its
+    old token; a sign-in after the deletion (a token issued later) starts afresh."""
+    from prefmem.auth.identity import Identity
+    from prefmem.testing import TEST_ISSUER, _Caller
+
+    def signed_in(at_ms: float) -> _Caller:
+        return _Caller(backend, Identity("alice", TEST_ISSUER, {"sub": "alice", "iss": TEST_ISSUER},
+                                         issued_at=at_ms / 1000.0))
+
+    pid = backend.table("products")[0]["_id"]
+    old_token = signed_in(backend.clock.now_ms())
+    await old_token.mutation("saved_items:add", {"productId": pid})
+    backend.clock.advance(1_000)
+    await old_token.mutation("privacy:delete_account")
+    for path, args in (("users:store", {}), ("saved_items:add", {"productId": pid}),
+                       ("interactions:log", {"type": "like", "productId": pid})):
+        with pytest.raises(ConvexError) as err:
+            await old_token.mutation(path, args)
+        assert err.value.data["code"] == "UNAUTHENTICATED", path
+    assert backend.table("users") == [] and backend.table("saved_items") == []
+    assert all("alice" not in json.dumps(row) for row in backend.table("deleted_accounts")), "only a hash is kept"
+    backend.clock.advance(1_000)
+    assert await signed_in(backend.clock.now_ms()).mutation("users:store")
