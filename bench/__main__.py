@@ -14,6 +14,7 @@ WORKLOADS = {
     "search_latency": "bench.search_latency",
     "shoppers": "bench.shoppers",
     "instructions": "bench.instructions",
+    "abuse": "bench.abuse",
 }
 # Run only when named: minutes under valgrind, for judging a change to the write path.
 ON_DEMAND = {"instructions"}
