@@ -157,3 +157,41 @@ async def test_a_deleted_account_is_not_brought_back_by_a_token_from_before(back
     assert all("alice" not in json.dumps(row) for row in backend.table("deleted_accounts")), "only a hash is kept"
     backend.clock.advance(1_000)
     assert await signed_in(backend.clock.now_ms()).mutation("users:store")
+
+
+def test_an_open_socket_cannot_bring_a_deleted_account_back(tmp_path):
+    """Over a real server and socket: after privacy:delete_account the same socket's next
+    mutations are refused instead of recreating the shopper."""
+    import uuid
+
+    import httpx
+
+    from tests.helpers.rawws import RawWebSocket, connect_message
+    from tests.helpers.server import RunningServer
+
+    from .appbackend import ROOT
+
+    server = RunningServer(ROOT, tmp_path / "data.sqlite3").start()
+    ws = None
+    try:
+        session = httpx.post(f"{server.url}/api/auth/signup", timeout=60, json={
+            "email": f"{uuid.uuid4().hex[:10]}@example.com", "password": "correct horse battery"}).json()
+        ws = RawWebSocket(server.url)
+        ws.send_json(connect_message(str(uuid.uuid4())))
+        ws.send_json({"type": "Authenticate", "tokenType": "User", "value": session["token"], "baseVersion": 0})
+
+        def mutation(request_id: int, path: str) -> dict:
+            ws.send_json({"type": "Mutation", "requestId": request_id, "udfPath": path, "args": [{}]})
+            while True:
+                message = ws.recv_json()
+                if message["type"] == "MutationResponse" and message["requestId"] == request_id:
+                    return message
+
+        assert mutation(0, "users:store")["success"]
+        assert mutation(1, "privacy:delete_account")["success"]
+        again = mutation(2, "users:store")
+        assert not again["success"] and again["errorData"]["code"] == "UNAUTHENTICATED", again
+    finally:
+        if ws is not None:
+            ws.close()
+        server.stop()
