@@ -638,12 +638,8 @@ class SyncSession:
         async with self._query_set_lock:
             if self.state is not SessionState.CONNECTED or identity_version != self.identity_version:
                 return  # re-authenticated meanwhile
-            self._send(m.AuthError(error="the token expired; authenticate again with a fresh one",
-                                   baseVersion=self.identity_version, authUpdateAttempted=False))
-            self.identity, self._expiry = None, None
-            mods = await self._rerun_queries()
-            self._transition(mods, query_set=self.query_set_version, identity=self.identity_version,
-                             ts=self.runner.storage.last_ts)
+            self._expiry = None
+            await self._act_for_nobody("the token expired; authenticate again with a fresh one")
 
     def end_identity(self, ended: Callable[[Identity], bool], message: str) -> None:
         """The sign-in behind the socket's identity ended elsewhere (signed out, revoked, the
@@ -663,7 +659,13 @@ class SyncSession:
             if self.state is not SessionState.CONNECTED or self._revoked is None:
                 return  # re-authenticated meanwhile
             self._revoked = None
-            self._send(m.AuthError(error=message, baseVersion=self.identity_version, authUpdateAttempted=False))
-            mods = await self._rerun_queries()
-            self._transition(mods, query_set=self.query_set_version, identity=self.identity_version,
-                             ts=self.runner.storage.last_ts)
+            await self._act_for_nobody(message)
+
+    async def _act_for_nobody(self, message: str) -> None:
+        """Tell the client its identity is gone (``AuthError``: npm then fetches a new token)
+        and move its queries to no identity. Call holding ``_query_set_lock``."""
+        self._send(m.AuthError(error=message, baseVersion=self.identity_version, authUpdateAttempted=False))
+        self.identity = None
+        mods = await self._rerun_queries()
+        self._transition(mods, query_set=self.query_set_version, identity=self.identity_version,
+                         ts=self.runner.storage.last_ts)
