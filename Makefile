@@ -9,10 +9,16 @@ BENCH_STAMP := $(VENV)/.bench-installed
 EXAMPLES_JS_STAMP := examples/node_modules/.installed
 WEB_DEPS_STAMP := web/node_modules/.installed
 WEB_STAMP := web/dist/.built
-WEB_SOURCES := web/index.html web/vite.config.js $(shell find web/src -type f 2>/dev/null)
+WEB_API := web/src/_generated/api.d.ts
+WEB_SOURCES := web/index.html web/vite.config.js web/tsconfig.json \
+	$(shell find web/src -type f -not -path 'web/src/_generated/*' 2>/dev/null)
+APP_SOURCES := schema.py $(shell find functions -name '*.py' 2>/dev/null)
+DASHBOARD_DEPS_STAMP := dashboard/node_modules/.installed
+DASHBOARD_STAMP := dashboard/dist/.built
+DASHBOARD_SOURCES := dashboard/index.html dashboard/vite.config.js $(shell find dashboard/src -type f 2>/dev/null)
 CHAT_URL ?= http://127.0.0.1:3211
 
-.PHONY: run test bench setup clean example-chat example-python example-node web browser
+.PHONY: run test bench setup clean example-chat example-python example-node web dashboard browser
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,17 +36,37 @@ $(EXAMPLES_JS_STAMP): examples/package.json examples/package-lock.json
 	cd examples && npm ci --no-audit --no-fund --loglevel=error
 	touch $(EXAMPLES_JS_STAMP)
 
-# The shopper page (web/): npm `convex` + React, built by Vite into web/dist, which
-# `prefmem dev --web web/dist` serves. Rebuilt only when its sources change.
+# The shopper page (web/): TypeScript, React + npm `convex`, built by Vite into web/dist,
+# which `prefmem dev --web web/dist` serves. Rebuilt only when its sources or the app change.
 $(WEB_DEPS_STAMP): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --loglevel=error
 	touch $(WEB_DEPS_STAMP)
 
-$(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES)
+# The page's typed API, written by `prefmem codegen` from the app's validators (not
+# committed). Codegen leaves unchanged files alone, so the target is touched for make.
+$(WEB_API): $(STAMP) $(APP_SOURCES)
+	$(PY) -m prefmem codegen --out web/src/_generated
+	touch $(WEB_API)
+
+# tsc checks the page against that API (Vite compiles TypeScript without checking it).
+$(WEB_STAMP): $(WEB_DEPS_STAMP) $(WEB_SOURCES) $(WEB_API)
+	cd web && npx --no-install tsc --noEmit
 	cd web && npx --no-install vite build --logLevel warn
 	touch $(WEB_STAMP)
 
 web: $(WEB_STAMP)
+
+# The dashboard (dashboard/): npm `convex` + React as the admin, built by Vite into
+# dashboard/dist, which every `prefmem dev` serves at /_dashboard.
+$(DASHBOARD_DEPS_STAMP): dashboard/package.json dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund --loglevel=error
+	touch $(DASHBOARD_DEPS_STAMP)
+
+$(DASHBOARD_STAMP): $(DASHBOARD_DEPS_STAMP) $(DASHBOARD_SOURCES)
+	cd dashboard && npx --no-install vite build --logLevel warn
+	touch $(DASHBOARD_STAMP)
+
+dashboard: $(DASHBOARD_STAMP)
 
 # Debian's chromium, driven headless by the page's end-to-end test (tests/web).
 browser:
@@ -49,11 +75,11 @@ browser:
 setup: $(STAMP)
 
 # The app's catalogue is generated on first start (a no-op once there are products).
-run: setup web
+run: setup web dashboard
 	$(PY) -m prefmem run catalog:seed_if_empty '{}'
-	$(PY) -m prefmem dev --host 127.0.0.1 --port 3210 --web web/dist
+	$(PY) -m prefmem dev --host 127.0.0.1 --port 3210 --web web/dist --codegen-out web/src/_generated
 
-test: setup $(JS_STAMP) web browser
+test: setup $(JS_STAMP) web dashboard browser
 	$(PY) -m pytest -q
 
 # Benchmark-only dependencies (PocketBase for bench/sidebyside), kept out of requirements.txt.
@@ -76,4 +102,5 @@ example-node: $(EXAMPLES_JS_STAMP)
 	node examples/node_client.mjs $(CHAT_URL)
 
 clean:
-	rm -rf $(VENV) .prefmem examples/node_modules web/node_modules web/dist test-artifacts
+	rm -rf $(VENV) .prefmem examples/node_modules web/node_modules web/dist dashboard/node_modules dashboard/dist \
+		test-artifacts

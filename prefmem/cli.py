@@ -1,9 +1,11 @@
 """``prefmem``: the command line, named after Convex's CLI.
 
     prefmem run PATH [ARGS_JSON]      run any function (internal ones too) as the admin
+    prefmem dashboard                 a one-time login link to the running server's dashboard
     prefmem data [TABLE]              list tables, or print a table's documents as JSON lines
     prefmem export [--path OUT.zip]   a snapshot: one JSONL file per table in a zip
     prefmem import ZIP [--replace]    load a snapshot, keeping each document's _id and _creationTime
+    prefmem codegen [--out DIR]       write the app's TypeScript API (prefmem/codegen.py)
 
 Every command works on the application in the current directory (``--functions``,
 ``--schema``, ``--db`` override where it lives). Values are printed and exported in
@@ -25,6 +27,7 @@ import os
 import sys
 import time
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
 
@@ -54,19 +57,32 @@ def _dumps(value: Any, **kw: Any) -> str:
 
 # ---------------------------------------------------------------------------- opening
 
-def _open_backend(args: argparse.Namespace, **options: Any):  # noqa: ANN202 — a Backend, imported lazily
-    from prefmem.backend import Backend
-    from prefmem.errors import PrefmemError
-
+def _functions_dir(args: argparse.Namespace) -> Path:
     functions = Path(args.functions)
     if not functions.is_dir():
         raise CommandError(f"functions directory {functions} does not exist (use --functions DIR)")
+    return functions
+
+
+@contextmanager
+def _loading_application() -> Iterator[None]:
+    """Failures to load the app's code or schema, as one-line command errors."""
+    from prefmem.errors import PrefmemError
+
     try:
-        return Backend(functions=functions, schema=Path(args.schema), db=Path(args.db), **options).open()
+        yield
     except PrefmemError as err:
         raise CommandError(str(err)) from None
     except Exception as err:  # noqa: BLE001 — application code failing to import
         raise CommandError(f"could not load the application: {type(err).__name__}: {err}") from None
+
+
+def _open_backend(args: argparse.Namespace, **options: Any):  # noqa: ANN202 — a Backend, imported lazily
+    from prefmem.backend import Backend
+
+    functions = _functions_dir(args)
+    with _loading_application():
+        return Backend(functions=functions, schema=Path(args.schema), db=Path(args.db), **options).open()
 
 
 def _open_storage(db: str):  # noqa: ANN202 — a Storage, imported lazily
@@ -236,6 +252,27 @@ def cmd_logs(args: argparse.Namespace) -> int:
         for entry in batch["entries"]:
             _print_log_entry(entry)
         after = batch["last"]
+    return 0
+
+
+# ---------------------------------------------------------------------------- dashboard
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import httpx
+
+    url = args.url or _running_server(args.db)
+    if url is None:
+        raise CommandError("no running server for this database: start `prefmem dev`, or pass --url")
+    try:
+        reply = httpx.post(f"{url}/api/dashboard/login_code",
+                           headers={"Authorization": f"Convex {_admin_key(Path(args.db), url)}"}, timeout=10)
+    except httpx.HTTPError as err:
+        raise CommandError(f"could not reach the server at {url}: {err}") from None
+    if reply.status_code != 200:
+        raise CommandError(f"the server at {url} answered {reply.status_code}: {reply.text}")
+    print(f"{url}/_dashboard/#login={reply.json()['code']}")
+    print("This link signs one browser in with the admin key, once, within 10 minutes. Anyone holding the admin "
+          f"key can also open {url}/_dashboard/ and paste it.", file=sys.stderr)
     return 0
 
 
@@ -417,6 +454,29 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- codegen
+
+def _generated_dir(args: argparse.Namespace, out: str | None) -> Path:
+    from prefmem.codegen import GENERATED_DIR
+
+    return Path(out) if out is not None else Path(args.functions) / GENERATED_DIR
+
+
+def cmd_codegen(args: argparse.Namespace) -> int:
+    from prefmem import codegen
+    from prefmem.functions import load_functions
+
+    functions = _functions_dir(args)
+    out = _generated_dir(args, args.out)
+    with _loading_application():
+        changed = codegen.regenerate(out, load_functions(functions), Path(args.schema))
+    if changed:
+        print(f"wrote {', '.join(changed)} in {out}")
+    else:
+        print(f"{out} is up to date")
+    return 0
+
+
 # ---------------------------------------------------------------------------- dev
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -433,20 +493,27 @@ def cmd_dev(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise CommandError(str(err)) from None
     backend = _open_backend(args, durability=args.durability, dev_mode=not args.production, bounds=bounds)
-    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web)
+    codegen_dir = None if args.no_codegen else _generated_dir(args, args.codegen_out)
+    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web, codegen_dir=codegen_dir)
     return 0
 
 
 # ---------------------------------------------------------------------------- main
 
-def build_parser() -> argparse.ArgumentParser:
-    app = argparse.ArgumentParser(add_help=False)
-    where = app.add_argument_group("application")
+def _application_arguments(parser: argparse.ArgumentParser, *, db: bool) -> None:
+    where = parser.add_argument_group("application")
     where.add_argument("--functions", default=DEFAULT_FUNCTIONS, metavar="DIR",
                        help=f"the functions directory (default ./{DEFAULT_FUNCTIONS})")
     where.add_argument("--schema", default=DEFAULT_SCHEMA, metavar="FILE",
                        help=f"the schema file; absent means no schema (default ./{DEFAULT_SCHEMA})")
-    where.add_argument("--db", default=DEFAULT_DB, metavar="PATH", help=f"the SQLite database (default ./{DEFAULT_DB})")
+    if db:
+        where.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
+                           help=f"the SQLite database (default ./{DEFAULT_DB})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    app = argparse.ArgumentParser(add_help=False)
+    _application_arguments(app, db=True)
 
     parser = argparse.ArgumentParser(prog="prefmem", description="prefmem: a reactive backend with Convex's "
                                      "function model. Commands work on the application in the current directory.")
@@ -467,7 +534,22 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-web", action="store_true", help="serve no web page")
     dev.add_argument("--production", action="store_true",
                      help="hide server internals in error messages sent to clients")
+    # Where a frontend can import the generated API depends on its layout, so dev takes codegen's --out too.
+    dev.add_argument("--codegen-out", default=None, metavar="DIR",
+                     help="while watching, keep the TypeScript API (prefmem codegen) current in DIR "
+                     "(default FUNCTIONS/_generated)")
+    dev.add_argument("--no-codegen", action="store_true", help="do not write the TypeScript API")
     dev.set_defaults(handler=cmd_dev)
+
+    codegen = sub.add_parser("codegen", help="write the app's TypeScript API for the npm convex client",
+                             description="Write _generated/api.d.ts, api.js and dataModel.d.ts from the validators "
+                             "of the app's functions and schema: typed `api` and `internal` references for the npm "
+                             "`convex` client, and `Id`, `Doc`, `TableNames` and `DataModel`. Files whose text is "
+                             "unchanged are not rewritten.")
+    _application_arguments(codegen, db=False)
+    codegen.add_argument("--out", default=None, metavar="DIR",
+                         help="where to write the files (default FUNCTIONS/_generated)")
+    codegen.set_defaults(handler=cmd_codegen)
 
     run = sub.add_parser("run", parents=[app], help="run a function (internal ones too) as the admin",
                          description="Run any query, mutation or action, internal ones included, as the admin, "
@@ -486,6 +568,13 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("--history", type=int, default=10, metavar="N", help="show the last N first (default 10)")
     logs.add_argument("--no-follow", dest="follow", action="store_false", help="print the history and stop")
     logs.set_defaults(handler=cmd_logs)
+
+    dashboard = sub.add_parser("dashboard", parents=[app], help="print a one-time login link to the dashboard",
+                               description="Print a link that opens the dashboard of the `prefmem dev` serving this "
+                               "database at /_dashboard, signed in with the admin key (the link works once, within "
+                               "10 minutes).")
+    dashboard.add_argument("--url", default=None, help="the server (default: the one serving --db)")
+    dashboard.set_defaults(handler=cmd_dashboard)
 
     data = sub.add_parser("data", parents=[app], help="list tables, or print a table's documents",
                           description="Without TABLE: every table with its document count. With TABLE: its "

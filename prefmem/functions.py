@@ -118,6 +118,17 @@ class Registry:
     def module(self, name: str) -> Any:
         return self.modules.get(name)
 
+    def add_system(self, functions: list[FunctionDef]) -> None:
+        """Register the runtime's own functions (the dashboard's) beside the app's.
+
+        Their paths start with ``_system/``, which no app module can have (files starting
+        with ``_`` hold no functions), and they are internal: only the admin may call them.
+        """
+        for fn in functions:
+            if not (fn.path or "").startswith("_system/") or not fn.internal:
+                raise ValueError(f"{fn.path}: system functions are internal and live under _system/")
+            self.functions[fn.path] = fn
+
     def add_modules(self, modules: dict[str, Any]) -> None:
         """Register the functions of every module, each under the module that defines it.
 

@@ -135,11 +135,17 @@ class ExecutionRecord:
                 "error": self.error, "logLines": self.lines, "durationMs": round(self.duration_ms, 3)}
 
 
+SYSTEM_PREFIX = "_system/"
+
+
 class ExecutionLog:
-    """The most recent executions of a server, for ``prefmem logs`` to follow.
+    """The most recent executions of a server, for ``prefmem logs`` and the dashboard.
 
     Every mutation adds one, so records are kept as plain tuples and made into
-    ``ExecutionRecord`` only when someone reads them.
+    ``ExecutionRecord`` only when someone reads them. The runtime's own functions
+    (``_system/...``: the scheduler's polling, the dashboard's queries) are left out: they
+    would crowd the application's executions out of the log, and the dashboard, which
+    reruns its queries when the log changes, would keep changing it.
     """
 
     def __init__(self, size: int = 2000) -> None:
@@ -152,6 +158,8 @@ class ExecutionLog:
         return self._seq
 
     def add(self, path: str, kind: str, error: str | None, lines: list[str], started: float) -> None:
+        if path.startswith(SYSTEM_PREFIX):
+            return
         self._seq += 1
         self._records.append((self._seq, time.time() * 1000.0, path, kind, error is None, error, tuple(lines),
                               (time.perf_counter() - started) * 1000.0))

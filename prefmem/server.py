@@ -26,6 +26,8 @@ from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
 from prefmem.bodies import BodyTooLarge, bounded, check_declared, too_large
 from prefmem.bounds import env_name
+from prefmem.dashboard import Dashboard
+from prefmem.dashboard.routes import dashboard_routes
 from prefmem.errors import AuthFailed
 from prefmem.files import store as files_store
 from prefmem.files.context import store_stream
@@ -114,10 +116,11 @@ class Server:
     """Holds the running backend and what is built on it."""
 
     def __init__(self, backend: Backend, *, watch: bool = False, site_url: str | None = None,
-                 web_dir: Path | None = None) -> None:
+                 web_dir: Path | None = None, codegen_dir: Path | None = None) -> None:
         self.backend = backend
         self.web_dir = web_dir  # a built web page, served for GETs nothing else answers
         self.watch = watch
+        self.codegen_dir = codegen_dir  # where watching keeps the TypeScript API (prefmem/codegen.py) current
         self.site_url = site_url
         self.subscriptions: Subscriptions | None = None
         self.http_api: HttpApi | None = None
@@ -125,6 +128,7 @@ class Server:
         self.auth_cors_origins: list[str] = []  # besides PREFMEM_AUTH_CORS_ORIGINS
         self.executor: Executor | None = None
         self.crons: CronRunner | None = None
+        self.dashboard: Dashboard | None = None
         self._watcher: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
         self.mutation_records = MutationRecords()
@@ -146,8 +150,12 @@ class Server:
         self.executor.start()
         self.crons = CronRunner(runner)
         self.crons.start()
+        self.dashboard = Dashboard(self)
+        self.dashboard.register(runner.registry)
+        self.dashboard.start()
         self._announce()
         if self.watch:
+            self._regenerate()
             self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
 
     def _announce_path(self) -> Path:
@@ -184,6 +192,8 @@ class Server:
             self._watcher.cancel()
         if self.crons is not None:
             self.crons.stop()
+        if self.dashboard is not None:
+            await self.dashboard.stop()
         if self.auth is not None:
             await self.auth.close()
         if self.executor is not None:
@@ -201,16 +211,34 @@ class Server:
         paths = [str(self.backend.functions_dir)]
         if isinstance(self.backend.schema_source, (str, Path)):
             paths.append(str(self.backend.schema_source))
-        async for _changes in awatch(*paths, debounce=200, step=50):
+        async for _changes in awatch(*paths, debounce=200, step=50, watch_filter=code_changes(self.codegen_dir)):
             try:
                 self.reload()
                 log.warning("prefmem: reloaded functions from %s", self.backend.functions_dir)
             except Exception as err:  # noqa: BLE001 — keep serving the old code
                 log.error("prefmem: reload failed, still serving the previous code: %s", err)
+                continue
+            self._regenerate()
+
+    def _regenerate(self) -> None:
+        """Rewrite the app's TypeScript API from the functions just loaded and the schema file."""
+        if self.codegen_dir is None:
+            return
+        from prefmem import codegen
+
+        try:
+            changed = codegen.regenerate(self.codegen_dir, self.backend.registry, self.backend.schema_source)
+        except Exception as err:  # noqa: BLE001 — a schema that fails to load; the served code is unaffected
+            log.error("prefmem: could not regenerate %s: %s", self.codegen_dir, err)
+            return
+        if changed:
+            log.warning("prefmem: regenerated %s (%s)", self.codegen_dir, ", ".join(changed))
 
     def reload(self) -> None:
         assert self.subscriptions is not None
         registry = self.backend.reload_functions()
+        if self.dashboard is not None:
+            self.dashboard.register(registry)
         self.subscriptions.reload(registry)
         if self.crons is not None:
             self.crons.load()
@@ -315,9 +343,21 @@ class Server:
             self.sessions.discard(session)
 
 
+def code_changes(codegen_dir: Path | None) -> Callable[[Any, str], bool]:
+    """The watcher's filter: watchfiles' default one, and not the generated files, which
+    live among the functions (writing them must not cause a reload)."""
+    from watchfiles import DefaultFilter
+
+    default = DefaultFilter()
+    generated = codegen_dir.resolve() if codegen_dir is not None else None
+    return lambda change, path: default(change, path) and not (
+        generated is not None and Path(path).resolve().is_relative_to(generated))
+
+
 def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = None,
-               web_dir: str | Path | None = None) -> Starlette:
-    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None)
+               web_dir: str | Path | None = None, codegen_dir: Path | None = None) -> Starlette:
+    server = Server(backend, watch=watch, site_url=site_url, web_dir=Path(web_dir) if web_dir is not None else None,
+                    codegen_dir=codegen_dir)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -362,6 +402,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         Route("/api/logs", server.logs, methods=["GET"]),
         Route("/api/storage/{storage_id}", server.serve_file, methods=["GET", "HEAD"]),
         *auth_routes(lambda: server.auth),
+        *dashboard_routes(server),
         Route("/{path:path}", server.http_action,
               methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     ]
@@ -371,7 +412,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
 
 
 def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
-          log_level: str = "warning", web_dir: str | Path | None = None) -> None:
+          log_level: str = "warning", web_dir: str | Path | None = None, codegen_dir: Path | None = None) -> None:
     """Run the server until interrupted (``prefmem dev``)."""
     import uvicorn
 
@@ -379,7 +420,7 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     # about every twenty small mutations, and each run walks what the batch in flight
     # holds. Every 20,000 costs a few MB at most and about 5% less CPU per mutation (W5).
     gc.set_threshold(20_000, 20, 20)
-    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir)
+    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir, codegen_dir=codegen_dir)
     print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})"
           + (f", web page from {web_dir}" if web_dir is not None else ""), flush=True)
     server: Server = app.state.server

@@ -22,11 +22,16 @@ def default_web_dir() -> Path | None:
     return DEFAULT_WEB_DIR if (DEFAULT_WEB_DIR / "index.html").is_file() else None
 
 
-def static_response(web_dir: Path | None, request: Request) -> Response | None:
+def static_response(web_dir: Path | None, request: Request, prefix: str = "") -> Response | None:
+    """The file of ``web_dir`` a GET asks for; a page mounted under ``prefix`` (the
+    dashboard's ``/_dashboard``) has its files asked for below it."""
     if web_dir is None or request.method not in ("GET", "HEAD"):
         return None
     root = web_dir.resolve()
-    rel = request.url.path.lstrip("/") or "index.html"
+    path = request.url.path
+    if not path.startswith(prefix):
+        return None
+    rel = path[len(prefix):].lstrip("/") or "index.html"
     try:
         target = (root / rel).resolve()
         if not target.is_relative_to(root):

@@ -154,7 +154,7 @@ class Authenticator:
         if token_type == "Admin" and value is not None:
             if not self.is_admin_key(value):
                 raise AuthFailed("the admin key is not valid for this server")
-            return Principal(_impersonated(impersonating), admin=True)
+            return Principal(impersonated_identity(impersonating), admin=True)
         raise AuthFailed(f"{token_type} authentication is not accepted by this server")
 
     async def for_message(self, token_type: str, value: str | None, impersonating: Any = None) -> Identity | None:
@@ -186,8 +186,9 @@ class Authenticator:
             self._password = None
 
 
-def _impersonated(attributes: Any) -> Identity | None:
-    """An admin acting as a user: the identity attributes the client sent (npm: ``impersonating``)."""
+def impersonated_identity(attributes: Any) -> Identity | None:
+    """An admin acting as a user: the identity attributes the client sent (npm: ``impersonating``;
+    the dashboard's "run as")."""
     if attributes is None or attributes == {}:
         return None
     if not isinstance(attributes, dict):

@@ -182,6 +182,10 @@ class Catalog:
     def table_def(self, table: str) -> TableDef | None:
         return self.schema.tables.get(table) or self.system_tables.get(table)
 
+    def table_names(self) -> list[str]:
+        """Every table the schema names or storage holds (a schemaless app's too), sorted."""
+        return sorted({table for table, _name in self._indexes} | set(self.schema.tables) | set(self.system_tables))
+
     def has_table(self, table: str) -> bool:
         return (table, "by_id") in self._indexes or table in self.schema.tables or table in self.system_tables
 

@@ -92,6 +92,15 @@ class Crons:
                   f"monthly on day {day} at {hour:02d}:{minute:02d} UTC")
 
 
+@dataclass
+class CronRun:
+    """A job's latest run, as the dashboard shows it (``finished_ms`` None while it runs)."""
+
+    started_ms: float
+    finished_ms: float | None = None
+    error: str | None = None
+
+
 class CronRunner:
     """Runs an application's crons on an APScheduler ``AsyncIOScheduler``."""
 
@@ -99,6 +108,8 @@ class CronRunner:
         self.runner = runner
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.runs: dict[str, int] = {}
+        self.last_runs: dict[str, CronRun] = {}
+        self._crons: Crons | None = None
 
     def start(self) -> None:
         self.load()
@@ -107,6 +118,7 @@ class CronRunner:
     def load(self) -> None:
         """(Re)read ``functions/crons.py``: replaces every job, so edits apply on reload."""
         self.scheduler.remove_all_jobs()
+        self._crons = None
         module = self.runner.registry.module("crons")
         crons = getattr(module, "crons", None) if module is not None else None
         if crons is None:
@@ -114,6 +126,7 @@ class CronRunner:
         if not isinstance(crons, Crons):
             log.error("functions/crons.py: `crons` must be a prefmem.Crons, got %s", type(crons).__name__)
             return
+        self._crons = crons
         for job in crons.jobs.values():
             fn = self.runner.registry.resolve(job.ref)
             if fn.kind not in ("mutation", "action"):
@@ -125,9 +138,33 @@ class CronRunner:
 
     async def _run(self, name: str, fn: Any, args: dict) -> None:
         self.runs[name] = self.runs.get(name, 0) + 1
+        run = self.last_runs[name] = CronRun(self.runner.clock.now_ms())
         outcome = await self.runner.run(fn, args, None)
+        run.finished_ms, run.error = self.runner.clock.now_ms(), outcome.error
         if not outcome.ok:
             log.warning("cron %s (%s) failed: %s", name, fn.path, outcome.error)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every declared job with its function, schedule, latest run and next run time (ms)."""
+        if self._crons is None:
+            return []
+        out = []
+        for job in self._crons.jobs.values():
+            scheduled = self.scheduler.get_job(job.name)
+            next_run = getattr(scheduled, "next_run_time", None) if scheduled is not None else None
+            last = self.last_runs.get(job.name)
+            try:
+                path = self.runner.registry.resolve(job.ref).path
+            except Exception as err:  # noqa: BLE001 — a cron naming a missing function is shown, not hidden
+                path = f"{job.ref!r} ({err})"
+            out.append({
+                "name": job.name, "function": path, "schedule": job.schedule, "args": job.args,
+                "scheduled": scheduled is not None, "runs": self.runs.get(job.name, 0),
+                "nextRun": next_run.timestamp() * 1000.0 if next_run is not None else None,
+                "lastRun": None if last is None else {"startedAt": last.started_ms, "finishedAt": last.finished_ms,
+                                                      "error": last.error},
+            })
+        return out
 
     def stop(self) -> None:
         if self.scheduler.running:

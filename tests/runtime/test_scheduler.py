@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from prefmem.runner import FunctionFailed
+from prefmem.scheduler.crons import CronRunner
 from prefmem.testing import TestBackend
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "jobs"
@@ -89,3 +90,23 @@ async def test_completed_jobs_are_purged_after_seven_days(backend):
     backend.clock.advance(2 * 24 * 3600 * 1000)
     assert await backend.executor.purge() == 1
     assert await backend.query("tasks:jobs", {}) == []
+
+
+async def test_crons_describe_their_schedule_and_latest_run(backend):
+    crons = CronRunner(backend.runner)
+    crons.start()
+    crons.scheduler.pause()  # the test runs the job itself, once
+    try:
+        (tick,) = crons.describe()
+        assert tick["name"] == "tick" and tick["function"] == "tasks:record" and tick["schedule"] == "every 1 seconds"
+        assert tick["args"] == {"label": "tick"} and tick["lastRun"] is None and tick["nextRun"] > 0
+        job = crons.scheduler.get_job("tick")
+        started = backend.clock.now_ms()
+        backend.clock.advance(25)
+        await job.func(*job.args)  # one run, exactly as the scheduler makes it
+        (tick,) = crons.describe()
+        assert tick["runs"] == 1 and tick["lastRun"] == {"startedAt": started + 25, "finishedAt": started + 25,
+                                                         "error": None}
+        assert await backend.query("tasks:count", {"label": "tick"}) == 1
+    finally:
+        crons.stop()

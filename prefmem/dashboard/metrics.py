@@ -1,0 +1,91 @@
+"""Everything the dashboard needs from the runtime's internals, in this one module.
+
+The commit pipeline (the runner's Committer, storage, reactivity, sync sessions) is being
+reworked; the rest of ``prefmem/dashboard`` only calls the functions here, so a rewrite
+re-points this file and nothing else. All of it runs when a dashboard asks, or in the
+health sampler every few seconds: none of it is on a function's or a commit's path.
+
+In-memory sources (the execution log, function counters, health samples, crons, table
+counts) are made reactive the way documents are. A system query showing one records a
+read of that source's key in ``SOURCE_INDEX``, an index id no storage index has (storage
+numbers its indexes from 1); when the source changes, the key is stabbed into the live
+queries exactly as a commit stabs written keys, and the queries that showed it rerun.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from prefmem.database import WriteSet
+
+SOURCE_INDEX = -1
+
+
+@dataclass(frozen=True)
+class Counters:
+    """The server's counters and gauges at one moment (counters only ever grow)."""
+
+    commits: int
+    mutations: int
+    query_runs: int  # live query executions: first runs and reruns
+    live_queries: int
+    connections: int
+    database_bytes: int
+    wal_bytes: int
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:  # ":memory:", or no WAL right after a checkpoint truncated it
+        return 0
+
+
+def counters(server: Any) -> Counters:
+    runner = server.backend.runner
+    committer = runner.committer
+    subscriptions = server.subscriptions
+    path = runner.storage.path
+    return Counters(
+        commits=committer.commits,
+        mutations=committer.mutations,
+        query_runs=subscriptions.executions if subscriptions is not None else 0,
+        live_queries=sum(len(lives) for lives in subscriptions._by_key.values()) if subscriptions is not None else 0,
+        connections=len(server.sessions),
+        database_bytes=_file_size(path),
+        wal_bytes=_file_size(path + "-wal"),
+    )
+
+
+def commits(server: Any) -> int:
+    """Commits so far: how the dashboard notices that table counts may have changed."""
+    return server.backend.runner.committer.commits
+
+
+def count_documents(ctx: Any, index_id: int) -> int:
+    """The entries of an index at the running query's snapshot: a table's document count
+    without reading its documents (``count()`` would read them all, and stop at the read limit)."""
+    snapshot = ctx.db._tx.snapshot
+    return snapshot._conn.execute("SELECT count(*) FROM index_entries WHERE index_id=?", (index_id,)).fetchone()[0]
+
+
+def watch(ctx: Any, source: bytes) -> None:
+    """Make the running query depend on an in-memory source (see the module docstring)."""
+    ctx.db._tx.read_set.add(SOURCE_INDEX, source, source + b"\x00")
+
+
+def watched(server: Any) -> bool:
+    """Whether any live query depends on an in-memory source: a dashboard is open."""
+    subscriptions = server.subscriptions
+    index = subscriptions._indexes.get(SOURCE_INDEX) if subscriptions is not None else None
+    return bool(index)
+
+
+def changed(server: Any, sources: list[bytes]) -> None:
+    """Rerun the live queries that depend on ``sources``, as a commit writing them would."""
+    subscriptions = server.subscriptions
+    if subscriptions is not None and sources:
+        subscriptions._on_commit(server.backend.runner.storage.last_ts,
+                                 WriteSet(keys=[(SOURCE_INDEX, source) for source in sources]))

@@ -1,0 +1,1 @@
+providers = [{"type": "password", "applicationID": "board"}]
