@@ -5,7 +5,7 @@ import type { ReactNode } from "react";
 import { useMutation } from "convex/react";
 import type { ConvexReactClient } from "convex/react";
 import { api, describeError } from "./api";
-import { clearSession, fetchToken, loadSession, onSessionChange, signOut } from "./auth";
+import { clearSession, endingSignInOnPurpose, fetchToken, loadSession, onSessionChange, signOut } from "./auth";
 import type { Session } from "./auth";
 import { ConnectionBanner, ErrorBoundary, Loading } from "./common";
 import SignIn from "./SignIn";
@@ -62,7 +62,7 @@ export default function App({ client }: { client: ConvexReactClient }) {
       if (!active) return;
       if (isAuthenticated) {
         setAuthState("ready");
-      } else {
+      } else if (!endingSignInOnPurpose()) {  // else the page itself says why, once it is done
         clearSession();
         setSession(null);
         setNotice("Your session has ended. Please sign in again.");
