@@ -1,7 +1,7 @@
 """Mutations per second: single-document inserts through the runner vs a raw sqlite3 loop.
 
 What is measured, per durability mode (``normal`` = WAL + synchronous=NORMAL, ``full`` =
-WAL + synchronous=FULL, see ``prefmem.storage.Durability``):
+WAL + synchronous=FULL, see ``prefmem.persistence.base.Durability``):
 
 - baseline: a plain ``sqlite3`` loop on its own file, same journal mode and synchronous
   setting, one ``BEGIN; INSERT; COMMIT`` per row (a text id and a blob).
@@ -87,17 +87,17 @@ async def _runner_window(db_dir: Path, durability: str, seconds: float, callers:
     backend = Backend(functions=APP / "functions", schema=APP / "schema.py", db=db_dir / "prefmem.sqlite3",
                       durability=durability).open()
     try:
-        runner = backend.runner
-        assert runner is not None
+        app = backend.app
+        assert app is not None
 
         async def insert_one(seq: int) -> None:
-            outcome = await runner.call(MUTATION, {"seq": float(seq), "payload": PAYLOAD}, kind="mutation")
+            outcome = await app.call(MUTATION, {"seq": float(seq), "payload": PAYLOAD}, kind="mutation")
             if not outcome.ok:
                 raise RuntimeError(f"{MUTATION} failed: {outcome.error}")
 
         for i in range(WARMUP_OPS):
             await insert_one(-i)
-        committer = runner.committer
+        committer = app.committer
         commits_before = committer.commits
         deadline = time.perf_counter() + seconds
 

@@ -30,11 +30,11 @@ async def _throughput(jobs: int) -> tuple[float, float]:
     """(scheduled jobs/s, direct mutations/s) on fresh databases."""
     with tempfile.TemporaryDirectory() as tmp:
         backend = _backend(tmp)
-        runner = backend.runner
-        fan_out = runner.registry.get("ticks:fan_out", allow_internal=True)
+        app = backend.app
+        fan_out = app.registry.get("ticks:fan_out", allow_internal=True)
         for _ in range(jobs // 1000):
-            (await runner.committer.submit(fan_out, {"count": 1000.0}, None)).unwrap()
-        executor = Executor(runner)
+            (await app.committer.submit(fan_out, {"count": 1000.0}, None)).unwrap()
+        executor = Executor(app)
         start = time.perf_counter()
         executor.start()
         while executor.completed < jobs:
@@ -44,12 +44,12 @@ async def _throughput(jobs: int) -> tuple[float, float]:
         backend.close()
     with tempfile.TemporaryDirectory() as tmp:
         backend = _backend(tmp)
-        runner = backend.runner
-        tick = runner.registry.get("ticks:tick", allow_internal=True)
+        app = backend.app
+        tick = app.registry.get("ticks:tick", allow_internal=True)
         start = time.perf_counter()
         # As many in flight as the executor allows, so batching is alike.
         for first in range(0, jobs, 10):
-            await asyncio.gather(*(runner.committer.submit(tick, {"n": float(i)}, None)
+            await asyncio.gather(*(app.committer.submit(tick, {"n": float(i)}, None)
                                    for i in range(first, min(jobs, first + 10))))
         direct = jobs / (time.perf_counter() - start)
         backend.close()
@@ -60,12 +60,12 @@ async def _lateness(jobs: int, spread_ms: float) -> list[float]:
     """Delays (ms) between each job's scheduled time and the start of its run."""
     with tempfile.TemporaryDirectory() as tmp:
         backend = _backend(tmp)
-        runner = backend.runner
-        executor = Executor(runner)
+        app = backend.app
+        executor = Executor(app)
         executor.start()
-        fan_out = runner.registry.get("ticks:fan_out", allow_internal=True)
-        at = runner.clock.now_ms() + 300.0
-        (await runner.committer.submit(fan_out, {"count": float(jobs), "at": at, "spread_ms": spread_ms},
+        fan_out = app.registry.get("ticks:fan_out", allow_internal=True)
+        at = app.clock.now_ms() + 300.0
+        (await app.committer.submit(fan_out, {"count": float(jobs), "at": at, "spread_ms": spread_ms},
                                        None)).unwrap()
         deadline = time.monotonic() + spread_ms / 1000.0 + 30
         while executor.completed < jobs and time.monotonic() < deadline:

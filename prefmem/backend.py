@@ -1,4 +1,4 @@
-"""One application assembled: schema, functions, storage, catalog and runner.
+"""One application assembled: schema, functions, persistence, catalog and ``Application``.
 
 The server, the CLI and the test harness all start an application through ``Backend``,
 so they cannot disagree about how it is put together.
@@ -9,22 +9,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from prefmem.application import Application
 from prefmem.bounds import Bounds
 from prefmem.database import Catalog
-from prefmem.functions import Registry, load_functions, load_schema
-from prefmem.limits import DEFAULT_LIMITS, Limits
-from prefmem.runner import Clock, Runner
 from prefmem.files import store as files
 from prefmem.files.store import FileStore
+from prefmem.functions import Registry, load_functions, load_schema
+from prefmem.limits import DEFAULT_LIMITS, Limits
+from prefmem.persistence.base import Durability, decode_document
+from prefmem.errors import PrefmemError
+from prefmem.persistence.sqlite import ServeLock, ServeLockHeld, SqlitePersistence
+from prefmem.runner import Clock
 from prefmem.scheduler import jobs
 from prefmem.schema import Schema
-from prefmem.storage import Durability, Storage, decode_document
 
 
 class Backend:
+    """``shared``: other processes (worker processes) serve the same database, and one of
+    them already prepared it (``prepare``), so this one neither checks stored documents
+    nor creates indexes."""
+
     def __init__(self, *, functions: str | Path, schema: str | Path | Schema | None, db: str | Path,
                  durability: Durability | str = Durability.NORMAL, limits: Limits = DEFAULT_LIMITS,
-                 clock: Clock | None = None, dev_mode: bool = True, bounds: Bounds | None = None) -> None:
+                 clock: Clock | None = None, dev_mode: bool = True, shared: bool = False,
+                 bounds: Bounds | None = None) -> None:
         self.functions_dir = Path(functions)
         self.schema_source = schema
         self.db_path = Path(db)
@@ -32,51 +40,82 @@ class Backend:
         self.limits = limits
         self.clock = clock or Clock()
         self.dev_mode = dev_mode
+        self.shared = shared
         self.bounds = bounds or Bounds()
-        self.storage: Storage | None = None
-        self.runner: Runner | None = None
+        self.persistence: SqlitePersistence | None = None
+        self.app: Application | None = None
+        self._serve_lock: ServeLock | None = None
+
+    def _schema(self) -> Schema | None:
+        if isinstance(self.schema_source, Schema) or self.schema_source is None:
+            return self.schema_source
+        return load_schema(self.schema_source)
 
     def open(self) -> "Backend":
         """Load code and schema, open the database and check it; raise before touching data."""
-        schema = self.schema_source if isinstance(self.schema_source, Schema) or self.schema_source is None \
-            else load_schema(self.schema_source)
+        schema = self._schema()
         registry: Registry = load_functions(self.functions_dir)
-        storage = Storage(self.db_path, self.durability)
+        if not self.shared and str(self.db_path) != ":memory:":
+            self._serve_lock = ServeLock(self.db_path)
+            try:
+                self._serve_lock.acquire()
+            except ServeLockHeld as err:
+                raise PrefmemError(str(err)) from None
         try:
-            catalog = Catalog(storage, schema, system_tables={jobs.TABLE: jobs.table_def(), **files.table_defs()})
-            catalog.open()
+            persistence = SqlitePersistence(self.db_path, self.durability, shared=self.shared)
         except BaseException:
-            storage.close()
+            self._release_lock()
             raise
-        self.storage = storage
-        self.runner = Runner(registry, storage, catalog, self.limits, self.clock, dev_mode=self.dev_mode)
-        self.runner.bounds = self.bounds
+        try:
+            catalog = Catalog(persistence, schema, system_tables={jobs.TABLE: jobs.table_def(), **files.table_defs()})
+            catalog.open(prepare=not self.shared)
+        except BaseException:
+            persistence.close()
+            self._release_lock()
+            raise
+        self.persistence = persistence
         # File bytes live next to the database they belong to.
-        self.runner.files = FileStore(self.db_path.resolve().parent / f"{self.db_path.name}.files")
+        file_store = FileStore(self.db_path.resolve().parent / f"{self.db_path.name}.files")
+        self.app = Application(registry, persistence, catalog, self.limits, self.clock, files=file_store,
+                               dev_mode=self.dev_mode)
+        self.app.bounds = self.bounds
         return self
 
     def reload_functions(self) -> Registry:
         """Import the functions directory afresh (dev mode's reload); the schema stays."""
-        assert self.runner is not None
-        self.runner.registry = load_functions(self.functions_dir)
-        return self.runner.registry
+        assert self.app is not None
+        self.app.registry = load_functions(self.functions_dir)
+        return self.app.registry
 
     def close(self) -> None:
-        if self.storage is not None:
-            self.storage.close()
-            self.storage = None
+        if self.persistence is not None:
+            self.persistence.close()
+            self.persistence = None
+        self._release_lock()
+
+    def hand_over(self) -> None:
+        """Close the database but stay its owner: worker processes serve it from now on."""
+        if self.persistence is not None:
+            self.persistence.close()
+            self.persistence = None
+        self.app = None
+
+    def _release_lock(self) -> None:
+        if self._serve_lock is not None:
+            self._serve_lock.release()
+            self._serve_lock = None
 
     @property
     def registry(self) -> Registry:
-        assert self.runner is not None, "Backend.open() first"
-        return self.runner.registry
+        assert self.app is not None, "Backend.open() first"
+        return self.app.registry
 
     def documents(self, table: str) -> list[dict[str, Any]]:
         """Every document of a table in creation order (for tools and tests)."""
-        assert self.runner is not None and self.storage is not None
-        index = self.runner.catalog.index(table, "by_creation_time")
+        assert self.app is not None and self.persistence is not None
+        index = self.app.catalog.index(table, "by_creation_time")
         if index is None:
             return []
-        with self.storage.snapshot() as snap:
+        with self.persistence.snapshot() as snap:
             rows = snap.scan(index.index_id, b"", b"\xff", False, 1 << 62)
-        return [decode_document(value) for _key, value in rows]
+        return [decode_document(value) for _key, value, _doc_id in rows]

@@ -85,12 +85,12 @@ def _open_backend(args: argparse.Namespace, **options: Any):  # noqa: ANN202 —
         return Backend(functions=functions, schema=Path(args.schema), db=Path(args.db), **options).open()
 
 
-def _open_storage(db: str):  # noqa: ANN202 — a Storage, imported lazily
-    from prefmem.storage import Storage
+def _open_storage(db: str):  # noqa: ANN202 — a SqlitePersistence, imported lazily
+    from prefmem.persistence.sqlite import SqlitePersistence
 
     if not Path(db).is_file():
         raise CommandError(f"no database at {db} (use --db PATH)")
-    return Storage(db)
+    return SqlitePersistence(db)
 
 
 def _table_indexes(storage: Any) -> dict[str, dict[str, int]]:
@@ -103,12 +103,12 @@ def _table_indexes(storage: Any) -> dict[str, dict[str, int]]:
 
 def _documents(snapshot: Any, index_id: int, *, reverse: bool = False) -> Iterator[dict]:
     """Every document of an index at one snapshot, in key order, fetched in chunks."""
-    from prefmem.storage import decode_document
+    from prefmem.persistence.base import decode_document
 
     lo, hi = b"", b"\xff"
     while lo < hi:
         rows = snapshot.scan(index_id, lo, hi, reverse, _SCAN_CHUNK)
-        for _key, value in rows:
+        for _key, value, _doc_id in rows:
             yield decode_document(value)
         if len(rows) < _SCAN_CHUNK:
             return
@@ -145,8 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise CommandError(str(err)) from None
 
         async def call() -> Any:
-            outcome = await backend.runner.run(fn, fn_args, None)
-            await backend.runner.committer.drain()
+            outcome = await backend.app.run(fn, fn_args, None)
+            await backend.app.committer.drain()
             return outcome
 
         outcome = asyncio.run(call())
@@ -415,7 +415,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         backend = _open_backend(args)
         try:
             total_bytes = sum(info.file_size for info in tables.values())
-            with DocumentImporter(backend.runner.catalog, backend.limits, replace=args.replace) as importer, \
+            with DocumentImporter(backend.app, backend.limits, replace=args.replace) as importer, \
                     tqdm(total=total_bytes, unit="B", unit_scale=True, desc="import", file=sys.stderr,
                          delay=_PROGRESS_DELAY_S, leave=False) as progress:
                 for table, info in tables.items():
@@ -441,7 +441,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                                 continue
                             importer.add(table, doc, where)
                 try:
-                    counts = importer.commit()
+                    counts = asyncio.run(importer.commit())
                 except ImportRefused as err:
                     raise CommandError(str(err)) from None
                 replaced = dict(importer.replaced)
@@ -486,6 +486,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     web = None if args.no_web else Path(args.web) if args.web is not None else default_web_dir()
     if web is not None and not web.is_dir():
         raise CommandError(f"web directory {web} does not exist (build the page first: make run)")
+    if args.workers < 1:
+        raise CommandError(f"--workers must be at least 1, got {args.workers}")
     from prefmem.bounds import Bounds
 
     try:
@@ -494,7 +496,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         raise CommandError(str(err)) from None
     backend = _open_backend(args, durability=args.durability, dev_mode=not args.production, bounds=bounds)
     codegen_dir = None if args.no_codegen else _generated_dir(args, args.codegen_out)
-    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web, codegen_dir=codegen_dir)
+    serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web, codegen_dir=codegen_dir,
+          workers=args.workers)
     return 0
 
 
@@ -534,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-web", action="store_true", help="serve no web page")
     dev.add_argument("--production", action="store_true",
                      help="hide server internals in error messages sent to clients")
+    dev.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="serve from N processes sharing the port and the database, one per core (default 1)")
     # Where a frontend can import the generated API depends on its layout, so dev takes codegen's --out too.
     dev.add_argument("--codegen-out", default=None, metavar="DIR",
                      help="while watching, keep the TypeScript API (prefmem codegen) current in DIR "

@@ -221,7 +221,8 @@ def _function_tree(registry: Registry, internal: bool) -> dict[str, Any]:
     """``{module: {... {name: FunctionDef}}}``: ``dir/mod:fn`` is ``api.dir.mod.fn``, as in Convex."""
     tree: dict[str, Any] = {}
     for path, fn in registry.functions.items():
-        if fn.kind == "http_action" or fn.internal != internal:
+        # The runtime's own functions (the dashboard's) are not the app's API.
+        if fn.kind == "http_action" or fn.internal != internal or path.startswith("_system/"):
             continue
         module, _, name = path.partition(":")
         node = tree

@@ -2,29 +2,41 @@
 
 Each distinct live query (path, args, pagination journal, and the identity if the query
 read it) is one ``LiveQuery`` executed once and shared by every subscriber. Its read set's
-intervals sit in one interval tree per index. A commit stabs each written key into the
-tree of its index, which marks exactly the live queries that read that key stale; the
-cost follows the keys written and the queries hit, not the number of subscriptions.
+intervals sit in one stabbing structure per index.
 
-Stale queries are rerun in a flush: all at one snapshot, so everything a subscriber is
-told in one flush comes from one timestamp. Commits that land while a flush is pending
-simply add to it, so a burst of commits coalesces into one round of reruns.
+The manager follows the write log. ``processed_ts`` says how far: every live query that is
+not stale is valid at ``processed_ts`` — no commit after the timestamp of its result and up
+to ``processed_ts`` wrote into its reads. Advancing over a log entry stabs each written key
+into its index's structure, which marks exactly the live queries that read it stale (unless
+their result is already newer than the entry); the cost follows the keys written and the
+queries hit, not the number of subscriptions.
+
+Stale queries are rerun in a flush, all at one snapshot, after advancing to that
+snapshot's timestamp: so everything a subscriber is told in one flush is valid at one
+timestamp. Commits that land while a flush is pending simply add to it, so a burst of
+commits coalesces into one round of reruns.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, AsyncIterator, Protocol
+from contextlib import asynccontextmanager
 
 import msgspec
 
 from prefmem.auth.identity import Identity
-from prefmem.database import ReadSet, WriteSet
+from prefmem.database import ReadSet
+from prefmem.database.write_log import catch_up
 from prefmem.functions import FunctionDef
 from prefmem.intervals import IntervalIndex
-from prefmem.runner import Outcome, Runner
+from prefmem.persistence.base import Snapshot
+from prefmem.runner import Outcome
 from prefmem.values import to_json
+
+if TYPE_CHECKING:
+    from prefmem.application import Application
 
 _json = msgspec.json.Encoder(order="sorted")
 _wire_json = msgspec.json.Encoder()
@@ -102,10 +114,11 @@ def _wire_bytes(value: Any) -> Any:
 
 
 class Subscriptions:
-    """Owns every live query of one backend and keeps them current."""
+    """Owns every live query of one process and keeps them current."""
 
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
+    def __init__(self, app: "Application") -> None:
+        self.app = app
+        self.processed_ts = app.write_log.head_ts
         self._by_key: dict[tuple[str, str, str | None], list[LiveQuery]] = {}
         self._indexes: dict[int, IntervalIndex] = {}
         self._stale: set[LiveQuery] = set()
@@ -115,7 +128,7 @@ class Subscriptions:
         self._settled.set()
         self.executions = 0  # query executions by this manager (initial runs + reruns)
         self.last_flush_reruns = 0
-        runner.committer.add_listener(self._on_commit)
+        app.write_log.add_listener(self._on_commit)
 
     # -- subscribing --------------------------------------------------------------------
 
@@ -130,13 +143,14 @@ class Subscriptions:
         return None
 
     def subscribe(self, fn: FunctionDef, args: Any, identity: Identity | None, journal: str | None,
-                  subscriber: Subscriber) -> LiveQuery:
-        """Share a current live query or run a new one. Call only when ``is_settled``."""
+                  subscriber: Subscriber, snapshot: Snapshot) -> LiveQuery:
+        """Share a current live query or run a new one at ``snapshot``, which must be the
+        one ``current`` gave (every live query that is not stale is valid at it)."""
         live = self._find(fn, args, identity, journal)
         if live is None:
             base = (fn.path or "", args_key(args), journal)
             live = LiveQuery(fn, args, identity, journal, base)
-            self._execute(live, self.runner.execute_query(fn, args, identity, journal=journal))
+            self._execute(live, self.app.runner.execute_query(fn, args, identity, snapshot, journal=journal))
             self._by_key.setdefault(base, []).append(live)
         live.subscribers[subscriber] = live.subscribers.get(subscriber, 0) + 1
         return live
@@ -152,7 +166,7 @@ class Subscriptions:
 
     def close(self) -> None:
         """Stop following commits (the manager is no longer used)."""
-        self.runner.committer.remove_listener(self._on_commit)
+        self.app.write_log.remove_listener(self._on_commit)
         if self._flush_task is not None:
             self._flush_task.cancel()
 
@@ -168,6 +182,10 @@ class Subscriptions:
                 siblings.remove(live)
             if not siblings:
                 del self._by_key[live.base_key]
+
+    @property
+    def live_queries(self) -> int:
+        return sum(len(siblings) for siblings in self._by_key.values())
 
     # -- the interval index -------------------------------------------------------------
 
@@ -199,6 +217,11 @@ class Subscriptions:
         live.stale = False
         return live.install(outcome)
 
+    def _mark_stale(self, live: LiveQuery) -> None:
+        if not live.stale:
+            live.stale = True
+            self._stale.add(live)
+
     def reload(self, registry: Any) -> None:
         """New code: every live query reruns with the function now registered at its path."""
         for siblings in self._by_key.values():
@@ -207,24 +230,51 @@ class Subscriptions:
                     live.fn = registry.get(live.fn.path or "", kind="query")
                 except Exception:  # noqa: BLE001 — a removed function fails in the rerun below
                     pass
-                if not live.stale:
-                    live.stale = True
-                    self._stale.add(live)
+                self._mark_stale(live)
         self._schedule_flush()
 
-    # -- commits and flushes ------------------------------------------------------------
+    # -- following the write log --------------------------------------------------------
 
-    def _on_commit(self, ts: int, writes: WriteSet) -> None:
-        """Committer listener, run synchronously right after a commit becomes visible."""
-        for index_id, key in writes.keys:
+    def _on_commit(self, ts: int, keys: list[tuple[int, bytes]]) -> None:
+        """Write-log listener: a commit is known. Its keys are stabbed by ``advance``."""
+        self._schedule_flush()
+
+    def advance(self, upto: int) -> None:
+        """Mark stale every live query that a commit in ``(processed_ts, upto]`` wrote into."""
+        if upto <= self.processed_ts:
+            return
+        log = self.app.write_log
+        if not log.covers(self.processed_ts):
+            # Entries this manager never saw are gone: any query may be stale.
+            for siblings in self._by_key.values():
+                for live in siblings:
+                    self._mark_stale(live)
+        else:
+            indexes = self._indexes
+            for ts, keys in log.entries_after(self.processed_ts, upto):
+                for index_id, key in keys:
+                    index = indexes.get(index_id)
+                    if index is None:
+                        continue
+                    for live in index.stab(key):
+                        if not live.stale and live.outcome.ts < ts:
+                            live.stale = True
+                            self._stale.add(live)
+        self.processed_ts = upto
+
+    def invalidate(self, keys: list[tuple[int, bytes]]) -> None:
+        """Rerun the live queries that read any of ``keys`` though no commit wrote them (an
+        in-memory source a system query reads, such as the dashboard's log)."""
+        for index_id, key in keys:
             index = self._indexes.get(index_id)
-            if index is None:
-                continue
-            for live in index.stab(key):
-                if not live.stale:
-                    live.stale = True
-                    self._stale.add(live)
+            if index is not None:
+                for live in index.stab(key):
+                    self._mark_stale(live)
         self._schedule_flush()
+
+    def reads_index(self, index_id: int) -> bool:
+        """Whether some live query has read ``index_id``."""
+        return bool(self._indexes.get(index_id))
 
     def want_ts(self, subscriber: Subscriber) -> None:
         """Ask for a flush callback even if none of the subscriber's queries change."""
@@ -236,24 +286,63 @@ class Subscriptions:
         if self._flush_task is None or self._flush_task.done():
             self._flush_task = asyncio.get_running_loop().create_task(self._flush_loop(), name="prefmem-flush")
 
-    @property
-    def is_settled(self) -> bool:
-        return self._settled.is_set() and self.runner.committer.visible.is_set()
-
     async def settled(self) -> None:
-        """Wait until no live query is stale and no commit is in flight."""
-        while not self.is_settled:
-            await self._settled.wait()
-            await self.runner.committer.visible.wait()
+        """Wait until the manager has caught up with the write log."""
+        await self._settled.wait()
+
+    async def _open_current(self) -> Snapshot:
+        """A snapshot whose commits are all in the write log."""
+        app = self.app
+        while True:
+            snapshot = app.persistence.snapshot()
+            if snapshot.ts <= app.write_log.head_ts:
+                return snapshot
+            if app.persistence.shared:
+                catch_up(app.write_log, snapshot, snapshot.ts)
+                return snapshot
+            # A commit is being made durable in a worker thread: it is appended right after.
+            snapshot.close()
+            await app.write_log.wait_for(snapshot.ts)
+
+    @asynccontextmanager
+    async def current(self) -> AsyncIterator[Snapshot]:
+        """A snapshot at which every live query that is not stale is valid: subscribe new
+        queries at it. Use it without awaiting anything inside."""
+        snapshot = await self._open_current()
+        try:
+            self._flush_at(snapshot)
+            yield snapshot
+        finally:
+            snapshot.close()
 
     async def _flush_loop(self) -> None:
         await asyncio.sleep(0)  # let commits queued in this loop turn join the flush
-        while self._stale or self._ts_waiters:
-            await self.runner.committer.visible.wait()
-            self._flush_once()
-        self._settled.set()
+        try:
+            while True:
+                self.advance(self.app.write_log.head_ts)
+                if not any(live.subscribers for live in self._stale):
+                    self._stale.clear()
+                    self._notify_waiters()
+                    if self.app.write_log.head_ts <= self.processed_ts:
+                        break
+                    continue
+                snapshot = await self._open_current()
+                try:
+                    self._flush_at(snapshot)
+                finally:
+                    snapshot.close()
+        finally:
+            self._settled.set()
 
-    def _split(self, live: LiveQuery, snapshot: Any) -> list[tuple[Subscriber, LiveQuery]]:
+    def _notify_waiters(self) -> None:
+        """Only Transitions owed to mutations: no query changed, no snapshot needed."""
+        waiters, self._ts_waiters = self._ts_waiters, set()
+        if waiters:
+            self.last_flush_reruns = 0
+        for subscriber in waiters:
+            subscriber.on_flush(self.processed_ts, set())
+
+    def _split(self, live: LiveQuery, snapshot: Snapshot) -> list[tuple[Subscriber, LiveQuery]]:
         """A shared query that now reads the identity must not serve one user's result to another.
 
         It was shared because its last run did not read the identity; this run did, so every
@@ -269,8 +358,8 @@ class Subscriptions:
             target = self._find(live.fn, live.args, identity, live.journal)
             if target is None or target is live:
                 target = LiveQuery(live.fn, live.args, identity, live.journal, live.base_key)
-                self._execute(target, self.runner.execute_query(live.fn, live.args, identity, journal=live.journal,
-                                                                snapshot=snapshot))
+                self._execute(target, self.app.runner.execute_query(live.fn, live.args, identity, snapshot,
+                                                                    journal=live.journal))
                 self._by_key.setdefault(live.base_key, []).append(target)
             del live.subscribers[subscriber]
             target.subscribers[subscriber] = target.subscribers.get(subscriber, 0) + count
@@ -297,39 +386,35 @@ class Subscriptions:
             self._drop(live)
         return moved
 
-    def _flush_once(self) -> None:
+    def _flush_at(self, snapshot: Snapshot) -> None:
+        """Advance to ``snapshot`` and rerun there every stale query; tell subscribers."""
+        self.advance(snapshot.ts)
         stale, self._stale = self._stale, set()
-        waiters, self._ts_waiters = self._ts_waiters, set()
-        changed_by_subscriber: dict[Subscriber, set[LiveQuery]] = {}
         stale_live = [live for live in stale if live.subscribers]
         if not stale_live:
-            # Only Transitions owed to mutations: the last commit's ts is known without
-            # opening a read transaction (as dear as a small mutation, once per batch).
-            self.last_flush_reruns = 0
-            ts = self.runner.storage.last_ts
-            for subscriber in waiters:
-                subscriber.on_flush(ts, set())
+            self._notify_waiters()
             return
-        with self.runner.storage.snapshot() as snapshot:
-            ts = snapshot.ts
-            reruns = 0
-            for live in stale_live:
-                reruns += 1
-                # A page keeps the end it had when first computed: reruns reuse its journal.
-                journal = live.outcome.journal if live.outcome.journal is not None else live.journal
-                outcome = self.runner.execute_query(live.fn, live.args, live.identity, journal=journal,
-                                                    snapshot=snapshot)
-                if self._execute(live, outcome):
-                    for subscriber in live.subscribers:
-                        changed_by_subscriber.setdefault(subscriber, set()).add(live)
-                if live.reads_identity:
-                    for subscriber, moved_to in self._split(live, snapshot):
-                        changed_by_subscriber.setdefault(subscriber, set()).discard(live)
-                        changed_by_subscriber[subscriber].add(moved_to)
-            for base in {live.base_key for live in stale_live if not live.reads_identity}:
-                for subscriber, old, moved_to in self._merge(base):
-                    changed_by_subscriber.setdefault(subscriber, set()).discard(old)
+        waiters, self._ts_waiters = self._ts_waiters, set()
+        changed_by_subscriber: dict[Subscriber, set[LiveQuery]] = {}
+        ts = snapshot.ts
+        reruns = 0
+        runner = self.app.runner
+        for live in stale_live:
+            reruns += 1
+            # A page keeps the end it had when first computed: reruns reuse its journal.
+            journal = live.outcome.journal if live.outcome.journal is not None else live.journal
+            outcome = runner.execute_query(live.fn, live.args, live.identity, snapshot, journal=journal)
+            if self._execute(live, outcome):
+                for subscriber in live.subscribers:
+                    changed_by_subscriber.setdefault(subscriber, set()).add(live)
+            if live.reads_identity:
+                for subscriber, moved_to in self._split(live, snapshot):
+                    changed_by_subscriber.setdefault(subscriber, set()).discard(live)
                     changed_by_subscriber[subscriber].add(moved_to)
+        for base in {live.base_key for live in stale_live if not live.reads_identity}:
+            for subscriber, old, moved_to in self._merge(base):
+                changed_by_subscriber.setdefault(subscriber, set()).discard(old)
+                changed_by_subscriber[subscriber].add(moved_to)
         self.last_flush_reruns = reruns
         for subscriber in set(changed_by_subscriber) | waiters:
             subscriber.on_flush(ts, changed_by_subscriber.get(subscriber, set()))

@@ -77,7 +77,7 @@ class HttpRouter:
         return [*self._exact.values(), *self._prefixes]
 
 
-async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any) -> Any:
+async def dispatch(app: Any, router: HttpRouter, request: Any, identity: Any) -> Any:
     """Run the HTTP action routed for ``request``; None when no route matches."""
     route = router.lookup(request.method, request.url.path)
     if route is None:
@@ -85,13 +85,11 @@ async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any)
     fn = route.handler
     started = time.perf_counter()
     error: str | None = None
-    collector, token = logs.start(runner.limits.log_lines)
+    collector, token = logs.start(app.limits.log_lines)
     try:
-        ctx = ActionCtx(runner, identity)
-        runner.prepare_action_ctx(ctx)
-        result = fn.handler(ctx, request)
+        result = fn.handler(ActionCtx(app, identity), request)
         if inspect.isawaitable(result):
-            result = await asyncio.wait_for(result, runner.limits.action_time_ms / 1000.0)
+            result = await asyncio.wait_for(result, app.limits.action_time_ms / 1000.0)
         if not isinstance(result, Response):
             raise TypeError(f"an HTTP action must return a starlette Response, got {type(result).__name__}")
         return result
@@ -101,10 +99,10 @@ async def dispatch(runner: Any, router: HttpRouter, request: Any, identity: Any)
     except Exception as err:  # noqa: BLE001 — the caller gets a 500 that says what failed
         if fn.path is None:
             fn.path = f"http:{request.method} {route.path or route.path_prefix}"
-        outcome = runner.failure(fn, err)
+        outcome = app.runner.failure(fn, err)
         error = outcome.error
         return JSONResponse({"code": "FunctionFailed", "message": outcome.error}, status_code=500)
     finally:
         logs.stop(token)
-        runner.execution_log.add(f"{request.method} {request.url.path}", "http_action", error, collector.finish(),
+        app.execution_log.add(f"{request.method} {request.url.path}", "http_action", error, collector.finish(),
                                  started)

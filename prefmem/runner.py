@@ -1,12 +1,14 @@
-"""Runs queries, mutations and actions with the right ctx, validation and guards.
+"""Runs one function with the right ctx, validation and guards, and says what it did.
+
+The runner knows nothing of commits: a query runs at the snapshot it is given and a
+mutation at the snapshot and write buffer the committer gives it; the ``Outcome`` holds
+the result and, for the committer and the live queries, what the execution read (its
+read set) and wrote (its write set).
 
 Queries and mutations execute synchronously on the event loop thread: their ctx.db
 operations are coroutines that never suspend, so the runner drives the handler's
 coroutine by hand and a handler that suspends has awaited something outside ctx. That is
-the determinism guard, and it also means nothing else runs in the middle of a query or
-mutation, so each is trivially isolated. Mutations go through the ``Committer``, the
-single serial writer, which runs queued mutations in one SQLite transaction (a savepoint
-each) and commits them together.
+the determinism guard.
 """
 
 from __future__ import annotations
@@ -21,28 +23,28 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from prefmem import logs
 from prefmem.auth.identity import Identity
-from prefmem.bounds import Bounds
 from prefmem.database import vector
-from prefmem.database import Catalog, DatabaseReader, DatabaseWriter, ReadSet, Transaction, WriteSet
+from prefmem.database import DatabaseReader, DatabaseWriter, ReadSet, Transaction, WriteSet
+from prefmem.database.write_buffer import WriteBuffer
 from prefmem.errors import ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
-from prefmem.functions import FunctionDef, Registry
+from prefmem.functions import FunctionDef
 from prefmem.files.context import ActionStorage, MutationStorage, QueryStorage
-from prefmem.files.store import FileStore
-from prefmem.limits import Limits
+from prefmem.persistence.base import Snapshot
 from prefmem.scheduler.context import ActionScheduler, MutationScheduler
 from prefmem.values import to_json
-from prefmem.storage import Durability, Snapshot, Storage, WriteBatch
+
+if TYPE_CHECKING:
+    from prefmem.application import Application
 
 log = logging.getLogger("prefmem.runner")
 
 _msgpack_encoder = msgspec.msgpack.Encoder()
-_msgpack_decoder = msgspec.msgpack.Decoder()
 
 
 class Clock:
@@ -63,26 +65,12 @@ class Outcome:
     log_lines: list[str] = field(default_factory=list)
     read_set: ReadSet | None = None
     write_set: WriteSet | None = None
-    ts: int = 0
+    ts: int = 0  # a query's snapshot; a mutation's commit
     journal: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
-
-    @staticmethod
-    def encode_replies(replies: list[tuple[int, "Outcome"]]) -> bytes:
-        """Committed replies of one session's requests, as stored for replays (the ts is
-        stored beside them): one value per session and batch, not one per mutation."""
-        return _msgpack_encoder.encode([(request_id, o.value, o.log_lines) for request_id, o in replies])
-
-    @classmethod
-    def from_replies(cls, data: bytes, ts: int, request_id: int) -> "Outcome | None":
-        """The stored reply to ``request_id`` among ``encode_replies``' output, if there."""
-        for stored_id, value, log_lines in _msgpack_decoder.decode(data):
-            if stored_id == request_id:
-                return cls(value=value, log_lines=log_lines, ts=ts)
-        return None
 
     def unwrap(self) -> Any:
         """The value, or the error re-raised (``ConvexError`` keeps its data)."""
@@ -111,10 +99,10 @@ class Auth:
 
 
 class QueryCtx:
-    """ctx of a query. ``now`` is frozen at the start; ``random`` is seeded per execution,
-    so a rerun at the same snapshot draws the same numbers."""
+    """ctx of a query. ``now`` is frozen at the start; ``random`` is seeded per execution
+    (``seed``: a query's reruns at one snapshot draw the same numbers; None: fresh ones)."""
 
-    def __init__(self, tx: Transaction, identity: Identity | None, seed: int) -> None:
+    def __init__(self, tx: Transaction, identity: Identity | None, seed: int | None, app: "Application") -> None:
         self.db = self._database(tx)
         self.auth = Auth(identity, tx.read_set)
         self.now = tx.now_ms
@@ -136,9 +124,9 @@ class MutationCtx(QueryCtx):
     """ctx of a mutation. ``scheduler`` and ``storage`` are made on first use: most
     mutations touch neither, and every mutation builds a ctx."""
 
-    def __init__(self, tx: Transaction, identity: Identity | None, seed: int, runner: "Runner") -> None:
-        super().__init__(tx, identity, seed)
-        self._runner = runner
+    def __init__(self, tx: Transaction, identity: Identity | None, seed: int | None, app: "Application") -> None:
+        super().__init__(tx, identity, seed, app)
+        self._app = app
         self._identity = identity
         self._scheduler: MutationScheduler | None = None
         self._storage: MutationStorage | None = None
@@ -150,42 +138,42 @@ class MutationCtx(QueryCtx):
     @property
     def scheduler(self) -> MutationScheduler:
         if self._scheduler is None:
-            self._scheduler = MutationScheduler(self.db, self._runner, self.now)
+            self._scheduler = MutationScheduler(self.db, self._app, self.now)
         return self._scheduler
 
     @property
     def storage(self) -> MutationStorage:
         if self._storage is None:
-            self._storage = MutationStorage(self.db, self._runner, self.now, self._identity)
+            self._storage = MutationStorage(self.db, self._app, self.now, self._identity)
         return self._storage
 
 
 class ActionCtx:
-    def __init__(self, runner: "Runner", identity: Identity | None) -> None:
-        self._runner = runner
+    def __init__(self, app: "Application", identity: Identity | None) -> None:
+        self._app = app
         self._identity = identity
         self.auth = Auth(identity)
-        self.now = runner.clock.now_ms()
+        self.now = app.clock.now_ms()
+        self.scheduler = ActionScheduler(app, self.now)
+        self.storage = ActionStorage(app, identity)
+
+    async def _run(self, ref: Any, args: dict | None, kind: str) -> Any:
+        fn = self._app.registry.resolve(ref)
+        outcome = await self._app.run(fn, args or {}, self._identity, expect=kind)
+        return outcome.unwrap()
 
     async def run_query(self, ref: Any, args: dict | None = None) -> Any:
-        fn = self._runner.registry.resolve(ref)
-        outcome = await self._runner.run(fn, args or {}, self._identity, expect="query")
-        return outcome.unwrap()
+        return await self._run(ref, args, "query")
 
     async def run_mutation(self, ref: Any, args: dict | None = None) -> Any:
-        fn = self._runner.registry.resolve(ref)
-        outcome = await self._runner.run(fn, args or {}, self._identity, expect="mutation")
-        return outcome.unwrap()
+        return await self._run(ref, args, "mutation")
 
     async def run_action(self, ref: Any, args: dict | None = None) -> Any:
-        fn = self._runner.registry.resolve(ref)
-        outcome = await self._runner.run(fn, args or {}, self._identity, expect="action")
-        return outcome.unwrap()
+        return await self._run(ref, args, "action")
 
     async def vector_search(self, table: str, index: str, request: dict) -> list[dict]:
         """Nearest documents by cosine similarity: ``[{"_id", "_score"}]``, best first."""
-        await self._runner.committer.visible.wait()
-        return vector.search(self._runner, table, index, request)
+        return vector.search(self._app, table, index, request)
 
 
 # ---------------------------------------------------------------------------- guards
@@ -232,7 +220,16 @@ def _is_write_or_data_open(args: tuple) -> bool:
     return not str(path).endswith((".py", ".pyc", ".so", ".pth"))
 
 
-sys.addaudithook(_audit)
+_guard_installed = False
+
+
+def _install_guard() -> None:
+    """Audit hooks cannot be removed, so the first runner installs the one hook for good
+    (not at import: importing prefmem must not change the process)."""
+    global _guard_installed
+    if not _guard_installed:
+        _guard_installed = True
+        sys.addaudithook(_audit)
 
 
 class _Watchdog:
@@ -287,50 +284,14 @@ _watchdog = _Watchdog()
 
 # ---------------------------------------------------------------------------- runner
 
-CommitListener = Callable[[int, WriteSet], None]
-
-
 class Runner:
-    """Executes functions of one application against one storage file."""
+    """Executes the functions of one application."""
 
-    def __init__(self, registry: Registry, storage: Storage, catalog: Catalog, limits: Limits,
-                 clock: Clock | None = None, *, dev_mode: bool = True) -> None:
-        self.registry = registry
-        self.storage = storage
-        self.catalog = catalog
-        self.limits = limits
-        self.clock = clock or Clock()
-        self.dev_mode = dev_mode
-        self.committer = Committer(self)
-        self.execution_log = logs.ExecutionLog()  # what `prefmem logs` follows
-        self.site_url = "http://127.0.0.1:3210"  # where clients reach this server; the server sets it
-        self.files: FileStore | None = None
-        self.bounds = Bounds()  # the backend sets its own
+    def __init__(self, app: "Application") -> None:
+        self.app = app
+        self.limits = app.limits
+        _install_guard()
         logs.install()
-
-    # -- entry points -------------------------------------------------------------------
-
-    async def run(self, fn: FunctionDef, args: Any, identity: Identity | None, *, expect: str | None = None,
-                  journal: str | None = None) -> Outcome:
-        if expect is not None and fn.kind != expect:
-            return Outcome(error=f"{fn.path} is a {fn.kind}, not a {expect}")
-        if fn.kind == "query":
-            await self.committer.visible.wait()
-            return self.execute_query(fn, args, identity, journal=journal)
-        if fn.kind == "mutation":
-            return await self.committer.submit(fn, args, identity)
-        if fn.kind == "action":
-            return await self.execute_action(fn, args, identity)
-        return Outcome(error=f"{fn.path} is an HTTP action; call it over HTTP")
-
-    async def call(self, path: str, args: Any, identity: Identity | None = None, *, kind: str | None = None,
-                   allow_internal: bool = False, journal: str | None = None) -> Outcome:
-        """Resolve a client-supplied path and run it; unknown paths become error outcomes."""
-        try:
-            fn = self.registry.get(path, kind=kind, allow_internal=allow_internal)
-        except PrefmemError as err:
-            return Outcome(error=str(err))
-        return await self.run(fn, args, identity, journal=journal)
 
     # -- shared steps -------------------------------------------------------------------
 
@@ -387,12 +348,14 @@ class Runner:
         if isinstance(err, _ExecutionTimeout):
             return Outcome(error=str(LimitExceeded("query_mutation_time_ms", f"{fn.path} ran longer than "
                                                    f"{self.limits.query_mutation_time_ms:g} ms")))
-        if self.dev_mode:
+        if self.app.dev_mode:
             detail = "".join(traceback.format_exception_only(type(err), err)).strip()
             return Outcome(error=f"[{fn.path}] Uncaught {detail}")
         return Outcome(error=f"[{fn.path}] Server Error")
 
-    def _seed(self, fn: FunctionDef, ts: int) -> int:
+    @staticmethod
+    def _query_seed(fn: FunctionDef, ts: int) -> int:
+        # A rerun at the same snapshot draws the same numbers, so it returns the same result.
         return hash((fn.path, ts)) & 0xFFFFFFFF
 
     def _execute_sync(self, fn: FunctionDef, args: Any, tx: Transaction, ctx: Any) -> Outcome:
@@ -420,7 +383,7 @@ class Runner:
         outcome.log_lines = collector.finish()
         outcome.read_set = tx.read_set
         outcome.journal = tx.journal_out
-        self.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started)
+        self.app.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started)
         return outcome
 
     def _deadline(self) -> float:
@@ -428,40 +391,32 @@ class Runner:
 
     # -- queries ------------------------------------------------------------------------
 
-    def execute_query(self, fn: FunctionDef, args: Any, identity: Identity | None, *,
-                      journal: str | None = None, snapshot: Snapshot | None = None) -> Outcome:
-        """Run a query synchronously at ``snapshot`` (default: a fresh one at the latest commit)."""
-        if snapshot is None:
-            with self.storage.snapshot() as fresh:
-                return self.execute_query(fn, args, identity, journal=journal, snapshot=fresh)
-        tx = Transaction(self.catalog, snapshot, self.limits, now_ms=self.clock.now_ms(), deadline=self._deadline())
+    def execute_query(self, fn: FunctionDef, args: Any, identity: Identity | None, snapshot: Snapshot, *,
+                      journal: str | None = None) -> Outcome:
+        """Run a query synchronously at ``snapshot``."""
+        tx = Transaction(self.app.catalog, snapshot, self.limits, now_ms=self.app.clock.now_ms(),
+                         deadline=self._deadline())
         tx.journal_in = journal
-        ctx = QueryCtx(tx, identity, self._seed(fn, snapshot.ts))
-        ctx.storage = QueryStorage(ctx.db, self)
+        ctx = QueryCtx(tx, identity, self._query_seed(fn, snapshot.ts), self.app)
+        ctx.storage = QueryStorage(ctx.db, self.app)
         outcome = self._execute_sync(fn, args, tx, ctx)
         outcome.ts = snapshot.ts
         return outcome
 
     # -- mutations ----------------------------------------------------------------------
 
-    def execute_mutation(self, fn: FunctionDef, args: Any, identity: Identity | None, batch: WriteBatch, *,
-                         isolated: bool) -> Outcome:
-        """Run one mutation inside the committer's batch (in a savepoint if ``isolated``).
-
-        A failed mutation that was not isolated leaves its partial writes in the batch:
-        the caller must restart the batch (the committer does).
-        """
-        batch.begin_mutation(isolated)
-        tx = Transaction(self.catalog, batch.snapshot, self.limits, now_ms=self.clock.now_ms(), batch=batch,
+    def execute_mutation(self, fn: FunctionDef, args: Any, identity: Identity | None, snapshot: Snapshot,
+                         buffer: WriteBuffer) -> Outcome:
+        """Run one mutation at ``snapshot`` (which reads ``buffer`` back), its writes going
+        to ``buffer``. A failed mutation's writes stay in the buffer: the caller takes
+        them back out (the committer does, with the buffer's undo marks)."""
+        tx = Transaction(self.app.catalog, snapshot, self.limits, now_ms=self.app.clock.now_ms(), buffer=buffer,
                          deadline=self._deadline())
-        ctx = MutationCtx(tx, identity, self._seed(fn, batch.ts), self)
+        # Mutations never rerun for a cache, so each execution draws its own numbers.
+        ctx = MutationCtx(tx, identity, None, self.app)
         outcome = self._execute_sync(fn, args, tx, ctx)
-        batch.end_mutation(keep=outcome.ok)
         if outcome.ok:
             outcome.write_set = tx.write_set
-        elif tx.created_tables:
-            self.catalog.reload()
-        outcome.ts = batch.ts
         return outcome
 
     # -- actions ------------------------------------------------------------------------
@@ -471,9 +426,7 @@ class Runner:
         collector, token = logs.start(self.limits.log_lines)
         try:
             args = self._check_args(fn, args)
-            ctx = ActionCtx(self, identity)
-            self.prepare_action_ctx(ctx)
-            result = fn.handler(ctx, args)
+            result = fn.handler(ActionCtx(self.app, identity), args)
             if inspect.isawaitable(result):
                 result = await asyncio.wait_for(result, self.limits.action_time_ms / 1000.0)
             outcome = Outcome(value=self._check_result(fn, result))
@@ -485,180 +438,5 @@ class Runner:
         finally:
             logs.stop(token)
         outcome.log_lines = collector.finish()
-        self.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started)
+        self.app.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started)
         return outcome
-
-    def prepare_action_ctx(self, ctx: ActionCtx) -> None:
-        """Add what other rooms provide to an action's ctx."""
-        ctx.scheduler = ActionScheduler(self, ctx.now)
-        ctx.storage = ActionStorage(self, ctx._identity)
-
-
-def _log_failed_copy(copying: asyncio.Future) -> None:
-    if not copying.cancelled() and copying.exception() is not None:
-        log.warning("WAL checkpoint failed: %s", copying.exception())
-
-
-@dataclass
-class _Pending:
-    fn: FunctionDef
-    args: Any
-    identity: Identity | None
-    future: asyncio.Future
-    record: tuple[str, int] | None  # (sessionId, requestId): keep the reply for replays
-
-
-class Committer:
-    """The single serial writer: batches queued mutations into group commits.
-
-    Mutations run in arrival order, so one client's mutations run in the order it sent
-    them. While a batch's commit is in flight (in a worker thread, for fsync), ``visible``
-    is cleared and queries wait: a query never reads a commit before the commit's
-    listeners (invalidation) have seen it.
-    """
-
-    max_batch = 256
-    checkpoint_every = 128  # commits between WAL checkpoints, each run in a worker thread
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner = runner
-        self.listeners: list[CommitListener] = []
-        self.visible = asyncio.Event()
-        self.visible.set()
-        self._queue: list[_Pending] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None  # the running committer task's
-        self.commits = 0
-        self.mutations = 0
-        self._commits_at_checkpoint = 0
-        self._copying: asyncio.Future | None = None  # a copy_wal running in a worker thread
-
-    def add_listener(self, listener: CommitListener) -> None:
-        self.listeners.append(listener)
-
-    def remove_listener(self, listener: CommitListener) -> None:
-        if listener in self.listeners:
-            self.listeners.remove(listener)
-
-    def submit(self, fn: FunctionDef, args: Any, identity: Identity | None,
-               record: tuple[str, int] | None = None) -> Awaitable[Outcome]:
-        """Queue a mutation; ``record`` = (sessionId, requestId) stores its reply with its commit."""
-        task = self._task
-        if task is None or task.done():
-            # The loop is looked up only when the committer (re)starts: in CPython 3.11 every
-            # get_running_loop() is a getpid() system call, a real share of a small mutation.
-            self._loop = asyncio.get_running_loop()
-            self._task = self._loop.create_task(self._run(), name="prefmem-committer")
-        future: asyncio.Future = self._loop.create_future()
-        self._queue.append(_Pending(fn, args, identity, future, record))
-        self._wake.set()
-        return future
-
-    async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-            # One turn of the event loop first: frames already on the sockets are read and
-            # their mutations join this batch, instead of waiting a whole commit for the next.
-            await asyncio.sleep(0)
-            items, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
-            try:
-                await self._commit_batch(items)
-            except BaseException as err:  # a storage failure fails the batch, not the server
-                for item in items:
-                    if not item.future.done():
-                        item.future.set_result(Outcome(error=f"commit failed: {err}"))
-                if isinstance(err, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
-                    raise
-            await self._checkpoint()
-
-    async def _checkpoint(self) -> None:
-        """Keep the WAL short without stalling anything: every ``checkpoint_every`` commits
-        its pages are copied back in a worker thread while batches go on committing; the
-        next batch after that waits only for the copy of the few pages appended meanwhile."""
-        storage = self.runner.storage
-        if self._copying is not None:
-            if self._copying.done():
-                copying, self._copying = self._copying, None
-                # A failed copy is logged by _log_failed_copy and tried again later.
-                if not copying.cancelled() and copying.exception() is None:
-                    try:
-                        await asyncio.to_thread(storage.checkpoint)
-                    except Exception as err:  # noqa: BLE001 — best effort: the WAL grows until the next try
-                        log.warning("WAL checkpoint failed: %s", err)
-        elif self.commits - self._commits_at_checkpoint >= self.checkpoint_every:
-            self._commits_at_checkpoint = self.commits
-            self._copying = asyncio.ensure_future(asyncio.to_thread(storage.copy_wal))
-            self._copying.add_done_callback(_log_failed_copy)
-
-    async def _commit_batch(self, items: list[_Pending]) -> None:
-        runner = self.runner
-        batch = runner.storage.write_batch()
-        try:
-            outcomes = self._execute_all(batch, items)
-            replies: dict[str, list[tuple[int, Outcome]]] = {}
-            for item, outcome in zip(items, outcomes):
-                if item.record is not None and outcome.ok:
-                    replies.setdefault(item.record[0], []).append((item.record[1], outcome))
-            if replies:
-                batch.put_mutation_replies([(session_id, max(request_id for request_id, _ in group),
-                                             Outcome.encode_replies(group)) for session_id, group in replies.items()])
-        except BaseException:
-            batch.rollback()
-            raise
-        writes = WriteSet()
-        for outcome in outcomes:
-            if outcome.ok and outcome.write_set is not None:
-                writes.extend(outcome.write_set)
-            # Callers keep outcomes (sync sessions, for replays): only the reply stays.
-            outcome.read_set = outcome.write_set = None
-        if runner.storage.durability is Durability.FULL:
-            self.visible.clear()
-            try:
-                ts = await asyncio.to_thread(batch.commit)
-            finally:
-                self.visible.set()
-        else:
-            ts = batch.commit()
-        self.commits += 1
-        self.mutations += len(items)
-        for listener in self.listeners:
-            listener(ts, writes)
-        for item, outcome in zip(items, outcomes):
-            outcome.ts = ts
-            if not item.future.done():
-                item.future.set_result(outcome)
-
-    def _execute_all(self, batch: WriteBatch, items: list[_Pending]) -> list[Outcome]:
-        """Run a batch's mutations in order, as if each were its own transaction.
-
-        Optimistic: they run without savepoints, since almost all succeed. When one fails,
-        the batch starts over and the mutations before it run again, each in a savepoint,
-        so the failure takes only its own writes with it; nobody has seen the first
-        attempts' results, because nothing is answered before the commit.
-        """
-        runner = self.runner
-        outcomes: list[Outcome] = []
-        for position, item in enumerate(items):
-            outcome = runner.execute_mutation(item.fn, item.args, item.identity, batch, isolated=False)
-            if outcome.ok:
-                outcomes.append(outcome)
-                continue
-            batch.restart()
-            runner.catalog.reload()
-            if position == 0:
-                outcomes = [outcome]  # it failed on exactly the state the batch started from
-            else:
-                outcomes = [runner.execute_mutation(it.fn, it.args, it.identity, batch, isolated=True)
-                            for it in items[: position + 1]]
-            outcomes += [runner.execute_mutation(it.fn, it.args, it.identity, batch, isolated=True)
-                         for it in items[position + 1:]]
-            return outcomes
-        return outcomes
-
-    async def drain(self) -> None:
-        """Wait until every queued mutation has committed."""
-        while self._queue or (self._task is not None and not self._task.done() and self._wake.is_set()):
-            await asyncio.sleep(0.001)

@@ -25,7 +25,7 @@ from prefmem.auth.identity import Identity
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
 from prefmem.bodies import BodyTooLarge, bounded, check_declared, too_large
-from prefmem.bounds import env_name
+from prefmem.bounds import Bounds, env_name
 from prefmem.dashboard import Dashboard
 from prefmem.dashboard.routes import dashboard_routes
 from prefmem.errors import AuthFailed
@@ -38,7 +38,7 @@ from prefmem.router import HttpRouter, dispatch
 from prefmem.scheduler.crons import CronRunner
 from prefmem.scheduler.executor import Executor
 from prefmem.static import static_response
-from prefmem.sync.session import MutationRecords, SyncSession
+from prefmem.sync.session import SyncSession
 
 log = logging.getLogger("prefmem.server")
 
@@ -130,33 +130,55 @@ class Server:
         self.crons: CronRunner | None = None
         self.dashboard: Dashboard | None = None
         self._watcher: asyncio.Task | None = None
+        self._leading: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
-        self.mutation_records = MutationRecords()
         self._stop_by: float | None = None  # loop time by which running functions must end
 
     async def start(self) -> None:
-        if self.backend.runner is None:
+        if self.backend.app is None:
             self.backend.open()
-        runner = self.backend.runner
-        assert runner is not None
+        app = self.backend.app
+        assert app is not None
         if self.site_url is not None:
-            runner.site_url = self.site_url
-        self.subscriptions = Subscriptions(runner)
+            app.site_url = self.site_url
+        self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
         self.auth.sign_in_ended.append(self._end_identities)
-        self.http_api = HttpApi(runner, self.auth)
-        self.executor = Executor(runner)
-        await self.executor.recover()
-        self.executor.start()
-        self.crons = CronRunner(runner)
-        self.crons.start()
+        self.http_api = HttpApi(app, self.auth)
+        app.start_following()
+        if app.persistence.try_lead():
+            await self._lead()
+        else:
+            self._leading = asyncio.create_task(self._wait_to_lead(), name="prefmem-leadership")
         self.dashboard = Dashboard(self)
-        self.dashboard.register(runner.registry)
+        self.dashboard.register(app.registry)
         self.dashboard.start()
-        self._announce()
+        if not self.backend.shared:
+            self._announce()  # a worker's parent announces the deployment
         if self.watch:
             self._regenerate()
             self._watcher = asyncio.create_task(self._watch_code(), name="prefmem-reload")
+
+    # How often a worker that does not run the scheduler checks whether the one that did died.
+    leadership_poll_s = 1.0
+
+    async def _lead(self) -> None:
+        """Run scheduled functions and crons: one process of the deployment does."""
+        app = self.backend.app
+        assert app is not None
+        self.executor = Executor(app)
+        await self.executor.recover()  # what the previous leader left running failed with it
+        self.executor.start()
+        self.crons = CronRunner(app)
+        self.crons.start()
+
+    async def _wait_to_lead(self) -> None:
+        app = self.backend.app
+        assert app is not None
+        while not app.persistence.try_lead():
+            await asyncio.sleep(self.leadership_poll_s)
+        log.info("prefmem: worker %d now runs the scheduler and crons", os.getpid())
+        await self._lead()
 
     def _announce_path(self) -> Path:
         return Path(f"{self.backend.db_path}.server.json")
@@ -177,6 +199,8 @@ class Server:
         """The server is stopping: start no scheduled work, and give what runs until the
         grace period (``Bounds.shutdown_grace_s``) ends to finish."""
         self._stop_by = asyncio.get_running_loop().time() + self.backend.bounds.shutdown_grace_s
+        if self._leading is not None:
+            self._leading.cancel()
         if self.crons is not None:
             self.crons.stop()
         if self.executor is not None:
@@ -190,6 +214,8 @@ class Server:
             pass
         if self._watcher is not None:
             self._watcher.cancel()
+        if self._leading is not None:
+            self._leading.cancel()
         if self.crons is not None:
             self.crons.stop()
         if self.dashboard is not None:
@@ -200,9 +226,12 @@ class Server:
             await self.executor.stop(self._stop_by)
         if self.http_api is not None:
             self.http_api.pins.close()
-        runner = self.backend.runner
-        if runner is not None:
-            await runner.committer.drain()
+        app = self.backend.app
+        if app is not None:
+            await app.committer.drain()
+            app.stop_following()
+        if self.subscriptions is not None:
+            self.subscriptions.close()
         self.backend.close()
 
     async def _watch_code(self) -> None:
@@ -221,8 +250,9 @@ class Server:
             self._regenerate()
 
     def _regenerate(self) -> None:
-        """Rewrite the app's TypeScript API from the functions just loaded and the schema file."""
-        if self.codegen_dir is None:
+        """Rewrite the app's TypeScript API from the functions just loaded and the schema file.
+        Of several worker processes, the one that runs the scheduler does it."""
+        if self.codegen_dir is None or (self.backend.shared and self.executor is None):
             return
         from prefmem import codegen
 
@@ -248,11 +278,10 @@ class Server:
         token = request.query_params.get("token")
         if not token:
             return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
-        runner = self.backend.runner
-        assert runner is not None
+        app = self.backend.app
+        assert app is not None
         # The token first: no byte of a request that may not upload reaches the disk.
-        await runner.committer.visible.wait()
-        usable = runner.execute_query(files_store.token_usable, {"token": token}, None)
+        usable = await app.query(files_store.token_usable, {"token": token}, None)
         if not usable.ok or not usable.value:
             storage_id = None
         else:
@@ -260,7 +289,7 @@ class Server:
             limit, setting = self.backend.bounds.upload_bytes, env_name("upload_bytes")
             try:
                 check_declared(request, limit, setting)
-                storage_id = await store_stream(runner, request.stream(), content_type, token, limit, setting)
+                storage_id = await store_stream(app, request.stream(), content_type, token, limit, setting)
             except BodyTooLarge as err:
                 return too_large(err)
         if storage_id is None:
@@ -269,14 +298,13 @@ class Server:
         return JSONResponse({"storageId": storage_id})
 
     async def serve_file(self, request: Request) -> Response:
-        runner = self.backend.runner
-        assert runner is not None and runner.files is not None
+        app = self.backend.app
+        assert app is not None
         storage_id = request.path_params["storage_id"]
-        await runner.committer.visible.wait()
-        meta = runner.execute_query(files_store.file_metadata, {"id": storage_id}, None)
+        meta = await app.query(files_store.file_metadata, {"id": storage_id}, None)
         if not meta.ok or meta.value is None:
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        path = runner.files.path_of(storage_id)
+        path = app.files.path_of(storage_id)
         if not path.exists():
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
         content_type = meta.value.get("contentType") or "application/octet-stream"
@@ -285,7 +313,7 @@ class Server:
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
-        assert self.auth is not None and self.backend.runner is not None
+        assert self.auth is not None and self.backend.app is not None
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme != "Convex" or not self.auth.is_admin_key(key):
@@ -296,7 +324,7 @@ class Server:
             wait = min(30.0, max(0.0, float(request.query_params.get("wait", "0"))))
         except ValueError:
             return JSONResponse({"code": "BadRequest", "message": "after and wait must be numbers"}, status_code=400)
-        log = self.backend.runner.execution_log
+        log = self.backend.app.execution_log
         records = await log.wait_since(after, wait) if wait else log.since(after)
         return JSONResponse({"entries": [r.to_json() for r in records], "last": log.last_seq})
 
@@ -318,7 +346,7 @@ class Server:
                 identity = await self.auth.for_header(request.headers.get("authorization"))
             except AuthFailed:
                 identity = None  # an HTTP action without valid auth simply has no identity
-            response = await dispatch(self.backend.runner, router, request, identity)
+            response = await dispatch(self.backend.app, router, request, identity)
             if response is not None:
                 return response
             allowed = router.allowed_methods(request.url.path)
@@ -333,9 +361,9 @@ class Server:
     async def websocket(self, transport: _AsgiTransport) -> None:
         if not await transport.accept():
             return
-        assert self.subscriptions is not None and self.backend.runner is not None
+        assert self.subscriptions is not None and self.backend.app is not None
         assert self.auth is not None
-        session = SyncSession(transport, self.backend.runner, self.subscriptions, self.auth, self.mutation_records)
+        session = SyncSession(transport, self.backend.app, self.subscriptions, self.auth)
         self.sessions.add(session)
         try:
             await session.run(transport.frames())
@@ -376,13 +404,14 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
 
     async def stats(request: Request) -> Response:
         """Counters for benchmarks; only served when the server runs with PREFMEM_STATS=1."""
-        runner = server.backend.runner
+        app = server.backend.app
         subs = server.subscriptions
         return JSONResponse({
             "executions": subs.executions if subs is not None else 0,
             "last_flush_reruns": subs.last_flush_reruns if subs is not None else 0,
-            "commits": runner.committer.commits if runner is not None else 0,
-            "mutations": runner.committer.mutations if runner is not None else 0,
+            "commits": app.committer.commits if app is not None else 0,
+            "mutations": app.committer.mutations if app is not None else 0,
+            "reexecuted": app.committer.reexecuted if app is not None else 0,
             "sessions": len(server.sessions),
         })
 
@@ -411,38 +440,81 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
     return app
 
 
-def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
-          log_level: str = "warning", web_dir: str | Path | None = None, codegen_dir: Path | None = None) -> None:
-    """Run the server until interrupted (``prefmem dev``)."""
-    import uvicorn
+WORKER_CONFIG_ENV = "PREFMEM_WORKER_CONFIG"  # how a parent configures its worker processes
 
+
+def _tune_gc() -> None:
     # The cyclic collector's first generation runs every 700 net allocations by default,
     # about every twenty small mutations, and each run walks what the batch in flight
     # holds. Every 20,000 costs a few MB at most and about 5% less CPU per mutation (W5).
     gc.set_threshold(20_000, 20, 20)
-    app = create_app(backend, watch=watch, site_url=f"http://{host}:{port}", web_dir=web_dir, codegen_dir=codegen_dir)
-    print(f"prefmem: serving {backend.functions_dir} on http://{host}:{port} (data: {backend.db_path})"
-          + (f", web page from {web_dir}" if web_dir is not None else ""), flush=True)
-    server: Server = app.state.server
 
-    class StoppingServer(uvicorn.Server):
-        """uvicorn's server, telling ours the moment a shutdown begins (not only once the
-        requests have ended), so that it starts no new scheduled work meanwhile."""
 
-        async def shutdown(self, sockets: Any = None) -> None:
-            server.begin_shutdown()
-            await super().shutdown(sockets=sockets)
+def worker_app() -> Starlette:
+    """The app of one worker process, configured by its parent (``serve(workers=N)``)."""
+    config = json.loads(os.environ[WORKER_CONFIG_ENV])
+    _tune_gc()
+    backend = Backend(functions=config["functions"], schema=config["schema"], db=config["db"],
+                      durability=config["durability"], dev_mode=config["dev_mode"], shared=True,
+                      bounds=Bounds.from_env())  # the parent checked the variables
+    codegen_dir = None if config["codegen_dir"] is None else Path(config["codegen_dir"])
+    return create_app(backend, watch=config["watch"], site_url=config["site_url"], web_dir=config["web_dir"],
+                      codegen_dir=codegen_dir)
 
+
+def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch: bool = False,
+          log_level: str = "warning", web_dir: str | Path | None = None, codegen_dir: Path | None = None,
+          workers: int = 1) -> None:
+    """Run the server until interrupted (``prefmem dev``), in this process or in ``workers``
+    processes that share one port and the database."""
+    import uvicorn
+
+    site_url = f"http://{host}:{port}"
     bounds = backend.bounds
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level,
-                            **{**UVICORN_OPTIONS, "ws_ping_interval": bounds.ping_interval_s,
-                               "ws_ping_timeout": bounds.ping_timeout_s},
-                            # Requests still running this long after SIGTERM / Ctrl-C are cancelled.
-                            timeout_graceful_shutdown=bounds.shutdown_grace_s)
-    running = StoppingServer(config)
+    options = {**UVICORN_OPTIONS, "ws_ping_interval": bounds.ping_interval_s, "ws_ping_timeout": bounds.ping_timeout_s,
+               # Requests still running this long after SIGTERM / Ctrl-C are cancelled.
+               "timeout_graceful_shutdown": bounds.shutdown_grace_s}
+    print(f"prefmem: serving {backend.functions_dir} on {site_url} (data: {backend.db_path})"
+          + (f", web page from {web_dir}" if web_dir is not None else "")
+          + (f", {workers} worker processes" if workers > 1 else ""), flush=True)
+    if workers <= 1:
+        _tune_gc()
+        app = create_app(backend, watch=watch, site_url=site_url, web_dir=web_dir, codegen_dir=codegen_dir)
+        server: Server = app.state.server
+
+        class StoppingServer(uvicorn.Server):
+            """uvicorn's server, telling ours the moment a shutdown begins (not only once the
+            requests have ended), so that it starts no new scheduled work meanwhile."""
+
+            async def shutdown(self, sockets: Any = None) -> None:
+                server.begin_shutdown()
+                await super().shutdown(sockets=sockets)
+
+        running = StoppingServer(uvicorn.Config(app, host=host, port=port, log_level=log_level, **options))
+        try:
+            running.run()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once
+            pass
+        if not running.started:
+            raise SystemExit(3)  # uvicorn's exit status when it could not start (the port taken, say)
+        return
+    # This process prepared the database (schema check, indexes) and keeps it for the
+    # deployment; the workers open it shared. The keys are made here, once.
+    schema = backend.schema_source
+    if schema is not None and not isinstance(schema, (str, Path)):
+        raise ValueError("worker processes load the schema from a file")
+    Authenticator.for_backend(backend)  # creates the admin and signing keys if missing
+    backend.hand_over()
+    os.environ[WORKER_CONFIG_ENV] = json.dumps({
+        "functions": str(backend.functions_dir), "schema": None if schema is None else str(schema),
+        "db": str(backend.db_path), "durability": backend.durability.value, "dev_mode": backend.dev_mode,
+        "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir),
+        "codegen_dir": None if codegen_dir is None else str(codegen_dir)})
+    announce = Path(f"{backend.db_path}.server.json")
+    announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
     try:
-        running.run()
-    except KeyboardInterrupt:  # a second Ctrl-C: stop at once
-        pass
-    if not running.started:
-        raise SystemExit(3)  # uvicorn's exit status when it could not start (the port taken, say)
+        uvicorn.run("prefmem.server:worker_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, **options)
+    finally:
+        announce.unlink(missing_ok=True)
+        backend.close()

@@ -1,6 +1,6 @@
 """``prefmem.testing``: run an application in-process for its tests.
 
-A ``TestBackend`` is the real runtime (SQLite file, runner, committer) on a temporary
+A ``TestBackend`` is the real runtime (SQLite file, committer, runner) on a temporary
 database, with a clock the test moves by hand. Calls return the function's value or raise
 what a client would see: ``ConvexError`` with its data, or ``FunctionFailed``.
 """
@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from prefmem.application import Application
 from prefmem.auth.identity import Identity
 from prefmem.backend import Backend
 from prefmem.limits import DEFAULT_LIMITS, Limits
@@ -80,19 +81,21 @@ class TestBackend(_Caller):
 
     async def __aenter__(self) -> "TestBackend":
         self.backend.open()
-        self.executor = Executor(self.backend.runner)  # type: ignore[arg-type]
+        self.executor = Executor(self.app)
         await self.executor.recover()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.backend.runner.committer.drain()  # type: ignore[union-attr]
+        await self.app.committer.drain()
         self.backend.close()
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     @property
-    def runner(self):  # noqa: ANN201 — the Runner, for tests of the runtime itself
-        return self.backend.runner
+    def app(self) -> Application:
+        """The running ``Application``, for tests of the runtime itself."""
+        assert self.backend.app is not None, "use TestBackend in `async with`"
+        return self.backend.app
 
     def as_user(self, subject: str, **claims: Any) -> _Caller:
         return _Caller(self, Identity(subject, TEST_ISSUER, {"sub": subject, "iss": TEST_ISSUER, **claims}))
@@ -100,10 +103,10 @@ class TestBackend(_Caller):
     async def run(self, path: str, args: dict | None = None) -> Any:
         """Call any function, internal ones included, as the admin (no user identity)."""
         fn = self.backend.registry.get(path, allow_internal=True)
-        return (await self.backend.runner.run(fn, args or {}, None)).unwrap()  # type: ignore[union-attr]
+        return (await self.app.run(fn, args or {}, None)).unwrap()
 
     async def _call(self, path: str, args: dict | None, identity: Identity | None, kind: str) -> Outcome:
-        return await self.backend.runner.call(path, args if args is not None else {}, identity, kind=kind)  # type: ignore[union-attr]
+        return await self.app.call(path, args if args is not None else {}, identity, kind=kind)
 
     async def run_scheduled(self) -> int:
         """Run every scheduled function that is due by the test clock, and what those schedule

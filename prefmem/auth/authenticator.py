@@ -43,7 +43,7 @@ class Authenticator:
     def __init__(self, registry: Any, *, data_dir: str | Path | None = None, db_path: str | Path | None = None,
                  cors_origins: list[str] | None = None, admin_key: str | None = None,
                  min_refetch_s: float | None = None) -> None:
-        """``registry``: a ``Registry``, or anything with a ``.registry`` (the runner: follows reloads).
+        """``registry``: a ``Registry``, or anything with a ``.registry`` (the application: follows reloads).
 
         ``data_dir`` holds the admin key and the password provider's signing key; without it
         both exist only in memory. ``db_path`` is the database file the password provider
@@ -72,7 +72,7 @@ class Authenticator:
         """The authenticator of a running ``Backend``: keys in its data directory, users in its database."""
         db = str(backend.db_path)
         in_memory = db == ":memory:" or db.startswith("file::memory:")
-        return cls(backend.runner, data_dir=None if in_memory else Path(db).resolve().parent,
+        return cls(backend.app, data_dir=None if in_memory else Path(db).resolve().parent,
                    db_path=None if in_memory else db, cors_origins=cors_origins)
 
     @property

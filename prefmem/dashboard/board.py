@@ -28,12 +28,12 @@ SLOW_SOURCES_EVERY_MS = 1000.0
 class Dashboard:
     def __init__(self, server: Any, *, sample_every_s: float = 5.0, pulse_every_s: float = 0.25) -> None:
         self.server = server
-        self.runner = server.backend.runner
+        self.app = server.backend.app
         self.health = HealthHistory(sample_every_s)
         self.stats = FunctionStats()
-        self.login = LoginCodes(self.runner.clock)
+        self.login = LoginCodes(self.app.clock)
         self.pulse_every_s = pulse_every_s
-        self.started_ms = self.runner.clock.now_ms()
+        self.started_ms = self.app.clock.now_ms()
         self.functions: list[FunctionDef] = [
             *data.functions(self), *functions.functions(self), *logs.functions(self),
             *schedules.functions(self), *files.functions(self), *health.functions(self)]
@@ -97,15 +97,15 @@ class Dashboard:
                 timer.cancel()
 
     def sample(self) -> None:
-        self.health.add(self.runner.clock.now_ms(), metrics.counters(self.server))
+        self.health.add(self.app.clock.now_ms(), metrics.counters(self.server))
         if metrics.watched(self.server):
             metrics.changed(self.server, [health.HEALTH])
 
     def pulse(self) -> list[bytes]:
         """Bring the open dashboard's in-memory sources up to date; rerun what changed (returned)."""
         changed: list[bytes] = []
-        now = self.runner.clock.now_ms()
-        execution_log = self.runner.execution_log
+        now = self.app.clock.now_ms()
+        execution_log = self.app.execution_log
         if execution_log.last_seq != self._log_seq:
             records = execution_log.since(self._log_seq)
             if records and self._log_seq and records[0].seq > self._log_seq + 1:

@@ -84,7 +84,7 @@ def _split_filters(filters: list[dict], fields: tuple[str, ...]) -> tuple[list[d
 
 
 def functions(board: "Dashboard") -> list[FunctionDef]:
-    runner = board.runner
+    app = board.app
 
     def reader(ctx: Any, table: str) -> Any:
         return ctx.db.system if table.startswith("_") else ctx.db
@@ -92,7 +92,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
     @system_function("query", "data:tables")
     async def tables(ctx: Any, args: dict) -> list[dict]:
         board.watch(ctx, COUNTS)
-        catalog = runner.catalog
+        catalog = app.catalog
         out = []
         for name in catalog.table_names():
             if name.startswith("_") and name not in SHOWN_SYSTEM_TABLES:
@@ -115,7 +115,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
             raise InvalidQuery(f"at most {MOST_FILTERS} filters, got {len(filters)}")
         num_items = page_size(args["paginationOpts"])
         index_name = args.get("index") or "by_creation_time"
-        index = runner.catalog.index(table, index_name)
+        index = app.catalog.index(table, index_name)
         ranged, rest = _split_filters(filters, index.user_fields if index is not None else ())
 
         def index_range(q: Any) -> Any:
@@ -132,7 +132,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
 
     @system_function("query", "data:document", args={"id": v.string()})
     async def document(ctx: Any, args: dict) -> dict | None:
-        table = runner.catalog.table_of_id(args["id"])
+        table = app.catalog.table_of_id(args["id"])
         if table is None:
             return None
         return await reader(ctx, table).get(args["id"])
@@ -145,12 +145,12 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
     @system_function("mutation", "data:patch", args={
         "id": v.string(), "fields": v.record(v.string(), v.any()), "remove": v.optional(v.array(v.string()))})
     async def patch(ctx: Any, args: dict) -> None:
-        _writable(runner.catalog.table_of_id(args["id"]), f"patch {args['id']}")
+        _writable(app.catalog.table_of_id(args["id"]), f"patch {args['id']}")
         await ctx.db.patch(args["id"], {**args["fields"], **{name: UNSET for name in args.get("remove") or []}})
 
     @system_function("mutation", "data:replace", args={"id": v.string(), "document": v.record(v.string(), v.any())})
     async def replace(ctx: Any, args: dict) -> None:
-        _writable(runner.catalog.table_of_id(args["id"]), f"replace {args['id']}")
+        _writable(app.catalog.table_of_id(args["id"]), f"replace {args['id']}")
         await ctx.db.replace(args["id"], args["document"])
 
     @system_function("mutation", "data:delete", args={"ids": v.array(v.string())})
@@ -158,7 +158,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
         if len(args["ids"]) > MOST_DELETED:
             raise InvalidQuery(f"delete at most {MOST_DELETED} documents at once, got {len(args['ids'])}")
         for doc_id in args["ids"]:
-            _writable(runner.catalog.table_of_id(doc_id), f"delete {doc_id}")
+            _writable(app.catalog.table_of_id(doc_id), f"delete {doc_id}")
             await ctx.db.delete(doc_id)
         return len(args["ids"])
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def functions(board: "Dashboard") -> list[FunctionDef]:
-    runner = board.runner
+    app = board.app
 
     @system_function("query", "files:list", args={"paginationOpts": PAGINATION})
     async def list_files(ctx: Any, args: dict) -> dict:
@@ -31,11 +31,11 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
 
     @system_function("mutation", "files:upload_url")
     async def upload_url(ctx: Any, args: dict) -> str:
-        token = await store.new_upload_token(ctx.db, ctx.now, None, runner.bounds.pending_uploads)  # the admin's
+        token = await store.new_upload_token(ctx.db, ctx.now, None, app.bounds.pending_uploads)  # the admin's
         return f"/api/storage/upload?token={token}"
 
     @system_function("action", "files:delete", args={"id": v.string()})
     async def delete(ctx: Any, args: dict) -> None:
-        await ActionStorage(runner, None).delete(args["id"])
+        await ActionStorage(app, None).delete(args["id"])
 
     return [list_files, upload_url, delete]

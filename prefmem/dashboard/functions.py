@@ -1,6 +1,6 @@
 """The Functions view: every function of the app, its counters, and running one.
 
-A run goes through the runner like any call (a mutation through the committer), as the
+A run goes through the application like any call (a mutation through the committer), as the
 admin or as an identity the operator types, and reports what a developer wants to see:
 the value or the error, the log lines and the time it took. A mutation or action can
 also be scheduled to run later, as ``ctx.scheduler.run_after`` would.
@@ -41,13 +41,13 @@ def http_routes(board: "Dashboard") -> list[dict[str, Any]]:
 
 
 def functions(board: "Dashboard") -> list[FunctionDef]:
-    runner = board.runner
+    app = board.app
 
     @system_function("query", "functions:list")
     async def list_functions(ctx: Any, args: dict) -> list[dict]:
-        app = [describe(fn) for path, fn in sorted(runner.registry.functions.items())
+        own = [describe(fn) for path, fn in sorted(app.registry.functions.items())
                if not path.startswith(SYSTEM_PREFIX)]
-        return app + http_routes(board)
+        return own + http_routes(board)
 
     @system_function("query", "functions:stats")
     async def stats(ctx: Any, args: dict) -> dict:
@@ -65,9 +65,9 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
             identity = impersonated_identity(args.get("identity"))
         except AuthFailed as err:
             raise InvalidQuery(f"identity: {err}") from None
-        fn = runner.registry.get(path, allow_internal=True)
+        fn = app.registry.get(path, allow_internal=True)
         started = time.perf_counter()
-        outcome = await runner.run(fn, args["args"], identity)
+        outcome = await app.run(fn, args["args"], identity)
         result: dict[str, Any] = {"ok": outcome.ok, "value": outcome.value, "error": outcome.error,
                                   "logLines": outcome.log_lines,
                                   "durationMs": round((time.perf_counter() - started) * 1000.0, 3)}

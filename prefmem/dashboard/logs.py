@@ -34,7 +34,7 @@ def matches(record: ExecutionRecord, path: str | None, level: str | None, text: 
 
 
 def functions(board: "Dashboard") -> list[FunctionDef]:
-    log = board.runner.execution_log
+    log = board.app.execution_log
 
     @system_function("query", "logs:recent", args={
         "path": v.optional(v.string()), "level": v.optional(v.union(*(v.literal(level) for level in LEVELS))),

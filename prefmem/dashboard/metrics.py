@@ -1,8 +1,8 @@
 """Everything the dashboard needs from the runtime's internals, in this one module.
 
-The commit pipeline (the runner's Committer, storage, reactivity, sync sessions) is being
-reworked; the rest of ``prefmem/dashboard`` only calls the functions here, so a rewrite
-re-points this file and nothing else. All of it runs when a dashboard asks, or in the
+The rest of ``prefmem/dashboard`` only calls the functions here, so a change to the commit
+pipeline (committer, persistence, reactivity, sync sessions) re-points this file and
+nothing else. With several worker processes, each shows its own counters. All of it runs when a dashboard asks, or in the
 health sampler every few seconds: none of it is on a function's or a commit's path.
 
 In-memory sources (the execution log, function counters, health samples, crons, table
@@ -18,8 +18,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from prefmem.database import WriteSet
-
+# An index id no storage index has (storage numbers its indexes from 1, replies use -2).
 SOURCE_INDEX = -1
 
 
@@ -44,15 +43,15 @@ def _file_size(path: str) -> int:
 
 
 def counters(server: Any) -> Counters:
-    runner = server.backend.runner
-    committer = runner.committer
+    app = server.backend.app
+    committer = app.committer
     subscriptions = server.subscriptions
-    path = runner.storage.path
+    path = app.persistence.path
     return Counters(
         commits=committer.commits,
         mutations=committer.mutations,
         query_runs=subscriptions.executions if subscriptions is not None else 0,
-        live_queries=sum(len(lives) for lives in subscriptions._by_key.values()) if subscriptions is not None else 0,
+        live_queries=subscriptions.live_queries if subscriptions is not None else 0,
         connections=len(server.sessions),
         database_bytes=_file_size(path),
         wal_bytes=_file_size(path + "-wal"),
@@ -61,14 +60,13 @@ def counters(server: Any) -> Counters:
 
 def commits(server: Any) -> int:
     """Commits so far: how the dashboard notices that table counts may have changed."""
-    return server.backend.runner.committer.commits
+    return server.backend.app.committer.commits
 
 
 def count_documents(ctx: Any, index_id: int) -> int:
     """The entries of an index at the running query's snapshot: a table's document count
     without reading its documents (``count()`` would read them all, and stop at the read limit)."""
-    snapshot = ctx.db._tx.snapshot
-    return snapshot._conn.execute("SELECT count(*) FROM index_entries WHERE index_id=?", (index_id,)).fetchone()[0]
+    return ctx.db._tx.snapshot.count(index_id)
 
 
 def watch(ctx: Any, source: bytes) -> None:
@@ -79,13 +77,11 @@ def watch(ctx: Any, source: bytes) -> None:
 def watched(server: Any) -> bool:
     """Whether any live query depends on an in-memory source: a dashboard is open."""
     subscriptions = server.subscriptions
-    index = subscriptions._indexes.get(SOURCE_INDEX) if subscriptions is not None else None
-    return bool(index)
+    return subscriptions is not None and subscriptions.reads_index(SOURCE_INDEX)
 
 
 def changed(server: Any, sources: list[bytes]) -> None:
     """Rerun the live queries that depend on ``sources``, as a commit writing them would."""
     subscriptions = server.subscriptions
     if subscriptions is not None and sources:
-        subscriptions._on_commit(server.backend.runner.storage.last_ts,
-                                 WriteSet(keys=[(SOURCE_INDEX, source) for source in sources]))
+        subscriptions.invalidate([(SOURCE_INDEX, source) for source in sources])

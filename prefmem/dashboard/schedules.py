@@ -43,7 +43,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
     @system_function("query", "schedules:crons")
     async def crons(ctx: Any, args: dict) -> list[dict]:
         board.watch(ctx, CRONS)
-        runner = board.server.crons
-        return runner.describe() if runner is not None else []
+        crons = board.server.crons  # only the worker that runs the scheduler has them
+        return crons.describe() if crons is not None else []
 
     return [list_jobs, cancel, crons]

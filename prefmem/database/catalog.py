@@ -10,7 +10,7 @@ from prefmem import ids
 from prefmem.database.search import SearchIndex, doc_rowid
 from prefmem.errors import InvalidQuery, SchemaMismatch, ValidationError
 from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef
-from prefmem.storage import Storage, WriteBatch, decode_document
+from prefmem.persistence.base import Persistence, decode_document
 from prefmem.validators import Validator, _Number, _Object, _Optional, _Union
 from prefmem.values import MISSING, lookup_path, value_key
 
@@ -60,10 +60,11 @@ def _number_fields(validator: Validator | None, prefix: str = "") -> set[str]:
 
 
 class Catalog:
-    """The schema bound to a storage file: index ids, table lookup by id."""
+    """The schema bound to a database: index ids, table lookup by id."""
 
-    def __init__(self, storage: Storage, schema: Schema | None, system_tables: dict[str, TableDef] | None = None):
-        self.storage = storage
+    def __init__(self, persistence: Persistence, schema: Schema | None,
+                 system_tables: dict[str, TableDef] | None = None):
+        self.persistence = persistence
         self.schema = schema or EMPTY_SCHEMA
         self.system_tables = dict(system_tables or {})
         self._indexes: dict[tuple[str, str], Index] = {}
@@ -74,44 +75,66 @@ class Catalog:
 
     # -- start-up -----------------------------------------------------------------------
 
-    def open(self, *, check_documents: bool = True) -> None:
-        """Check stored data against the schema, then create and backfill new indexes."""
-        if check_documents:
-            self.check_stored_documents()
-        stored = self.storage.index_ids()
+    def open(self, *, check_documents: bool = True, prepare: bool = True) -> None:
+        """Check stored data against the schema, then create and backfill new indexes.
+
+        Without ``prepare`` (a worker process of a database another process prepared), only
+        learn the index ids.
+        """
+        if prepare:
+            self._prepare(check_documents)
+        stored = self.persistence.index_ids()
+        for (table, name), fields in self._wanted(stored).items():
+            if (table, name) not in stored:
+                raise SchemaMismatch(f"index {table}.{name} was not created; the database was not prepared "
+                                     "for this schema")
+            index_id = stored[(table, name)][0]
+            if fields[0] == "$search":
+                self._search[(table, name)] = SearchIndex(index_id, table, name, fields[1], tuple(fields[2:]))
+                self._by_table.pop(table, None)
+            else:
+                self._remember(table, name, index_id, fields)
+        for table, tdef in self._all_table_defs().items():
+            self.number_fields[table] = _number_fields(tdef.validator)
+        for table in self.schema.tables:
+            self._by_number[ids.table_number(table)] = table
+
+    def _wanted(self, stored: dict[tuple[str, str], tuple[int, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
         wanted: dict[tuple[str, str], tuple[str, ...]] = {}
         for table, tdef in self._all_table_defs().items():
             for name, fields in {**tdef.all_indexes(), **tdef.search_index_fields()}.items():
                 wanted[(table, name)] = fields
         # Tables that exist only in storage keep their system indexes: their data stays reachable.
-        for (table, name), (index_id, fields_json) in stored.items():
+        for (table, name), (_index_id, fields_json) in stored.items():
             if (table, name) not in wanted and name in ("by_id", "by_creation_time"):
                 wanted[(table, name)] = tuple(json.loads(fields_json))
+        return wanted
+
+    def _prepare(self, check_documents: bool) -> None:
+        if check_documents:
+            self.check_stored_documents()
+        stored = self.persistence.index_ids()
+        wanted = self._wanted(stored)
         for key, (index_id, fields_json) in stored.items():
             if key not in wanted or tuple(json.loads(fields_json)) != wanted[key]:
-                self.storage.drop_index(index_id)
-        stored = self.storage.index_ids()
+                self.persistence.drop_index(index_id)
+        stored = self.persistence.index_ids()
+        for (table, name), fields in wanted.items():  # the sources of the backfills below
+            if fields[0] != "$search" and (table, name) in stored:
+                self._remember(table, name, stored[(table, name)][0], fields)
         for (table, name), fields in wanted.items():
             if fields[0] == "$search":
                 created = (table, name) not in stored
-                index_id = self.storage.create_index(table, name, json.dumps(list(fields))) if created \
+                index_id = self.persistence.create_index(table, name, json.dumps(list(fields))) if created \
                     else stored[(table, name)][0]
                 search = SearchIndex(index_id, table, name, fields[1], tuple(fields[2:]))
-                self.storage.create_search_table(index_id, len(search.filter_fields))
-                self._search[(table, name)] = search
-                self._by_table.pop(table, None)
+                self.persistence.create_search_table(index_id, len(search.filter_fields))
                 if created:
                     self._backfill_search(table, search)
             elif (table, name) not in stored:
-                index_id = self.storage.create_index(table, name, json.dumps(list(fields)))
+                index_id = self.persistence.create_index(table, name, json.dumps(list(fields)))
                 self._remember(table, name, index_id, fields)
                 self._backfill(table, self._indexes[(table, name)])
-            else:
-                self._remember(table, name, stored[(table, name)][0], fields)
-        for table, tdef in self._all_table_defs().items():
-            self.number_fields[table] = _number_fields(tdef.validator)
-        for table in self.schema.tables:
-            self._by_number[ids.table_number(table)] = table
 
     def _all_table_defs(self) -> dict[str, TableDef]:
         return {**self.schema.tables, **self.system_tables}
@@ -128,26 +151,26 @@ class Catalog:
         if source is None or source is index:
             return
         entries = []
-        for _key, value in self.storage.iter_index(source.index_id):
+        for _key, value in self.persistence.iter_index(source.index_id):
             doc = decode_document(value)
             entries.append((index.key_of(doc), doc["_id"]))
-        self.storage.fill_index(index.index_id, iter(entries))
+        self.persistence.fill_index(index.index_id, iter(entries))
 
     def _backfill_search(self, table: str, index: SearchIndex) -> None:
         source = self._indexes.get((table, "by_creation_time"))
         if source is None:
             return
         rows = []
-        for _key, value in self.storage.iter_index(source.index_id):
+        for _key, value in self.persistence.iter_index(source.index_id):
             doc = decode_document(value)
             rows.append((doc_rowid(doc["_id"]), index.text_of(doc), *index.filter_keys(doc), doc["_id"]))
-        self.storage.fill_search(index.index_id, iter(rows))
+        self.persistence.fill_search(index.index_id, iter(rows))
 
     def check_stored_documents(self, limit: int = 20) -> None:
         """Refuse a schema that stored documents do not satisfy, naming them; touch nothing."""
         if not self.schema.schema_validation or not self.schema.tables:
             return
-        stored = self.storage.index_ids()
+        stored = self.persistence.index_ids()
         problems: list[str] = []
         total = 0
         for (table, name), (index_id, _fields) in sorted(stored.items()):
@@ -155,14 +178,14 @@ class Catalog:
                 continue
             tdef = self.schema.tables.get(table)
             if tdef is None:
-                count = self.storage.count_index(index_id)
+                count = self.persistence.count_index(index_id)
                 if count and self.schema.strict_table_names:
                     total += count
                     problems.append(f"table {table!r} holds {count} documents but is not in the schema")
                 continue
             if tdef.validator is None:
                 continue
-            for _key, value in self.storage.iter_index(index_id):
+            for _key, value in self.persistence.iter_index(index_id):
                 doc = decode_document(value)
                 body = {k: v for k, v in doc.items() if not k.startswith("_")}
                 try:
@@ -225,22 +248,31 @@ class Catalog:
         number = ids.table_number_of(doc_id)
         if number is None or doc_id != doc_id.lower():
             return None
-        return self._by_number.get(number)
+        table = self._by_number.get(number)
+        if table is None and self.persistence.shared and self.refresh():
+            table = self._by_number.get(number)
+        return table
 
-    def ensure_table(self, table: str, batch: WriteBatch) -> bool:
-        """Create the system indexes of a table first written by a schemaless app; whether it did."""
+    def ensure_table(self, table: str) -> bool:
+        """Create the system indexes of a table first written by a schemaless app; whether
+        it did. They are created at once, outside the transaction: a rolled-back first
+        insert leaves an empty table behind, as in Convex."""
         if (table, "by_id") in self._indexes:
             return False
+        if self.persistence.shared and self.refresh() and (table, "by_id") in self._indexes:
+            return False
         for name, fields in TableDef(None).all_indexes().items():
-            index_id = batch.create_index(table, name, json.dumps(list(fields)))
+            index_id = self.persistence.create_index(table, name, json.dumps(list(fields)))
             self._remember(table, name, index_id, fields)
         self.number_fields.setdefault(table, set())
         return True
 
-    def reload(self) -> None:
-        """Re-read index ids after a rolled-back transaction that created tables."""
-        stored = self.storage.index_ids()
-        for key in list(self._indexes):
-            if key not in stored:
-                del self._indexes[key]
-                self._by_table.pop(key[0], None)
+    def refresh(self) -> bool:
+        """Learn the tables other processes created (schemaless apps); whether there were any."""
+        found = False
+        for (table, name), (index_id, fields_json) in self.persistence.index_ids().items():
+            if (table, name) not in self._indexes and name in ("by_id", "by_creation_time"):
+                self._remember(table, name, index_id, tuple(json.loads(fields_json)))
+                self.number_fields.setdefault(table, set())
+                found = True
+        return found

@@ -4,8 +4,8 @@ A function's insert gets a fresh ``_id`` and ``_creationTime``; an imported snap
 keep the ones it carries, or references between documents (``v.id`` fields) and creation
 order would not survive an export/import round trip. Everything else is what a mutation's
 write does: the document check of ``Transaction._validate`` and the index maintenance of
-``Transaction.write_document``. The whole import is one SQLite transaction, so a refused
-import (any document failing its check) writes nothing, ``--replace`` deletions included.
+``Transaction.write_document``. The whole import is one commit, so a refused import (any
+document failing its check) writes nothing, ``--replace`` deletions included.
 """
 
 from __future__ import annotations
@@ -16,12 +16,17 @@ import sys
 import time
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from prefmem import ids
-from prefmem.database.catalog import Catalog
 from prefmem.database.transaction import Transaction
+from prefmem.database.write_buffer import WriteBuffer
 from prefmem.errors import PrefmemError
 from prefmem.limits import Limits
-from prefmem.storage import WriteBatch, decode_document
+from prefmem.persistence.base import decode_document
+
+if TYPE_CHECKING:
+    from prefmem.application import Application
 
 _SYSTEM_FIELDS = ("_id", "_creationTime")
 _SCAN_CHUNK = 512
@@ -44,12 +49,13 @@ class DocumentImporter:
     ``begin_table`` before a table's documents, ``add`` each document with a location for
     messages (``"messages/documents.jsonl line 3"``), then ``commit``. Problems are
     collected rather than raised, so one run reports every bad document (up to
-    ``max_problems`` of them); ``commit`` raises ``ImportRefused`` and rolls back if there
-    were any. Leaving the ``with`` block without committing rolls back.
+    ``max_problems`` of them); ``commit`` raises ``ImportRefused`` and writes nothing if
+    there were any. Leaving the ``with`` block without committing writes nothing.
     """
 
-    def __init__(self, catalog: Catalog, limits: Limits, *, replace: bool = False, max_problems: int = 20) -> None:
-        self.catalog = catalog
+    def __init__(self, app: "Application", limits: Limits, *, replace: bool = False, max_problems: int = 20) -> None:
+        self.app = app
+        self.catalog = catalog = app.catalog
         self.replace = replace
         self.max_problems = max_problems
         self.problems: list[str] = []
@@ -58,12 +64,14 @@ class DocumentImporter:
         self.replaced: dict[str, int] = {}
         self._seen: dict[str, str] = {}  # _id -> where it was first imported
         self._max_creation_time = 0.0
-        self._batch: WriteBatch | None = catalog.storage.write_batch()
-        # An import is not a function call: the per-transaction write totals do not apply to it,
+        self._buffer: WriteBuffer | None = WriteBuffer()
+        self._snapshot = app.persistence.pinned_snapshot()
+        # An import is not a function call: the per-transaction limits do not apply to it,
         # the per-document size limit does.
-        unbounded = dataclasses.replace(limits, documents_written=sys.maxsize, bytes_written=sys.maxsize)
-        self._tx = Transaction(catalog, self._batch.snapshot, unbounded, now_ms=time.time() * 1000.0,
-                               batch=self._batch)
+        unbounded = dataclasses.replace(limits, documents_written=sys.maxsize, bytes_written=sys.maxsize,
+                                        documents_read=sys.maxsize, bytes_read=sys.maxsize)
+        self._tx = Transaction(catalog, self._buffer.view(self._snapshot), unbounded, now_ms=time.time() * 1000.0,
+                               buffer=self._buffer)
 
     def __enter__(self) -> "DocumentImporter":
         return self
@@ -92,32 +100,30 @@ class DocumentImporter:
             self.problem(f"{where}: {err}")
             return False
         self.counts.setdefault(table, 0)
-        if self.catalog.ensure_table(table, self._writer()):
-            self._tx.created_tables = True
+        self._writer()
+        if self.catalog.ensure_table(table):
             return True
-        existing = self._existing_documents(table)
-        if not existing:
-            return True
-        if not self.replace:
-            more = "" if len(existing) < _SCAN_CHUNK else " or more"
-            count = f"{len(existing)}{more} document{'' if len(existing) == 1 else 's'}"
-            self.problem(f"{where}: table {table!r} already holds {count}; "
-                         "import --replace replaces them")
-            return False
-        removed = 0
-        while existing:
-            for doc in existing:
-                self._tx.write_document(table, doc["_id"], doc, None)
-            removed += len(existing)
-            existing = self._existing_documents(table)
-        self.replaced[table] = self.replaced.get(table, 0) + removed
-        return True
-
-    def _existing_documents(self, table: str) -> list[dict]:
         by_id = self.catalog.index(table, "by_id")
         assert by_id is not None
-        rows = self._writer().snapshot.scan(by_id.index_id, b"", b"\xff", False, _SCAN_CHUNK)
-        return [decode_document(value) for _key, value in rows]
+        # What the table held when the import began (the snapshot), read in chunks.
+        lo, removed = b"", 0
+        self._tx.read_set.add(by_id.index_id, b"", b"\xff")  # a concurrent write to the table conflicts
+        while True:
+            rows = self._snapshot.scan(by_id.index_id, lo, b"\xff", False, _SCAN_CHUNK)
+            if rows and not self.replace:
+                more = "" if len(rows) < _SCAN_CHUNK else " or more"
+                count = f"{len(rows)}{more} document{'' if len(rows) == 1 else 's'}"
+                self.problem(f"{where}: table {table!r} already holds {count}; import --replace replaces them")
+                return False
+            for _key, value, doc_id in rows:
+                self._tx.write_document(table, doc_id, decode_document(value), None)
+            removed += len(rows)
+            if len(rows) < _SCAN_CHUNK:
+                break
+            lo = rows[-1][0] + b"\x00"
+        if removed:
+            self.replaced[table] = self.replaced.get(table, 0) + removed
+        return True
 
     # -- documents ----------------------------------------------------------------------
 
@@ -158,28 +164,29 @@ class DocumentImporter:
 
     # -- finishing ----------------------------------------------------------------------
 
-    def commit(self) -> dict[str, int]:
-        """Commit everything, or raise ``ImportRefused`` (after rolling back) if anything was wrong."""
-        batch = self._writer()
+    async def commit(self) -> dict[str, int]:
+        """Commit everything, or raise ``ImportRefused`` (writing nothing) if anything was wrong."""
+        buffer = self._writer()
         if self.problem_count:
             self.rollback()
             raise ImportRefused(self.problems, self.problem_count)
-        storage = self.catalog.storage
+        persistence = self.catalog.persistence
         # Later inserts must still get increasing creation times, above every imported one.
-        batch.note_creation_time(max(storage.last_creation_time, self._max_creation_time))
-        batch.commit()
-        self._batch = None
+        persistence.note_creation_time(self._max_creation_time)
+        try:
+            await self.app.committer.commit_buffer(buffer, self._tx.read_set, self._tx.write_set.keys,
+                                                   self._snapshot.ts)
+        finally:
+            self.rollback()
         return dict(self.counts)
 
     def rollback(self) -> None:
-        if self._batch is None:
+        if self._buffer is None:
             return
-        self._batch.rollback()
-        self._batch = None
-        if self._tx.created_tables:
-            self.catalog.reload()
+        self._buffer = None
+        self._snapshot.close()
 
-    def _writer(self) -> WriteBatch:
-        if self._batch is None:
+    def _writer(self) -> WriteBuffer:
+        if self._buffer is None:
             raise PrefmemError("this import is already finished")
-        return self._batch
+        return self._buffer

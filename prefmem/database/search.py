@@ -23,7 +23,7 @@ from typing import Any, Callable
 from prefmem.database.consumers import LimitedConsumers
 from prefmem.database.expressions import compile_filter
 from prefmem.errors import InvalidQuery, LimitExceeded
-from prefmem.storage import decode_document
+from prefmem.persistence.base import decode_document
 from prefmem.values import KEY_END, check_value, encode_key, lookup_path
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -54,6 +54,16 @@ def tokenize(text: str) -> list[str]:
     """
     folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
     return [t[:MAX_TERM_LENGTH] for t in _TOKEN.findall(folded)]
+
+
+def matches_terms(text: str, terms: list[str]) -> bool:
+    """Whether a search for ``terms`` finds ``text``: any term as a whole word, or the last
+    one as a word prefix (what the persistence's search matches)."""
+    if not terms:
+        return False
+    words = tokenize(text)
+    wanted, last = set(terms), terms[-1]
+    return any(word in wanted or word.startswith(last) for word in words)
 
 
 def doc_rowid(doc_id: str) -> int:
@@ -160,13 +170,10 @@ class SearchQuery(LimitedConsumers):
             tx.record_range(index.index_id, *token_prefix_interval(terms[-1]))
         else:
             return []
-        match = " OR ".join(f'"{t}"' for t in terms[:-1])
-        last = f'"{terms[-1]}" OR "{terms[-1]}"*'
-        match = f"{match} OR {last}" if match else last
         cap = min(limit, tx.limits.search_results)
         out: list[dict] = []
-        rows = tx.snapshot.search(index.index_id, match, self._eq_keys, tx.limits.search_results)
-        for value in rows:
+        rows = tx.snapshot.search(index.index_id, terms, self._eq_keys, tx.limits.search_results)
+        for _doc_id, value in rows:
             tx._count_read(len(value))
             doc = decode_document(value)
             if all(f(doc) for f in self._filters):

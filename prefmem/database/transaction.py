@@ -15,16 +15,15 @@ from prefmem.database.catalog import Catalog, Index
 from prefmem.database.ranges import point
 from prefmem.database.readset import ReadSet, WriteSet
 from prefmem.database.search import doc_rowid, write_keys
+from prefmem.database.write_buffer import WriteBuffer
 from prefmem.errors import DocumentNotFound, InvalidQuery, InvalidValue, LimitExceeded, ValidationError
 from prefmem.limits import Limits
-from prefmem.storage import Snapshot, WriteBatch, decode_document, encode_document
+from prefmem.persistence.base import Snapshot, decode_document, encode_document
 from prefmem.values import encode_key
 
 # Rows fetched per storage call: small first, since most reads want a handful of rows.
 _FIRST_CHUNK = 16
 _MAX_CHUNK = 512
-# Keeps _creationTime strictly increasing; exactly representable at today's magnitudes.
-_CREATION_TIME_STEP = 2.0**-8
 
 
 class _Unset:
@@ -49,13 +48,16 @@ def _where(where: str, subject: Any) -> str:
 
 
 class Transaction:
+    """Reads at ``snapshot``; a mutation's writes go to ``buffer`` (which ``snapshot``, a
+    ``BufferedSnapshot`` over it, reads back)."""
+
     def __init__(self, catalog: Catalog, snapshot: Snapshot, limits: Limits, *, now_ms: float,
-                 batch: WriteBatch | None = None, deadline: float | None = None) -> None:
+                 buffer: WriteBuffer | None = None, deadline: float | None = None) -> None:
         self.catalog = catalog
         self.snapshot = snapshot
         self.limits = limits
         self.now_ms = now_ms
-        self.batch = batch
+        self.buffer = buffer
         self.deadline = deadline
         self.read_set = ReadSet()
         self.write_set = WriteSet()
@@ -64,13 +66,8 @@ class Transaction:
         self.ranges_read = 0
         self.documents_written = 0
         self.bytes_written = 0
-        self.created_tables = False
         self.journal_in: str | None = None
         self.journal_out: str | None = None
-
-    @property
-    def ts(self) -> int:
-        return self.batch.ts if self.batch is not None else self.snapshot.ts
 
     # -- accounting ---------------------------------------------------------------------
 
@@ -123,10 +120,10 @@ class Transaction:
 
     # -- writes -------------------------------------------------------------------------
 
-    def _writer(self) -> WriteBatch:
-        if self.batch is None:
+    def _writer(self) -> WriteBuffer:
+        if self.buffer is None:
             raise InvalidQuery("this function cannot write: only mutations write to the database")
-        return self.batch
+        return self.buffer
 
     def _validate(self, table: str, body: dict, where: str, subject: Any = None) -> dict:
         """The body to store, checked against the table's schema. ``where`` names the write
@@ -151,22 +148,16 @@ class Transaction:
                                       f"{table!r}: {err}") from None
         return body
 
-    def _next_creation_time(self) -> float:
-        storage = self.catalog.storage
-        creation_time = max(float(self.now_ms), storage.last_creation_time + _CREATION_TIME_STEP)
-        self._writer().note_creation_time(creation_time)
-        return creation_time
 
     def insert(self, table: str, body: Any, *, system: bool) -> str:
-        batch = self._writer()
+        self._writer()
         self.catalog.check_table(table, system=system)
         if not isinstance(body, dict):
             raise ValidationError(f"db.insert into {table!r}: the document must be a dict, got {type(body).__name__}")
         body = self._validate(table, body, "db.insert into {!r}", table)
-        if self.catalog.ensure_table(table, batch):
-            self.created_tables = True
+        self.catalog.ensure_table(table)
         doc_id = ids.new_id(table)
-        doc = {"_id": doc_id, "_creationTime": self._next_creation_time(), **body}
+        doc = {"_id": doc_id, "_creationTime": self.catalog.persistence.next_creation_time(self.now_ms), **body}
         self.write_document(table, doc_id, None, doc)
         return doc_id
 
@@ -174,6 +165,11 @@ class Transaction:
         table = self.catalog.table_of_id(doc_id)
         if table is None or table.startswith("_") != system:
             raise InvalidQuery(f"db.{op}: {doc_id!r} is not an id of a {'system' if system else 'user'} table")
+        # The old version is read (without counting as a range read): a commit that changes
+        # it meanwhile conflicts with this one.
+        by_id = self.catalog.index(table, "by_id")
+        if by_id is not None:
+            self.read_set.add(by_id.index_id, *point(encode_key(doc_id)))
         stored = self.snapshot.get(doc_id)
         if stored is None:
             raise DocumentNotFound(f"db.{op}: document {doc_id} does not exist")
@@ -220,17 +216,17 @@ class Transaction:
 
     def write_document(self, table: str, doc_id: str, old: dict | None, new: dict | None) -> None:
         """Write one document version and keep every index of its table in step."""
-        batch = self._writer()
+        buffer = self._writer()
         self.check_deadline()
         limits = self.limits
-        encoded = b""
+        encoded = None
         if new is not None:
             encoded = encode_document(new)
             if len(encoded) > limits.document_size:
                 raise LimitExceeded("document_size", f"document in {table!r} is {len(encoded)} bytes, over "
                                     f"{limits.document_size}")
         self.documents_written += 1
-        self.bytes_written += len(encoded)
+        self.bytes_written += len(encoded) if encoded is not None else 0
         if self.documents_written > limits.documents_written:
             raise LimitExceeded("documents_written", f"wrote more than {limits.documents_written} documents "
                                 "in one transaction")
@@ -238,10 +234,9 @@ class Transaction:
             raise LimitExceeded("bytes_written", f"wrote more than {limits.bytes_written} bytes in one transaction")
         indexes, searches = self.catalog.indexes_and_search(table)
         written = self.write_set.keys
-        removed: list[tuple[int, bytes]] = []
-        added: list[tuple[int, bytes, str]] = []
         old_parts: dict[str, bytes] = {}
         new_parts: dict[str, bytes] = {}
+        entries: list[tuple[int, bytes, str | None]] = []
         for index in indexes:
             index_id = index.index_id
             old_key = index.key_of(old, old_parts) if old is not None else None
@@ -252,27 +247,18 @@ class Transaction:
                 continue
             if old_key is not None:
                 written.append((index_id, old_key))
-                removed.append((index_id, old_key))
+                entries.append((index_id, old_key, None))
             if new_key is not None:
                 written.append((index_id, new_key))
-                added.append((index_id, new_key, doc_id))
+                entries.append((index_id, new_key, doc_id))
+        buffer.put_document(doc_id, table, (new or old)["_creationTime"], encoded, entries,  # type: ignore[index]
+                            new=old is None)
         for search in searches:
-            rowid = doc_rowid(doc_id)
-            if old is not None:
-                batch.delete_search(search.index_id, rowid)
-            if new is not None:
-                batch.put_search(search.index_id, rowid, search.text_of(new), search.filter_keys(new), doc_id)
+            entry = (search.text_of(new), search.filter_keys(new), doc_id) if new is not None else None
+            buffer.put_search_entry(search.index_id, doc_rowid(doc_id), entry)
             for key in write_keys(search, old) | write_keys(search, new):
                 written.append((search.index_id, key))
         self.write_set.documents += 1
-        if removed:
-            batch.delete_index_entries(removed)
-        if new is None:
-            batch.delete_document(doc_id)
-        else:
-            batch.put_document(doc_id, table, new["_creationTime"], encoded)
-        if added:
-            batch.put_index_entries(added)
 
 
 class RangeScan:
@@ -297,7 +283,7 @@ class RangeScan:
         chunk = _FIRST_CHUNK
         while lo < hi:
             rows = tx.snapshot.scan(index.index_id, lo, hi, self.reverse, chunk)
-            for key, value in rows:
+            for key, value, _doc_id in rows:
                 tx._count_read(len(value))
                 self.last_key = key
                 yield key, decode_document(value)

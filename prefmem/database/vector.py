@@ -15,7 +15,7 @@ from array import array
 from typing import Any, Callable
 
 from prefmem.errors import InvalidQuery, LimitExceeded
-from prefmem.storage import decode_document
+from prefmem.persistence.base import decode_document
 from prefmem.values import KEY_END, encode_key, lookup_path
 
 
@@ -61,9 +61,9 @@ def _vector(value: Any, dimensions: int, what: str) -> array:
     return array("d", value)
 
 
-def search(runner: Any, table: str, index_name: str, request: dict) -> list[dict]:
+def search(app: Any, table: str, index_name: str, request: dict) -> list[dict]:
     """Run at the latest snapshot; returns ``[{"_id", "_score"}]`` best first."""
-    catalog, limits = runner.catalog, runner.limits
+    catalog, limits = app.catalog, app.limits
     tdef = catalog.table_def(table)
     vindex = tdef.vector_indexes.get(index_name) if tdef is not None else None
     if vindex is None:
@@ -89,11 +89,11 @@ def search(runner: Any, table: str, index_name: str, request: dict) -> list[dict
     if index is None:
         return []
     best: list[tuple[float, str]] = []
-    with runner.storage.snapshot() as snapshot:
+    with app.persistence.snapshot() as snapshot:
         lo = b""
         while True:
             rows = snapshot.scan(index.index_id, lo, KEY_END, False, 1000)
-            for key, value in rows:
+            for _key, value, _doc_id in rows:
                 doc = decode_document(value)
                 vec = lookup_path(doc, vindex.vector_field)
                 if not isinstance(vec, list) or len(vec) != vindex.dimensions or not test(doc):

@@ -18,15 +18,15 @@ def _url(site_url: str, storage_id: str) -> str:
 
 
 class QueryStorage:
-    def __init__(self, db: Any, runner: Any) -> None:
+    def __init__(self, db: Any, app: Any) -> None:
         self._db = db
-        self._runner = runner
+        self._app = app
 
     async def get_url(self, storage_id: str) -> str | None:
         """A URL serving the file, or None if there is no such file. Reactive in queries."""
         if await store.metadata_in(self._db, storage_id) is None:
             return None
-        return _url(self._runner.site_url, storage_id)
+        return _url(self._app.site_url, storage_id)
 
     async def uploaded_by(self, storage_id: str) -> str | None:
         """The token identifier of the user whose function asked for the upload URL the file
@@ -37,8 +37,8 @@ class QueryStorage:
 
 
 class MutationStorage(QueryStorage):
-    def __init__(self, db: Any, runner: Any, now_ms: float, identity: Any) -> None:
-        super().__init__(db, runner)
+    def __init__(self, db: Any, app: Any, now_ms: float, identity: Any) -> None:
+        super().__init__(db, app)
         self._now = now_ms
         self._owner = identity.token_identifier if identity is not None else None
 
@@ -47,28 +47,25 @@ class MutationStorage(QueryStorage):
 
         The upload is the calling user's (``uploaded_by``); asking for more than the server's
         ``pending_uploads`` unused URLs retires the oldest."""
-        token = await store.new_upload_token(self._db, self._now, self._owner, self._runner.bounds.pending_uploads)
-        return f"{self._runner.site_url.rstrip('/')}/api/storage/upload?token={token}"
+        token = await store.new_upload_token(self._db, self._now, self._owner, self._app.bounds.pending_uploads)
+        return f"{self._app.site_url.rstrip('/')}/api/storage/upload?token={token}"
 
     async def delete(self, storage_id: str) -> None:
         await store.delete_in(self._db, storage_id)
 
 
 class ActionStorage:
-    def __init__(self, runner: Any, identity: Any) -> None:
-        self._runner = runner
+    def __init__(self, app: Any, identity: Any) -> None:
+        self._app = app
         self._owner = identity.token_identifier if identity is not None else None
 
     async def _system(self, fn: Any, args: dict) -> Any:
-        if fn.kind == "query":
-            await self._runner.committer.visible.wait()
-            return self._runner.execute_query(fn, args, None).unwrap()
-        return (await self._runner.committer.submit(fn, args, None)).unwrap()
+        return (await self._app.run(fn, args, None)).unwrap()
 
     async def get_url(self, storage_id: str) -> str | None:
         if await self._system(store.file_metadata, {"id": storage_id}) is None:
             return None
-        return _url(self._runner.site_url, storage_id)
+        return _url(self._app.site_url, storage_id)
 
     async def get_metadata(self, storage_id: str) -> dict | None:
         return await self._system(store.file_metadata, {"id": storage_id})
@@ -77,14 +74,14 @@ class ActionStorage:
         return await self._system(store.file_uploader, {"id": storage_id})
 
     async def generate_upload_url(self) -> str:
-        token = await self._system(store.issue_token, {"owner": self._owner, "most": self._runner.bounds.pending_uploads})
-        return f"{self._runner.site_url.rstrip('/')}/api/storage/upload?token={token}"
+        token = await self._system(store.issue_token, {"owner": self._owner, "most": self._app.bounds.pending_uploads})
+        return f"{self._app.site_url.rstrip('/')}/api/storage/upload?token={token}"
 
     async def get(self, storage_id: str) -> bytes | None:
         """The file's bytes, or None if there is no such file."""
         if await self._system(store.file_metadata, {"id": storage_id}) is None:
             return None
-        return self._runner.files.read(storage_id)
+        return self._app.files.read(storage_id)
 
     async def store(self, data: bytes, content_type: str | None = None) -> str:
         """Store bytes as a new file; returns its storage id."""
@@ -94,30 +91,30 @@ class ActionStorage:
         async def chunks() -> Any:
             yield bytes(data)
 
-        return await store_stream(self._runner, chunks(), content_type, token=None)
+        return await store_stream(self._app, chunks(), content_type, token=None)
 
     async def delete(self, storage_id: str) -> None:
         await self._system(store.delete_file, {"id": storage_id})
-        self._runner.files.remove(storage_id)
+        self._app.files.remove(storage_id)
 
 
-async def store_stream(runner: Any, chunks: Any, content_type: str | None, token: str | None,
+async def store_stream(app: Any, chunks: Any, content_type: str | None, token: str | None,
                        max_bytes: int | None = None, setting: str | None = None) -> str | None:
     """Write streamed bytes to disk, then record them (consuming ``token`` if given).
 
     Returns the storage id, or None when the token was unknown, used or expired (the
     bytes are then discarded). More than ``max_bytes`` raises ``BodyTooLarge``, keeping nothing.
     """
-    temp, sha256, size = await runner.files.receive(chunks, max_bytes, setting)
+    temp, sha256, size = await app.files.receive(chunks, max_bytes, setting)
     try:
-        outcome = await runner.committer.submit(
+        outcome = await app.mutation(
             store.record_file, {"token": token, "sha256": sha256, "size": size, "contentType": content_type}, None)
         storage_id = outcome.unwrap()
     except BaseException:
-        runner.files.discard(temp)
+        app.files.discard(temp)
         raise
     if storage_id is None:
-        runner.files.discard(temp)
+        app.files.discard(temp)
         return None
-    runner.files.keep(temp, storage_id)
+    app.files.keep(temp, storage_id)
     return storage_id

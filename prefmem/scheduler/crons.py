@@ -1,6 +1,6 @@
 """Crons: ``functions/crons.py`` declares them, APScheduler's triggers time them.
 
-Each job runs its function through the runner (a mutation through the committer, an
+Each job runs its function through the application (a mutation through the committer, an
 action directly). APScheduler keeps at most one run of a job going at a time and logs a
 run it skips because the previous one is still going (``max_instances=1``).
 """
@@ -104,8 +104,8 @@ class CronRun:
 class CronRunner:
     """Runs an application's crons on an APScheduler ``AsyncIOScheduler``."""
 
-    def __init__(self, runner: Any) -> None:
-        self.runner = runner
+    def __init__(self, app: Any) -> None:
+        self.app = app
         self.scheduler = AsyncIOScheduler(timezone="UTC")
         self.runs: dict[str, int] = {}
         self.last_runs: dict[str, CronRun] = {}
@@ -119,7 +119,7 @@ class CronRunner:
         """(Re)read ``functions/crons.py``: replaces every job, so edits apply on reload."""
         self.scheduler.remove_all_jobs()
         self._crons = None
-        module = self.runner.registry.module("crons")
+        module = self.app.registry.module("crons")
         crons = getattr(module, "crons", None) if module is not None else None
         if crons is None:
             return
@@ -128,7 +128,7 @@ class CronRunner:
             return
         self._crons = crons
         for job in crons.jobs.values():
-            fn = self.runner.registry.resolve(job.ref)
+            fn = self.app.registry.resolve(job.ref)
             if fn.kind not in ("mutation", "action"):
                 log.error("cron %s: %s is a %s; crons run mutations and actions", job.name, fn.path, fn.kind)
                 continue
@@ -138,9 +138,9 @@ class CronRunner:
 
     async def _run(self, name: str, fn: Any, args: dict) -> None:
         self.runs[name] = self.runs.get(name, 0) + 1
-        run = self.last_runs[name] = CronRun(self.runner.clock.now_ms())
-        outcome = await self.runner.run(fn, args, None)
-        run.finished_ms, run.error = self.runner.clock.now_ms(), outcome.error
+        run = self.last_runs[name] = CronRun(self.app.clock.now_ms())
+        outcome = await self.app.run(fn, args, None)
+        run.finished_ms, run.error = self.app.clock.now_ms(), outcome.error
         if not outcome.ok:
             log.warning("cron %s (%s) failed: %s", name, fn.path, outcome.error)
 
@@ -154,7 +154,7 @@ class CronRunner:
             next_run = getattr(scheduled, "next_run_time", None) if scheduled is not None else None
             last = self.last_runs.get(job.name)
             try:
-                path = self.runner.registry.resolve(job.ref).path
+                path = self.app.registry.resolve(job.ref).path
             except Exception as err:  # noqa: BLE001 — a cron naming a missing function is shown, not hidden
                 path = f"{job.ref!r} ({err})"
             out.append({

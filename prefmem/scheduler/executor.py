@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prefmem.database import WriteSet
 from prefmem.errors import PrefmemError
 from prefmem.functions import FunctionDef
-from prefmem.runner import Outcome, Runner
+from prefmem.runner import Outcome
 from prefmem.scheduler import jobs
+
+if TYPE_CHECKING:
+    from prefmem.application import Application
 
 log = logging.getLogger("prefmem.scheduler")
 
@@ -29,8 +31,8 @@ class ScheduledFailure(Exception):
 
 
 class Executor:
-    def __init__(self, runner: Runner, *, max_parallel: int = MAX_PARALLEL) -> None:
-        self.runner = runner
+    def __init__(self, app: "Application", *, max_parallel: int = MAX_PARALLEL) -> None:
+        self.app = app
         self.max_parallel = max_parallel
         self._in_flight: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
@@ -38,17 +40,17 @@ class Executor:
         self._job_indexes: set[int] = set()
         self.completed = 0
         self.start_delays_ms: list[float] = []  # scheduled time → start, for the benchmark
-        runner.committer.add_listener(self._on_commit)
+        app.write_log.add_listener(self._on_commit)
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def recover(self) -> int:
         """Fail actions a previous process left inProgress; returns how many."""
-        outcome = await self.runner.committer.submit(jobs.fail_interrupted, {}, None)
+        outcome = await self.app.mutation(jobs.fail_interrupted, {}, None)
         return outcome.unwrap()
 
     def start(self) -> None:
-        self._job_indexes = {ix.index_id for ix in self.runner.catalog.indexes_of(jobs.TABLE)}
+        self._job_indexes = {ix.index_id for ix in self.app.catalog.indexes_of(jobs.TABLE)}
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="prefmem-scheduler")
 
     def stop_starting(self) -> None:
@@ -75,8 +77,8 @@ class Executor:
         if running:  # each records its failure on the way out
             await asyncio.wait(running, timeout=5.0)
 
-    def _on_commit(self, ts: int, writes: WriteSet) -> None:
-        if any(index_id in self._job_indexes for index_id, _ in writes.keys):
+    def _on_commit(self, ts: int, keys: list[tuple[int, bytes]]) -> None:
+        if not keys or any(index_id in self._job_indexes for index_id, _ in keys):
             self._wake.set()
 
     # -- the loop -----------------------------------------------------------------------
@@ -94,7 +96,7 @@ class Executor:
                 wait = IDLE_POLL_S
                 upcoming = await self._query(jobs.next_time, {})
                 if upcoming is not None:
-                    wait = max(0.0, min(wait, (upcoming - self.runner.clock.now_ms()) / 1000.0))
+                    wait = max(0.0, min(wait, (upcoming - self.app.clock.now_ms()) / 1000.0))
                 if started and len(self._in_flight) >= self.max_parallel:
                     wait = IDLE_POLL_S  # full: woken again when a job finishes
                 # A timer that sets the wake event, not asyncio.wait_for: on Python 3.11
@@ -112,15 +114,14 @@ class Executor:
                 await asyncio.sleep(IDLE_POLL_S)
 
     async def _query(self, fn: FunctionDef, args: dict) -> Any:
-        await self.runner.committer.visible.wait()
-        return self.runner.execute_query(fn, args, None).unwrap()
+        return (await self.app.query(fn, args, None)).unwrap()
 
     async def start_due(self) -> int:
         """Start every due job there is room for; returns how many started."""
         room = self.max_parallel - len(self._in_flight)
         if room <= 0:
             return 0
-        due = await self._query(jobs.due_jobs, {"now": self.runner.clock.now_ms(),
+        due = await self._query(jobs.due_jobs, {"now": self.app.clock.now_ms(),
                                                 "limit": room + len(self._in_flight)})
         started = 0
         for job in due:
@@ -151,7 +152,7 @@ class Executor:
     async def purge(self) -> int:
         removed = 0
         while True:
-            outcome = await self.runner.committer.submit(jobs.purge, {}, None)
+            outcome = await self.app.mutation(jobs.purge, {}, None)
             count = outcome.unwrap()
             removed += count
             if count < 500:
@@ -162,23 +163,23 @@ class Executor:
     async def _run_job(self, job: dict) -> None:
         job_id, path = job["_id"], job["name"]
         args = job["args"][0] if job["args"] else {}
-        self.start_delays_ms.append(max(0.0, self.runner.clock.now_ms() - job["scheduledTime"]))
+        self.start_delays_ms.append(max(0.0, self.app.clock.now_ms() - job["scheduledTime"]))
         try:
-            fn = self.runner.registry.get(path, allow_internal=True)
+            fn = self.app.registry.get(path, allow_internal=True)
         except PrefmemError as err:
             await self._finish(job_id, f"{err}")
             return
         if fn.kind == "mutation":
-            outcome = await self.runner.committer.submit(jobs.run_mutation_job(fn, job_id), args, None)
+            outcome = await self.app.mutation(jobs.run_mutation_job(fn, job_id), args, None)
             if not outcome.ok:
                 self._log_failure(path, outcome)
                 await self._finish(job_id, outcome.error or "failed")
             return
-        started = await self.runner.committer.submit(jobs.start_action, {"id": job_id}, None)
+        started = await self.app.mutation(jobs.start_action, {"id": job_id}, None)
         if not started.ok or not started.value:
             return
         try:
-            outcome = await self.runner.execute_action(fn, args, None)
+            outcome = await self.app.action(fn, args, None)
         except asyncio.CancelledError:
             await self._finish(job_id, "the server shut down while this action was running: it was cancelled, "
                                        "and actions are never retried")
@@ -188,7 +189,7 @@ class Executor:
         await self._finish(job_id, None if outcome.ok else (outcome.error or "failed"))
 
     async def _finish(self, job_id: str, error: str | None) -> None:
-        outcome = await self.runner.committer.submit(jobs.finish, {"id": job_id, "error": error}, None)
+        outcome = await self.app.mutation(jobs.finish, {"id": job_id, "error": error}, None)
         if not outcome.ok:
             log.error("could not record the end of scheduled job %s: %s", job_id, outcome.error)
 

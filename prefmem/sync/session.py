@@ -8,8 +8,9 @@ request order from one responder task; actions run concurrently.
 
 Every Transition a session sends moves its version ``(querySet, identity, ts)`` forward
 from exactly the version the client holds, and all results in it are valid at its end
-``ts``: new results are computed only once the subscription manager is settled (no stale
-live query, no commit in flight), and flush results all come from one snapshot.
+``ts``: new results are computed at a snapshot at which the subscription manager has made
+every live query current (``Subscriptions.current``), and flush results all come from one
+snapshot.
 """
 
 from __future__ import annotations
@@ -18,17 +19,20 @@ import asyncio
 import enum
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from prefmem.application import Application
 from prefmem.auth.identity import Identity
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.providers import CLOCK_SKEW_S
+from prefmem.database.replies import ReplayKey
 from prefmem.errors import AuthFailed, PrefmemError
 from prefmem.functions import FunctionDef
+from prefmem.persistence.base import Snapshot
 from prefmem.reactivity import LiveQuery, Subscriptions
-from prefmem.runner import Outcome, Runner
+from prefmem.runner import Outcome
 from prefmem.sync import messages as m
 from prefmem.values import from_json, to_json
 
@@ -68,46 +72,11 @@ class FatalProtocolError(Exception):
     pass
 
 
-class MutationRecords:
-    """Recent mutation outcomes by (sessionId, requestId), shared by all sockets.
-
-    The npm client replays unresolved mutations on a new socket of the same session,
-    including ones that already committed; those are answered from here, not rerun.
-    """
-
-    def __init__(self, per_session: int = 256, sessions: int = 10_000) -> None:
-        self._per_session = per_session
-        self._sessions = sessions
-        self._records: OrderedDict[str, OrderedDict[int, Outcome]] = OrderedDict()
-
-    def get(self, session_id: str | None, request_id: int) -> Outcome | None:
-        if session_id is None or session_id not in self._records:
-            return None
-        self._records.move_to_end(session_id)
-        return self._records[session_id].get(request_id)
-
-    def of_session(self, session_id: str) -> "OrderedDict[int, Outcome]":
-        """The session's records, to add to (``add``); it becomes the most recently used."""
-        records = self._records.get(session_id)
-        if records is None:
-            records = self._records[session_id] = OrderedDict()
-            while len(self._records) > self._sessions:
-                self._records.popitem(last=False)
-        else:
-            self._records.move_to_end(session_id)
-        return records
-
-    def add(self, records: "OrderedDict[int, Outcome]", request_id: int, outcome: Outcome) -> None:
-        records[request_id] = outcome
-        if len(records) > self._per_session:
-            records.popitem(last=False)
-
-
 class SyncSession:
-    def __init__(self, transport: Transport, runner: Runner, subscriptions: Subscriptions,
-                 authenticator: Authenticator, records: MutationRecords | None = None) -> None:
+    def __init__(self, transport: Transport, app: Application, subscriptions: Subscriptions,
+                 authenticator: Authenticator) -> None:
         self.transport = transport
-        self.runner = runner
+        self.app = app
         self.subs = subscriptions
         self.authenticator = authenticator
         self.state = SessionState.AWAITING_CONNECT
@@ -126,13 +95,12 @@ class SyncSession:
         self._mutation_wake = asyncio.Event()
         self._wanted_ts = 0
         self._transition_owed = False  # a mutation was answered: a Transition must follow it
-        self.records = records if records is not None else MutationRecords()
         self._tasks: set[asyncio.Task] = set()
         self._last_send = time.monotonic()
         self._functions: dict[tuple[str, str, bool], tuple[Any, FunctionDef]] = {}
         self._expiry: asyncio.TimerHandle | None = None  # when the identity's token expires
         self._reconnected = False
-        self.bounds = runner.bounds
+        self.bounds = app.bounds
         # Unsent frames and their bytes. Past a quarter of the bound query updates are held
         # back (``_behind``) and sent as one Transition once the client reads; past the bound
         # the socket is dropped. ``_holding``: a batch is running whose Transition will carry
@@ -317,14 +285,9 @@ class SyncSession:
             await self._authenticate(msg)
         # Event: client telemetry, accepted and ignored.
 
-    async def _settle(self) -> None:
-        """Return when results computed now are consistent with every live result."""
-        while not self.subs.is_settled:
-            await self.subs.settled()
-
     def _function(self, path: str, kind: str) -> FunctionDef:
         # Looked up once per spelling: a pipelining client names the same function each time.
-        registry = self.runner.registry
+        registry = self.app.registry
         key = (path, kind, self.admin)
         found = self._functions.get(key)
         if found is not None and found[0] is registry:  # a code reload makes a new registry
@@ -372,53 +335,53 @@ class SyncSession:
                                      f"socket, over the limit of {most} (PREFMEM_QUERIES_PER_SOCKET)")
 
     async def _modify_query_set_held(self, msg: m.ModifyQuerySet) -> None:
+        """The changes a slice at a time, each slice at a current snapshot; the added queries
+        wait staged (kept current by the subscription manager) until the last slice, whose
+        snapshot every result of the Transition is valid at."""
         identity = self.identity
-        await self._settle()
-        slice_end = time.perf_counter() + BATCH_SLICE_S
+        changes = msg.modifications
         done: list[tuple[Any, _Subscription | None]] = []  # each change, with the query it added
-        for change in msg.modifications:
-            if time.perf_counter() > slice_end:
-                await self._give_way()
-                slice_end = time.perf_counter() + BATCH_SLICE_S
-            if isinstance(change, m.AddQuery):
-                if change.queryId in self._queries or change.queryId in self._staged:
-                    raise FatalProtocolError(f"query id {change.queryId} is already in the query set")
-                sub = self._staged[change.queryId] = self._subscribe(change)
-                done.append((change, sub))
-            else:
-                sub = self._staged.pop(change.queryId, None) or self._queries.pop(change.queryId, None)
-                if sub is None:
-                    raise FatalProtocolError(f"query id {change.queryId} is not in the query set")
-                if sub.live is not None:
-                    self.subs.unsubscribe(sub.live, self)
-                done.append((change, None))
-        await self._settle()
-        # From here to the Transition nothing awaits: every result is current at last_ts.
-        if self.identity is not identity:
-            self._restage()
-        mods = self._missed_updates()
-        for change, sub in done:
-            if sub is None:
-                mods.append(m.QueryRemoved(queryId=change.queryId))
-            elif self._staged.get(change.queryId) is sub:  # not removed again later in the message
-                del self._staged[change.queryId]
-                self._queries[change.queryId] = sub
-                mods.append(self._modification(sub))
-        self._transition(mods, query_set=msg.newVersion, identity=self.identity_version,
-                         ts=self.runner.storage.last_ts)
+        while True:
+            async with self.subs.current() as snapshot:
+                # Nothing awaits inside: every result is valid at the snapshot.
+                slice_end, first = time.perf_counter() + BATCH_SLICE_S, True
+                while len(done) < len(changes) and (first or time.perf_counter() < slice_end):
+                    first = False
+                    change = changes[len(done)]
+                    if isinstance(change, m.AddQuery):
+                        if change.queryId in self._queries or change.queryId in self._staged:
+                            raise FatalProtocolError(f"query id {change.queryId} is already in the query set")
+                        sub = self._staged[change.queryId] = self._subscribe(change, snapshot)
+                        done.append((change, sub))
+                    else:
+                        sub = self._staged.pop(change.queryId, None) or self._queries.pop(change.queryId, None)
+                        if sub is None:
+                            raise FatalProtocolError(f"query id {change.queryId} is not in the query set")
+                        if sub.live is not None:
+                            self.subs.unsubscribe(sub.live, self)
+                        done.append((change, None))
+                if len(done) == len(changes):
+                    if self.identity is not identity:
+                        self._restage(snapshot)
+                    mods = self._missed_updates()
+                    for change, sub in done:
+                        if sub is None:
+                            mods.append(m.QueryRemoved(queryId=change.queryId))
+                        elif self._staged.get(change.queryId) is sub:  # not removed again later in the message
+                            del self._staged[change.queryId]
+                            self._queries[change.queryId] = sub
+                            mods.append(self._modification(sub))
+                    self._transition(mods, query_set=msg.newVersion, identity=self.identity_version, ts=snapshot.ts)
+                    return
+            await asyncio.sleep(GIVE_WAY_S)  # other connections' turn
 
-    async def _give_way(self) -> None:
-        """Let other connections run in the middle of a long batch; return once results are current."""
-        await asyncio.sleep(GIVE_WAY_S)
-        await self._settle()
-
-    def _restage(self) -> None:
+    def _restage(self, snapshot: Snapshot) -> None:
         """The identity ended while a batch ran (``end_identity``): what the batch staged runs
         again, at once, as the identity the socket has now."""
         for sub in self._staged.values():
             if sub.live is not None:
                 ran = sub.live
-                sub.live = self.subs.subscribe(ran.fn, ran.args, self.identity, ran.journal, self)
+                sub.live = self.subs.subscribe(ran.fn, ran.args, self.identity, ran.journal, self, snapshot)
                 self.subs.unsubscribe(ran, self)
 
     def _unstage(self) -> None:
@@ -433,14 +396,14 @@ class SyncSession:
         return [self._modification(sub) for sub in self._queries.values()
                 if sub.live is not None and sub.live.version != sub.sent_version]
 
-    def _subscribe(self, add: m.AddQuery) -> _Subscription:
+    def _subscribe(self, add: m.AddQuery, snapshot: Snapshot) -> _Subscription:
         try:
             fn = self._function(add.udfPath, "query")
             args = self._args(add.args)
         except PrefmemError as err:
             return _Subscription(add.queryId, None, 0, Outcome(error=str(err)))
         journal = add.journal if isinstance(add.journal, str) else None
-        live = self.subs.subscribe(fn, args, self.identity, journal, self)
+        live = self.subs.subscribe(fn, args, self.identity, journal, self, snapshot)
         return _Subscription(add.queryId, live, 0)
 
     def on_flush(self, ts: int, changed: set[LiveQuery]) -> None:
@@ -469,52 +432,42 @@ class SyncSession:
     # -- mutations and actions ----------------------------------------------------------
 
     def _mutation(self, msg: m.Mutation) -> None:
-        # Only a later socket of a session can replay: its first socket's requests are new.
-        replayed = self.records.get(self.session_id, msg.requestId) if self._reconnected else None
-        if replayed is None and self._reconnected and self.session_id is not None:
-            # A replay after a restart: the reply was stored with the mutation's commit.
-            for data, ts in self.runner.storage.mutation_replies(self.session_id, msg.requestId):
-                replayed = Outcome.from_replies(data, ts, msg.requestId)
-                if replayed is not None:
-                    break
-        if replayed is not None:
-            future: asyncio.Future = asyncio.get_running_loop().create_future()
-            future.set_result(replayed)
-            self._mutations.append((msg.requestId, future))
-            self._mutation_wake.set()
-            return
         try:
             fn = self._function(msg.udfPath, "mutation")
             args = self._args(msg.args)
         except PrefmemError as err:
-            future = asyncio.get_running_loop().create_future()
+            future: asyncio.Future = asyncio.get_running_loop().create_future()
             future.set_result(Outcome(error=str(err)))
         else:
-            record = (self.session_id, msg.requestId) if self.session_id is not None else None
-            future = self.runner.committer.submit(fn, args, self.identity, record)  # a future: no task per mutation
+            replay = None
+            if self.session_id is not None:
+                replay = ReplayKey(self.session_id, msg.requestId, self._caller_key(), fn.path or "", args)
+            # Only a later socket of a session replays: its first socket's requests are new.
+            # A future, not a task per mutation.
+            future = self.app.committer.submit(fn, args, self.identity, replay,  # type: ignore[assignment]
+                                               lookup=self._reconnected)
         self._mutations.append((msg.requestId, future))
         self._mutation_wake.set()
 
+    def _caller_key(self) -> str:
+        """Who a stored reply belongs to: the user (across token refreshes), or the admin."""
+        if self.identity is not None:
+            return self.identity.token_identifier
+        return "admin" if self.admin else ""
+
     async def _respond_loop(self) -> None:
         encoded_ts: tuple[int, str] = (-1, "")
-        records: OrderedDict[int, Outcome] | None = None
         while True:
             if not self._mutations:
                 self._mutation_wake.clear()
                 await self._mutation_wake.wait()
-                records = None
                 continue
             request_id, future = self._mutations[0]
             # A whole committed batch is answered in one pass; only an unfinished head waits.
             if not future.done():
                 await future
-                records = None  # while waiting, other sessions may have evicted them
             outcome: Outcome = future.result()
             self._mutations.popleft()
-            if self.session_id is not None:
-                if records is None:
-                    records = self.records.of_session(self.session_id)
-                self.records.add(records, request_id, outcome)
             # Clients resolve a mutation on the first Transition after its response (the
             # Python client even a failed one), so one is owed either way.
             if not self._transition_owed:
@@ -540,7 +493,7 @@ class SyncSession:
         except PrefmemError as err:
             outcome = Outcome(error=str(err))
         else:
-            outcome = await self.runner.run(fn, args, self.identity)
+            outcome = await self.app.run(fn, args, self.identity)
         if outcome.ok:
             self._send(m.ActionResponse(requestId=msg.requestId, success=True, result=to_json(outcome.value),
                                         logLines=outcome.log_lines))
@@ -567,46 +520,46 @@ class SyncSession:
             return
         async with self._query_set_lock:
             self.identity, self.admin, self._revoked = principal.identity, principal.admin, None
-            mods = await self._rerun_queries()
-            self._transition(mods, query_set=self.query_set_version, identity=msg.baseVersion + 1,
-                             ts=self.runner.storage.last_ts)
+            await self._rerun_queries(msg.baseVersion + 1)
         self._watch_expiry()
 
-    async def _rerun_queries(self) -> list[Any]:
-        """Move every query of the socket to the current identity; the modifications to send.
+    async def _rerun_queries(self, identity_version: int) -> None:
+        """Move every query of the socket to the current identity and send the Transition to
+        ``identity_version``. Call holding ``_query_set_lock``.
 
         The queries run again under the new identity a slice at a time (other connections
         run in between), while the socket keeps its old results and is sent no update; then,
-        with nothing awaited, each takes its new result. Call holding ``_query_set_lock``.
+        at one snapshot, each takes its new result.
         """
         self._holding += 1
         try:
-            await self._settle()
             identity = self.identity
-            slice_end = time.perf_counter() + BATCH_SLICE_S
-            for query_id, sub in list(self._queries.items()):
-                if sub.live is None:
-                    continue
-                if time.perf_counter() > slice_end:
-                    await self._give_way()
-                    slice_end = time.perf_counter() + BATCH_SLICE_S
-                old = sub.live
-                self._staged[query_id] = _Subscription(query_id, self.subs.subscribe(
-                    old.fn, old.args, identity, old.journal, self), -1)
-            await self._settle()
-            # Nothing awaits from here to the caller's Transition.
-            if self.identity is not identity:
-                self._restage()
-            mods = []
-            for query_id, staged in self._staged.items():
-                sub = self._queries[query_id]
-                assert sub.live is not None and staged.live is not None
-                self.subs.unsubscribe(sub.live, self)
-                sub.live, sub.sent_version = staged.live, -1
-                mods.append(self._modification(sub))
-            self._staged.clear()
-            self._behind = False  # every query is in ``mods``
-            return mods
+            pending = [(query_id, sub.live) for query_id, sub in self._queries.items() if sub.live is not None]
+            while True:
+                async with self.subs.current() as snapshot:
+                    # Nothing awaits inside: every result is valid at the snapshot.
+                    slice_end, first = time.perf_counter() + BATCH_SLICE_S, True
+                    while pending and (first or time.perf_counter() < slice_end):
+                        first = False
+                        query_id, old = pending.pop()
+                        self._staged[query_id] = _Subscription(query_id, self.subs.subscribe(
+                            old.fn, old.args, identity, old.journal, self, snapshot), -1)
+                    if not pending:
+                        if self.identity is not identity:
+                            self._restage(snapshot)
+                        mods = []
+                        for query_id, staged in self._staged.items():
+                            sub = self._queries[query_id]
+                            assert sub.live is not None and staged.live is not None
+                            self.subs.unsubscribe(sub.live, self)
+                            sub.live, sub.sent_version = staged.live, -1
+                            mods.append(self._modification(sub))
+                        self._staged.clear()
+                        self._behind = False  # every query is in ``mods``
+                        self._transition(mods, query_set=self.query_set_version, identity=identity_version,
+                                         ts=snapshot.ts)
+                        return
+                await asyncio.sleep(GIVE_WAY_S)  # other connections' turn
         finally:
             self._holding -= 1
             self._unstage()
@@ -666,6 +619,4 @@ class SyncSession:
         and move its queries to no identity. Call holding ``_query_set_lock``."""
         self._send(m.AuthError(error=message, baseVersion=self.identity_version, authUpdateAttempted=False))
         self.identity = None
-        mods = await self._rerun_queries()
-        self._transition(mods, query_set=self.query_set_version, identity=self.identity_version,
-                         ts=self.runner.storage.last_ts)
+        await self._rerun_queries(self.identity_version)

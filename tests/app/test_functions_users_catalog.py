@@ -81,7 +81,7 @@ async def test_catalog_get_and_list(backend):
 
 async def test_placeholder_images_are_stored_files(backend):
     p = backend.table("products")[0]
-    data = backend.runner.files.read(p["imageId"])
+    data = backend.app.files.read(p["imageId"])
     assert data.startswith(b"<svg") and p["category"].encode() in data
     # one image per category x colour, shared
     assert len({q["imageId"] for q in backend.table("products")}) == len(backend.table("placeholder_images"))
@@ -135,7 +135,7 @@ async def _upload(backend, caller, data: bytes, content_type: str) -> str:
     async def chunks():
         yield data
 
-    return await store_stream(backend.runner, chunks(), content_type, url.split("token=")[1])
+    return await store_stream(backend.app, chunks(), content_type, url.split("token=")[1])
 
 
 async def test_inspiration_photo_upload(backend):

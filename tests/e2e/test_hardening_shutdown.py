@@ -10,19 +10,18 @@ import time
 
 import httpx
 
-from prefmem.storage import Storage, decode_document
+from prefmem.backend import Backend
 
-from tests.helpers.server import RunningServer, wait_until
+from tests.helpers.server import APPS, RunningServer, wait_until
 
 
 def scheduled_jobs(db) -> list[dict]:
-    storage = Storage(db)
+    """``_scheduled_functions`` as the file holds it (opened without starting a scheduler)."""
+    backend = Backend(functions=APPS / "hardening" / "functions", schema=APPS / "hardening" / "schema.py", db=db).open()
     try:
-        index_id = storage.index_ids()[("_scheduled_functions", "by_creation_time")][0]
-        with storage.snapshot() as snap:
-            return [decode_document(value) for _key, value in snap.scan(index_id, b"", b"\xff", False, 1000)]
+        return backend.documents("_scheduled_functions")
     finally:
-        storage.close()
+        backend.close()
 
 
 def test_sigterm_ends_the_server_and_fails_the_actions_it_cancels(tmp_path):

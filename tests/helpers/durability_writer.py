@@ -18,15 +18,15 @@ from prefmem.backend import Backend
 
 async def main(functions: str, schema: str, db: str, durability: str, callers: int) -> None:
     backend = Backend(functions=functions, schema=schema, db=db, durability=durability).open()
-    runner = backend.runner
-    out = sys.__stdout__  # the real stream: the runner routes sys.stdout into function log collectors
+    app = backend.app
+    out = sys.__stdout__  # the real stream: the runtime routes sys.stdout into function log collectors
     out.write("ready\n")
     out.flush()
 
     async def caller(k: int) -> None:
         i = 0
         while True:
-            outcome = await runner.call("messages:create_channel", {"name": f"c{k}-{i}"}, kind="mutation")
+            outcome = await app.call("messages:create_channel", {"name": f"c{k}-{i}"}, kind="mutation")
             if not outcome.ok:
                 sys.stderr.write(f"mutation failed: {outcome.error}\n")
                 sys.exit(1)

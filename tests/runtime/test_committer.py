@@ -1,26 +1,31 @@
-"""Group commit: a batch of mutations behaves exactly like the same mutations run one by one."""
+"""The committer: batches behave like their mutations run one by one, and concurrent
+committers on one database (worker processes) never produce a non-serializable history."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from hypothesis import HealthCheck, example, given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.runtime._reference import values
+from prefmem.backend import Backend
+from prefmem.testing import TestBackend
 from tests.runtime.conftest import SyncBackend
 
-APP = Path(__file__).resolve().parent.parent / "apps" / "chat"
+APPS = Path(__file__).resolve().parent.parent / "apps"
+CHAT = APPS / "chat"
+COUNTERS = APPS / "counters"
 
 
 async def _burst(backend, channel: str, plan: list[bool]) -> list:
     """Submit one mutation per plan entry in the same loop turn (one batch): True succeeds,
     False writes and then raises."""
-    runner = backend.runner
-    ok_fn = runner.registry.get("messages:send")
-    bad_fn = runner.registry.get("messages:send_then_fail")
-    futures = [runner.committer.submit(ok_fn if ok else bad_fn, {"channel": channel, "body": f"m{i}"}, None)
+    app = backend.app
+    ok_fn = app.registry.get("messages:send")
+    bad_fn = app.registry.get("messages:send_then_fail")
+    futures = [app.committer.submit(ok_fn if ok else bad_fn, {"channel": channel, "body": f"m{i}"}, None)
                for i, ok in enumerate(plan)]
     return list(await asyncio.gather(*futures))
 
@@ -28,13 +33,13 @@ async def _burst(backend, channel: str, plan: list[bool]) -> list:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=st.lists(st.booleans(), min_size=1, max_size=12))
 def test_a_batch_keeps_exactly_the_writes_of_its_successful_mutations(plan):
-    sync = SyncBackend(APP)
+    sync = SyncBackend(CHAT)
     try:
         backend = sync.backend
         channel = sync.mutation("messages:create_channel", {"name": "batch"})
-        commits_before = backend.runner.committer.commits
+        commits_before = backend.app.committer.commits
         outcomes = sync.run(_burst(backend, channel, plan))
-        assert backend.runner.committer.commits == commits_before + 1  # one group commit
+        assert backend.app.committer.commits == commits_before + (1 if any(plan) else 0)  # one group commit
         assert [o.ok for o in outcomes] == plan
         assert all("boom after writing" in o.error for o, ok in zip(outcomes, plan) if not ok)
         stored = [m for m in backend.table("messages") if m["channel"] == channel]
@@ -46,161 +51,337 @@ def test_a_batch_keeps_exactly_the_writes_of_its_successful_mutations(plan):
         sync.close()
 
 
-@settings(max_examples=300, deadline=None)
-@given(values())
-def test_a_stored_mutation_reply_round_trips_exactly(value):
-    """Replays after a restart answer from the stored record: ints stay ints, bytes bytes."""
-    import math as _math
+async def test_a_mutation_reads_the_writes_of_those_before_it_in_its_batch():
+    async with TestBackend(COUNTERS / "functions", COUNTERS / "schema.py") as backend:
+        app = backend.app
+        fn = app.registry.get("counters:increment")
+        outcomes = await asyncio.gather(*(app.committer.submit(fn, {"name": "c"}, None) for _ in range(20)))
+        assert [o.value for o in outcomes] == list(range(1, 21))
+        assert app.committer.commits == 1 and app.committer.reexecuted == 0
 
-    from prefmem.runner import Outcome
+
+# ---------------------------------------------------------------------------- many committers
+
+def _prepare(db: Path, app_dir: Path) -> None:
+    """What the serving parent does before starting workers: check the schema, make indexes."""
+    Backend(functions=app_dir / "functions", schema=app_dir / "schema.py", db=db).open().close()
+
+
+def _workers(db: Path, app_dir: Path, n: int = 2) -> list[Backend]:
+    """``n`` backends sharing one database file, as worker processes do (each its own
+    connections and commit-lock descriptor, so they exclude each other as processes would)."""
+    _prepare(db, app_dir)
+    return [Backend(functions=app_dir / "functions", schema=app_dir / "schema.py", db=db, shared=True).open()
+            for _ in range(n)]
+
+
+class _Gate:
+    """Holds the database's commit lock, so that every worker executes its batch at the
+    same snapshot and then waits to commit: the most overlap two committers can have."""
+
+    def __init__(self, db: Path) -> None:
+        import fcntl
+        import os
+
+        self._fcntl = fcntl
+        self._fd = os.open(f"{db}.commit-lock", os.O_CREAT | os.O_RDWR, 0o600)
+
+    async def __aenter__(self) -> None:
+        self._fcntl.flock(self._fd, self._fcntl.LOCK_EX)
+
+    async def __aexit__(self, *exc: object) -> None:
+        import os
+
+        for _ in range(20):  # the committers run their batches (synchronously) and block on the lock
+            await asyncio.sleep(0)
+        self._fcntl.flock(self._fd, self._fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
+async def _submit(app, path: str, args: dict):
+    return app.committer.submit(app.registry.get(path), args, None)
+
+
+async def test_two_committers_incrementing_one_counter_lose_no_update(tmp_path):
+    db = tmp_path / "db.sqlite3"
+    workers = _workers(db, COUNTERS)
+    try:
+        apps = [w.app for w in workers]
+        await apps[0].call("counters:increment", {"name": "c"})
+        seen = []
+        for _ in range(20):  # rounds of ten increments on each worker, all at one snapshot
+            async with _Gate(db):
+                futures = [await _submit(app, "counters:increment", {"name": "c"}) for app in apps for _ in range(10)]
+            outcomes = await asyncio.gather(*futures)
+            assert all(o.ok for o in outcomes), [o.error for o in outcomes]
+            seen += [o.value for o in outcomes]
+        state = (await apps[1].call("counters:state", {})).value
+        assert state["counters"]["c"] == 401
+        assert sorted(seen) == list(range(2, 402))  # every increment saw a distinct value
+        assert sum(app.committer.reexecuted for app in apps) == 20 * 10  # every round, one side re-ran
+    finally:
+        for w in workers:
+            w.close()
+
+
+async def test_write_skew_never_commits_on_both_sides(tmp_path):
+    db = tmp_path / "db.sqlite3"
+    workers = _workers(db, COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        for round_ in range(20):
+            alice, bob = f"alice{round_}", f"bob{round_}"
+            await a.call("counters:set_oncall", {"names": [alice, bob]})
+            async with _Gate(db):
+                futures = [await _submit(a, "counters:go_off_call", {"me": alice, "other": bob}),
+                           await _submit(b, "counters:go_off_call", {"me": bob, "other": alice})]
+            left = await asyncio.gather(*futures)
+            assert [o.ok for o in left] == [True, True]
+            state = (await b.call("counters:state", {})).value["oncall"]
+            assert state[alice] or state[bob], "both went off call: write skew"
+            assert sorted(o.value for o in left) == [False, True]
+    finally:
+        for w in workers:
+            w.close()
+
+
+_OPS = st.one_of(
+    st.tuples(st.just("counters:increment"), st.fixed_dictionaries({"name": st.sampled_from(["x", "y"])})),
+    st.tuples(st.just("counters:copy"), st.fixed_dictionaries({"source": st.sampled_from(["x", "y"]),
+                                                              "target": st.sampled_from(["x", "y"])})),
+    st.tuples(st.just("counters:append"), st.fixed_dictionaries({"entry": st.sampled_from(["p", "q", "r"])})),
+)
+# Rounds: in each, every worker gets a list of mutations submitted in one loop turn (one batch each).
+_ROUNDS = st.lists(st.tuples(st.lists(_OPS, max_size=4), st.lists(_OPS, max_size=4)), min_size=1, max_size=5)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rounds=_ROUNDS)
+def test_concurrent_committers_equal_a_serial_run_in_commit_order(rounds, tmp_path_factory):
+    """Whatever the interleaving, every mutation's result and the final state are those of
+    running the same mutations one by one in commit-timestamp order."""
+    db = tmp_path_factory.mktemp("occ") / "db.sqlite3"
+
+    async def concurrently() -> list[tuple[int, int, int, str, dict, object]]:
+        workers = _workers(db, COUNTERS)
+        try:
+            done = []
+            for round_no, per_worker in enumerate(rounds):
+                futures = []
+                async with _Gate(db):
+                    for w, ops in enumerate(per_worker):
+                        for i, (path, args) in enumerate(ops):
+                            futures.append(((w, round_no, i, path, args), await _submit(workers[w].app, path, args)))
+                outcomes = await asyncio.gather(*(f for _, f in futures))
+                for (key, _), outcome in zip(futures, outcomes):
+                    assert outcome.ok, outcome.error
+                    done.append((outcome.ts, key, outcome.value))
+            final = (await workers[0].app.call("counters:state", {})).value
+            return done, final
+        finally:
+            for w in workers:
+                w.close()
+
+    done, final = asyncio.run(concurrently())
+
+    async def serially() -> tuple[list, dict]:
+        # A worker's batch shares one ts; within it, submission order is the serial order.
+        async with TestBackend(COUNTERS / "functions", COUNTERS / "schema.py") as backend:
+            values = []
+            for _ts, (_w, _r, _i, path, args), _value in sorted(done, key=lambda d: (d[0], d[1])):
+                values.append(await backend.mutation(path, args))
+            return values, await backend.query("counters:state", {})
+
+    values, serial_final = asyncio.run(serially())
+    assert [d[2] for d in sorted(done, key=lambda d: (d[0], d[1]))] == values
+    assert final == serial_final
+
+
+# ---------------------------------------------------------------------------- replies
+
+@settings(max_examples=300, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.floats() | st.text() | st.binary(),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(min_size=1), inner, max_size=3),
+                    max_leaves=8))
+def test_a_stored_mutation_reply_round_trips_exactly(value):
+    """Replays after a restart answer from the stored reply: floats stay floats, bytes bytes."""
+    import math
+
+    from prefmem.database import replies
     from prefmem.values import compare
 
-    stored = Outcome.encode_replies([(3, Outcome(value="other")), (5, Outcome(value=value, log_lines=["a line"]))])
-    back = Outcome.from_replies(stored, 7, 5)
-    assert back.ts == 7 and back.log_lines == ["a line"] and back.ok
+    key = replies.ReplayKey("s", 5, "alice", "m:f", {"a": 1.0})
+    other = replies.ReplayKey("s", 3, "alice", "m:f", {"a": 1.0})
+    stored = replies.encode_group(7, [(other, "other", []), (key, value, ["a line"])])
+    back = replies.find([stored], key)
+    assert back is not None and back.ts == 7 and back.log_lines == ["a line"]
     assert compare(back.value, value) == 0 and type(back.value) is type(value)
-    if isinstance(value, float) and not _math.isnan(value):
-        assert _math.copysign(1.0, back.value) == _math.copysign(1.0, value)
-    assert Outcome.from_replies(stored, 7, 4) is None
+    if isinstance(value, float) and not math.isnan(value):
+        assert math.copysign(1.0, back.value) == math.copysign(1.0, value)
+    assert replies.find([stored], replies.ReplayKey("s", 4, "alice", "m:f", {"a": 1.0})) is None
 
 
-def _commit_replies(storage, ts: int, rows: list[tuple[str, int, bytes]]) -> None:
-    """One batch committed at exactly ``ts`` that stores ``rows`` of mutation replies."""
-    storage.last_ts = ts - 1  # a batch's ts is the next after the last commit's (clock permitting)
-    batch = storage.write_batch()
-    assert batch.ts == ts
-    batch.put_mutation_replies(rows)
-    batch.commit()
+def test_a_reused_request_id_with_another_identity_function_or_arguments_gets_no_reply():
+    from prefmem.database import replies
+
+    key = replies.ReplayKey("s", 1, "issuer|alice", "m:f", {"a": 1.0})
+    stored = replies.encode_group(7, [(key, "secret", [])])
+    assert replies.find([stored], replies.ReplayKey("s", 1, "issuer|alice", "m:f", {"a": 1.0})).value == "secret"
+    for wrong in (replies.ReplayKey("s", 1, "issuer|mallory", "m:f", {"a": 1.0}),
+                  replies.ReplayKey("s", 1, "issuer|alice", "m:g", {"a": 1.0}),
+                  replies.ReplayKey("s", 1, "issuer|alice", "m:f", {"a": 2.0})):
+        with pytest.raises(replies.ReplyMismatch):
+            replies.find([stored], wrong)
 
 
-def test_a_request_is_looked_up_in_the_first_row_at_or_after_it(tmp_path):
-    from prefmem.storage import Storage
+async def test_a_replay_is_answered_from_the_stored_reply_and_not_run_again():
+    from prefmem.database.replies import ReplayKey
 
-    storage = Storage(tmp_path / "records.sqlite3")
-    ts = storage.next_ts() + 10**12
-    _commit_replies(storage, ts, [("s", 4, b"1-4"), ("t", 2, b"t")])  # requests 1..4 of s in one batch
-    _commit_replies(storage, ts + 1, [("s", 9, b"7-9")])
-    assert storage.mutation_replies("s", 1) == [(b"1-4", ts)]
-    assert storage.mutation_replies("s", 4) == [(b"1-4", ts)]
-    assert storage.mutation_replies("s", 5) == [(b"7-9", ts + 1)]  # 5 and 6 may be failures: the reader checks
-    assert storage.mutation_replies("s", 10) == []
-    assert storage.mutation_replies("t", 1) == [(b"t", ts)]
-    storage.close()
-
-
-def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(tmp_path):
-    from prefmem.storage import MUTATION_RECORD_RETENTION_NS as PERIOD, Storage
-
-    storage = Storage(tmp_path / "records.sqlite3")
-    start = (storage.next_ts() // PERIOD + 1) * PERIOD  # the start of a period, in the future
-    _commit_replies(storage, start + 10, [("s", 1, b"one")])
-    _commit_replies(storage, start + PERIOD - 5, [("s", 2, b"two")])
-    _commit_replies(storage, start + PERIOD + 3, [("s", 3, b"three")])  # the next period: both kept
-    assert (b"one", start + 10) in storage.mutation_replies("s", 1)
-    assert (b"two", start + PERIOD - 5) in storage.mutation_replies("s", 2)
-    assert storage.mutation_replies("s", 3) == [(b"three", start + PERIOD + 3)]
-    storage.close()
-    storage = Storage(tmp_path / "records.sqlite3")  # which table holds which period survives a restart
-    _commit_replies(storage, start + 2 * PERIOD + 1, [("s", 4, b"four")])  # the period after: the first goes
-    kept = storage.mutation_replies("s", 0)  # the first row at or after request 0, in each table
-    assert (b"one", start + 10) not in kept and (b"two", start + PERIOD - 5) not in kept
-    assert (b"three", start + PERIOD + 3) in kept and (b"four", start + 2 * PERIOD + 1) in kept
-    _commit_replies(storage, start + 2 * PERIOD + 9, [("s", 5, b"five")])  # same period: nothing dropped
-    assert storage.mutation_replies("s", 0) == kept
-    storage.close()
+    async with TestBackend(COUNTERS / "functions", COUNTERS / "schema.py") as backend:
+        app = backend.app
+        fn = app.registry.get("counters:increment")
+        key = ReplayKey("session", 1, "", fn.path, {"name": "c"})
+        first = await app.committer.submit(fn, {"name": "c"}, None, key)
+        again = await app.committer.submit(fn, {"name": "c"}, None, key, lookup=True)
+        assert first.value == again.value == 1
+        assert (await backend.query("counters:state", {}))["counters"] == {"c": 1}
+        # The same request id from someone else is refused, not answered and not run.
+        mallory = ReplayKey("session", 1, "issuer|mallory", fn.path, {"name": "c"})
+        refused = await app.committer.submit(fn, {"name": "c"}, None, mallory, lookup=True)
+        assert not refused.ok and "already used by another mutation" in refused.error
+        assert (await backend.query("counters:state", {}))["counters"] == {"c": 1}
 
 
-def test_a_rolled_back_batch_does_not_move_the_reply_periods(tmp_path):
-    from prefmem.storage import MUTATION_RECORD_RETENTION_NS as PERIOD, Storage
+async def test_a_replay_racing_its_original_on_another_worker_runs_once(tmp_path):
+    """The original commits on one worker while its replay runs on another at an older
+    snapshot: the replay's lookup read conflicts and it is answered from the reply."""
+    from prefmem.database.replies import ReplayKey
 
-    storage = Storage(tmp_path / "records.sqlite3")
-    start = (storage.next_ts() // PERIOD + 1) * PERIOD
-    _commit_replies(storage, start + 1, [("s", 1, b"one")])
-    storage.last_ts = start + 2 * PERIOD
-    batch = storage.write_batch()
-    batch.put_mutation_replies([("s", 2, b"two")])  # would empty the first period's table...
-    batch.rollback()  # ...but never happened
-    assert storage.mutation_replies("s", 1) == [(b"one", start + 1)]
-    _commit_replies(storage, start + 2 * PERIOD + 5, [("s", 3, b"three")])  # this one does
-    assert storage.mutation_replies("s", 1) == [(b"three", start + 2 * PERIOD + 5)]  # only the new row is left
-    storage.close()
-
-
-def test_a_batch_reads_its_own_waiting_inserts_and_a_restart_drops_them(tmp_path):
-    from prefmem.storage import Storage
-
-    storage = Storage(tmp_path / "batch.sqlite3")
-    batch = storage.write_batch()
-    batch.put_document("d1", "t", 1.0, b"v1")
-    batch.put_index_entries([(7, b"k1", "d1")])
-    assert batch.snapshot.get("d1").value == b"v1"  # a read sees the waiting rows (from the batch itself)
-    assert batch.snapshot.scan(7, b"", b"\xff", False, 10) == [(b"k1", b"v1")]  # its range holds k1: flushed
-    batch.put_document("d2", "t", 2.0, b"v2")
-    batch.put_index_entries([(7, b"k2", "d2")])
-    batch.delete_index_entries([(7, b"k2")])  # a delete comes after the inserts made before it
-    batch.delete_document("d2")
-    batch.put_document("d3", "t", 3.0, b"v3")
-    batch.restart()  # dropped, whether handed over or still waiting
-    batch.put_document("d4", "t", 4.0, b"v4")
-    batch.put_index_entries([(7, b"k4", "d4")])
-    batch.commit()
-    with storage.snapshot() as snap:
-        assert [snap.get(d) is not None for d in ("d1", "d2", "d3", "d4")] == [False, False, False, True]
-        assert snap.scan(7, b"", b"\xff", False, 10) == [(b"k4", b"v4")]
-    storage.close()
+    workers = _workers(tmp_path / "db.sqlite3", COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        fn = a.registry.get("counters:increment")
+        key = ReplayKey("session", 1, "", fn.path, {"name": "c"})
+        async with _Gate(tmp_path / "db.sqlite3"):
+            futures = [a.committer.submit(fn, {"name": "c"}, None, key),
+                       b.committer.submit(fn, {"name": "c"}, None, key, lookup=True)]
+        first, replayed = await asyncio.gather(*futures)
+        assert first.value == replayed.value == 1
+        assert (await a.call("counters:state", {})).value["counters"] == {"c": 1}
+    finally:
+        for w in workers:
+            w.close()
 
 
-def test_a_read_hands_waiting_writes_to_sqlite_only_when_its_range_holds_one(tmp_path):
-    """Insert-then-query mutations (W1's signal) must not pay two one-row executemany calls."""
-    from prefmem.storage import Storage
+class _Changes:
+    """Changes holding only mutation replies."""
 
-    storage = Storage(tmp_path / "lazy.sqlite3")
-    batch = storage.write_batch()
-    batch.put_document("d1", "t", 1.0, b"v1")
-    batch.put_index_entries([(7, b"k1", "d1")])
-    batch.commit()
-    batch = storage.write_batch()
-    batch.put_document("d1", "t", 1.0, b"v1b")  # a patch: same entry, newer value, still waiting
-    batch.put_document("d2", "t", 2.0, b"v2")
-    batch.put_index_entries([(7, b"k5", "d2")])
-    assert batch.snapshot.get("d1").value == b"v1b"
-    assert batch.snapshot.scan(7, b"", b"k3", False, 10) == [(b"k1", b"v1b")]  # overlaid, not flushed
-    assert batch.snapshot.scan(8, b"", b"\xff", False, 10) == []
-    assert set(batch.waiting_documents()) == {"d1", "d2"}
-    assert batch.snapshot.scan(7, b"", b"\xff", True, 10) == [(b"k5", b"v2"), (b"k1", b"v1b")]  # holds k5: flushed
-    assert batch.waiting_documents() == {}
-    batch.commit()
-    with storage.snapshot() as snap:
-        assert snap.scan(7, b"", b"\xff", False, 10) == [(b"k1", b"v1b"), (b"k5", b"v2")]
-    storage.close()
+    def __init__(self, groups: list[tuple[str, int, bytes]]) -> None:
+        self.documents, self.index_entries, self.search_entries = {}, {}, {}
+        self._groups = groups
 
+    def reply_groups(self, ts: int):
+        return self._groups
+
+
+async def _commit_replies(persistence, ts: int, groups: list[tuple[str, int, bytes]]) -> None:
+    slot = await persistence.begin_commit()
+    slot.write(ts, _Changes(groups), b"")
+    slot.finish()
+
+
+async def test_a_request_is_looked_up_in_the_first_row_at_or_after_it(tmp_path):
+    from prefmem.persistence.sqlite import SqlitePersistence
+
+    persistence = SqlitePersistence(tmp_path / "records.sqlite3")
+    ts = 10**18
+    await _commit_replies(persistence, ts, [("s", 4, b"1-4"), ("t", 2, b"t")])  # requests 1..4 of s in one commit
+    await _commit_replies(persistence, ts + 1, [("s", 9, b"7-9")])
+    with persistence.snapshot() as snap:
+        assert snap.mutation_replies("s", 1) == [b"1-4"]
+        assert snap.mutation_replies("s", 4) == [b"1-4"]
+        assert snap.mutation_replies("s", 5) == [b"7-9"]  # 5 and 6 may be failures: the reader checks
+        assert snap.mutation_replies("s", 10) == []
+        assert snap.mutation_replies("t", 1) == [b"t"]
+    persistence.close()
+
+
+async def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(tmp_path):
+    from prefmem.persistence.sqlite import MUTATION_RECORD_RETENTION_NS as PERIOD, SqlitePersistence
+
+    persistence = SqlitePersistence(tmp_path / "records.sqlite3")
+    start = (10**18 // PERIOD + 1) * PERIOD  # the start of a period
+    await _commit_replies(persistence, start + 10, [("s", 1, b"one")])
+    await _commit_replies(persistence, start + PERIOD - 5, [("s", 2, b"two")])
+    await _commit_replies(persistence, start + PERIOD + 3, [("s", 3, b"three")])  # the next period: both kept
+    with persistence.snapshot() as snap:
+        assert b"one" in snap.mutation_replies("s", 1) and b"two" in snap.mutation_replies("s", 2)
+        assert snap.mutation_replies("s", 3) == [b"three"]
+    persistence.close()
+    persistence = SqlitePersistence(tmp_path / "records.sqlite3")  # which table holds which period survives
+    await _commit_replies(persistence, start + 2 * PERIOD + 1, [("s", 4, b"four")])  # the period after: one goes
+    with persistence.snapshot() as snap:
+        kept = snap.mutation_replies("s", 0)  # the first row at or after request 0, in each table
+    assert b"one" not in kept and b"two" not in kept and b"three" in kept and b"four" in kept
+    await _commit_replies(persistence, start + 2 * PERIOD + 9, [("s", 5, b"five")])  # same period: nothing dropped
+    with persistence.snapshot() as snap:
+        assert snap.mutation_replies("s", 0) == kept
+    persistence.close()
+
+
+async def test_an_aborted_commit_does_not_move_the_reply_periods(tmp_path):
+    from prefmem.persistence.sqlite import MUTATION_RECORD_RETENTION_NS as PERIOD, SqlitePersistence
+
+    persistence = SqlitePersistence(tmp_path / "records.sqlite3")
+    start = (10**18 // PERIOD + 1) * PERIOD
+    await _commit_replies(persistence, start + 1, [("s", 1, b"one")])
+    slot = await persistence.begin_commit()
+    slot.write(start + 2 * PERIOD, _Changes([("s", 2, b"two")]), b"")  # would empty the first period's table...
+    slot.abort()  # ...but never happened
+    with persistence.snapshot() as snap:
+        assert snap.mutation_replies("s", 1) == [b"one"]
+    await _commit_replies(persistence, start + 2 * PERIOD + 5, [("s", 3, b"three")])  # this one does
+    with persistence.snapshot() as snap:
+        assert snap.mutation_replies("s", 1) == [b"three"]  # only the new row is left
+    persistence.close()
+
+
+# ---------------------------------------------------------------------------- the write buffer
 
 _DOCS = st.sampled_from(["a", "b", "c", "d"])
 _BOUNDS = st.sampled_from([b"", b"a", b"b\x00", b"c", b"\xff"])
-_OPS = st.lists(st.one_of(
+_BUFFER_OPS = st.lists(st.one_of(
     # A put keeps the document's key (None: most patches) or moves it to another.
     st.tuples(st.just("put"), _DOCS, st.one_of(st.none(), _DOCS.map(str.encode)), st.sampled_from([b"1", b"2", b"3"])),
     st.tuples(st.just("delete"), _DOCS),
     st.tuples(st.just("get"), _DOCS),
     st.tuples(st.just("scan"), _BOUNDS, _BOUNDS, st.booleans(), st.integers(min_value=1, max_value=5)),
+    st.tuples(st.just("mark"),),
+    st.tuples(st.just("rollback"),),
     st.tuples(st.just("commit"),),
 ), max_size=30)
 
 
-@settings(max_examples=300, deadline=None)
-@given(ops=_OPS)
-# A committed document patched in the next batch: the scan must overlay the waiting version.
-@example(ops=[("put", "a", None, b"1"), ("commit",), ("put", "a", None, b"2"), ("scan", b"", b"\xff", False, 5)])
-def test_a_batch_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_path_factory):
-    """Whatever mix of waiting and handed-over writes, reads see every write of the batch.
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=_BUFFER_OPS)
+def test_a_buffered_view_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_path_factory):
+    """Committed rows, buffered writes over them and rolled-back writes: reads see exactly
+    the model's state. Writes are issued the way ``Transaction.write_document`` does."""
+    from prefmem.database.write_buffer import WriteBuffer
+    from prefmem.persistence.sqlite import SqlitePersistence
 
-    The writes are issued the way ``Transaction.write_document`` issues them: a changed key
-    deletes the old entry, a delete removes entry and document."""
-    from prefmem.storage import Storage
+    persistence = SqlitePersistence(tmp_path_factory.mktemp("buffer") / "model.sqlite3")
+    committed: dict[str, tuple[bytes, bytes]] = {}  # doc -> (key, value)
+    model = dict(committed)
+    buffer, marks, written = WriteBuffer(), [], set()
+    ts = [10**18]
 
-    storage = Storage(tmp_path_factory.mktemp("lazy") / "model.sqlite3")
-    model: dict[str, tuple[bytes, bytes]] = {}  # doc -> (key, value)
-    batch = storage.write_batch()
+    async def commit() -> None:
+        slot = await persistence.begin_commit()
+        ts[0] += 1
+        slot.write(ts[0], buffer, b"")
+        slot.finish()
+
     try:
         for op in ops:
             if op[0] == "put":
@@ -210,36 +391,50 @@ def test_a_batch_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_path_fac
                 if any(k == key and d != doc for d, (k, _v) in model.items()):
                     continue  # keys are unique in an index, as encoded keys (value + id) are
                 old = model.get(doc)
+                changes = []
                 if old is not None and old[0] != key:
-                    batch.delete_index_entries([(7, old[0])])
+                    changes.append((7, old[0], None))
                 if old is None or old[0] != key:
-                    batch.put_index_entries([(7, key, doc)])
-                batch.put_document(doc, "t", 0.0, value)
+                    changes.append((7, key, doc))
+                # An insert of an id the buffer never saw (ids are never reused) takes the
+                # insert path, whose single undo record covers its index keys.
+                new = old is None and doc not in buffer.documents and (7, key) not in written
+                buffer.put_document(doc, "t", 0.0, value, changes, new=new)
+                written.update((7, k) for _i, k, _d in changes)
                 model[doc] = (key, value)
             elif op[0] == "delete":
                 _, doc = op
                 if doc in model:
-                    batch.delete_index_entries([(7, model[doc][0])])
-                    batch.delete_document(doc)
+                    buffer.put_document(doc, "t", 0.0, None, [(7, model[doc][0], None)], new=False)
                     del model[doc]
-            elif op[0] == "get":
-                _, doc = op
-                got = batch.snapshot.get(doc)
-                assert (got.value if got is not None else None) == (model[doc][1] if doc in model else None)
-            elif op[0] == "scan":
-                _, lo, hi, reverse, limit = op
-                want = sorted(((k, v) for k, v in model.values() if lo <= k < hi), reverse=reverse)[:limit]
-                assert batch.snapshot.scan(7, lo, hi, reverse, limit) == want
+            elif op[0] == "mark":
+                marks.append((buffer.mark(), dict(model), set(written)))
+            elif op[0] == "rollback":
+                if marks:
+                    mark, model, written = marks.pop()
+                    buffer.rollback(mark)
+            elif op[0] in ("get", "scan"):
+                with persistence.snapshot() as base:
+                    view = buffer.view(base)
+                    if op[0] == "get":
+                        got = view.get(op[1])
+                        assert (got.value if got is not None else None) == (model[op[1]][1] if op[1] in model else None)
+                    else:
+                        _, lo, hi, reverse, limit = op
+                        want = sorted(((k, v, d) for d, (k, v) in model.items() if lo <= k < hi),
+                                      reverse=reverse)[:limit]
+                        assert view.scan(7, lo, hi, reverse, limit) == want
             else:
-                batch.commit()
-                batch = storage.write_batch()
-        batch.commit()
-        with storage.snapshot() as snap:
-            assert snap.scan(7, b"", b"\xff\xff\xff", False, 100) == sorted(model.values())
+                asyncio.run(commit())
+                buffer, marks, written = WriteBuffer(), [], set()
+        asyncio.run(commit())
+        with persistence.snapshot() as snap:
+            assert snap.scan(7, b"", b"\xff\xff\xff", False, 100) == sorted((k, v, d) for d, (k, v) in model.items())
     finally:
-        batch.rollback()
-        storage.close()
+        persistence.close()
 
+
+# ---------------------------------------------------------------------------- the WAL
 
 def _wal_frames(path) -> int:
     """Frames in the WAL now (a PASSIVE checkpoint on another connection reports them)."""
@@ -255,17 +450,15 @@ def _wal_frames(path) -> int:
 async def test_the_committer_keeps_the_wal_short_by_checkpointing_in_the_background(tmp_path):
     """SQLite's own checkpoint (inside a COMMIT, on the event loop) is off; the committer's
     must keep the WAL from growing with every commit."""
-    from prefmem.testing import TestBackend
-
     db = tmp_path / "wal.sqlite3"
-    async with TestBackend(APP / "functions", APP / "schema.py", db=db) as backend:
-        committer = backend.runner.committer
-        committer.checkpoint_every = 8
+    async with TestBackend(CHAT / "functions", CHAT / "schema.py", db=db) as backend:
+        persistence = backend.app.persistence
+        persistence.checkpoint_every = 8
         channel = await backend.mutation("messages:create_channel", {"name": "wal"})
         for i in range(300):  # one commit each
             await backend.mutation("messages:send", {"channel": channel, "body": f"m{i}"})
         for _ in range(500):  # let the copy in flight (if any) finish
-            if committer._copying is None or committer._copying.done():
+            if persistence._copying is None or persistence._copying.done():
                 break
             await asyncio.sleep(0.01)
         # The next commit finishes a finished copy's checkpoint; the one after it starts the WAL over.
@@ -275,52 +468,48 @@ async def test_the_committer_keeps_the_wal_short_by_checkpointing_in_the_backgro
         # ~10 frames a commit: at most about one checkpoint period (8 commits) and the two
         # above are left; without the committer's checkpoints all 300 commits are (~3,000).
         assert 0 < frames < 150
-        assert committer.commits > 300
+        assert backend.app.committer.commits > 300
 
 
 async def test_commits_go_on_while_the_wal_is_copied(tmp_path):
     """The bulk of a checkpoint runs beside the commits; only its short finish holds them."""
     import threading
 
-    from prefmem.testing import TestBackend
-
-    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
-        committer = backend.runner.committer
-        storage = backend.runner.storage
-        committer.checkpoint_every = 2
+    async with TestBackend(CHAT / "functions", CHAT / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
+        committer = backend.app.committer
+        persistence = backend.app.persistence
+        persistence.checkpoint_every = 2
         release, started = threading.Event(), threading.Event()
-        copy_wal = storage.copy_wal
+        copy_wal = persistence.copy_wal
 
         def slow_copy() -> None:
             started.set()
             assert release.wait(10)
             copy_wal()
 
-        storage.copy_wal = slow_copy
+        persistence.copy_wal = slow_copy
         channel = await backend.mutation("messages:create_channel", {"name": "wal"})
         await backend.mutation("messages:send", {"channel": channel, "body": "a"})
         assert await asyncio.to_thread(started.wait, 10)
         commits = committer.commits
         for i in range(5):  # all commit while the copy is stuck
             await asyncio.wait_for(backend.mutation("messages:send", {"channel": channel, "body": f"b{i}"}), 5)
-        assert committer.commits == commits + 5 and committer._copying is not None
+        assert committer.commits == commits + 5 and persistence._copying is not None
         release.set()
-        await asyncio.wait_for(asyncio.shield(committer._copying), 10)
+        await asyncio.wait_for(asyncio.shield(persistence._copying), 10)
         await backend.mutation("messages:send", {"channel": channel, "body": "c"})  # finishes the checkpoint
-        assert committer._copying is None
+        assert persistence._copying is None
 
 
 async def test_a_failed_checkpoint_is_logged_and_commits_go_on(tmp_path, caplog):
-    from prefmem.testing import TestBackend
-
-    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
-        committer = backend.runner.committer
-        committer.checkpoint_every = 1
+    async with TestBackend(CHAT / "functions", CHAT / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
+        persistence = backend.app.persistence
+        persistence.checkpoint_every = 1
 
         def broken() -> None:
             raise OSError("disk on fire")
 
-        backend.runner.storage.copy_wal = broken
+        persistence.copy_wal = broken
         channel = await backend.mutation("messages:create_channel", {"name": "wal"})
         for i in range(5):
             await asyncio.wait_for(backend.mutation("messages:send", {"channel": channel, "body": f"m{i}"}), 5)
@@ -333,14 +522,13 @@ async def test_a_failed_checkpoint_is_logged_and_commits_go_on(tmp_path, caplog)
 
 
 async def test_a_cancelled_wal_copy_does_not_end_the_committer(tmp_path):
-    from prefmem.testing import TestBackend
-
-    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
-        committer = backend.runner.committer
+    async with TestBackend(CHAT / "functions", CHAT / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
+        committer = backend.app.committer
+        persistence = backend.app.persistence
         channel = await backend.mutation("messages:create_channel", {"name": "wal"})
         cancelled = asyncio.get_running_loop().create_future()
         cancelled.cancel()
-        committer._copying = cancelled
+        persistence._copying = cancelled
         await backend.mutation("messages:send", {"channel": channel, "body": "after"})
         await asyncio.sleep(0)
-        assert committer._copying is None and not committer._task.done()
+        assert persistence._copying is None and not committer._task.done()

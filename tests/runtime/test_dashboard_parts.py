@@ -173,18 +173,18 @@ async def test_an_open_dashboard_reruns_only_sources_that_changed(tmp_path):
                       clock=clock).open()
     try:
         server = Server(backend)
-        server.subscriptions = Subscriptions(backend.runner)
+        server.subscriptions = Subscriptions(backend.app)
         board = Dashboard(server)
         board.register(backend.registry)
-        runner = backend.runner
-        await runner.call("notes:add", {"title": "one", "priority": 1})
+        app = backend.app
+        await app.call("notes:add", {"title": "one", "priority": 1})
         assert board.pulse() == [LOGS, FUNCTIONS, COUNTS]
         assert board.pulse() == []  # nothing happened: nothing reruns
         # The dashboard's own queries leave the log alone, so showing it changes nothing.
         for path in ("logs:recent", "functions:stats", "data:tables", "health:overview"):
-            assert (await runner.call(f"_system/dashboard/{path}", {}, allow_internal=True)).ok
+            assert (await app.call(f"_system/dashboard/{path}", {}, allow_internal=True)).ok
         assert board.pulse() == []
-        await runner.call("notes:add", {"title": "two", "priority": 1})
+        await app.call("notes:add", {"title": "two", "priority": 1})
         assert board.pulse() == [LOGS]  # counters and counts wait for their second
         clock.advance(999)
         assert board.pulse() == []

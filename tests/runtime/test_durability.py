@@ -76,7 +76,7 @@ def test_acknowledged_mutations_survive_sigkill(tmp_path: Path, durability: str,
     backend = Backend(functions=APP / "functions", schema=APP / "schema.py", db=db, durability=durability).open()
     try:
         stored = {doc["_id"] for doc in backend.documents("channels")}
-        with backend.storage.snapshot() as snap:
+        with backend.persistence.snapshot() as snap:
             missing_by_get = [doc_id for doc_id in acked if snap.get(doc_id) is None]
     finally:
         backend.close()
@@ -84,3 +84,39 @@ def test_acknowledged_mutations_survive_sigkill(tmp_path: Path, durability: str,
     lost = [doc_id for doc_id in acked if doc_id not in stored]
     assert not lost, f"{len(lost)} of {len(acked)} acknowledged mutations were lost, e.g. {lost[:3]}"
     assert not missing_by_get
+
+
+async def test_a_full_disk_or_a_read_only_database_is_reported_as_such_and_nothing_is_lost(tmp_path, caplog):
+    """SQLite refuses the commit; the client and the log hear the real cause (not a
+    follow-on error of the rollback), nothing half-written remains, and once the disk has
+    room again commits go on."""
+    from prefmem.testing import FunctionFailed, TestBackend
+
+    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "full.sqlite3") as backend:
+        channel = await backend.mutation("messages:create_channel", {"name": "before"})
+        writer = backend.app.persistence._writer
+        pages = writer.execute("PRAGMA page_count").fetchone()[0]
+        writer.execute(f"PRAGMA max_page_count={pages}")  # the disk is full from now on
+        with pytest.raises(FunctionFailed, match="commit failed: the database's disk is full"):
+            await backend.mutation("messages:send", {"channel": channel, "body": "x" * 100_000})
+        assert "the database's disk is full" in caplog.text
+        writer.execute("PRAGMA max_page_count=1073741823")
+        writer.execute("PRAGMA query_only=1")  # a read-only database
+        with pytest.raises(FunctionFailed, match="commit failed: the database is read-only"):
+            await backend.mutation("messages:send", {"channel": channel, "body": "y"})
+        writer.execute("PRAGMA query_only=0")
+        await backend.mutation("messages:send", {"channel": channel, "body": "after"})
+        assert [m["body"] for m in backend.table("messages")] == ["after"]
+
+
+async def test_the_database_and_its_wal_are_readable_by_their_owner_only(tmp_path):
+    """They hold password hashes and sessions."""
+    import stat
+
+    from prefmem.testing import TestBackend
+
+    db = tmp_path / "private.sqlite3"
+    async with TestBackend(APP / "functions", APP / "schema.py", db=db) as backend:
+        await backend.mutation("messages:create_channel", {"name": "c"})
+        for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

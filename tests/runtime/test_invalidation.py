@@ -59,31 +59,36 @@ class _Recorder:
 @given(data=st.data())
 def test_writes_invalidate_every_query_they_change_and_only_overlapping_ones(props_backend, data):
     backend = props_backend.backend
-    runner = backend.runner
+    app = backend.app
     docs = data.draw(st.lists(documents(), min_size=1, max_size=8))
     props_backend.mutation("items:reset", {"docs": docs})
-    fn = runner.registry.get("items:run")
+    fn = app.registry.get("items:run")
     query_specs = data.draw(st.lists(specs(docs), min_size=1, max_size=5))
     for spec in query_specs:
         spec["consumer"] = data.draw(st.sampled_from([["collect"], ["take", 1], ["take", 2], ["first"], ["count"]]))
 
-    subs = Subscriptions(runner)
+    subs = Subscriptions(app)
     recorder = _Recorder()
-    lives = [subs.subscribe(fn, {"spec": spec}, None, None, recorder) for spec in query_specs]
+
+    async def subscribe_all() -> list:
+        async with subs.current() as snapshot:
+            return [subs.subscribe(fn, {"spec": spec}, None, None, recorder, snapshot) for spec in query_specs]
+
+    lives = props_backend.run(subscribe_all())
     before = [live.outcome.value for live in lives]
+    before_ts = [live.outcome.ts for live in lives]
     read_sets = [live.outcome.read_set for live in lives]
     assert all(live.outcome.ok for live in lives), [live.outcome.error for live in lives]
 
     # One random write, one commit: insert, replace, or delete.
     stored = backend.table("items")
     action = data.draw(st.sampled_from(["insert", "patch", "delete"]))
-    captured, stale_at_commit = [], set()
+    captured = []
 
-    def after_invalidation(ts, writes):  # runs right after the manager's own listener
-        captured.append(writes)
-        stale_at_commit.update(n for n, live in enumerate(lives) if live.stale)
+    def capture(ts, keys):
+        captured.append(keys)
 
-    runner.committer.add_listener(after_invalidation)
+    app.write_log.add_listener(capture)
     if action == "insert":
         props_backend.mutation("items:insert", {"doc": data.draw(documents())})
     else:
@@ -92,11 +97,15 @@ def test_writes_invalidate_every_query_they_change_and_only_overlapping_ones(pro
             props_backend.mutation("items:reset_keep", {"delete": [target["_id"]]})
         else:
             props_backend.mutation("items:replace", {"id": target["_id"], "doc": data.draw(documents())})
-    writes = [w for batch in captured for w in batch.keys]
+    app.write_log.remove_listener(capture)
+    writes = [w for keys in captured for w in keys]
+    props_backend.run(subs.settled())
+    # A query marked stale by the commit is rerun by the flush: its result is from a later snapshot.
+    stale_at_commit = {n for n, (live, ts) in enumerate(zip(lives, before_ts)) if live.outcome.ts != ts}
 
-    runner.committer.remove_listener(after_invalidation)
     for n, (live, old, read_set) in enumerate(zip(lives, before, read_sets)):
-        after = runner.execute_query(live.fn, live.args, None).value
+        with app.persistence.snapshot() as snapshot:
+            after = app.runner.execute_query(live.fn, live.args, None, snapshot).value
         overlapping = any(read_set.contains(index_id, key) for index_id, key in writes)
         assert (n in stale_at_commit) == overlapping, "marked stale exactly when a written key is in a read interval"
         if after != old:

@@ -138,7 +138,7 @@ async def test_array_items_and_object_fields():
 
 async def test_log_lines_are_capped_with_a_warning_naming_the_limit():
     async with backend(log_lines=3) as b:
-        outcome = await b.runner.call("limits:log_lines", {"n": 10}, kind="query")
+        outcome = await b.app.call("limits:log_lines", {"n": 10}, kind="query")
         assert outcome.ok and outcome.value == 10
         assert outcome.log_lines[:3] == ["[LOG] line 0", "[LOG] line 1", "[LOG] line 2"]
         assert len(outcome.log_lines) == 4

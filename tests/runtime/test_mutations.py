@@ -173,9 +173,9 @@ async def test_queries_cannot_write(core):
 
 
 async def test_convex_error_message_carries_its_data_and_bad_data_is_refused(core):
-    outcome = await core.runner.call("users:convex_error_with_data", {}, kind="mutation")
+    outcome = await core.app.call("users:convex_error_with_data", {}, kind="mutation")
     assert outcome.has_error_data and outcome.error_data == {"code": "NOPE", "count": 2.0}
     assert outcome.error.endswith('Uncaught ConvexError: {"code":"NOPE","count":2.0}')
-    outcome = await core.runner.call("users:convex_error_with_bad_data", {}, kind="mutation")
+    outcome = await core.app.call("users:convex_error_with_bad_data", {}, kind="mutation")
     assert not outcome.has_error_data
     assert "ConvexError data must be a Convex value" in outcome.error and "set is not a Convex value" in outcome.error

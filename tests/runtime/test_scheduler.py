@@ -93,7 +93,7 @@ async def test_completed_jobs_are_purged_after_seven_days(backend):
 
 
 async def test_crons_describe_their_schedule_and_latest_run(backend):
-    crons = CronRunner(backend.runner)
+    crons = CronRunner(backend.app)
     crons.start()
     crons.scheduler.pause()  # the test runs the job itself, once
     try:

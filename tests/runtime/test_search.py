@@ -53,8 +53,8 @@ async def test_a_filter_on_a_field_the_index_does_not_declare_is_a_clear_error(b
 
 
 async def test_subscribed_search_reruns_only_for_matching_writes(backend):
-    subs = Subscriptions(backend.runner)
-    fn = backend.runner.registry.get("books:search")
+    subs = Subscriptions(backend.app)
+    fn = backend.app.registry.get("books:search")
 
     class Recorder:
         def __init__(self):
@@ -64,7 +64,8 @@ async def test_subscribed_search_reruns_only_for_matching_writes(backend):
             self.flushes.append([live.outcome.value for live in changed])
 
     rec = Recorder()
-    live = subs.subscribe(fn, {"text": "dragon"}, None, None, rec)
+    async with subs.current() as snapshot:
+        live = subs.subscribe(fn, {"text": "dragon"}, None, None, rec, snapshot)
     assert live.outcome.value == []
     await backend.mutation("books:add", {"title": "Gardening Basics", "shelf": "x"})
     await subs.settled()

@@ -28,11 +28,12 @@ class FakeSession:
 async def test_a_query_that_starts_reading_the_identity_is_split_per_user():
     async with TestBackend(APP / "functions", APP / "schema.py") as backend:
         channel = await backend.mutation("messages:create_channel", {"name": "lobby"})
-        subs = Subscriptions(backend.runner)
-        fn = backend.runner.registry.get("messages:who_sees")
+        subs = Subscriptions(backend.app)
+        fn = backend.app.registry.get("messages:who_sees")
         alice, bob = FakeSession("alice"), FakeSession("bob")
-        for session in (alice, bob):
-            session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session)
+        async with subs.current() as snapshot:
+            for session in (alice, bob):
+                session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session, snapshot)
         assert alice.live is bob.live and alice.live.outcome.value == "everyone"  # shared: identity not read
         assert subs.executions == 1
 
@@ -44,7 +45,8 @@ async def test_a_query_that_starts_reading_the_identity_is_split_per_user():
 
         # A newcomer with its own identity gets its own result, never a shared one.
         carol = FakeSession("carol")
-        carol.live = subs.subscribe(fn, {"channel": channel}, carol.identity, None, carol)
+        async with subs.current() as snapshot:
+            carol.live = subs.subscribe(fn, {"channel": channel}, carol.identity, None, carol, snapshot)
         assert carol.live.outcome.value == "carol"
 
         # Public again: the per-user queries stop reading the identity and are shared again.
@@ -62,11 +64,12 @@ async def test_a_query_that_starts_reading_the_identity_is_split_per_user():
 async def test_identical_queries_run_once_for_many_subscribers():
     async with TestBackend(APP / "functions", APP / "schema.py") as backend:
         channel = await backend.mutation("messages:create_channel", {"name": "lobby"})
-        subs = Subscriptions(backend.runner)
-        fn = backend.runner.registry.get("messages:recent")
+        subs = Subscriptions(backend.app)
+        fn = backend.app.registry.get("messages:recent")
         sessions = [FakeSession(f"user{i}") for i in range(50)]
-        for session in sessions:
-            session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session)
+        async with subs.current() as snapshot:
+            for session in sessions:
+                session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session, snapshot)
         assert subs.executions == 1
         await backend.mutation("messages:send", {"channel": channel, "body": "hi"})
         await subs.settled()
@@ -100,3 +103,27 @@ def test_a_rerun_changes_a_live_query_exactly_when_its_clients_would_see_a_diffe
     assert live.version == version + 2
     with pytest.raises(Exception):
         live.wire_value()
+
+
+async def test_live_queries_follow_commits_made_durable_in_a_worker_thread(tmp_path):
+    """With ``full`` durability a commit finishes in a worker thread, so a snapshot can see it
+    before the write log has it: the manager waits for the log, never reporting a result at
+    a timestamp it has not advanced to."""
+    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "full.sqlite3",
+                           durability="full") as backend:
+        channel = await backend.mutation("messages:create_channel", {"name": "lobby"})
+        subs = Subscriptions(backend.app)
+        fn = backend.app.registry.get("messages:recent")
+        session = FakeSession("alice")
+        seen: list[tuple[int, int]] = []
+        session.on_flush = lambda ts, changed: seen.append((ts, len(session.live.outcome.value)))
+        async with subs.current() as snapshot:
+            session.live = subs.subscribe(fn, {"channel": channel}, session.identity, None, session, snapshot)
+        sends = [backend.mutation("messages:send", {"channel": channel, "body": f"m{i}"}) for i in range(20)]
+        for send in sends:
+            await send
+            await subs.settled()
+        assert session.live.outcome.value[0]["body"] == "m19" and len(session.live.outcome.value) == 20
+        assert all(ts <= subs.processed_ts for ts, _ in seen)
+        assert [n for _, n in seen] == sorted(n for _, n in seen)  # never an older result after a newer one
+        subs.close()

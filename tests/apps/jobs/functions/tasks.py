@@ -78,3 +78,8 @@ async def job(ctx, args):
 @query(args={})
 async def jobs(ctx, args):
     return await ctx.db.system.query("_scheduled_functions").collect()
+
+
+@query(args={})
+async def events(ctx, args):
+    return await ctx.db.query("events").collect()

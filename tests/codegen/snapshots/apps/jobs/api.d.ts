@@ -21,6 +21,11 @@ export declare const api: {
      */
     count: FunctionReference<"query", "public", { label: string }, any>;
     /**
+     * `tasks:events` (query).
+     * Returns: any (no `returns=` validator).
+     */
+    events: FunctionReference<"query", "public", {}, any>;
+    /**
      * `tasks:fan_out` (mutation).
      * Returns: any (no `returns=` validator).
      */

@@ -1,0 +1,1 @@
+"""Where documents are kept: one narrow interface (``base``) and its engines."""

@@ -1,0 +1,174 @@
+"""``prefmem dev --workers 2``: two processes on one port and one database, driven by the
+official npm client, behave as one serializable, reactive server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import NodeDriver
+from tests.helpers.server import RunningServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def counters(tmp_path):
+    server = RunningServer("counters", tmp_path / "data.sqlite3", extra=["--workers", "2"]).start()
+    _worker_pids(server)  # both workers serve before a test starts
+    yield server
+    server.stop()
+
+
+def _worker_pids(server: RunningServer, want: int = 2, timeout: float = 30.0) -> set[int]:
+    """The workers' pids, asked over fresh connections until ``want`` of them answered."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < want:
+        assert time.monotonic() < deadline, f"only workers {seen} answered:\n{server.output()}"
+        try:
+            with httpx.Client() as client:  # a new connection: the kernel picks the worker
+                reply = client.post(server.url + "/api/query", json={"path": "counters:whoami", "args": {}},
+                                    timeout=5)
+            seen.add(int(reply.json()["value"]))
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    return seen
+
+
+def _clients_on_two_workers(driver: NodeDriver) -> dict[int, str]:
+    """One npm ``ConvexClient`` (its own websocket) on each worker: ``pid -> client name``."""
+    placed: dict[int, str] = {}
+    for n in range(40):
+        name = f"c{n}"
+        key = f"who-{name}"
+        driver.send(op="subscribe", client=name, key=key, path="counters:whoami", args={})
+        pid = int(driver.wait(lambda e, key=key: e.get("key") == key and e["ev"] == "update")["value"])
+        placed.setdefault(pid, name)
+        if len(placed) == 2:
+            return placed
+    raise AssertionError(f"40 connections all reached the same worker: {placed}")
+
+
+def _increments(driver: NodeDriver, client: str, n: int, tag: str) -> list[str]:
+    keys = [f"{tag}-{i}" for i in range(n)]
+    for key in keys:  # pipelined: the client sends them all on its socket
+        driver.send(op="mutation", client=client, key=key, path="counters:increment", args={"name": "c"})
+    return keys
+
+
+def _results(driver: NodeDriver, keys: list[str], timeout: float = 60.0) -> list:
+    wanted, values = set(keys), {}
+    deadline = time.monotonic() + timeout
+    index = 0
+    while len(values) < len(wanted):
+        event = driver.wait(lambda e: e.get("key") in wanted and e["ev"] in ("result", "error"),
+                            max(0.1, deadline - time.monotonic()), since=index)
+        index = driver.events.index(event) + 1
+        assert event["ev"] == "result", event
+        values[event["key"]] = event["value"]
+    return [values[k] for k in keys]
+
+
+def test_two_clients_on_two_workers_increment_one_counter_without_losing_an_update(counters):
+    driver = NodeDriver(counters.url)
+    try:
+        a, b = _clients_on_two_workers(driver).values()
+        keys = _increments(driver, a, 500, "a") + _increments(driver, b, 500, "b")
+        values = _results(driver, keys)
+        assert sorted(values) == list(range(1, 1001))  # each saw a distinct count: no lost update
+        final = httpx.post(counters.url + "/api/query", json={"path": "counters:state", "args": {}}).json()
+        assert final["value"]["counters"]["c"] == 1000
+    finally:
+        driver.close()
+
+
+def test_a_live_query_on_one_worker_follows_writes_through_the_other(counters):
+    driver = NodeDriver(counters.url)
+    try:
+        placed = _clients_on_two_workers(driver)
+        (pid_a, a), (pid_b, b) = placed.items()
+        driver.send(op="subscribe", client=a, key="state", path="counters:state", args={})
+        driver.wait(lambda e: e.get("key") == "state" and e["ev"] == "update")
+        for i in range(1, 6):  # each write through the other worker reaches the subscriber
+            driver.call("mutation", "counters:increment", {"name": "live"}, client=b)
+            driver.wait(lambda e, i=i: e.get("key") == "state" and e["ev"] == "update"
+                        and e["value"]["counters"].get("live") == i)
+    finally:
+        driver.close()
+
+
+def test_write_skew_through_two_workers_never_commits_on_both_sides(counters):
+    driver = NodeDriver(counters.url)
+    try:
+        a, b = _clients_on_two_workers(driver).values()
+        for round_ in range(30):
+            alice, bob = f"alice{round_}", f"bob{round_}"
+            driver.call("mutation", "counters:set_oncall", {"names": [alice, bob]}, client=a)
+            driver.send(op="mutation", client=a, key=f"a{round_}", path="counters:go_off_call",
+                        args={"me": alice, "other": bob})
+            driver.send(op="mutation", client=b, key=f"b{round_}", path="counters:go_off_call",
+                        args={"me": bob, "other": alice})
+            left = _results(driver, [f"a{round_}", f"b{round_}"])
+            assert sorted(left) == [False, True], f"round {round_}: {left}"
+    finally:
+        driver.close()
+
+
+def test_killing_a_worker_under_writes_loses_no_acknowledged_write_and_runs_none_twice(counters):
+    """SIGKILL one worker while both take increments: its clients reconnect (to the other
+    worker, or its replacement) and replay what they had in flight. Every increment is
+    acknowledged exactly once, with a distinct count, and the counter equals their number."""
+    driver = NodeDriver(counters.url)
+    try:
+        placed = _clients_on_two_workers(driver)
+        (victim, a), (_survivor, b) = placed.items()
+        keys = _increments(driver, a, 300, "a") + _increments(driver, b, 300, "b")
+        driver.wait(lambda e: e.get("key", "").startswith("a-") and e["ev"] == "result")  # mid-stream
+        os.kill(victim, signal.SIGKILL)
+        values = _results(driver, keys, timeout=90)
+        assert sorted(values) == list(range(1, 601))
+        final = httpx.post(counters.url + "/api/query", json={"path": "counters:state", "args": {}}).json()
+        assert final["value"]["counters"]["c"] == 600
+        assert len(_worker_pids(counters)) == 2  # the parent started a replacement
+    finally:
+        driver.close()
+
+
+@pytest.fixture
+def jobs(tmp_path):
+    server = RunningServer("jobs", tmp_path / "data.sqlite3", extra=["--workers", "2"]).start()
+    yield server
+    server.stop()
+
+
+def _events(server: RunningServer) -> list[dict]:
+    reply = httpx.post(server.url + "/api/query", json={"path": "tasks:events", "args": {}}, timeout=10).json()
+    return reply["value"]
+
+
+def test_scheduled_functions_and_crons_run_once_across_two_workers(jobs):
+    driver = NodeDriver(jobs.url)
+    try:
+        for n in range(4):  # from several connections, so likely from both workers
+            driver.call("mutation", "tasks:fan_out", {"label": f"job{n}", "count": 25}, client=f"c{n}")
+        deadline = time.monotonic() + 30
+        while True:
+            labels = [e["label"] for e in _events(jobs) if e["label"].startswith("job")]
+            if len(labels) >= 100 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert sorted(labels) == sorted(f"job{n}-{i}" for n in range(4) for i in range(25))
+        # The one-second cron: one tick a second, not one per worker.
+        ticks = [e["_creationTime"] for e in _events(jobs) if e["label"] == "tick"]
+        while len(ticks) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            ticks = [e["_creationTime"] for e in _events(jobs) if e["label"] == "tick"]
+        gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+        assert len(ticks) >= 4 and all(gap > 500 for gap in gaps), f"ticks {gaps} ms apart"
+    finally:
+        driver.close()
