@@ -133,6 +133,7 @@ class Server:
         self._leading: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
         self._stop_by: float | None = None  # loop time by which running functions must end
+        self._following_ends: asyncio.Task | None = None
 
     async def start(self) -> None:
         if self.backend.app is None:
@@ -144,6 +145,8 @@ class Server:
         self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
         self.auth.sign_in_ended.append(self._end_identities)
+        if self.backend.shared:
+            self._following_ends = asyncio.create_task(self._follow_ended(), name="prefmem-ended-sign-ins")
         self.http_api = HttpApi(app, self.auth)
         app.start_following()
         if app.persistence.try_lead():
@@ -189,6 +192,18 @@ class Server:
         if self.site_url is not None and str(self.backend.db_path) != ":memory:":
             self._announce_path().write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
 
+    # How soon a sign-in that another worker process ended ends on this one's sockets.
+    ended_poll_s = 0.5
+
+    async def _follow_ended(self) -> None:
+        assert self.auth is not None
+        while True:
+            await asyncio.sleep(self.ended_poll_s)
+            try:
+                self.auth.follow_ended()
+            except Exception as err:  # noqa: BLE001 — keep following; say why once per failure
+                log.warning("prefmem: could not read ended sign-ins: %s", err)
+
     def _end_identities(self, ended: Callable[[Identity], bool], message: str) -> None:
         """A sign-in ended (sign-out, revocation, account deletion): not one more call on an
         open socket runs as it, and those sockets' queries run again as nobody."""
@@ -216,6 +231,8 @@ class Server:
             self._watcher.cancel()
         if self._leading is not None:
             self._leading.cancel()
+        if self._following_ends is not None:
+            self._following_ends.cancel()
         if self.crons is not None:
             self.crons.stop()
         if self.dashboard is not None:

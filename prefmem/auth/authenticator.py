@@ -136,6 +136,11 @@ class Authenticator:
         for listener in self.sign_in_ended:
             listener(ended, message)
 
+    def follow_ended(self) -> None:
+        """Tell ``sign_in_ended`` of the sign-ins other processes on this database ended."""
+        if self._password is not None:
+            self._password.follow_ended()
+
     # -- verification -----------------------------------------------------------------------
 
     async def verify_token(self, token: str) -> Identity:

@@ -137,7 +137,18 @@ CREATE TABLE IF NOT EXISTS prefmem_auth_lockouts (
     until REAL NOT NULL,
     PRIMARY KEY (kind, key)
 );
+CREATE TABLE IF NOT EXISTS prefmem_auth_ended (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    session_id TEXT,
+    user_id TEXT,
+    message TEXT NOT NULL
+);
 """
+
+# How long the record of an ended sign-in is kept for the other worker processes of the
+# server, which read it within a second or so.
+ENDED_KEPT_S = 3600.0
 
 
 class PasswordAuthError(Exception):
@@ -421,6 +432,26 @@ class AuthStore:
 
         return self._tx(run)
 
+    def record_ended(self, message: str, session_id: str | None, user_id: str | None) -> None:
+        """Note that a sign-in ended, for the server's other processes (``ended_after``)."""
+        now = time.time()
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM prefmem_auth_ended WHERE at < ?", (now - ENDED_KEPT_S,))
+            c.execute("INSERT INTO prefmem_auth_ended (at, session_id, user_id, message) VALUES (?, ?, ?, ?)",
+                      (now, session_id, user_id, message))
+
+        self._tx(run)
+
+    def last_ended(self) -> int:
+        return self._read("SELECT coalesce(max(seq), 0) FROM prefmem_auth_ended", ())[0]
+
+    def ended_after(self, seq: int) -> list[tuple[int, str | None, str | None, str]]:
+        """Sign-ins ended since record ``seq``: (seq, session id, user id, message)."""
+        with self._lock:
+            return self._conn.execute("SELECT seq, session_id, user_id, message FROM prefmem_auth_ended WHERE seq > ? "
+                                      "ORDER BY seq", (seq,)).fetchall()
+
     def session_active(self, session_id: str, user_id: str) -> bool:
         row = self._read("SELECT revoked_at FROM prefmem_auth_sessions WHERE id=? AND user_id=?",
                          (session_id, user_id))
@@ -455,6 +486,7 @@ class PasswordAuth:
         # Told when sign-ins end (sign-out, revocation, account deletion): the identities
         # ``ended`` matches must stop acting on open sockets at once (the authenticator sets it).
         self.on_ended: Callable[[Callable[[Identity], bool], str], None] | None = None
+        self._ended_seen = self.store.last_ended()  # what ended before this process started is not news
 
     def _make_limiters(self) -> None:
         o = self.options
@@ -595,6 +627,17 @@ class PasswordAuth:
         return self._start(user)
 
     def _ended(self, message: str, *, session_id: str | None = None, user_id: str | None = None) -> None:
+        self.store.record_ended(message, session_id, user_id)
+        self._tell(message, session_id, user_id)
+
+    def follow_ended(self) -> None:
+        """Tell of the sign-ins other processes of the server ended (worker processes share
+        the database; each ends them on its own sockets)."""
+        for seq, session_id, user_id, message in self.store.ended_after(self._ended_seen):
+            self._ended_seen = seq
+            self._tell(message, session_id, user_id)
+
+    def _tell(self, message: str, session_id: str | None, user_id: str | None) -> None:
         if self.on_ended is None:
             return
         issuer = self.options.issuer

@@ -103,6 +103,35 @@ def test_a_sign_in_that_ends_elsewhere_ends_on_open_sockets_at_once(server, end)
         ws.close()
 
 
+def test_a_sign_in_ended_on_one_worker_process_ends_on_all_of_them(tmp_path):
+    server = RunningServer("hardening", tmp_path / "data.sqlite3", extra=["--workers", "2"]).start()
+    sockets: list[RawWebSocket] = []
+    try:
+        session = httpx.post(f"{server.url}/api/auth/signup", timeout=60, json={
+            "email": f"{uuid.uuid4().hex[:10]}@example.com", "password": "correct horse battery"}).json()
+        processes: set[float] = set()
+        while len(processes) < 2:  # sockets on both processes, whichever answers the sign-out
+            assert len(sockets) < 40, "every socket went to the same worker process"
+            ws = RawWebSocket(server.url)
+            sockets.append(ws)
+            ws.send_json(connect_message(str(uuid.uuid4())))
+            ws.send_json({"type": "Authenticate", "tokenType": "User", "value": session["token"], "baseVersion": 0})
+            ws.send_json(add_queries(0, [(0, "notes:whoami", {}), (1, "notes:process", {})]))
+            first = results(next_message(ws, lambda m: m["type"] == "Transition" and m["endVersion"]["querySet"] == 1,
+                                         "the first Transition"))
+            assert first[0] == session["tokenIdentifier"]
+            processes.add(first[1])
+        _sign_out(server, session)
+        for ws in sockets:
+            next_message(ws, lambda m: m["type"] == "AuthError", "an AuthError on every process's sockets")
+            rerun = next_message(ws, lambda m: m["type"] == "Transition" and 0 in results(m), "the queries rerun")
+            assert results(rerun)[0] is None
+    finally:
+        for ws in sockets:
+            ws.close()
+        server.stop()
+
+
 # ---------------------------------------------------------------------------- queries per socket (item 3)
 
 def test_a_socket_may_hold_only_so_many_queries(server):

@@ -1,3 +1,5 @@
+import os
+
 from prefmem import action, mutation, query, v
 
 
@@ -54,3 +56,9 @@ async def counter(ctx, args):
 @action(args={"bytes": v.number()})
 async def blob(ctx, args):
     return "x" * int(args["bytes"])
+
+
+@query(args={})
+async def process(ctx, args):
+    """Which server process answers (the worker-process tests): its pid."""
+    return float(os.getpid())
