@@ -55,6 +55,13 @@ export declare const api: {
      */
     mine: FunctionReference<"query", "public", {}, any>;
     /**
+     * `notes:process` (query):
+     * Which server process answers (the worker-process tests): its pid.
+     *
+     * Returns: any (no `returns=` validator).
+     */
+    process: FunctionReference<"query", "public", {}, any>;
+    /**
      * `notes:slow` (query):
      * CPU work in proportion to n (a stand-in for a heavy page), reading one counter.
      *
