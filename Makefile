@@ -18,7 +18,7 @@ DASHBOARD_STAMP := dashboard/dist/.built
 DASHBOARD_SOURCES := dashboard/index.html dashboard/vite.config.js $(shell find dashboard/src -type f 2>/dev/null)
 CHAT_URL ?= http://127.0.0.1:3211
 
-.PHONY: run test bench setup clean example-chat example-python example-node web dashboard browser
+.PHONY: run test bench setup clean example-chat example-python example-node web dashboard browser postgres
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,25 @@ dashboard: $(DASHBOARD_STAMP)
 browser:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+# Debian's PostgreSQL server, for the tests that start a throwaway cluster of their own
+# (tests/helpers/postgres.py), and pgvector for it when the Debian archive has a build for
+# that major version (bookworm has none: vector search on PostgreSQL then uses the exact
+# scan). Checked once per venv, so `make test` does not run `apt-get update` every time.
+PG_STAMP := $(VENV)/.postgres-installed
+$(PG_STAMP): | $(STAMP)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)
+	@major=$$(ls /usr/lib/postgresql | sort -n | tail -1); \
+	if [ ! -e /usr/share/postgresql/$$major/extension/vector.control ]; then \
+		apt-get update >/dev/null && \
+		if apt-cache show postgresql-$$major-pgvector >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql-$$major-pgvector; \
+		else echo "no postgresql-$$major-pgvector in the Debian archive: vector search on PostgreSQL uses the exact scan"; fi; \
+	fi
+	touch $(PG_STAMP)
+
+postgres: $(PG_STAMP)
+
 setup: $(STAMP)
 
 # The app's catalogue is generated on first start (a no-op once there are products).
@@ -79,7 +98,7 @@ run: setup web dashboard
 	$(PY) -m prefmem run catalog:seed_if_empty '{}'
 	$(PY) -m prefmem dev --host 127.0.0.1 --port 3210 --web web/dist --codegen-out web/src/_generated
 
-test: setup $(JS_STAMP) web dashboard browser
+test: setup $(JS_STAMP) web dashboard browser postgres
 	$(PY) -m pytest -q
 
 # Benchmark-only dependencies (PocketBase for bench/sidebyside), kept out of requirements.txt.
@@ -87,7 +106,7 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $(BENCH_STAMP)
 
-bench: setup $(BENCH_STAMP)
+bench: setup $(BENCH_STAMP) postgres
 	$(PY) -m bench
 
 # The chat example app on 127.0.0.1:3211; the two client examples talk to it.

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from prefmem.database import unicode61
 from prefmem.database.consumers import LimitedConsumers
 from prefmem.database.expressions import compile_filter
 from prefmem.errors import InvalidQuery, LimitExceeded
 from prefmem.persistence.base import decode_document
 from prefmem.values import KEY_END, check_value, encode_key, lookup_path
 
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 MAX_TERM_LENGTH = 32
 
 
@@ -46,14 +45,35 @@ class SearchIndex:
         return [encode_key(lookup_path(doc, f)) for f in self.filter_fields]
 
 
-def tokenize(text: str) -> list[str]:
-    """Lowercased words without diacritics, as FTS5's ``unicode61 remove_diacritics 2`` sees them.
+def _word_pattern() -> re.Pattern[str]:
+    ranges = []
+    for item in unicode61.WORDS.split():
+        lo, _, hi = item.partition("-")
+        ranges.append(f"{re.escape(chr(int(lo, 16)))}-{re.escape(chr(int(hi or lo, 16)))}")
+    return re.compile(f"[{''.join(ranges)}]+")
 
-    The reactivity keys must name the same tokens FTS5 matches, or a write that FTS5 would
-    match could miss the subscription it affects.
+
+def _fold_table() -> dict[int, int | None]:
+    table: dict[int, int | None] = {int(mark, 16): None for mark in unicode61.MARKS.split()}
+    for pair in unicode61.FOLDS.split():
+        char, _, folded = pair.partition(":")
+        table[int(char, 16)] = int(folded, 16)
+    return table
+
+
+_WORDS = _word_pattern()
+_FOLDS = _fold_table()
+
+
+def tokenize(text: str, max_length: int = MAX_TERM_LENGTH) -> list[str]:
+    """The tokens FTS5's ``unicode61 remove_diacritics 2`` makes of ``text``, cut to ``max_length``.
+
+    Query terms and reactivity keys must be exactly the tokens FTS5 indexes, or a document
+    could fail to match its own words, or a write that FTS5 matches could miss the
+    subscription it affects. Folding first is exact: folded forms are word characters that
+    fold to themselves, and a mark (dropped) never starts a token, only continues one.
     """
-    folded = "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
-    return [t[:MAX_TERM_LENGTH] for t in _TOKEN.findall(folded)]
+    return [t[:max_length] for t in _WORDS.findall(text.translate(_FOLDS))]
 
 
 def matches_terms(text: str, terms: list[str]) -> bool:
@@ -61,7 +81,8 @@ def matches_terms(text: str, terms: list[str]) -> bool:
     one as a word prefix (what the persistence's search matches)."""
     if not terms:
         return False
-    words = tokenize(text)
+    # One character past a term's length: a longer word must not equal a term it starts with.
+    words = tokenize(text, MAX_TERM_LENGTH + 1)
     wanted, last = set(terms), terms[-1]
     return any(word in wanted or word.startswith(last) for word in words)
 

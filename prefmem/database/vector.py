@@ -12,14 +12,15 @@ import heapq
 import math
 import operator
 from array import array
-from typing import Any, Callable
+from typing import Any, Iterable, Iterator
 
 from prefmem.errors import InvalidQuery, LimitExceeded
+from prefmem.schema import VectorIndexDef
 from prefmem.persistence.base import decode_document
 from prefmem.values import KEY_END, encode_key, lookup_path
 
 
-class _Eq:
+class Eq:
     def __init__(self, field: str, value: Any) -> None:
         self.field, self.key = field, encode_key(value)
 
@@ -27,7 +28,7 @@ class _Eq:
         return encode_key(lookup_path(doc, self.field)) == self.key
 
 
-class _Or:
+class Or:
     def __init__(self, parts: list[Any]) -> None:
         self.parts = parts
 
@@ -41,17 +42,17 @@ class VectorFilterBuilder:
     def __init__(self, filter_fields: tuple[str, ...]) -> None:
         self._fields = filter_fields
 
-    def eq(self, field: str, value: Any) -> _Eq:
+    def eq(self, field: str, value: Any) -> Eq:
         if field not in self._fields:
             raise InvalidQuery(f"vector search: {field!r} is not a filter field of the index "
                                f"(filter fields: {', '.join(self._fields) or 'none'})")
-        return _Eq(field, value)
+        return Eq(field, value)
 
-    def or_(self, *parts: Any) -> _Or:
+    def or_(self, *parts: Any) -> Or:
         for part in parts:
-            if not isinstance(part, (_Eq, _Or)):
+            if not isinstance(part, (Eq, Or)):
                 raise InvalidQuery("vector search: or_ takes q.eq(...) / q.or_(...) expressions")
-        return _Or(list(parts))
+        return Or(list(parts))
 
 
 def _vector(value: Any, dimensions: int, what: str) -> array:
@@ -61,9 +62,17 @@ def _vector(value: Any, dimensions: int, what: str) -> array:
     return array("d", value)
 
 
-def search(app: Any, table: str, index_name: str, request: dict) -> list[dict]:
-    """Run at the latest snapshot; returns ``[{"_id", "_score"}]`` best first."""
-    catalog, limits = app.catalog, app.limits
+class VectorRequest:
+    """A checked ``vector_search`` request: the index, the query vector, how many, which documents."""
+
+    def __init__(self, index: VectorIndexDef, query: array, limit: int, where: Eq | Or | None) -> None:
+        self.index, self.query, self.limit, self.where = index, query, limit, where
+
+    def admits(self, doc: dict) -> bool:
+        return self.where is None or self.where.test(doc)
+
+
+def parse_request(catalog: Any, limits: Any, table: str, index_name: str, request: dict) -> VectorRequest:
     tdef = catalog.table_def(table)
     vindex = tdef.vector_indexes.get(index_name) if tdef is not None else None
     if vindex is None:
@@ -78,33 +87,55 @@ def search(app: Any, table: str, index_name: str, request: dict) -> list[dict]:
         raise InvalidQuery(f"vector_search: limit must be a positive integer, got {limit!r}")
     if limit > limits.vector_results:
         raise LimitExceeded("vector_results", f"asked for {limit} results, over {limits.vector_results}")
-    test: Callable[[dict], bool] = lambda doc: True  # noqa: E731
+    where = None
     if request.get("filter") is not None:
-        expr = request["filter"](VectorFilterBuilder(vindex.filter_fields))
-        if not isinstance(expr, (_Eq, _Or)):
+        where = request["filter"](VectorFilterBuilder(vindex.filter_fields))
+        if not isinstance(where, (Eq, Or)):
             raise InvalidQuery("vector search: the filter must return q.eq(...) or q.or_(...)")
-        test = expr.test
+    return VectorRequest(vindex, query, limit, where)
+
+
+def vector_of(doc: dict, index: VectorIndexDef) -> list | None:
+    """The document's vector for ``index``, or None when it has none of the right length."""
+    vec = lookup_path(doc, index.vector_field)
+    return vec if isinstance(vec, list) and len(vec) == index.dimensions else None
+
+
+def closest(query: array, limit: int, candidates: Iterable[tuple[str, list]]) -> list[dict]:
+    """``[{"_id", "_score"}]``, best first: the ``limit`` best by cosine similarity of the
+    ``(id, vector)`` candidates, taken in scan order (by creation time). Among equal scores the
+    order of the scan decides who stays: a candidate only displaces a strictly worse one."""
     query_norm = math.sqrt(sum(x * x for x in query)) or 1.0
-    index = catalog.index(table, "by_creation_time")
+    best: list[tuple[float, str]] = []
+    for doc_id, vec in candidates:
+        norm = math.sqrt(sum(x * x for x in vec)) or 1.0
+        score = sum(map(operator.mul, query, vec)) / (query_norm * norm)
+        if len(best) < limit:
+            heapq.heappush(best, (score, doc_id))
+        elif score > best[0][0]:
+            heapq.heapreplace(best, (score, doc_id))
+    return [{"_id": doc_id, "_score": score} for score, doc_id in sorted(best, reverse=True)]
+
+
+def search(app: Any, table: str, index_name: str, request: dict) -> list[dict]:
+    """Run at the latest snapshot; returns ``[{"_id", "_score"}]`` best first."""
+    asked = parse_request(app.catalog, app.limits, table, index_name, request)
+    index = app.catalog.index(table, "by_creation_time")
     if index is None:
         return []
-    best: list[tuple[float, str]] = []
     with app.persistence.snapshot() as snapshot:
-        lo = b""
-        while True:
-            rows = snapshot.scan(index.index_id, lo, KEY_END, False, 1000)
-            for _key, value, _doc_id in rows:
-                doc = decode_document(value)
-                vec = lookup_path(doc, vindex.vector_field)
-                if not isinstance(vec, list) or len(vec) != vindex.dimensions or not test(doc):
-                    continue
-                norm = math.sqrt(sum(x * x for x in vec)) or 1.0
-                score = sum(map(operator.mul, query, vec)) / (query_norm * norm)
-                if len(best) < limit:
-                    heapq.heappush(best, (score, doc["_id"]))
-                elif score > best[0][0]:
-                    heapq.heapreplace(best, (score, doc["_id"]))
-            if len(rows) < 1000:
-                break
-            lo = rows[-1][0] + b"\x00"
-    return [{"_id": doc_id, "_score": score} for score, doc_id in sorted(best, reverse=True)]
+        return closest(asked.query, asked.limit, _scan(snapshot, index.index_id, asked))
+
+
+def _scan(snapshot: Any, index_id: int, asked: VectorRequest) -> Iterator[tuple[str, list]]:
+    lo = b""
+    while True:
+        rows = snapshot.scan(index_id, lo, KEY_END, False, 1000)
+        for _key, value, _doc_id in rows:
+            doc = decode_document(value)
+            vec = vector_of(doc, asked.index)
+            if vec is not None and asked.admits(doc):
+                yield doc["_id"], vec
+        if len(rows) < 1000:
+            return
+        lo = rows[-1][0] + b"\x00"
