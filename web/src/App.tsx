@@ -13,7 +13,9 @@ import Shop from "./Shop";
 import Saved from "./Saved";
 import Profile from "./Profile";
 
-export type SignOut = (message?: string) => Promise<void>;
+/** Sign out and show `message`; `end` ends the sign-in on the server (default: sign out),
+ * and may return another message to show (it failed in part). */
+export type SignOut = (message?: string, end?: () => Promise<string | void>) => Promise<void>;
 
 const PAGES = [
   { path: "/", label: "Shop", title: "Shop" },
@@ -78,11 +80,15 @@ export default function App({ client }: { client: ConvexReactClient }) {
     setSession(s);
   }, []);
 
-  const onSignOut: SignOut = useCallback(async (message?: string) => {
-    await signOut();
+  const onSignOut: SignOut = useCallback(async (message?: string, end: () => Promise<string | void> = signOut) => {
+    // The client leaves the sign-in first: the server then ends a sign-in that this page's
+    // socket no longer uses, instead of telling the client (which would restart its socket
+    // while the page goes on signing out).
+    client.clearAuth();
+    const instead = await end();
     setSession(null);
-    setNotice(message ?? null);
-  }, []);
+    setNotice(instead || message || null);
+  }, [client]);
 
   if (!session || authState === "signedOut") {
     return <SignIn onSignedIn={onSignedIn} notice={notice} />;

@@ -10,7 +10,7 @@ import type { SignOut } from "./App";
 import { ConfirmDialog, Loading, Switch, useFlash } from "./common";
 import { PersonalizeSwitch } from "./Shop";
 import { normValue, pausedUpdate, resetUpdate, setOverrideUpdate, updateUpdate } from "./profileUpdates";
-import { deleteSignIn } from "./auth";
+import { deleteSignIn, signOut } from "./auth";
 
 const FACETS: Facet[] = ["style", "color", "brand", "category"];
 const STATE_LABEL: Record<ValueState, string> = {
@@ -476,13 +476,15 @@ function DataSection({ onSignOut }: { onSignOut: SignOut }) {
     }
     // The shopper's data is gone; now the sign-in itself (email and password).
     setDialog(null);
-    try {
-      await deleteSignIn();
-      await onSignOut("Your account and all its data were deleted.");
-    } catch (err) {
-      await onSignOut(`Your data was deleted, but your sign-in could not be removed: ${describeError(err)} `
-        + "Sign in and delete the account again to remove it.");
-    }
+    await onSignOut("Your account and all its data were deleted.", async () => {
+      try {
+        await deleteSignIn();
+      } catch (err) {
+        await signOut();
+        return `Your data was deleted, but your sign-in could not be removed: ${describeError(err)} `
+          + "Sign in and delete the account again to remove it.";
+      }
+    });
   }
 
   return (
