@@ -164,7 +164,7 @@ async def _upsert_batch(ctx, args):
                 doc["imageId"] = existing["imageId"]
             await ctx.db.replace(existing["_id"], doc)
             updated += 1
-    return {"inserted": float(inserted), "updated": float(updated)}
+    return {"inserted": inserted, "updated": updated}
 
 
 @internal_query(args={"cursor": v.nullable(v.string())})
@@ -244,8 +244,8 @@ async def _load(ctx, products: list[dict], images: bool) -> dict:
     cats: dict[str, float] = {}
     for p in facets:
         cats[p["category"]] = cats.get(p["category"], 0.0) + 1.0
-    await ctx.run_mutation("catalog:_finish", {"count": float(len(facets)), "categories": cats})
-    return {"inserted": float(inserted), "updated": float(updated), "total": float(len(facets))}
+    await ctx.run_mutation("catalog:_finish", {"count": len(facets), "categories": cats})
+    return {"inserted": inserted, "updated": updated, "total": len(facets)}
 
 
 @internal_action(args={"count": v.optional(v.number()), "seed": v.optional(v.number()),

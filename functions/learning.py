@@ -146,11 +146,11 @@ async def run(ctx, args):
             return {"ran": False}
         profile, learner = await compute(ctx, args["userId"], inputs)
         store = {"userId": args["userId"], "profile": profile, "learner": learner,
-                 "signalCount": float(len(inputs["signals"])), "inputsAt": float(started)}
+                 "signalCount": len(inputs["signals"]), "inputsAt": float(started)}
         if run_id is not None:
             store["runId"] = run_id
         await ctx.run_mutation("learning:_store", store)
-        return {"ran": True, "learner": learner, "signals": float(len(inputs["signals"]))}
+        return {"ran": True, "learner": learner, "signals": len(inputs["signals"])}
     except Exception as err:
         if run_id is not None:
             await ctx.run_mutation("learning:_fail", {"runId": run_id, "error": f"{type(err).__name__}: {err}"})
@@ -183,7 +183,7 @@ async def retention(ctx, args):
         await schedule_learning(ctx, user_id, "retention", 0.0)
     if len(old) + len(old_queries) >= RETENTION_BATCH:
         await ctx.scheduler.run_after(0, "learning:retention", {})
-    return {"deleted": float(len(old) + len(old_queries)), "users": float(len(users))}
+    return {"deleted": len(old) + len(old_queries), "users": len(users)}
 
 
 @internal_mutation(args={"cursor": v.optional(v.nullable(v.string()))})
@@ -201,4 +201,4 @@ async def decay(ctx, args):
         scheduled += 1
     if not page["isDone"]:
         await ctx.scheduler.run_after(0, "learning:decay", {"cursor": page["continueCursor"]})
-    return {"scheduled": float(scheduled)}
+    return {"scheduled": scheduled}

@@ -133,7 +133,7 @@ async def reset_learned(ctx, args):
     if pref is not None:
         await ctx.db.delete(pref["_id"])
     await schedule_learning(ctx, uid, "reset", 0.0)
-    return {"forgotten": float(len(signals))}
+    return {"forgotten": len(signals)}
 
 
 @mutation(args={"enabled": v.boolean()})

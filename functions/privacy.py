@@ -77,7 +77,7 @@ async def _purge_signals(ctx, args):
         await ctx.scheduler.run_after(0, "privacy:_purge_signals", args)
     elif await ctx.db.get(args["userId"]) is not None:
         await schedule_learning(ctx, args["userId"], "forget", 0.0)
-    return float(n)
+    return n
 
 
 @mutation(args={"signalId": v.optional(v.id("signals")), "productId": v.optional(v.id("products")),
@@ -119,7 +119,7 @@ async def forget(ctx, args):
                 more["before"] = float(hi) + 1e-6
             await ctx.scheduler.run_after(0, "privacy:_purge_signals", more)
     await schedule_learning(ctx, uid, "forget", 0.0)
-    return {"forgotten": float(forgotten)}
+    return {"forgotten": forgotten}
 
 
 # ---------------------------------------------------------------------------- pause
@@ -149,7 +149,7 @@ async def delete_account(ctx, args):
                 await ctx.scheduler.cancel(row["jobId"])
             await ctx.db.delete(row["_id"])
             n += 1
-        counts[table] = float(n)
+        counts[table] = n
     if user.get("inspirationPhotoId"):
         await ctx.storage.delete(user["inspirationPhotoId"])
         counts["files"] = 1.0

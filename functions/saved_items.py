@@ -48,5 +48,5 @@ async def remove(ctx, args):
             lambda q: q.eq("userId", user["_id"]).eq("productId", args["productId"]).eq("kind", "saved")).collect()
         for row in rows:
             await ctx.db.delete(row["_id"])
-        return float(len(rows))
+        return len(rows)
     raise not_found("saved item")

@@ -104,5 +104,5 @@ async def personalized(ctx, args):
     if args.get("logSearch") and args["query"].strip():
         await ctx.run_mutation("interactions:log", {"type": "search", "query": args["query"],
                                                     "shown": [r["product"]["_id"] for r in results]})
-    return {"results": results, "personalized": on, "matched": float(len(cands)),
+    return {"results": results, "personalized": on, "matched": len(cands),
             "tookMs": round((time.perf_counter() - started) * 1000, 2)}

@@ -12,8 +12,9 @@ from prefmem.router import HttpRouter
 from prefmem.schema import define_schema, define_table
 from prefmem.scheduler.crons import Crons
 from prefmem.validators import v
+from prefmem.values import Int64
 
 __all__ = [
-    "UNSET", "BodyTooLarge", "ConvexError", "Crons", "HttpRouter", "action", "define_schema", "define_table", "http_action", "internal_action",
-    "internal_mutation", "internal_query", "mutation", "query", "read_body", "v",
+    "UNSET", "BodyTooLarge", "ConvexError", "Crons", "HttpRouter", "Int64", "action", "define_schema", "define_table",
+    "http_action", "internal_action", "internal_mutation", "internal_query", "mutation", "query", "read_body", "v",
 ]

@@ -95,14 +95,16 @@ class Application:
                   journal: str | None = None) -> Outcome:
         """Run any function by its kind (``expect``: refuse another kind)."""
         if expect is not None and fn.kind != expect:
-            return Outcome(error=f"{fn.path} is a {fn.kind}, not a {expect}")
+            module, _, name = (fn.path or "").partition(":")
+            return Outcome(error=f"Trying to execute {module}.js:{name} as {expect.capitalize()}, but it is defined "
+                                 f"as {fn.kind.capitalize()}.")
         if fn.kind == "query":
             return await self.query(fn, args, identity, journal=journal)
         if fn.kind == "mutation":
             return await self.mutation(fn, args, identity)
         if fn.kind == "action":
             return await self.action(fn, args, identity)
-        return Outcome(error=f"{fn.path} is an HTTP action; call it over HTTP")
+        return Outcome(error=f"Could not find public function for '{fn.path}'. Did you forget to run `npx convex dev`?")
 
     async def call(self, path: str, args: Any, identity: Identity | None = None, *, kind: str | None = None,
                    allow_internal: bool = False, journal: str | None = None) -> Outcome:

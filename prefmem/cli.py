@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import json
 import os
@@ -39,6 +40,19 @@ DEFAULT_DB = os.path.join(".prefmem", "data.sqlite3")
 DOCUMENTS_FILE = "documents.jsonl"  # a table's file in a snapshot zip: TABLE/documents.jsonl, as Convex lays it out
 _SCAN_CHUNK = 1000
 _PROGRESS_DELAY_S = 0.5  # progress bars appear only for runs longer than this
+
+
+ACTION_TIMEOUT_ENV = "PREFMEM_ACTION_TIMEOUT_S"  # a slow external service may need longer actions than Convex's 600 s
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the action time limit must be a positive number of seconds")
+    return seconds
 
 
 class CommandError(Exception):
@@ -155,7 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in outcome.log_lines:
         print(line, file=sys.stderr)
     if not outcome.ok:
-        message = outcome.error
+        message = outcome.error_message or ""
         if outcome.has_error_data:
             message += f"\n  data: {_dumps(outcome.error_data)}"
         raise CommandError(message)
@@ -222,7 +236,7 @@ def _print_log_entry(entry: dict) -> None:
     for line in entry["logLines"]:
         print(f"    {line}", flush=True)
     if entry["error"]:
-        print(f"    error: {entry['error']}", flush=True)
+        print(f"    error: [Request ID: {entry.get('requestId')}] {entry['error']}", flush=True)
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
@@ -480,6 +494,7 @@ def cmd_codegen(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- dev
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    from prefmem.limits import DEFAULT_LIMITS
     from prefmem.server import serve
     from prefmem.static import default_web_dir
 
@@ -494,7 +509,15 @@ def cmd_dev(args: argparse.Namespace) -> int:
         bounds = Bounds.from_env()
     except ValueError as err:
         raise CommandError(str(err)) from None
-    backend = _open_backend(args, durability=args.durability, dev_mode=not args.production, bounds=bounds)
+    seconds = args.action_timeout
+    if seconds is None:
+        try:
+            seconds = _seconds(os.environ.get(ACTION_TIMEOUT_ENV, "600"))
+        except argparse.ArgumentTypeError as err:
+            raise CommandError(f"{ACTION_TIMEOUT_ENV}: {err}") from None
+    limits = dataclasses.replace(DEFAULT_LIMITS, action_time_ms=seconds * 1000.0)
+    backend = _open_backend(args, durability=args.durability, dev_mode=not args.production, limits=limits,
+                            bounds=bounds)
     codegen_dir = None if args.no_codegen else _generated_dir(args, args.codegen_out)
     serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web, codegen_dir=codegen_dir,
           workers=args.workers)
@@ -537,6 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-web", action="store_true", help="serve no web page")
     dev.add_argument("--production", action="store_true",
                      help="hide server internals in error messages sent to clients")
+    dev.add_argument("--action-timeout", type=_seconds, default=None,
+                     metavar="S", help=f"how long an action may run, in seconds (default ${ACTION_TIMEOUT_ENV} or "
+                     "600, Convex's limit for Node actions)")
     dev.add_argument("--workers", type=int, default=1, metavar="N",
                      help="serve from N processes sharing the port and the database, one per core (default 1)")
     # Where a frontend can import the generated API depends on its layout, so dev takes codegen's --out too.

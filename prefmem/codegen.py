@@ -47,7 +47,7 @@ def _literal(value: Any) -> str:
     value = from_json(value)
     if value is None or isinstance(value, (bool, str)):
         return json.dumps(value)
-    if isinstance(value, int):  # a Python int literal is an int64 on the wire: the client sees a bigint
+    if isinstance(value, int):  # an Int64 literal is an int64 on the wire: the client sees a bigint
         return f"{value}n"
     if not math.isfinite(value):
         return "number"  # TypeScript has no literal type for NaN or the infinities
@@ -121,6 +121,8 @@ class _Types:
         system: list[tuple[str, bool, Description]] = [
             ("_id", False, {"type": "id", "tableName": table}), ("_creationTime", False, {"type": "number"})]
         shapes = desc["value"] if desc["type"] == "union" else [desc]
+        if any(shape["type"] != "object" for shape in shapes):
+            return self.render(desc, depth)  # define_table(v.any()) and the like: their own type, as Convex's
         members = [system + [(n, f["optional"], f["fieldType"]) for n, f in shape["value"].items()] for shape in shapes]
         flat = " | ".join(self._object(fields, None) for fields in members)
         if len(flat) + len(_INDENT) * depth + len("document: ") <= _WIDTH:

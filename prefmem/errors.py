@@ -11,11 +11,20 @@ from typing import Any
 
 
 class ConvexError(Exception):
-    """Raised by application code to send ``data`` to the client as ``errorData``."""
+    """Raised by application code to send ``data`` to the client as ``errorData``.
 
-    def __init__(self, data: Any) -> None:
+    Its message is the data, as Convex's ``ConvexError`` has it: the string itself, or the
+    value as JavaScript prints it (``{"code":1}``; an int64 as ``"5n"``). A subclass's name
+    is what clients read in ``Uncaught FooError: ...``.
+    """
+
+    def __init__(self, data: Any, *, message: str | None = None) -> None:
+        from prefmem.values import js_stringify
+
         self.data = data
-        super().__init__(data if isinstance(data, str) else repr(data))
+        if message is None:
+            message = data if isinstance(data, str) else js_stringify(data)
+        super().__init__(message)
 
 
 class PrefmemError(Exception):
@@ -46,7 +55,12 @@ class NonDeterministic(PrefmemError):
     """A query or mutation awaited something other than ctx operations."""
 
 
-class FunctionNotFound(PrefmemError):
+class CallFailed(PrefmemError):
+    """The call failed around the handler (its path, its arguments, its return value), not
+    inside it: the message is the whole error, without ``Uncaught <class>:`` before it."""
+
+
+class FunctionNotFound(CallFailed):
     """No public function is registered under the requested path."""
 
 
@@ -59,4 +73,10 @@ class SchemaMismatch(PrefmemError):
 
 
 class AuthFailed(PrefmemError):
-    """A token or key was refused; the message says why (expired, wrong issuer, ...)."""
+    """A token or key was refused; the message says why (expired, wrong issuer, ...), and
+    ``code`` is Convex's name for the kind of refusal (``NoAuthProvider``,
+    ``InvalidAuthHeader``, ...), which an HTTP client reads as the error's ``code``."""
+
+    def __init__(self, message: str, code: str = "Unauthenticated") -> None:
+        super().__init__(message)
+        self.code = code

@@ -92,13 +92,18 @@ class Registry:
     directory: Path | None = None
 
     def get(self, path: str, *, kind: str | None = None, allow_internal: bool = False) -> FunctionDef:
+        """The function a caller names. Convex's messages: an internal function is "not
+        found" for a client, in the very words of a missing one, so a stranger cannot
+        tell that it exists; the admin is told of any function (without "public")."""
         normalized = normalize_path(path)
         fn = self.functions.get(normalized)
         if fn is None or (fn.internal and not allow_internal) or fn.kind == "http_action":
-            raise FunctionNotFound(f"could not find public function for {path!r}"
-                                   + ("" if fn is None else " (it is internal)"))
+            which = "function" if allow_internal else "public function"
+            raise FunctionNotFound(f"Could not find {which} for '{normalized}'. Did you forget to run `npx convex dev`?")
         if kind is not None and fn.kind != kind:
-            raise FunctionNotFound(f"{normalized} is a {fn.kind}, not a {kind}")
+            module, _, name = normalized.partition(":")
+            raise FunctionNotFound(f"Trying to execute {module}.js:{name} as {kind.capitalize()}, but it is defined "
+                                   f"as {fn.kind.capitalize()}.")
         return fn
 
     def resolve(self, ref: Any) -> FunctionDef:

@@ -139,7 +139,7 @@ class HttpApi:
         try:
             return await self.authenticator.principal_for_header(request.headers.get("authorization"))
         except AuthFailed as err:
-            raise _BadRequest(401, "Unauthenticated", str(err)) from None
+            raise _BadRequest(401, err.code, str(err)) from None
 
     async def identity(self, request: Request) -> Identity | None:
         return (await self.principal(request)).identity
@@ -232,8 +232,8 @@ class HttpApi:
         if outcome.ok:
             return JSONResponse({"status": "success", "value": to_json(outcome.value), "logLines": outcome.log_lines})
         # "code" and "message" are what the Python HTTP client reads from a non-2xx reply.
-        body = {"status": "error", "errorMessage": outcome.error, "logLines": outcome.log_lines,
-                "code": "FunctionFailed", "message": outcome.error}
+        body = {"status": "error", "errorMessage": outcome.error_message, "logLines": outcome.log_lines,
+                "code": "FunctionFailed", "message": outcome.error_message}
         if outcome.has_error_data:
             body["errorData"] = to_json(outcome.error_data)
         return JSONResponse(body, status_code=FUNCTION_FAILED)

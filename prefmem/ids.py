@@ -163,9 +163,23 @@ def _decode_table_number(text: str) -> int | None:
     return number
 
 
+@functools.lru_cache(maxsize=4096)
 def table_number(table: str) -> int:
     """A table's number, derived from its name so ids need no registry to be checked."""
-    return binascii.crc32(table.encode("utf-8")) & 0x0FFFFFFF
+    number = binascii.crc32(table.encode("utf-8")) & 0x0FFFFFFF
+    _names.setdefault(number, table)
+    return number
+
+
+# Names of the tables whose numbers were asked for (every table of an open database is),
+# so a message can name the table an id belongs to, as Convex's do.
+_names: dict[int, str] = {}
+
+
+def table_name_of(text: object) -> str | None:
+    """The name of the table ``text`` is an id of, if it is an id of a table known here."""
+    number = table_number_of(text)
+    return None if number is None else _names.get(number)
 
 
 def id_table_matches(text: object, table: str) -> bool:

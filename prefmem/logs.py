@@ -129,10 +129,12 @@ class ExecutionRecord:
     error: str | None
     lines: list[str]
     duration_ms: float
+    request_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "timestamp": self.time_ms, "path": self.path, "kind": self.kind, "ok": self.ok,
-                "error": self.error, "logLines": self.lines, "durationMs": round(self.duration_ms, 3)}
+                "error": self.error, "requestId": self.request_id, "logLines": self.lines,
+                "durationMs": round(self.duration_ms, 3)}
 
 
 SYSTEM_PREFIX = "_system/"
@@ -157,17 +159,20 @@ class ExecutionLog:
     def last_seq(self) -> int:
         return self._seq
 
-    def add(self, path: str, kind: str, error: str | None, lines: list[str], started: float) -> None:
+    def add(self, path: str, kind: str, error: str | None, lines: list[str], started: float,
+            request_id: str | None = None) -> None:
+        """``error``: the failure as Convex words it, never redacted (the log is the admin's);
+        ``request_id``: the one the caller's message names, to find this entry by."""
         if path.startswith(SYSTEM_PREFIX):
             return
         self._seq += 1
         self._records.append((self._seq, time.time() * 1000.0, path, kind, error is None, error, tuple(lines),
-                              (time.perf_counter() - started) * 1000.0))
+                              (time.perf_counter() - started) * 1000.0, request_id))
         if self._changed is not None:
             self._changed.set()
 
     def since(self, seq: int) -> list[ExecutionRecord]:
-        return [ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6]), r[7]) for r in self._records
+        return [ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6]), r[7], r[8]) for r in self._records
                 if r[0] > seq]
 
     async def wait_since(self, seq: int, timeout_s: float) -> list[ExecutionRecord]:

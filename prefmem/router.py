@@ -7,8 +7,6 @@ an app that wants it answers OPTIONS itself.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +15,10 @@ from starlette.responses import JSONResponse, Response
 
 from prefmem import logs
 from prefmem.bodies import BodyTooLarge, too_large
+from prefmem.errors import AuthFailed
 from prefmem.functions import FunctionDef
-from prefmem.runner import ActionCtx
+from prefmem.runner import ActionCtx, Auth, Outcome
+from prefmem.values import to_json
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
@@ -78,31 +78,36 @@ class HttpRouter:
 
 
 async def dispatch(app: Any, router: HttpRouter, request: Any, identity: Any) -> Any:
-    """Run the HTTP action routed for ``request``; None when no route matches."""
+    """Run the HTTP action routed for ``request``; None when no route matches. ``identity``
+    is the caller's, None, or the ``AuthFailed`` of credentials that were refused."""
     route = router.lookup(request.method, request.url.path)
     if route is None:
         return None
     fn = route.handler
     started = time.perf_counter()
-    error: str | None = None
+    outcome = None
     collector, token = logs.start(app.limits.log_lines)
     try:
-        result = fn.handler(ActionCtx(app, identity), request)
-        if inspect.isawaitable(result):
-            result = await asyncio.wait_for(result, app.limits.action_time_ms / 1000.0)
+        refused = identity if isinstance(identity, AuthFailed) else None
+        ctx = ActionCtx(app, None if refused else identity)
+        ctx.auth = Auth(None if refused else identity, refused=refused)
+        result = await app.runner.within_action_time(fn.handler(ctx, request),
+                                                     f"{request.method} {route.path or route.path_prefix}")
         if not isinstance(result, Response):
             raise TypeError(f"an HTTP action must return a starlette Response, got {type(result).__name__}")
         return result
     except BodyTooLarge as err:  # the server's bound on bodies, or the action's own (read_body)
-        error = str(err)
+        outcome = Outcome(error=str(err))
         return too_large(err)
     except Exception as err:  # noqa: BLE001 — the caller gets a 500 that says what failed
-        if fn.path is None:
-            fn.path = f"http:{request.method} {route.path or route.path_prefix}"
         outcome = app.runner.failure(fn, err)
-        error = outcome.error
-        return JSONResponse({"code": "FunctionFailed", "message": outcome.error}, status_code=500)
+        # As Convex answers: the message clients get from any function, and a ConvexError's data.
+        body = {"code": outcome.error_message}
+        if outcome.has_error_data:
+            body["data"] = to_json(outcome.error_data)
+        return JSONResponse(body, status_code=500)
     finally:
         logs.stop(token)
-        app.execution_log.add(f"{request.method} {request.url.path}", "http_action", error, collector.finish(),
-                                 started)
+        app.execution_log.add(f"{request.method} {request.url.path}", "http_action",
+                              None if outcome is None else outcome.error, collector.finish(), started,
+                              None if outcome is None else outcome.request_id)

@@ -18,33 +18,29 @@ import ctypes
 import inspect
 import logging
 import random
+import secrets
 import sys
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import msgspec
 
 from prefmem import logs
 from prefmem.auth.identity import Identity
 from prefmem.database import vector
 from prefmem.database import DatabaseReader, DatabaseWriter, ReadSet, Transaction, WriteSet
 from prefmem.database.write_buffer import WriteBuffer
-from prefmem.errors import ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
+from prefmem.errors import CallFailed, ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
 from prefmem.functions import FunctionDef
 from prefmem.files.context import ActionStorage, MutationStorage, QueryStorage
 from prefmem.persistence.base import Snapshot
 from prefmem.scheduler.context import ActionScheduler, MutationScheduler
-from prefmem.values import to_json
+from prefmem.values import display, js_number, python_numbers, stored_msgpack
 
 if TYPE_CHECKING:
     from prefmem.application import Application
 
 log = logging.getLogger("prefmem.runner")
-
-_msgpack_encoder = msgspec.msgpack.Encoder()
 
 
 class Clock:
@@ -54,9 +50,20 @@ class Clock:
         return time.time() * 1000.0
 
 
+def new_request_id() -> str:
+    """A request id as Convex's: 16 hex digits, in a failure's message and its log line."""
+    return secrets.token_hex(8)
+
+
 @dataclass
 class Outcome:
-    """What one execution produced, for every caller (sync session, HTTP API, tests)."""
+    """What one execution produced, for every caller (sync session, HTTP API, tests).
+
+    ``error`` is what went wrong, as Convex words it (``Uncaught FooError: ...``,
+    ``ArgumentValidationError: ...``); ``error_message`` is what a client is told, under
+    the failure's request id. ``redacted`` (production mode, an error of the app's own code)
+    keeps the details out of the client's message but not out of the log.
+    """
 
     value: Any = None
     error: str | None = None
@@ -67,32 +74,79 @@ class Outcome:
     write_set: WriteSet | None = None
     ts: int = 0  # a query's snapshot; a mutation's commit
     journal: str | None = None
+    redacted: bool = False
+    _request_id: str | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def request_id(self) -> str | None:
+        """A failure's request id, made when first asked for (a success has none)."""
+        if self._request_id is None and self.error is not None:
+            self._request_id = new_request_id()
+        return self._request_id
+
+    @property
+    def error_message(self) -> str | None:
+        if self.error is None:
+            return None
+        head = f"[Request ID: {self.request_id}] Server Error"
+        return head if self.redacted else f"{head}\n{self.error}"
+
     def unwrap(self) -> Any:
-        """The value, or the error re-raised (``ConvexError`` keeps its data)."""
+        """The value, or the error a client would see raised (``ConvexError`` keeps its data)."""
         if self.error is None:
             return self.value
         if self.has_error_data:
-            raise ConvexError(self.error_data)
+            raise ConvexError(self.error_data, message=self.error_message)
+        raise FunctionFailed(self.error_message)
+
+    def unwrap_nested(self) -> Any:
+        """The value, or the error raised in the function that called this one (``ctx.run_*``):
+        Convex raises it again with the inner error as its message, so an uncaught one reads
+        ``Uncaught ConvexError: Uncaught ConvexError: ...``; the data stays the original."""
+        if self.error is None:
+            return self.value
+        if self.has_error_data:
+            raise ConvexError(self.error_data, message=self.error)
         raise FunctionFailed(self.error)
 
 
 class FunctionFailed(Exception):
-    """A function call failed; the message is what the client would see."""
+    """A function call failed; the message is what the caller is told."""
+
+
+def uncaught(err: BaseException) -> str:
+    """``Uncaught <class>: <message>``, as Convex reports an error a function did not catch.
+
+    The class is the raised one's (``ValueError``, an app's ``ConvexError`` subclass);
+    prefmem's own errors are named ``Error``, as Convex's runtime raises plain ``Error``s,
+    so no internal class name reaches a client."""
+    cls = type(err)
+    name = cls.__name__
+    if cls.__module__.startswith("prefmem.") and cls is not ConvexError:
+        name = "Error"
+    message = str(err)
+    return f"Uncaught {name}: {message}" if message else f"Uncaught {name}"
 
 
 # ---------------------------------------------------------------------------- contexts
 
 class Auth:
-    def __init__(self, identity: Identity | None, read_set: ReadSet | None = None) -> None:
+    """``ctx.auth``. ``refused``: the caller presented credentials that were refused (an HTTP
+    action's invalid Bearer token); asking who they are raises why, as in Convex."""
+
+    def __init__(self, identity: Identity | None, read_set: ReadSet | None = None, *,
+                 refused: Exception | None = None) -> None:
         self._identity = identity
         self._read_set = read_set
+        self._refused = refused
 
     async def get_user_identity(self) -> Identity | None:
+        if self._refused is not None:
+            raise self._refused
         if self._read_set is not None:
             self._read_set.reads_identity = True
         return self._identity
@@ -160,7 +214,7 @@ class ActionCtx:
     async def _run(self, ref: Any, args: dict | None, kind: str) -> Any:
         fn = self._app.registry.resolve(ref)
         outcome = await self._app.run(fn, args or {}, self._identity, expect=kind)
-        return outcome.unwrap()
+        return outcome.unwrap_nested()
 
     async def run_query(self, ref: Any, args: dict | None = None) -> Any:
         return await self._run(ref, args, "query")
@@ -296,10 +350,13 @@ class Runner:
     # -- shared steps -------------------------------------------------------------------
 
     def _check_args(self, fn: FunctionDef, args: Any) -> Any:
+        """The arguments the handler gets: validated (Convex's words on failure), then with
+        integral numbers as ``int`` (``python_numbers``), as a handler reads numbers back."""
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            raise ValidationError(f"{fn.path}: arguments must be an object, got {type(args).__name__}")
+            raise CallFailed(f"Expected to receive an object as the function's argument. Instead received: "
+                             f"{display(args)}")
         limits = self.limits
         if not limits.covers(fn.args):
             limits.check_shape(args)
@@ -307,9 +364,11 @@ class Runner:
             try:
                 args = fn.args.check(args, "")
             except ValidationError as err:
-                raise ValidationError(f"{fn.path}: invalid argument: {err}") from None
+                raise CallFailed(f"ArgumentValidationError: {err}") from None
+        if fn.args is None or not fn.args.normalizes_numbers:
+            args = python_numbers(args)
         # Measured once the arguments are known to be Convex values (encodable).
-        size = len(_msgpack_encoder.encode(args))
+        size = len(stored_msgpack(args))
         if size > limits.arguments_size:
             raise LimitExceeded("arguments_size", f"{fn.path}: arguments are {size} bytes, over {limits.arguments_size}")
         return args
@@ -318,11 +377,8 @@ class Runner:
         if value is None and fn.returns is None:
             return None  # most mutations return nothing: no shape, size or validator to check
         limits = self.limits
-        try:
-            limits.check_shape(value)
-        except PrefmemError as err:
-            raise ValidationError(f"{fn.path}: the return value is not a Convex value: {err}") from None
-        size = len(_msgpack_encoder.encode(value))
+        limits.check_shape(value)  # raised in the function, as Convex's JavaScript raises it
+        size = len(stored_msgpack(value))
         if size > limits.return_value_size:
             raise LimitExceeded("return_value_size", f"{fn.path}: return value is {size} bytes, over "
                                 f"{limits.return_value_size}")
@@ -330,28 +386,26 @@ class Runner:
             try:
                 value = fn.returns.check(value, "")
             except ValidationError as err:
-                raise ValidationError(f"{fn.path}: invalid return value: {err}") from None
+                raise CallFailed(f"ReturnsValidationError: {err}") from None
         return value
 
     def failure(self, fn: FunctionDef, err: BaseException) -> Outcome:
+        """A raised exception as Convex reports it: ``Uncaught <class>: <message>`` for what
+        the handler raised (prefmem's own errors read as ``Error``, like Convex's runtime
+        errors), the bare message for a failure around the handler (``CallFailed``)."""
         if isinstance(err, ConvexError):
             try:
                 self.limits.check_shape(err.data)
             except PrefmemError as bad:
-                return Outcome(error=f"[{fn.path}] ConvexError data must be a Convex value: {bad}")
-            # As Convex does, the message carries the data itself (as JSON) when it is not text.
-            message = err.data if isinstance(err.data, str) else msgspec.json.encode(to_json(err.data)).decode()
-            return Outcome(error=f"[{fn.path}] Uncaught ConvexError: {message}", error_data=err.data,
-                           has_error_data=True)
-        if isinstance(err, PrefmemError):
+                return Outcome(error=f"Uncaught Error: ConvexError data must be a Convex value: {bad}")
+            return Outcome(error=uncaught(err), error_data=err.data, has_error_data=True)
+        if isinstance(err, CallFailed):
             return Outcome(error=str(err))
         if isinstance(err, _ExecutionTimeout):
-            return Outcome(error=str(LimitExceeded("query_mutation_time_ms", f"{fn.path} ran longer than "
-                                                   f"{self.limits.query_mutation_time_ms:g} ms")))
-        if self.app.dev_mode:
-            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
-            return Outcome(error=f"[{fn.path}] Uncaught {detail}")
-        return Outcome(error=f"[{fn.path}] Server Error")
+            return Outcome(error="Uncaught Error: " + str(LimitExceeded(
+                "query_mutation_time_ms", f"{fn.path} ran longer than {self.limits.query_mutation_time_ms:g} ms")))
+        # In production only prefmem's own errors (a limit, a bad query) keep their details.
+        return Outcome(error=uncaught(err), redacted=not self.app.dev_mode and not isinstance(err, PrefmemError))
 
     @staticmethod
     def _query_seed(fn: FunctionDef, ts: int) -> int:
@@ -383,7 +437,8 @@ class Runner:
         outcome.log_lines = collector.finish()
         outcome.read_set = tx.read_set
         outcome.journal = tx.journal_out
-        self.app.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started)
+        self.app.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started,
+                                   outcome.error and outcome.request_id)
         return outcome
 
     def _deadline(self) -> float:
@@ -426,17 +481,28 @@ class Runner:
         collector, token = logs.start(self.limits.log_lines)
         try:
             args = self._check_args(fn, args)
-            result = fn.handler(ActionCtx(self.app, identity), args)
-            if inspect.isawaitable(result):
-                result = await asyncio.wait_for(result, self.limits.action_time_ms / 1000.0)
+            result = await self.within_action_time(fn.handler(ActionCtx(self.app, identity), args),
+                                                   (fn.path or "").partition(":")[2])
             outcome = Outcome(value=self._check_result(fn, result))
-        except asyncio.TimeoutError:
-            outcome = Outcome(error=str(LimitExceeded("action_time_ms", f"{fn.path} ran longer than "
-                                                      f"{self.limits.action_time_ms:g} ms")))
         except Exception as err:  # noqa: BLE001
             outcome = self.failure(fn, err)
         finally:
             logs.stop(token)
         outcome.log_lines = collector.finish()
-        self.app.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started)
+        self.app.execution_log.add(fn.path or "", fn.kind, outcome.error, outcome.log_lines, started,
+                                   outcome.error and outcome.request_id)
         return outcome
+
+    async def within_action_time(self, result: Any, name: str) -> Any:
+        """Await an action's (or HTTP action's) result for at most the action time limit;
+        past it the action fails with the message Convex's Node runtime gives."""
+        if not inspect.isawaitable(result):
+            return result
+        seconds = self.limits.action_time_ms / 1000.0
+        try:
+            async with asyncio.timeout(seconds) as limit:
+                return await result
+        except TimeoutError:
+            if not limit.expired():
+                raise  # the action's own TimeoutError
+            raise CallFailed(f"Action `{name}` execution timed out (maximum duration {js_number(seconds)}s)") from None

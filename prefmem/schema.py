@@ -1,9 +1,17 @@
-"""Tables, their indexes and the document shapes: ``define_schema`` / ``define_table``."""
+"""Tables, their indexes and the document shapes: ``define_schema`` / ``define_table``.
+
+A staged index (``staged=True``) is declared but not built: queries on it fail with
+Convex's ``IndexStagedError`` until the flag is removed, and the next start then builds
+it like any new index. (Convex stages an index so that its backfill does not hold up a
+push; here it simply costs nothing until it is enabled.)
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from prefmem.validators import Validator, _Object, v
+
+from prefmem.errors import InvalidQuery
+from prefmem.validators import Validator, v
 
 SYSTEM_INDEXES = ("by_id", "by_creation_time")
 RESERVED_INDEX_NAMES = set(SYSTEM_INDEXES)
@@ -38,16 +46,17 @@ class TableDef:
     indexes: dict[str, IndexDef] = field(default_factory=dict)
     search_indexes: dict[str, SearchIndexDef] = field(default_factory=dict)
     vector_indexes: dict[str, VectorIndexDef] = field(default_factory=dict)
+    staged: set[str] = field(default_factory=set)  # declared with staged=True: not built, not queryable
 
     def _check_new_name(self, name: str) -> None:
         if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"index name {name!r} must be an identifier")
         if name in RESERVED_INDEX_NAMES:
             raise ValueError(f"index name {name!r} is reserved for the system index")
-        if name in self.indexes or name in self.search_indexes or name in self.vector_indexes:
+        if name in self.indexes or name in self.search_indexes or name in self.vector_indexes or name in self.staged:
             raise ValueError(f"index {name!r} is defined twice")
 
-    def index(self, name: str, fields: list[str]) -> "TableDef":
+    def index(self, name: str, fields: list[str], *, staged: bool = False) -> "TableDef":
         self._check_new_name(name)
         if not fields or not all(isinstance(f, str) and f for f in fields):
             raise ValueError(f"index {name!r} needs a non-empty list of field names")
@@ -56,21 +65,37 @@ class TableDef:
         for f in fields:
             if f.startswith("_"):
                 raise ValueError(f"index {name!r}: system field {f!r} is added to every index automatically")
-        self.indexes[name] = IndexDef(name, tuple(fields))
+        if staged:
+            self.staged.add(name)
+        else:
+            self.indexes[name] = IndexDef(name, tuple(fields))
         return self
 
-    def search_index(self, name: str, *, search_field: str, filter_fields: list[str] | None = None) -> "TableDef":
+    def search_index(self, name: str, *, search_field: str, filter_fields: list[str] | None = None,
+                     staged: bool = False) -> "TableDef":
         self._check_new_name(name)
-        self.search_indexes[name] = SearchIndexDef(name, search_field, tuple(filter_fields or ()))
+        if staged:
+            self.staged.add(name)
+        else:
+            self.search_indexes[name] = SearchIndexDef(name, search_field, tuple(filter_fields or ()))
         return self
 
     def vector_index(self, name: str, *, vector_field: str, dimensions: int,
-                     filter_fields: list[str] | None = None) -> "TableDef":
+                     filter_fields: list[str] | None = None, staged: bool = False) -> "TableDef":
         self._check_new_name(name)
         if not 2 <= dimensions <= 4096:
             raise ValueError(f"vector index {name!r}: dimensions must be between 2 and 4096, got {dimensions}")
-        self.vector_indexes[name] = VectorIndexDef(name, vector_field, dimensions, tuple(filter_fields or ()))
+        if staged:
+            self.staged.add(name)
+        else:
+            self.vector_indexes[name] = VectorIndexDef(name, vector_field, dimensions, tuple(filter_fields or ()))
         return self
+
+    def refuse_if_staged(self, table: str, name: str) -> None:
+        """Raise Convex's ``IndexStagedError`` for a query on a staged index."""
+        if name in self.staged:
+            raise InvalidQuery(f"Index {table}.{name} is currently staged and not available to query until it is "
+                               "enabled.")
 
     def search_index_fields(self) -> dict[str, tuple[str, ...]]:
         """Search indexes as stored: ``("$search", search field, *filter fields)``."""
@@ -85,6 +110,8 @@ class TableDef:
 
 
 def define_table(fields: dict[str, Validator] | Validator) -> TableDef:
+    """A table of documents matching ``fields`` (a dict of field validators: an object), or
+    matching a validator: ``v.object``, a union of them, ``v.any()``, ... as in Convex."""
     if isinstance(fields, dict):
         for name in fields:
             if isinstance(name, str) and name.startswith("_"):
@@ -111,9 +138,6 @@ def define_schema(tables: dict[str, TableDef], *, schema_validation: bool = True
             raise ValueError(f"table name {name!r} must be an identifier not starting with '_'")
         if not isinstance(table, TableDef):
             raise TypeError(f"table {name!r} must be made with define_table")
-        if table.validator is not None and not isinstance(table.validator, (_Object,)) \
-                and table.validator.describe_json().get("type") != "union":
-            raise TypeError(f"table {name!r}: a document validator must be v.object or a union of them")
     return Schema(dict(tables), schema_validation, strict_table_names)
 
 

@@ -28,9 +28,9 @@ from prefmem.bodies import BodyTooLarge, bounded, check_declared, too_large
 from prefmem.bounds import Bounds, env_name
 from prefmem.dashboard import Dashboard
 from prefmem.dashboard.routes import dashboard_routes
-from prefmem.errors import AuthFailed
+from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.files import store as files_store
-from prefmem.files.context import store_stream
+from prefmem.files.context import TOKEN_REFUSALS, DigestMismatch, digest_sha256, store_stream
 from prefmem.files.serving import serving_headers
 from prefmem.http_api import HttpApi
 from prefmem.reactivity import Subscriptions
@@ -142,6 +142,9 @@ class Server:
         assert app is not None
         if self.site_url is not None:
             app.site_url = self.site_url
+        # As Convex functions find their deployment's URLs in process.env: one origin serves
+        # both the client API (cloud) and the HTTP actions (site).
+        os.environ["CONVEX_CLOUD_URL"] = os.environ["CONVEX_SITE_URL"] = app.site_url
         self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
         self.auth.sign_in_ended.append(self._end_identities)
@@ -291,28 +294,35 @@ class Server:
             self.crons.load()
 
     async def upload(self, request: Request) -> Response:
-        """POST bytes to an upload URL: streamed to disk, recorded, answered with the storage id."""
+        """POST bytes to an upload URL: streamed to disk, recorded, answered with the storage
+        id. A ``Digest: sha-256=<base64>`` header is checked against the bytes; refusals are
+        Convex's (``Sha256Mismatch``, ``StorageTokenInvalid``, ``StorageTokenExpired``)."""
         token = request.query_params.get("token")
         if not token:
             return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
         app = self.backend.app
         assert app is not None
         # The token first: no byte of a request that may not upload reaches the disk.
-        usable = await app.query(files_store.token_usable, {"token": token}, None)
-        if not usable.ok or not usable.value:
-            storage_id = None
-        else:
-            content_type = request.headers.get("content-type")
-            limit, setting = self.backend.bounds.upload_bytes, env_name("upload_bytes")
-            try:
-                check_declared(request, limit, setting)
-                storage_id = await store_stream(app, request.stream(), content_type, token, limit, setting)
-            except BodyTooLarge as err:
-                return too_large(err)
-        if storage_id is None:
-            return JSONResponse({"code": "BadUploadUrl", "message": "this upload URL is unknown, already used or "
-                                 "expired; generate a new one"}, status_code=400)
-        return JSONResponse({"storageId": storage_id})
+        refusal = await app.query(files_store.token_refusal, {"token": token}, None)
+        if not refusal.ok or refusal.value is not None:
+            code = refusal.value if refusal.ok else "StorageTokenInvalid"
+            return JSONResponse({"code": code, "message": TOKEN_REFUSALS[code]}, status_code=401)
+        content_type = request.headers.get("content-type")
+        limit, setting = self.backend.bounds.upload_bytes, env_name("upload_bytes")
+        try:
+            check_declared(request, limit, setting)
+            sha256 = digest_sha256(request.headers.get("digest"))
+            answer = await store_stream(app, request.stream(), content_type, token, sha256=sha256,
+                                        max_bytes=limit, setting=setting)
+        except BodyTooLarge as err:
+            return too_large(err)
+        except (DigestMismatch, InvalidQuery) as err:
+            code = "Sha256Mismatch" if isinstance(err, DigestMismatch) else "BadHeader"
+            return JSONResponse({"code": code, "message": str(err)}, status_code=400)
+        if "refused" in answer:
+            return JSONResponse({"code": answer["refused"], "message": TOKEN_REFUSALS[answer["refused"]]},
+                                status_code=401)
+        return JSONResponse({"storageId": answer["storageId"]})
 
     async def serve_file(self, request: Request) -> Response:
         app = self.backend.app
@@ -324,9 +334,14 @@ class Server:
         path = app.files.path_of(storage_id)
         if not path.exists():
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
+        # Exactly the stored content type (Starlette would add a charset to text/*), and the
+        # bytes' hash as Convex sends it; and never as active content (``serving_headers``).
         content_type = meta.value.get("contentType") or "application/octet-stream"
-        return FileResponse(path, media_type=content_type,
-                            headers={"Cache-Control": "private, max-age=3600", **serving_headers(content_type)})
+        headers = {"Cache-Control": "private, max-age=3600", "Digest": f"sha-256={meta.value['sha256']}",
+                   "Content-Type": content_type, **serving_headers(content_type)}
+        if meta.value["size"] == 0:  # nothing to range over: any Range gets the (empty) whole
+            return Response(b"", headers=headers)
+        return FileResponse(path, headers=headers)
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
@@ -360,9 +375,9 @@ class Server:
             except BodyTooLarge as err:
                 return too_large(err)
             try:
-                identity = await self.auth.for_header(request.headers.get("authorization"))
-            except AuthFailed:
-                identity = None  # an HTTP action without valid auth simply has no identity
+                identity: Any = await self.auth.for_header(request.headers.get("authorization"))
+            except AuthFailed as refused:
+                identity = refused  # the action runs; ctx.auth.get_user_identity() raises this
             response = await dispatch(self.backend.app, router, request, identity)
             if response is not None:
                 return response

@@ -1,8 +1,11 @@
 """Convex values in Python: checking, wire JSON, the total order and index-key bytes.
 
-Python types carry Convex's types: ``None`` is null, ``int`` is int64, ``float`` is
-float64, ``bool``, ``str``, ``bytes``, ``list`` is array and ``dict`` is object. ``bool``
-is tested before ``int`` everywhere because Python makes it a subclass of ``int``.
+Python types carry Convex's types as the official Python client does: ``None`` is null,
+``int`` and ``float`` are float64 (a Convex *number*), ``Int64`` (an ``int`` subclass) is
+int64, ``bool``, ``str``, ``bytes``, ``list`` is array and ``dict`` is object. An integral
+float64 within ±2^53 reads back as ``int`` (``range(doc["n"])`` works); -0.0, NaN and the
+infinities stay ``float``. ``bool`` is tested before ``int`` everywhere because Python
+makes it a subclass of ``int``; ``Int64`` is told apart from ``int`` by its exact type.
 
 The index-key encoding is the one mechanism the rest of the runtime leans on: bytes that
 sort exactly as the values do, so an index range, a read set, an invalidation test and a
@@ -12,14 +15,46 @@ pagination cursor are all the same thing, an interval of byte strings.
 from __future__ import annotations
 
 import base64
+import decimal
+import json
 import math
 import struct
 from typing import Any
+
+import msgspec
 
 from prefmem.errors import InvalidValue
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# The integers a float64 holds exactly, as the official Python client bounds a plain int.
+SAFE_MIN = -(2**53)
+SAFE_MAX = 2**53
+
+
+class Int64(int):
+    """An int64 (a ``BigInt`` in JavaScript, ``ConvexInt64`` in the official Python client).
+
+    A plain ``int`` is a Convex number; wrap it to send or store an int64. Arithmetic on
+    an ``Int64`` gives a plain ``int``, as ``int`` subclasses do: a position declared
+    ``v.int64()`` turns the result back into one.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: Any = 0) -> "Int64":
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"Int64({value!r}): not an integer")
+        number = int.__new__(cls, value)
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise ValueError(f"Int64({int(number)}): does not fit in 64 bits")
+        return number
+
+    def __repr__(self) -> str:
+        return f"Int64({int(self)})"
+
+    def __str__(self) -> str:  # f"{n}" prints the number, as for any int
+        return int.__repr__(self)
 
 # Type tags, in the cross-type order: missing < null < int64 < float64 < boolean
 # < string < bytes < array < object. 0x00 is the terminator and 0xFF never starts a
@@ -59,9 +94,9 @@ def type_name(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "boolean"
-    if isinstance(value, int):
+    if type(value) is Int64:
         return "int64"
-    if isinstance(value, float):
+    if isinstance(value, (int, float)):
         return "float64"
     if isinstance(value, str):
         return "string"
@@ -89,6 +124,27 @@ def check_field_name(name: Any, path: str) -> None:
         raise InvalidValue(f"{path or 'value'}: object key {name!r} starts with '$', which is reserved")
 
 
+def number_out_of_range(value: int) -> InvalidValue:
+    return InvalidValue(f"Integer {value} is outside the range of a Convex number (float64, -2^53 to 2^53); "
+                        "wrap it as Int64(n) to send or store an int64")
+
+
+def unsupported(value: Any, path: str, original: Any) -> InvalidValue:
+    """Convex's words for a Python value with no Convex type (a set, a dict with non-string
+    keys, an object): the JavaScript client says the same of a ``Set``, a ``Map``, a class."""
+    if isinstance(value, (set, frozenset)):
+        shown = "Set" + js_stringify(sorted(value, key=repr))
+    elif isinstance(value, dict):
+        shown = "Map" + js_stringify([[k, v] for k, v in value.items()])
+    else:
+        shown = f"{type(value).__name__} {js_stringify(value)}"
+    if not path:
+        return InvalidValue(f"{shown} is not a supported Convex type.")
+    return InvalidValue(f"{shown} is not a supported Convex type (present at path {path} in original object "
+                        f"{js_stringify(original)}). To learn about Convex's supported types, see "
+                        "https://docs.convex.dev/using/types.")
+
+
 _PLAIN_SCALARS = frozenset({type(None), bool, float, bytes})
 
 
@@ -105,7 +161,9 @@ def _scalar_ok(value: Any, kind: type) -> bool | None:
             return False
         return True
     if kind is int:
-        return INT64_MIN <= value <= INT64_MAX
+        return SAFE_MIN <= value <= SAFE_MAX
+    if kind is Int64:
+        return True  # its constructor checked the range
     return None
 
 
@@ -152,18 +210,23 @@ def check_value(
     max_array: int = 8192,
     max_fields: int = 1024,
     _depth: int = 0,
+    _original: Any = None,
 ) -> None:
-    """Raise ``InvalidValue`` unless ``value`` is a Convex value within the shape limits."""
-    if _depth == 0 and _is_valid(value, 0, max_depth, max_array, max_fields):
-        return
+    """Raise ``InvalidValue`` unless ``value`` is a Convex value within the shape limits.
+
+    ``path`` is Convex's (``.field[0].inner``), as its messages name where a value is."""
+    if _depth == 0:
+        if _is_valid(value, 0, max_depth, max_array, max_fields):
+            return
+        _original = value
     # Something is off (or the value uses subclasses): walk again, naming where.
     if _depth > max_depth:
         raise InvalidValue(f"{path or 'value'}: nesting depth exceeds the limit 'nesting_depth' of {max_depth}")
     if value is None or isinstance(value, (bool, float, bytes)):
         return
     if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise InvalidValue(f"{path or 'value'}: integer {value} does not fit in int64")
+        if type(value) is not Int64 and not SAFE_MIN <= value <= SAFE_MAX:
+            raise number_out_of_range(value)
         return
     if isinstance(value, str):
         try:
@@ -176,17 +239,19 @@ def check_value(
             raise InvalidValue(f"{path or 'value'}: array has {len(value)} items, over the limit 'array_items' of {max_array}")
         for i, item in enumerate(value):
             check_value(item, f"{path}[{i}]", max_depth=max_depth, max_array=max_array,
-                        max_fields=max_fields, _depth=_depth + 1)
+                        max_fields=max_fields, _depth=_depth + 1, _original=_original)
         return
     if isinstance(value, dict):
+        if any(not isinstance(key, str) for key in value):
+            raise unsupported(value, path, _original)
         if len(value) > max_fields:
             raise InvalidValue(f"{path or 'value'}: object has {len(value)} fields, over the limit 'object_fields' of {max_fields}")
         for key, item in value.items():
             check_field_name(key, path)
-            check_value(item, f"{path}.{key}" if path else key, max_depth=max_depth, max_array=max_array,
-                        max_fields=max_fields, _depth=_depth + 1)
+            check_value(item, f"{path}.{key}", max_depth=max_depth, max_array=max_array,
+                        max_fields=max_fields, _depth=_depth + 1, _original=_original)
         return
-    raise InvalidValue(f"{path or 'value'}: {type(value).__name__} is not a Convex value")
+    raise unsupported(value, path, _original)
 
 
 # ---------------------------------------------------------------------------- wire JSON
@@ -209,11 +274,15 @@ def _float_needs_tag(x: float) -> bool:
 
 
 def to_json(value: Any) -> Any:
-    """Encode a Convex value as Convex's JSON (``$integer``, ``$float``, ``$bytes``)."""
+    """Encode a Convex value as Convex's JSON (``$integer``, ``$float``, ``$bytes``).
+
+    A plain ``int`` is a number: it goes out as a JSON float, never as ``$integer``."""
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
-        return {"$integer": _b64(struct.pack("<q", value))}
+        if type(value) is Int64:
+            return {"$integer": _b64(struct.pack("<q", value))}
+        return float(value)
     if isinstance(value, float):
         if _float_needs_tag(value):
             return {"$float": _b64(struct.pack("<d", value))}
@@ -224,14 +293,16 @@ def to_json(value: Any) -> Any:
         return [to_json(item) for item in value]
     if isinstance(value, dict):
         return {key: to_json(item) for key, item in value.items()}
-    raise InvalidValue(f"{type(value).__name__} is not a Convex value")
+    raise unsupported(value, "", value)
 
 
 _JSON_SCALARS = frozenset({str, float, bool, type(None)})  # members that decode to themselves
 
 
 def from_json(data: Any) -> Any:
-    """Decode Convex's JSON into Python values. JSON numbers are float64, as on the wire.
+    """Decode Convex's JSON into Python values. JSON numbers are float64, as on the wire:
+    they stay ``float`` here, so that a ``v.int64()`` argument refuses a number as Convex
+    does; the runner gives handlers ``python_numbers`` of them once they are validated.
 
     Plain members of an array or object are converted in the loop, without a call each:
     every mutation's arguments come through here."""
@@ -260,7 +331,7 @@ def _from_json(data: Any) -> Any:
                 raw = _unb64(inner, "$integer")
                 if len(raw) != 8:
                     raise InvalidValue(f"$integer must be 8 bytes, got {len(raw)}")
-                return struct.unpack("<q", raw)[0]
+                return Int64(struct.unpack("<q", raw)[0])
             if key == "$float":
                 raw = _unb64(inner, "$float")
                 if len(raw) != 8:
@@ -276,6 +347,218 @@ def _from_json(data: Any) -> Any:
             out[key] = item if kind in _JSON_SCALARS else float(item) if kind is int else _from_json(item)
         return out
     raise InvalidValue(f"{type(data).__name__} is not valid Convex JSON")
+
+
+# ---------------------------------------------------------------------------- numbers as handlers see them
+
+def _is_integral(x: float) -> bool:
+    return x.is_integer() and SAFE_MIN <= x <= SAFE_MAX and (x != 0.0 or math.copysign(1.0, x) > 0.0)
+
+
+def python_number(x: float) -> int | float:
+    """A float64 as Python code reads it back: an ``int`` when integral within ±2^53."""
+    return int(x) if _is_integral(x) else x
+
+
+def python_numbers(value: Any) -> Any:
+    """``value`` with every integral float64 within ±2^53 as an ``int`` (-0.0 stays a float).
+
+    The same Convex value, as Python code reads it back. Returns ``value`` itself, not a
+    copy, when nothing changes. Floats are handled in the loop, not by a call of this each:
+    documents and arguments come through here."""
+    kind = type(value)
+    if kind is float:
+        return int(value) if _is_integral(value) else value
+    if kind is dict:
+        entries: Any = value.items()
+    elif kind is list:
+        entries = enumerate(value)
+    else:
+        return value
+    changed: Any = None
+    for key, item in entries:
+        item_kind = type(item)
+        if item_kind is float:
+            if not _is_integral(item):
+                continue
+            new: Any = int(item)
+        elif item_kind is dict or item_kind is list:
+            new = python_numbers(item)
+            if new is item:
+                continue
+        else:
+            continue
+        if changed is None:
+            changed = dict(value) if kind is dict else list(value)
+        changed[key] = new
+    return value if changed is None else changed
+
+
+# ---------------------------------------------------------------------------- stored encoding
+
+# Documents (and stored replies) are msgpack. Before int64 was explicit, a msgpack integer
+# was an int64; now a plain int is a number and an int64 is an extension value. Values
+# written since start with a byte msgpack never uses, so the two are told apart per row
+# and databases written before keep their int64s (``_from_legacy``).
+_STORED_MARK = 0xC1
+_EXT_INT64 = 1
+
+
+def _encode_int64(value: Any) -> Any:
+    if type(value) is Int64:
+        return msgspec.msgpack.Ext(_EXT_INT64, struct.pack(">q", value))
+    raise NotImplementedError
+
+
+def _decode_ext(code: int, data: memoryview) -> Any:
+    if code != _EXT_INT64:
+        raise InvalidValue(f"stored value holds an unknown msgpack extension {code}")
+    return Int64(int.from_bytes(data, "big", signed=True))
+
+
+_stored_encoder = msgspec.msgpack.Encoder(enc_hook=_encode_int64)
+_stored_decoder = msgspec.msgpack.Decoder(ext_hook=_decode_ext)
+_legacy_decoder = msgspec.msgpack.Decoder()
+
+
+def encode_stored(value: Any, *, as_read: bool = False) -> bytes:
+    """The bytes stored for a Convex value; integral numbers are written as msgpack
+    integers, so that reading them back needs no walk over the value. ``as_read``: its
+    numbers already are as ``python_numbers`` gives them (a validator made them so)."""
+    return b"\xc1" + _stored_encoder.encode(value if as_read else python_numbers(value))
+
+
+# The msgpack of a value as stored, without the marker: what the size limits measure.
+stored_msgpack = _stored_encoder.encode
+
+
+def decode_stored(data: bytes) -> Any:
+    if data and data[0] == _STORED_MARK:
+        return _stored_decoder.decode(memoryview(data)[1:])
+    return _from_legacy(_legacy_decoder.decode(data))
+
+
+def _from_legacy(value: Any) -> Any:
+    kind = type(value)
+    if kind is int:
+        return Int64(value)
+    if kind is float:
+        return int(value) if _is_integral(value) else value
+    if kind is list:
+        return [_from_legacy(item) for item in value]
+    if kind is dict:
+        return {key: _from_legacy(item) for key, item in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------------------- values in messages
+
+_MAX_SHOWN = 16384  # as the npm package truncates a value it prints in an error
+
+
+def js_stringify(value: Any) -> str:
+    """A value as Convex's JavaScript prints it in messages (``JSON.stringify`` with
+    bigints as ``"123n"``), e.g. a ``ConvexError``'s data in its message."""
+    text = _js(value)
+    if len(text) > _MAX_SHOWN:
+        rest = "[...truncated]"
+        text = text[: _MAX_SHOWN - len(rest)] + rest
+    return text
+
+
+def _is_array_index(key: str) -> bool:
+    return key.isdigit() and key.isascii() and str(int(key)) == key and int(key) < 2**32 - 1
+
+
+def _js(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is Int64:
+        return f'"{int(value)}n"'
+    if isinstance(value, (int, float)):
+        return js_number(float(value))
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_js(item) for item in value) + "]"
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        # JavaScript objects list integer-like keys first, in numeric order.
+        keys = sorted((k for k in value if _is_array_index(k)), key=int) + [k for k in value if not _is_array_index(k)]
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_js(value[k])}" for k in keys) + "}"
+    return "{}"  # bytes (an ArrayBuffer), sets, maps, objects: JSON shows no properties
+
+
+def js_number(x: float) -> str:
+    """``Number.prototype.toString`` (as JSON.stringify writes a number)."""
+    if not math.isfinite(x):
+        return "null"
+    if x == 0.0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    digits_tuple, exponent = decimal.Decimal(repr(abs(x))).normalize().as_tuple()[1:]
+    digits = "".join(map(str, digits_tuple))
+    k, n = len(digits), len(digits) + exponent
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{sign}{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
+
+
+def display(value: Any) -> str:
+    """A value as Convex's own messages print it (``Value: ...`` of a validation error):
+    strings quoted, numbers as Rust prints a float (``123.0``), int64s bare, object keys
+    unquoted and sorted."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is Int64:
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return rust_float(float(value))
+    if isinstance(value, str):
+        return _rust_string(value)
+    if isinstance(value, bytes):
+        return f'b"{_b64(value)}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(display(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {display(value[key])}" for key in sorted(value)) + "}"
+    return repr(value)
+
+
+def rust_float(x: float) -> str:
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    text = repr(x)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def _rust_string(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        if ch in _RUST_ESCAPES:
+            out.append(_RUST_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+_RUST_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
 
 
 # ---------------------------------------------------------------------------- index keys
@@ -313,8 +596,12 @@ def _encode_into(value: Any, out: bytearray) -> None:
     elif value is False:
         out += b"\x05\x00"
     elif isinstance(value, int):
-        out.append(TAG_INT)
-        out += (value - INT64_MIN).to_bytes(8, "big")
+        if type(value) is Int64:
+            out.append(TAG_INT)
+            out += (value - INT64_MIN).to_bytes(8, "big")
+        else:  # a number: within ±2^53, so float() is exact
+            out.append(TAG_FLOAT)
+            out += _float_bytes(float(value))
     elif isinstance(value, float):
         out.append(TAG_FLOAT)
         out += _float_bytes(value)
@@ -337,7 +624,7 @@ def _encode_into(value: Any, out: bytearray) -> None:
             _encode_into(value[key], out)
         out.append(0)
     else:
-        raise InvalidValue(f"{type(value).__name__} is not a Convex value")
+        raise unsupported(value, "", value)
 
 
 def encode_key(*values: Any) -> bytes:

@@ -7,14 +7,18 @@ so a token is judged the same way whichever door it comes through:
   the providers of ``functions/auth_config.py`` (``prefmem.auth.providers``), read afresh
   whenever the functions are reloaded;
 - the admin key (``tokenType: "Admin"``, ``Authorization: Convex <key>``) grants admin
-  access: no user identity (unless impersonating one over sync), but internal functions
-  may be called. The key is generated at first start and kept in the data directory
-  (``prefmem.auth.keys``);
+  access: no user identity (unless acting as one: ``impersonating`` over sync,
+  ``Convex <key>:<base64 JSON identity>`` over HTTP, as Convex's clients send it), but
+  internal functions may be called. The key is generated at first start and kept in the
+  data directory (``prefmem.auth.keys``);
 - nothing means no identity.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -112,6 +116,10 @@ class Authenticator:
                 self._providers = parse_providers(raw, http=self._client, password=self._password_provider,
                                                   min_refetch_s=self.min_refetch_s)
                 self._config_error = None
+                for provider in self._providers:
+                    if provider.error is not None:
+                        log.error("prefmem: %s (tokens for this provider are refused; the others work)",
+                                  provider.error)
             except ConfigError as err:
                 log.error("prefmem: %s", err)
                 self._providers, self._config_error = [], str(err)
@@ -158,7 +166,7 @@ class Authenticator:
             return Principal(await self.verify_token(value))
         if token_type == "Admin" and value is not None:
             if not self.is_admin_key(value):
-                raise AuthFailed("the admin key is not valid for this server")
+                raise AuthFailed(BAD_ADMIN_KEY, "BadAdminKey")
             return Principal(impersonated_identity(impersonating), admin=True)
         raise AuthFailed(f"{token_type} authentication is not accepted by this server")
 
@@ -166,17 +174,19 @@ class Authenticator:
         return (await self.principal_for_message(token_type, value, impersonating)).identity
 
     async def principal_for_header(self, header: str | None) -> Principal:
-        """``Authorization: Bearer <jwt>`` or ``Convex <admin key>``; no header means no identity."""
+        """``Authorization: Bearer <jwt>``, ``Convex <admin key>`` or, the admin acting as a
+        user, ``Convex <admin key>:<base64 of the identity's JSON>``; no header means no identity."""
         if not header:
             return Principal()
         scheme, _, credential = header.strip().partition(" ")
         credential = credential.strip()
-        if scheme.lower() == "convex" and credential:
-            if not self.is_admin_key(credential):
-                raise AuthFailed("the admin key is not valid for this server")
-            return Principal(admin=True)
+        if scheme == "Convex" and credential:
+            key, _, acting_as = credential.partition(":")
+            if not self.is_admin_key(key):
+                raise AuthFailed(BAD_ADMIN_KEY, "BadAdminKey")
+            return Principal(impersonated_identity(_acting_as(acting_as)) if acting_as else None, admin=True)
         if scheme.lower() != "bearer" or not credential:
-            raise AuthFailed("the Authorization header must be 'Bearer <token>' or 'Convex <admin key>'")
+            raise AuthFailed("Header must begin with `bearer `", "InvalidAuthHeader")
         return Principal(await self.verify_token(credential))
 
     async def for_header(self, header: str | None) -> Identity | None:
@@ -191,9 +201,20 @@ class Authenticator:
             self._password = None
 
 
+BAD_ADMIN_KEY = "The provided admin key was invalid for this instance"
+
+
+def _acting_as(encoded: str) -> Any:
+    try:
+        return json.loads(base64.b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except (binascii.Error, ValueError):
+        raise AuthFailed("the identity after the admin key must be base64 of a JSON object of identity attributes",
+                         "InvalidAuthHeader") from None
+
+
 def impersonated_identity(attributes: Any) -> Identity | None:
     """An admin acting as a user: the identity attributes the client sent (npm: ``impersonating``;
-    the dashboard's "run as")."""
+    the dashboard's "run as"; over HTTP, after the admin key)."""
     if attributes is None or attributes == {}:
         return None
     if not isinstance(attributes, dict):

@@ -11,7 +11,6 @@ from prefmem.database.search import SearchIndex, doc_rowid
 from prefmem.errors import InvalidQuery, SchemaMismatch, ValidationError
 from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef
 from prefmem.persistence.base import Persistence, decode_document
-from prefmem.validators import Validator, _Number, _Object, _Optional, _Union
 from prefmem.values import MISSING, lookup_path, value_key
 
 
@@ -41,24 +40,6 @@ class Index:
         return out[0] if len(out) == 1 else b"".join(out)
 
 
-def _number_fields(validator: Validator | None, prefix: str = "") -> set[str]:
-    """Dotted paths the schema declares as ``v.number()``, for int-to-float range bounds."""
-    out: set[str] = set()
-    if isinstance(validator, _Optional):
-        validator = validator.inner
-    if isinstance(validator, _Object):
-        for name, child in validator.fields.items():
-            path = f"{prefix}{name}"
-            inner = child.inner if isinstance(child, _Optional) else child
-            if isinstance(inner, _Number):
-                out.add(path)
-            out |= _number_fields(inner, path + ".")
-    elif isinstance(validator, _Union):
-        for member in validator.members:
-            out |= _number_fields(member, prefix)
-    return out
-
-
 class Catalog:
     """The schema bound to a database: index ids, table lookup by id."""
 
@@ -71,7 +52,6 @@ class Catalog:
         self._by_number: dict[int, str] = {}
         self._search: dict[tuple[str, str], SearchIndex] = {}
         self._by_table: dict[str, tuple[list[Index], list[SearchIndex]]] = {}
-        self.number_fields: dict[str, set[str]] = {}
 
     # -- start-up -----------------------------------------------------------------------
 
@@ -94,8 +74,6 @@ class Catalog:
                 self._by_table.pop(table, None)
             else:
                 self._remember(table, name, index_id, fields)
-        for table, tdef in self._all_table_defs().items():
-            self.number_fields[table] = _number_fields(tdef.validator)
         for table in self.schema.tables:
             self._by_number[ids.table_number(table)] = table
 
@@ -193,7 +171,8 @@ class Catalog:
                 except ValidationError as err:
                     total += 1
                     if len(problems) < limit:
-                        problems.append(f"{table} document {doc['_id']}: {err}")
+                        problems.append(f'Document with ID "{doc["_id"]}" in table "{table}" does not match the '
+                                        f"schema: {err}")
         if problems:
             more = f"\n  ... and {total - len(problems)} more" if total > len(problems) else ""
             raise SchemaMismatch(
@@ -264,7 +243,6 @@ class Catalog:
         for name, fields in TableDef(None).all_indexes().items():
             index_id = self.persistence.create_index(table, name, json.dumps(list(fields)))
             self._remember(table, name, index_id, fields)
-        self.number_fields.setdefault(table, set())
         return True
 
     def refresh(self) -> bool:
@@ -273,6 +251,5 @@ class Catalog:
         for (table, name), (index_id, fields_json) in self.persistence.index_ids().items():
             if (table, name) not in self._indexes and name in ("by_id", "by_creation_time"):
                 self._remember(table, name, index_id, tuple(json.loads(fields_json)))
-                self.number_fields.setdefault(table, set())
                 found = True
         return found

@@ -14,7 +14,7 @@ import math
 from typing import Any, Callable
 
 from prefmem.errors import InvalidQuery
-from prefmem.values import MISSING, check_value, compare, lookup_path, type_name
+from prefmem.values import MISSING, Int64, check_value, compare, lookup_path, type_name
 
 Evaluator = Callable[[dict], Any]
 
@@ -84,14 +84,18 @@ def _truthy(value: Any, op: str) -> bool:
 
 
 def compare_values(a: Any, b: Any) -> int:
+    """The total order, except that an int64 and a float64 compare by their exact values."""
     ta, tb = type(a), type(b)
-    if ta is tb and (ta is str or ta is int):
+    if ta is tb and (ta is str or ta is int or ta is Int64):
         return (a > b) - (a < b)
-    if ta in (int, float) and tb in (int, float) and ta is not tb:
+    if (ta is Int64) != (tb is Int64) and ta in _NUMBER_TYPES and tb in _NUMBER_TYPES:
         if not ((ta is float and math.isnan(a)) or (tb is float and math.isnan(b))):
             # Python compares an int with a float exactly; float(int) would round 2**53 + 1.
             return (a > b) - (a < b)
     return compare(a, b)
+
+
+_NUMBER_TYPES = (Int64, int, float)
 
 
 _COMPARISONS: dict[str, Callable[[int], bool]] = {
@@ -105,16 +109,17 @@ _COMPARISONS: dict[str, Callable[[int], bool]] = {
 
 
 def _numbers(a: Any, b: Any, op: str) -> tuple[Any, Any, bool]:
+    """Both as int64s (both are ``Int64``) or both as float64s (a plain int is one)."""
     for x in (a, b):
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise InvalidQuery(f"q.{op} takes numbers, got {type_name(x)}")
-    both_int = isinstance(a, int) and isinstance(b, int)
+    both_int = type(a) is Int64 and type(b) is Int64
     return (a, b, True) if both_int else (float(a), float(b), False)
 
 
-def _wrap_int(n: int) -> int:
+def _wrap_int(n: int) -> Int64:
     """int64 arithmetic wraps, as it does in Convex."""
-    return (n + 2**63) % 2**64 - 2**63
+    return Int64((n + 2**63) % 2**64 - 2**63)
 
 
 def _add(a: Any, b: Any) -> Any:
@@ -161,7 +166,7 @@ def _mod(a: Any, b: Any) -> Any:
 def _negate(a: Any) -> Any:
     if isinstance(a, bool) or not isinstance(a, (int, float)):
         raise InvalidQuery(f"q.neg takes a number, got {type_name(a)}")
-    return _wrap_int(-a) if isinstance(a, int) else -a
+    return _wrap_int(-a) if type(a) is Int64 else -float(a)
 
 
 _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {

@@ -24,6 +24,7 @@ from prefmem.database.write_buffer import WriteBuffer
 from prefmem.errors import PrefmemError
 from prefmem.limits import Limits
 from prefmem.persistence.base import decode_document
+from prefmem.values import python_number
 
 if TYPE_CHECKING:
     from prefmem.application import Application
@@ -148,14 +149,14 @@ class DocumentImporter:
             return False
         body = {name: value for name, value in doc.items() if name not in _SYSTEM_FIELDS}
         try:
-            body = self._tx._validate(table, body, where)
+            body, as_read = self._tx._validate(table, body, where)
             if doc_id in self._seen:
                 self.problem(f"{where}: this _id was already imported at {self._seen[doc_id]}")
                 return False
-            new = {"_id": doc_id, "_creationTime": creation_time, **body}
-            self._tx.write_document(table, doc_id, None, new)
+            new = {"_id": doc_id, "_creationTime": python_number(creation_time), **body}
+            self._tx.write_document(table, doc_id, None, new, as_read=as_read)
         except PrefmemError as err:
-            self.problem(str(err))
+            self.problem(f"{where}: {err}")
             return False
         self._seen[doc_id] = located
         self.counts[table] = self.counts.get(table, 0) + 1

@@ -21,10 +21,9 @@ def point(key: bytes) -> tuple[bytes, bytes]:
 class IndexRangeBuilder:
     """The ``q`` of ``with_index(name, lambda q: ...)``, enforcing Convex's range rules."""
 
-    def __init__(self, index_name: str, fields: tuple[str, ...], number_fields: set[str]) -> None:
+    def __init__(self, index_name: str, fields: tuple[str, ...]) -> None:
         self._index = index_name
         self._fields = fields
-        self._numbers = number_fields
         self._eq: list[Any] = []
         self._lower: tuple[str, Any] | None = None
         self._upper: tuple[str, Any] | None = None
@@ -38,8 +37,6 @@ class IndexRangeBuilder:
             check_value(value)
         except Exception as err:
             raise InvalidQuery(f"{self._where()}: bound for {field!r} is not a Convex value: {err}") from None
-        if field in self._numbers and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
         return value
 
     def eq(self, field: str, value: Any) -> "IndexRangeBuilder":
@@ -104,8 +101,8 @@ class IndexRangeBuilder:
         return lo, hi
 
 
-def build_range(index_name: str, fields: tuple[str, ...], number_fields: set[str], fn: Any) -> tuple[bytes, bytes]:
-    builder = IndexRangeBuilder(index_name, fields, number_fields)
+def build_range(index_name: str, fields: tuple[str, ...], fn: Any) -> tuple[bytes, bytes]:
+    builder = IndexRangeBuilder(index_name, fields)
     if fn is None:
         return builder.interval()
     if not callable(fn):

@@ -84,6 +84,7 @@ class Query(LimitedConsumers):
             raise InvalidQuery(f"query({self._table!r}): with_search_index must be the first step of the query")
         index = self._tx.catalog.search_index(self._table, name)
         if index is None:
+            self._refuse_if_staged(name)
             known = sorted(ix.name for ix in self._tx.catalog.search_indexes_of(self._table))
             raise InvalidQuery(f"search index {self._table}.{name} does not exist "
                                f"(search indexes: {', '.join(known) or 'none'})")
@@ -109,6 +110,7 @@ class Query(LimitedConsumers):
     def _index(self) -> Index:
         index = self._tx.catalog.index(self._table, self._index_name)
         if index is None:
+            self._refuse_if_staged(self._index_name)
             known = sorted(ix.name for ix in self._tx.catalog.indexes_of(self._table))
             if self._tx.catalog.has_table(self._table) and not known:
                 # A table the schema names but nothing has been stored in yet.
@@ -117,14 +119,18 @@ class Query(LimitedConsumers):
                                f"(indexes: {', '.join(known) or 'none: the table does not exist yet'})")
         return index
 
+    def _refuse_if_staged(self, name: str) -> None:
+        tdef = self._tx.catalog.table_def(self._table)
+        if tdef is not None:
+            tdef.refuse_if_staged(self._table, name)
+
     def _never_written(self) -> bool:
         """A table no document was ever stored in has no indexes yet: it reads as empty."""
         return self._index_name in ("by_creation_time", "by_id") and \
             self._tx.catalog.index(self._table, self._index_name) is None
 
     def _interval(self, index: Index) -> tuple[bytes, bytes]:
-        numbers = self._tx.catalog.number_fields.get(self._table, set())
-        return build_range(index.name, index.user_fields, numbers, self._range_fn)
+        return build_range(index.name, index.user_fields, self._range_fn)
 
     def _describe(self) -> str:
         return repr(self._table)

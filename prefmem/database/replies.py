@@ -22,17 +22,11 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterable, NamedTuple
 
-import msgspec
-
-from prefmem.values import value_key
+from prefmem.values import decode_stored, encode_stored, stored_msgpack, value_key
 
 # The reserved index of reply points: index ids in storage are positive (and the
 # dashboard's in-memory sources use -1).
 REPLIES_INDEX = -2
-
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder()
-
 
 _session_keys: dict[str, bytes] = {}  # a session's key prefix, made once per session, not per mutation
 
@@ -61,7 +55,7 @@ class ReplayKey(NamedTuple):
         return prefix + value_key(float(self.request_id))
 
     def binding(self) -> bytes:
-        return hashlib.blake2b(_encoder.encode([self.caller, self.path, self.args]), digest_size=16).digest()
+        return hashlib.blake2b(stored_msgpack([self.caller, self.path, self.args]), digest_size=16).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +71,17 @@ class ReplyMismatch(Exception):
 
 def encode_group(ts: int, replies: list[tuple[ReplayKey, Any, list[str]]]) -> bytes:
     """One session's replies of one commit, as stored."""
-    return _encoder.encode([ts, [(key.request_id, key.binding(), value, log_lines) for key, value, log_lines in replies]])
+    # In the stored encoding (an int64 reply stays one); read back only to be sent again, so
+    # its numbers need no walk.
+    return encode_stored([ts, [(key.request_id, key.binding(), value, log_lines)
+                               for key, value, log_lines in replies]], as_read=True)
 
 
 def find(groups: Iterable[bytes], key: ReplayKey) -> StoredReply | None:
     """The stored reply to ``key`` among encoded groups; ``ReplyMismatch`` if the request
     id was answered for someone or something else."""
     for data in groups:
-        ts, replies = _decoder.decode(data)
+        ts, replies = decode_stored(data)
         for request_id, binding, value, log_lines in replies:
             if request_id == key.request_id:
                 if binding != key.binding():

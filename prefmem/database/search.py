@@ -153,14 +153,10 @@ class SearchQuery(LimitedConsumers):
         self._index = index
         self._builder = builder
         self._filters: list[Callable[[dict], bool]] = []
-        numbers = tx.catalog.number_fields.get(index.table, set())
         self._eq_keys = []
         for position, field in enumerate(index.filter_fields):
             if field in builder.eqs:
-                value = builder.eqs[field]
-                if field in numbers and isinstance(value, int) and not isinstance(value, bool):
-                    value = float(value)
-                self._eq_keys.append((position, encode_key(value)))
+                self._eq_keys.append((position, encode_key(builder.eqs[field])))
 
     def filter(self, fn: Callable) -> "SearchQuery":
         self._filters.append(compile_filter(fn))

@@ -16,10 +16,10 @@ from prefmem.database.ranges import point
 from prefmem.database.readset import ReadSet, WriteSet
 from prefmem.database.search import doc_rowid, write_keys
 from prefmem.database.write_buffer import WriteBuffer
-from prefmem.errors import DocumentNotFound, InvalidQuery, InvalidValue, LimitExceeded, ValidationError
+from prefmem.errors import DocumentNotFound, InvalidQuery, LimitExceeded, ValidationError
 from prefmem.limits import Limits
 from prefmem.persistence.base import Snapshot, decode_document, encode_document
-from prefmem.values import encode_key
+from prefmem.values import encode_key, python_number
 
 # Rows fetched per storage call: small first, since most reads want a handful of rows.
 _FIRST_CHUNK = 16
@@ -125,17 +125,21 @@ class Transaction:
             raise InvalidQuery("this function cannot write: only mutations write to the database")
         return self.buffer
 
-    def _validate(self, table: str, body: dict, where: str, subject: Any = None) -> dict:
-        """The body to store, checked against the table's schema. ``where`` names the write
-        in errors; with a ``subject`` it is a template for it, filled only on failure."""
+    def _validator(self, table: str) -> Any:
+        """The validator a document written to ``table`` is checked against, if any."""
         tdef = self.catalog.table_def(table)
-        validator = tdef.validator if tdef is not None and (self.catalog.schema.schema_validation
-                                                            or table.startswith("_")) else None
+        return tdef.validator if tdef is not None and (self.catalog.schema.schema_validation
+                                                       or table.startswith("_")) else None
+
+    def _validate(self, table: str, body: dict, where: str, subject: Any = None) -> tuple[dict, bool]:
+        """The body to store, checked against the table's schema, failing in Convex's words,
+        and whether its numbers are already as they read back (the validator typed every
+        one), so storing it needs no walk over it (``write_document``'s ``as_read``).
+        ``where`` names the write in prefmem's own errors; with a ``subject`` it is a
+        template for it, filled only on failure."""
+        validator = self._validator(table)
         if not self.limits.covers(validator):
-            try:
-                self.limits.check_shape(body)
-            except InvalidValue as err:
-                raise ValidationError(f"{_where(where, subject)}: {err}") from None
+            self.limits.check_shape(body)  # "Set[...] is not a supported Convex type (present at path ...)"
         for name in body:
             if isinstance(name, str) and name.startswith("_"):  # other keys: the shape walk or validator says
                 raise ValidationError(f"{_where(where, subject)}: field {name!r} starts with '_', which is "
@@ -144,9 +148,10 @@ class Transaction:
             try:
                 body = validator.check(body, "")
             except ValidationError as err:
-                raise ValidationError(f"{_where(where, subject)}: document does not match the schema of table "
-                                      f"{table!r}: {err}") from None
-        return body
+                raise ValidationError(f'Failed to insert or update a document in table "{table}" because it does '
+                                      f"not match the schema: {err}") from None
+            return body, validator.normalizes_numbers
+        return body, False
 
 
     def insert(self, table: str, body: Any, *, system: bool) -> str:
@@ -154,11 +159,14 @@ class Transaction:
         self.catalog.check_table(table, system=system)
         if not isinstance(body, dict):
             raise ValidationError(f"db.insert into {table!r}: the document must be a dict, got {type(body).__name__}")
-        body = self._validate(table, body, "db.insert into {!r}", table)
+        body, as_read = self._validate(table, body, "db.insert into {!r}", table)
         self.catalog.ensure_table(table)
         doc_id = ids.new_id(table)
-        doc = {"_id": doc_id, "_creationTime": self.catalog.persistence.next_creation_time(self.now_ms), **body}
-        self.write_document(table, doc_id, None, doc)
+        creation_time = self.catalog.persistence.next_creation_time(self.now_ms)
+        if creation_time.is_integer():  # rarely: as it reads back, an int
+            creation_time = python_number(creation_time)
+        doc = {"_id": doc_id, "_creationTime": creation_time, **body}
+        self.write_document(table, doc_id, None, doc, as_read=as_read)
         return doc_id
 
     def _existing(self, doc_id: Any, op: str, system: bool) -> tuple[str, dict]:
@@ -191,9 +199,9 @@ class Transaction:
                 body.pop(name, None)
             else:
                 body[name] = value
-        body = self._validate(table, body, "db.patch of {}", doc_id)
+        body, as_read = self._validate(table, body, "db.patch of {}", doc_id)
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"], **body}
-        self.write_document(table, doc_id, old, new)
+        self.write_document(table, doc_id, old, new, as_read=as_read)
 
     def replace(self, doc_id: Any, body: Any, *, system: bool) -> None:
         self._writer()
@@ -205,23 +213,25 @@ class Transaction:
             if name in body:
                 if body.pop(name) != old[name]:
                     raise ValidationError(f"db.replace: system field {name!r} cannot be changed")
-        body = self._validate(table, body, "db.replace of {}", doc_id)
+        body, as_read = self._validate(table, body, "db.replace of {}", doc_id)
         new = {"_id": old["_id"], "_creationTime": old["_creationTime"], **body}
-        self.write_document(table, doc_id, old, new)
+        self.write_document(table, doc_id, old, new, as_read=as_read)
 
     def delete(self, doc_id: Any, *, system: bool) -> None:
         self._writer()
         table, old = self._existing(doc_id, "delete", system)
         self.write_document(table, doc_id, old, None)
 
-    def write_document(self, table: str, doc_id: str, old: dict | None, new: dict | None) -> None:
-        """Write one document version and keep every index of its table in step."""
+    def write_document(self, table: str, doc_id: str, old: dict | None, new: dict | None, *,
+                       as_read: bool = False) -> None:
+        """Write one document version and keep every index of its table in step. ``as_read``:
+        ``new``'s numbers are already as they read back (``encode_stored``)."""
         buffer = self._writer()
         self.check_deadline()
         limits = self.limits
         encoded = None
         if new is not None:
-            encoded = encode_document(new)
+            encoded = encode_document(new, as_read=as_read)
             if len(encoded) > limits.document_size:
                 raise LimitExceeded("document_size", f"document in {table!r} is {len(encoded)} bytes, over "
                                     f"{limits.document_size}")

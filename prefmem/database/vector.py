@@ -76,6 +76,8 @@ def parse_request(catalog: Any, limits: Any, table: str, index_name: str, reques
     tdef = catalog.table_def(table)
     vindex = tdef.vector_indexes.get(index_name) if tdef is not None else None
     if vindex is None:
+        if tdef is not None:
+            tdef.refuse_if_staged(table, index_name)
         raise InvalidQuery(f"vector index {table}.{index_name} does not exist")
     if not isinstance(request, dict) or "vector" not in request:
         raise InvalidQuery("vector_search takes {'vector': [...], 'limit'?: n, 'filter'?: fn}")

@@ -16,6 +16,7 @@ from prefmem.errors import InvalidQuery
 from prefmem.functions import FunctionDef
 from prefmem.schema import TableDef, define_table
 from prefmem.validators import v
+from prefmem.values import display
 
 TABLE = "_storage"
 TOKENS = "_upload_tokens"
@@ -52,7 +53,8 @@ async def new_upload_token(db: Any, now_ms: float, owner: str | None, most: int)
     """
     writer = system_writer(db)
     key = owner or ""
-    for row in await db.system.query(TOKENS).with_index("by_owner", lambda q: q.eq("owner", key).lt("expiresAt", now_ms)).take(64):
+    for row in await db.system.query(TOKENS).with_index(
+            "by_owner", lambda q: q.eq("owner", key).lt("expiresAt", now_ms)).take(64):
         await writer.delete(row["_id"])  # expired: of no use to anyone
     if owner is not None:
         live = await db.system.query(TOKENS).with_index(
@@ -69,28 +71,29 @@ async def issue_token(ctx: Any, args: dict) -> str:
     return await new_upload_token(ctx.db, ctx.now, args.get("owner"), args["most"])
 
 
-async def _usable_token(db: Any, token: str, now_ms: float) -> dict | None:
-    row = await db.system.query(TOKENS).with_index("by_token", lambda q: q.eq("token", token)).first()
-    return row if row is not None and row["expiresAt"] >= now_ms else None
-
-
-@_system("query", "token_usable")
-async def token_usable(ctx: Any, args: dict) -> bool:
-    """Whether an upload may start: checked before any of its bytes is written to disk."""
-    return await _usable_token(ctx.db, args["token"], ctx.now) is not None
+@_system("query", "token_refusal")
+async def token_refusal(ctx: Any, args: dict) -> str | None:
+    """Why an upload with this token will be refused (``record_file``'s codes), or None: checked
+    before any of its bytes is written to disk."""
+    row = await ctx.db.system.query(TOKENS).with_index("by_token", lambda q: q.eq("token", args["token"])).first()
+    if row is None:
+        return "StorageTokenInvalid"
+    return "StorageTokenExpired" if row["expiresAt"] < ctx.now else None
 
 
 @_system("mutation", "record")
-async def record_file(ctx: Any, args: dict) -> str | None:
-    """Record an uploaded file, consuming its upload token if it came through one."""
+async def record_file(ctx: Any, args: dict) -> dict:
+    """Record an uploaded file, consuming its upload token if it came through one:
+    ``{"storageId"}``, or ``{"refused": "StorageTokenInvalid" | "StorageTokenExpired"}``
+    (an unknown or already used token, an expired one) and nothing recorded."""
     uploader = ""
     if args.get("token") is not None:
         row = await ctx.db.system.query(TOKENS).with_index("by_token", lambda q: q.eq("token", args["token"])).first()
-        if row is None or row["expiresAt"] < ctx.now:
-            if row is not None:
-                await system_writer(ctx.db).delete(row["_id"])
-            return None
+        if row is None:
+            return {"refused": "StorageTokenInvalid"}
         await system_writer(ctx.db).delete(row["_id"])
+        if row["expiresAt"] < ctx.now:
+            return {"refused": "StorageTokenExpired"}
         uploader = row.get("owner") or ""
     meta = {"sha256": args["sha256"], "size": float(args["size"])}
     if args.get("contentType"):
@@ -98,7 +101,7 @@ async def record_file(ctx: Any, args: dict) -> str | None:
     storage_id = await system_writer(ctx.db).insert(TABLE, meta)
     if uploader:
         await system_writer(ctx.db).insert(UPLOADERS, {"storageId": storage_id, "uploader": uploader})
-    return storage_id
+    return {"storageId": storage_id}
 
 
 @_system("mutation", "delete")
@@ -111,10 +114,27 @@ async def file_metadata(ctx: Any, args: dict) -> dict | None:
     return await metadata_in(ctx.db, args["id"])
 
 
+@_system("query", "file_metadata")
+async def get_file_metadata(ctx: Any, args: dict) -> dict | None:
+    return await file_metadata_of(ctx.db, args["id"])
+
+
 async def metadata_in(db: Any, storage_id: Any) -> dict | None:
     if db.normalize_id(TABLE, storage_id) is None:
         return None
     return await db.system.get(storage_id)
+
+
+async def file_metadata_of(db: Any, storage_id: Any) -> dict | None:
+    """``storage.get_metadata``: Convex's ``FileMetadata`` (the hash in hex, the content type
+    or None), or None when there is no such file; what is no storage id at all is refused."""
+    if db.normalize_id(TABLE, storage_id) is None:
+        raise InvalidQuery(f"Invalid storage ID: {display(storage_id)}")
+    doc = await db.system.get(storage_id)
+    if doc is None:
+        return None
+    return {"storageId": doc["_id"], "sha256": base64.b64decode(doc["sha256"]).hex(), "size": doc["size"],
+            "contentType": doc.get("contentType")}
 
 
 async def uploader_in(db: Any, storage_id: Any) -> str | None:
@@ -131,9 +151,9 @@ async def file_uploader(ctx: Any, args: dict) -> str | None:
 
 async def delete_in(db: Any, storage_id: Any) -> None:
     if db.normalize_id(TABLE, storage_id) is None:
-        raise InvalidQuery(f"storage.delete: {storage_id!r} is not a storage id")
+        raise InvalidQuery(f"Invalid storage ID: {display(storage_id)}")
     if await db.system.get(storage_id) is None:
-        raise InvalidQuery(f"storage.delete: file {storage_id} does not exist")
+        raise InvalidQuery(f"storage id {storage_id} not found")
     writer = system_writer(db)
     for row in await db.system.query(UPLOADERS).with_index("by_storage", lambda q: q.eq("storageId", storage_id)).collect():
         await writer.delete(row["_id"])

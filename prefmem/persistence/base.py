@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Iterable, Iterator, Protocol
 
-import msgspec
+from prefmem.values import decode_stored, encode_stored
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder()
-
-encode_document = _encoder.encode
-decode_document = _decoder.decode
+# Documents are stored in the values room's encoding (int64s as an extension type).
+encode_document = encode_stored
+decode_document = decode_stored
 
 
 class Durability(str, Enum):

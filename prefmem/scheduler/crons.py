@@ -142,7 +142,7 @@ class CronRunner:
         outcome = await self.app.run(fn, args, None)
         run.finished_ms, run.error = self.app.clock.now_ms(), outcome.error
         if not outcome.ok:
-            log.warning("cron %s (%s) failed: %s", name, fn.path, outcome.error)
+            log.warning("cron %s (%s) failed [Request ID: %s]: %s", name, fn.path, outcome.request_id, outcome.error)
 
     def describe(self) -> list[dict[str, Any]]:
         """Every declared job with its function, schedule, latest run and next run time (ms)."""

@@ -195,4 +195,4 @@ class Executor:
 
     @staticmethod
     def _log_failure(path: str, outcome: Outcome) -> None:
-        log.warning("scheduled %s failed: %s", path, outcome.error)
+        log.warning("scheduled %s failed [Request ID: %s]: %s", path, outcome.request_id, outcome.error)

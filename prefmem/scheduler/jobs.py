@@ -159,7 +159,9 @@ def run_mutation_job(fn: FunctionDef, job_id: str) -> FunctionDef:
         result = fn.handler(ctx, args)
         if hasattr(result, "__await__"):
             await result
-        await system_writer(ctx.db).patch(job_id, {"state": {"kind": "success"}, "completedTime": ctx.now})
+        # A mutation that canceled its own job ends canceled, as in Convex.
+        if (await ctx.db.system.get(job_id))["state"]["kind"] == "pending":
+            await system_writer(ctx.db).patch(job_id, {"state": {"kind": "success"}, "completedTime": ctx.now})
         return True
 
     return FunctionDef(handler, "mutation", internal=True, args=fn.args, path=fn.path)

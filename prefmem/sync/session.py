@@ -253,7 +253,7 @@ class SyncSession:
             value = sub.live.wire_value() if sub.live is not None else to_json(outcome.value)
             return m.QueryUpdated(queryId=sub.query_id, value=value, logLines=outcome.log_lines,
                                   journal=outcome.journal)
-        failed = m.QueryFailed(queryId=sub.query_id, errorMessage=outcome.error or "", logLines=outcome.log_lines,
+        failed = m.QueryFailed(queryId=sub.query_id, errorMessage=outcome.error_message or "", logLines=outcome.log_lines,
                                journal=outcome.journal)
         if outcome.has_error_data:
             failed.errorData = to_json(outcome.error_data)
@@ -480,7 +480,7 @@ class SyncSession:
                                               logLines=outcome.log_lines, ts=encoded_ts[1]))
                 self._wanted_ts = max(self._wanted_ts, outcome.ts)
             else:
-                response = m.MutationResponse(requestId=request_id, success=False, result=outcome.error or "",
+                response = m.MutationResponse(requestId=request_id, success=False, result=outcome.error_message or "",
                                               logLines=outcome.log_lines)
                 if outcome.has_error_data:
                     response.errorData = to_json(outcome.error_data)
@@ -498,7 +498,7 @@ class SyncSession:
             self._send(m.ActionResponse(requestId=msg.requestId, success=True, result=to_json(outcome.value),
                                         logLines=outcome.log_lines))
         else:
-            response = m.ActionResponse(requestId=msg.requestId, success=False, result=outcome.error or "",
+            response = m.ActionResponse(requestId=msg.requestId, success=False, result=outcome.error_message or "",
                                         logLines=outcome.log_lines)
             if outcome.has_error_data:
                 response.errorData = to_json(outcome.error_data)

@@ -118,7 +118,7 @@ async def test_delete_account_removes_every_row_and_file(backend):
     async def chunks():
         yield b"\xff\xd8\xff\xe0 photo"
 
-    photo = await store_stream(backend.app, chunks(), "image/jpeg", url.split("token=")[1])
+    photo = (await store_stream(backend.app, chunks(), "image/jpeg", url.split("token=")[1]))["storageId"]
     await alice.action("users:save_inspiration_photo", {"storageId": photo})
     await settle(backend)
     await alice.mutation("interactions:log", {"type": "view", "productId": pid})  # a pending run too

@@ -135,7 +135,7 @@ async def _upload(backend, caller, data: bytes, content_type: str) -> str:
     async def chunks():
         yield data
 
-    return await store_stream(backend.app, chunks(), content_type, url.split("token=")[1])
+    return (await store_stream(backend.app, chunks(), content_type, url.split("token=")[1]))["storageId"]
 
 
 async def test_inspiration_photo_upload(backend):

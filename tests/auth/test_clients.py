@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -79,12 +81,18 @@ async def _watch_whoami(ws, session_id: str) -> dict:
     return await _recv_type(ws, "Transition")
 
 
+NO_PROVIDER = ("No auth provider found matching the given token. Check that your JWT's issuer and audience match one "
+               "of your configured providers: [")
+
+
 async def test_bad_tokens_get_auth_error_and_keep_no_identity(auth_server, jwt_key):
     bad = {
         "expired": (make_token(jwt_key, iss=JWT_ISSUER, lifetime=-3600), "expired"),
         "tampered": (tamper(make_token(jwt_key, iss=JWT_ISSUER)), "signature does not verify"),
-        "wrong issuer": (make_token(jwt_key, iss="https://evil.example"), "issuer 'https://evil.example'"),
-        "wrong audience": (make_token(jwt_key, iss=JWT_ISSUER, aud="other"), "does not include the application ID"),
+        "wrong issuer": (make_token(jwt_key, iss="https://evil.example"), NO_PROVIDER),
+        "wrong audience": (make_token(jwt_key, iss=JWT_ISSUER, aud="other"), NO_PROVIDER),
+        "broken provider": (make_token(jwt_key, iss="https://broken.authapp.test"), "cannot be read"),
+        "not a JWT": ("nope", "Could not parse JWT payload."),
     }
     url = auth_server.url.replace("http", "ws") + "/api/sync"
     async with websockets.connect(url) as ws:
@@ -103,8 +111,8 @@ async def test_bad_tokens_get_auth_error_and_keep_no_identity(auth_server, jwt_k
 
 
 async def test_a_token_that_expires_on_an_open_socket_stops_being_the_identity(auth_server, jwt_key):
-    # Expired 28 s ago: still inside the verifier's 30 s clock leeway, so it expires in ~2 s.
-    token = make_token(jwt_key, iss=JWT_ISSUER, sub="expiring", lifetime=-28)
+    # Expired 3 s ago: still inside the verifier's 5 s clock leeway, so it expires in ~2 s.
+    token = make_token(jwt_key, iss=JWT_ISSUER, sub="expiring", lifetime=-3)
     url = auth_server.url.replace("http", "ws") + "/api/sync"
     async with websockets.connect(url) as ws:
         await _watch_whoami(ws, "exp")
@@ -139,16 +147,39 @@ def test_http_api_bearer_admin_and_http_actions(auth_server, jwt_key):
     assert call(url, "users:whoami").json()["value"] is None
     refused = call(url, "users:whoami", token=make_token(jwt_key, iss=JWT_ISSUER, lifetime=-3600))
     assert refused.status_code == 401 and "expired" in refused.json()["message"]
-    # HTTP actions: valid auth gives the identity, invalid auth simply none.
+    assert refused.json()["code"] == "InvalidAuthHeader"
+    # Convex's codes and words: a token no provider takes, a header that is no Bearer token.
+    unknown = call(url, "users:whoami", token=make_token(jwt_key, iss="https://evil.example"))
+    assert unknown.status_code == 401 and unknown.json()["code"] == "NoAuthProvider"
+    assert unknown.json()["message"].startswith(NO_PROVIDER)
+    assert f"CustomJWT(issuer={JWT_ISSUER}, app_id=authapp)" in unknown.json()["message"]
+    malformed = call(url, "users:whoami", authorization="Token abc")
+    assert (malformed.status_code, malformed.json()) == (401, {"code": "InvalidAuthHeader",
+                                                               "message": "Header must begin with `bearer `"})
+    # HTTP actions: valid auth gives the identity, none gives none; an invalid token makes
+    # ctx.auth.get_user_identity() raise, as it does in Convex.
     assert httpx.get(url + "/whoami", headers={"Authorization": f"Bearer {token}"}).json() == {
         "tokenIdentifier": f"{JWT_ISSUER}|dave"}
-    assert httpx.get(url + "/whoami", headers={"Authorization": "Bearer nope"}).json() == {"tokenIdentifier": None}
+    assert httpx.get(url + "/whoami").json() == {"tokenIdentifier": None}
+    invalid = httpx.get(url + "/whoami", headers={"Authorization": "Bearer nope"})
+    assert invalid.status_code == 500
+    head, body = invalid.json()["code"].split("\n", 1)
+    assert re.fullmatch(r"\[Request ID: [0-9a-f]{16}\] Server Error", head)
+    assert body == ("Uncaught Error: Could not parse JWT payload. Check that the token is a valid JWT format with three "
+                    "base64-encoded parts separated by dots.")
+    assert httpx.get(url + "/public", headers={"Authorization": "Bearer nope"}).json() == {"public": True}
     # The admin key (generated at first start, next to the database) may call internal functions.
     admin_key = (auth_server.db.parent / "admin_key").read_text().strip()
     assert call(url, "users:note_count").status_code == 560
     ok = call(url, "users:note_count", authorization=f"Convex {admin_key}")
     assert ok.status_code == 200 and ok.json()["status"] == "success"
     assert call(url, "users:note_count", authorization="Convex not-the-key").status_code == 401
+    # The admin acting as a user over HTTP, as ConvexHttpClient.setAdminAuth(key, identity) sends it.
+    acting = base64.b64encode(json.dumps({"subject": "eve", "issuer": "https://acting.test"}).encode()).decode()
+    as_eve = call(url, "users:whoami", authorization=f"Convex {admin_key}:{acting}")
+    assert as_eve.json()["value"]["tokenIdentifier"] == "https://acting.test|eve"
+    assert httpx.get(url + "/whoami", headers={"Authorization": f"Convex {admin_key}:{acting}"}).json() == {
+        "tokenIdentifier": "https://acting.test|eve"}
 
 
 def test_python_client_admin_auth(auth_server):

@@ -15,7 +15,7 @@ from prefmem.errors import ValidationError
 from prefmem.functions import FunctionDef, Registry
 from prefmem.ids import new_id
 from prefmem.validators import Validator, args_validator
-from prefmem.values import INT64_MAX, INT64_MIN
+from prefmem.values import INT64_MAX, INT64_MIN, Int64
 from tests.helpers.typescript import tsc, typescript_folder
 
 SCHEMA = define_schema({"notes": define_table({"title": v.string()})})
@@ -50,8 +50,9 @@ KINDS = [
     ("whole float literal", v.literal(-2.0), "-2"),
     ("large float literal", v.literal(1e300), "1e+300"),
     ("not-a-number literal", v.literal(math.nan), "number"),
-    ("int literal", v.literal(7), "7n"),
-    ("negative int literal", v.literal(-7), "-7n"),
+    ("int literal", v.literal(7), "7"),  # a plain int is a number
+    ("int64 literal", v.literal(Int64(7)), "7n"),
+    ("negative int64 literal", v.literal(Int64(-7)), "-7n"),
     ("boolean literal", v.literal(False), "false"),
     ("null literal", v.literal(None), "null"),
     ("array", v.array(v.int64()), "Array<bigint>"),
@@ -199,8 +200,10 @@ def _ts_value(value) -> str:
         return f"{json.dumps(value.text)} as Id<{json.dumps(value.table)}>"
     if value is None or isinstance(value, (bool, str)):
         return json.dumps(value)
-    if isinstance(value, int):
+    if type(value) is Int64:
         return f"{value}n"
+    if isinstance(value, int):
+        return str(value)
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
@@ -226,18 +229,21 @@ def _id_value(table: str) -> _IdValue:
 
 
 _FLOATS = st.floats()
-_INTS = st.integers(INT64_MIN, INT64_MAX)
+_INTS = st.integers(INT64_MIN, INT64_MAX).map(Int64)
+_NUMBER_INTS = st.integers(-(2**53), 2**53)  # plain ints: numbers
 _LEAVES = st.sampled_from([
     (v.string(), st.text(max_size=5)),
-    (v.number(), _FLOATS),
+    (v.number(), st.one_of(_FLOATS, _NUMBER_INTS)),
     (v.int64(), _INTS),
     (v.boolean(), st.booleans()),
     (v.null(), st.none()),
     (v.bytes(), st.binary(max_size=3)),
-    (v.any(), st.one_of(st.text(max_size=3), _FLOATS, _INTS, st.none(), st.lists(st.booleans(), max_size=2))),
+    (v.any(), st.one_of(st.text(max_size=3), _FLOATS, _INTS, _NUMBER_INTS, st.none(),
+                        st.lists(st.booleans(), max_size=2))),
     (v.id("notes"), st.builds(_id_value, st.just("notes"))),
     (v.id("_storage"), st.builds(_id_value, st.just("_storage"))),
-]) | st.one_of(st.text(max_size=4), _FLOATS, _INTS, st.booleans(), st.none()).map(lambda x: (v.literal(x), st.just(x)))
+]) | st.one_of(st.text(max_size=4), _FLOATS, _INTS, _NUMBER_INTS, st.booleans(), st.none()).map(
+    lambda x: (v.literal(x), st.just(x)))
 
 
 def _extend(children):

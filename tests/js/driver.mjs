@@ -9,6 +9,7 @@
 //   {"op":"unsubscribe","key":"k"}
 //   {"op":"mutation"|"action","client":"a","key":"k","path":...,"args":{...}}
 //   {"op":"http","method":"query"|"mutation"|"action"|"consistentQuery","key":"k","path":...,"args":{...}}
+//   {"op":"httpAdminAuth","key":"k","adminKey":...,"identity":{...}?}  (ConvexHttpClient.setAdminAuth)
 //   {"op":"close"}
 // Events: {"ev":"ready"}, {"ev":"update","key","value"}, {"ev":"snapshot","values":{key: value}}
 // (all subscriptions' latest values, emitted once after each batch of updates, i.e. after
@@ -98,6 +99,10 @@ async function run(cmd) {
       } catch (err) {
         emit(errorEvent(cmd.key, err));
       }
+      return;
+    case "httpAdminAuth":
+      http.setAdminAuth(cmd.adminKey, cmd.identity);
+      emit({ ev: "result", key: cmd.key, value: null });
       return;
     case "close":
       for (const c of clients.values()) await c.close();

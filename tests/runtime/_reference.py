@@ -13,7 +13,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+from prefmem.values import Int64
+
+INT64_MIN, INT64_MAX = Int64(-(2**63)), Int64(2**63 - 1)
 
 
 class _Missing:
@@ -34,9 +36,9 @@ def _rank(x: Any) -> int:
         return 1
     if isinstance(x, bool):
         return 4
-    if isinstance(x, int):
+    if type(x) is Int64:
         return 2
-    if isinstance(x, float):
+    if isinstance(x, (int, float)):  # a plain int is a float64 number
         return 3
     if isinstance(x, str):
         return 5
@@ -75,7 +77,7 @@ def ref_compare(a: Any, b: Any) -> int:
     if ra in (0, 1):
         return 0
     if ra == 3:
-        return _plain(_float_class(a), _float_class(b))
+        return _plain(_float_class(float(a)), _float_class(float(b)))
     if ra in (2, 4, 5, 6):  # ints, bools (False < True), strings by code point, bytes
         return _plain(a, b)
     if ra == 7:
@@ -101,11 +103,12 @@ def ref_compare_tuple(a: tuple, b: tuple) -> int:
 
 
 def same(a: Any, b: Any) -> bool:
-    """Exact equality of Convex values: types must match, floats compare by bits."""
+    """Exact equality of Convex values: types must match, numbers (a plain int or a float)
+    compare by their float64 bits."""
+    if _is_float64(a) and _is_float64(b):
+        return struct.pack("<d", a) == struct.pack("<d", b)
     if type(a) is not type(b):
         return False
-    if isinstance(a, float):
-        return struct.pack("<d", a) == struct.pack("<d", b)
     if isinstance(a, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
@@ -119,22 +122,26 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _is_float64(x: Any) -> bool:
+    return _is_number(x) and type(x) is not Int64
+
+
 def filter_compare(a: Any, b: Any) -> int:
-    """Filter comparisons: the total order, except an int and a float compare by exact numeric value."""
-    if _is_number(a) and _is_number(b) and type(a) is not type(b) and not (
+    """Filter comparisons: the total order, except an int64 and a float64 compare by exact numeric value."""
+    if _is_number(a) and _is_number(b) and (type(a) is Int64) != (type(b) is Int64) and not (
             (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b))):
         return _plain(a, b)  # Python compares int with float exactly
     return ref_compare(a, b)
 
 
-def _wrap(n: int) -> int:
+def _wrap(n: int) -> Int64:
     n &= (1 << 64) - 1
-    return n - (1 << 64) if n >= 1 << 63 else n
+    return Int64(n - (1 << 64) if n >= 1 << 63 else n)
 
 
 def _arith(op: str, a: Any, b: Any) -> Any:
     assert _is_number(a) and _is_number(b), (op, a, b)
-    if isinstance(a, int) and isinstance(b, int):
+    if type(a) is Int64 and type(b) is Int64:
         return _wrap({"add": a + b, "sub": a - b, "mul": a * b}[op])
     a, b = float(a), float(b)
     return {"add": a + b, "sub": a - b, "mul": a * b}[op]
@@ -158,7 +165,7 @@ def ref_eval(expr: list, doc: dict) -> Any:
         return not ref_eval(expr[1], doc)
     if head == "neg":
         x = ref_eval(expr[1], doc)
-        return _wrap(-x) if isinstance(x, int) else -x
+        return _wrap(-x) if type(x) is Int64 else -float(x)
     if head in _TESTS:
         return _TESTS[head](filter_compare(ref_eval(expr[1], doc), ref_eval(expr[2], doc)))
     return _arith(head, ref_eval(expr[1], doc), ref_eval(expr[2], doc))
@@ -173,7 +180,7 @@ def ref_query(docs: list[dict], spec: dict, index_fields: dict[str, tuple[str, .
     key_fields = fields + ("_creationTime", "_id")
 
     def coerce(field: str, value: Any) -> Any:
-        if field in number_fields and isinstance(value, int) and not isinstance(value, bool):
+        if field in number_fields and type(value) is Int64:
             return float(value)
         return value
 
@@ -209,8 +216,9 @@ def scalars() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.none(),
         st.booleans(),
-        st.integers(INT64_MIN, INT64_MAX),
-        st.sampled_from([INT64_MIN, INT64_MAX, 0, -1, 1]),
+        st.integers(INT64_MIN, INT64_MAX).map(Int64),
+        st.sampled_from([INT64_MIN, INT64_MAX, Int64(0), Int64(-1), Int64(1)]),
+        st.integers(-(2**53), 2**53),  # numbers: a plain int is a float64
         st.floats(allow_nan=True, allow_infinity=True),
         st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan, -math.nan, 5e-324, -5e-324]),
         st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
@@ -228,9 +236,9 @@ def values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
 
 
 # Small pools make equal values, ties and cross-type neighbours likely.
-POOL = [None, False, True, INT64_MIN, -1, 0, 1, 2, INT64_MAX, -math.inf, -1.5, -0.0, 0.0, 1.0, 2.5, math.inf,
-        math.nan, "", "a", "a\x00", "ab", "b", "é", b"", b"\x00", b"a", [], [0], ["a", None], [[]], {}, {"k": 1},
-        {"k": "v", "z": [1.0]}]
+POOL = [None, False, True, INT64_MIN, Int64(-1), Int64(0), Int64(1), Int64(2), INT64_MAX, -math.inf, -1.5, -0.0, 0.0,
+        0, 1.0, 1, 2, 2.5, math.inf, math.nan, "", "a", "a\x00", "ab", "b", "é", b"", b"\x00", b"a", [], [Int64(0)],
+        [0], ["a", None], [[]], {}, {"k": Int64(1)}, {"k": 1}, {"k": "v", "z": [1.0]}]
 
 
 def field_values() -> st.SearchStrategy[Any]:

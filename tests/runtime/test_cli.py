@@ -75,9 +75,10 @@ def test_run_mutation_query_and_internal_function(cli: Cli) -> None:
 def test_run_failures_go_to_stderr_with_status_1(cli: Cli) -> None:
     channel = cli.run("messages:create_channel", {"name": "general"})
     cases = [
-        (("run", "messages:nope"), "could not find public function for 'messages:nope'"),
+        # The admin is told of any function, public or not, in Convex's words for `npx convex run`.
+        (("run", "messages:nope"), "Could not find function for 'messages:nope'. Did you forget to run `npx convex dev`?"),
         (("run", "messages:send", json.dumps({"channel": channel, "body": 3})),
-         'body must be a string, got float64 3.0'),
+         "ArgumentValidationError: Value does not match validator.\nPath: .body\nValue: 3.0\nValidator: v.string()"),
         (("run", "messages:send", json.dumps({"channel": channel, "body": " "})), '"code": "EMPTY"'),
         (("run", "messages:send", "{not json"), "ARGS_JSON is not valid JSON"),
         (("run", "messages:send_then_fail", json.dumps({"channel": channel, "body": "x"})), "boom after writing"),
@@ -154,7 +155,7 @@ def test_import_refuses_a_document_that_fails_the_schema_and_imports_nothing(cli
     assert proc.returncode == 1
     assert "nothing was imported" in proc.stderr
     assert f"messages/documents.jsonl line 2, document {bad['_id']}" in proc.stderr
-    assert "body must be a string, got int64 1" in proc.stderr
+    assert "Path: .body\nValue: 1\nValidator: v.string()" in proc.stderr  # an int64 1
     # Not even the valid documents (and not the other table) were written.
     listing = [line.split() for line in cli("data", db="fresh.sqlite3").stdout.splitlines()[1:]]
     assert listing == [["channels", "0"], ["messages", "0"]]

@@ -156,7 +156,7 @@ def test_system_functions_are_internal_and_under_system():
 
     registry.add_system([tables])
     assert registry.get("_system/dashboard/data:tables", allow_internal=True) is tables
-    with pytest.raises(Exception, match="could not find"):
+    with pytest.raises(Exception, match="Could not find public function"):
         registry.get("_system/dashboard/data:tables")
     public = FunctionDef(lambda ctx, args: None, "query", path="_system/dashboard/data:open")
     misplaced = FunctionDef(lambda ctx, args: None, "query", internal=True, path="data:tables")

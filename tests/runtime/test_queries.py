@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prefmem.testing import FunctionFailed
+from prefmem.values import Int64
 
 from ._reference import ABSENT, INT64_MAX, INT64_MIN, POOL, field_values, ref_query, same
 
@@ -27,7 +28,7 @@ PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 floats = st.one_of(st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.5, math.inf, -math.inf, math.nan]),
                    st.floats(-1e6, 1e6), st.floats(allow_nan=True))
 int64s = st.one_of(st.sampled_from([0, 1, -1, 2, INT64_MIN, INT64_MAX]), st.integers(-50, 50),
-                   st.integers(INT64_MIN, INT64_MAX))
+                   st.integers(INT64_MIN, INT64_MAX)).map(Int64)
 
 
 @st.composite
@@ -48,7 +49,7 @@ def _value_for(draw, docs, field):
     """A value for a range or filter on ``field``: usually one stored there, else anything."""
     stored = _candidates(docs, field)
     if field == "n":
-        extra = st.one_of(floats, st.integers(-3, 3))  # ints are coerced for v.number() fields
+        extra = st.one_of(floats, st.integers(-3, 3))  # a plain int is a number
     elif field == "i":
         extra = st.one_of(int64s, floats)
     else:
@@ -171,7 +172,7 @@ def test_paginate_walk_matches_reference(props_backend, data):
 
 
 def test_paginate_pinned_pages_neither_overlap_nor_gap_under_writes(props_backend):
-    stored = _store(props_backend, [{"n": float(k), "i": k} for k in range(10)])
+    stored = _store(props_backend, [{"n": float(k), "i": Int64(k)} for k in range(10)])
     spec = {"index": "by_n", "order": "asc"}
     opts = {"numItems": 4, "cursor": None}
     first = props_backend.query("items:page", {"spec": spec, "paginationOpts": opts})
@@ -189,7 +190,7 @@ def test_paginate_pinned_pages_neither_overlap_nor_gap_under_writes(props_backen
 
 
 def test_cursor_of_another_query_is_refused(props_backend):
-    _store(props_backend, [{"n": 1.0, "i": 1}, {"n": 2.0, "i": 2}])
+    _store(props_backend, [{"n": 1.0, "i": Int64(1)}, {"n": 2.0, "i": Int64(2)}])
     by_n = {"index": "by_n", "order": "asc"}
     page = props_backend.query("items:page", {"spec": by_n, "paginationOpts": {"numItems": 1, "cursor": None}})
     with pytest.raises(FunctionFailed, match="different query"):
@@ -200,7 +201,7 @@ def test_cursor_of_another_query_is_refused(props_backend):
 
 
 def test_unique(props_backend):
-    stored = _store(props_backend, [{"n": 1.0, "i": 1}, {"n": 1.0, "i": 2}, {"n": 2.0, "i": 3}])
+    stored = _store(props_backend, [{"n": 1.0, "i": Int64(1)}, {"n": 1.0, "i": Int64(2)}, {"n": 2.0, "i": Int64(3)}])
     assert props_backend.query("items:unique_n", {"n": 3}) is None
     assert props_backend.query("items:unique_n", {"n": 2}) == stored[2]["_id"]
     with pytest.raises(FunctionFailed, match="more than one"):
@@ -210,14 +211,15 @@ def test_unique(props_backend):
 @pytest.mark.parametrize("filter_, matches", [
     (["eq", ["f", "i"], ["v", 2.0**53]], False),          # 2**53 + 1 is not 2**53, even as a float
     (["gt", ["f", "i"], ["v", 2.0**53]], True),
-    (["eq", ["f", "n"], ["v", 3]], True),                 # a Python int literal for a v.number() field
+    (["eq", ["f", "n"], ["v", 3]], True),                 # a plain int is a number
+    (["lt", ["f", "i"], ["v", 2.0**53 + 2]], True),       # int64 against float64: exactly, not as floats
     (["lt", ["f", "i"], ["v", math.nan]], True),          # NaN: the total order, int64 < float64
-    (["eq", ["add", ["f", "i"], ["v", INT64_MAX]], ["v", INT64_MIN + 2**53]], True),  # int64 arithmetic wraps
+    (["eq", ["add", ["f", "i"], ["v", INT64_MAX]], ["v", Int64(INT64_MIN + 2**53)]], True),  # int64 arithmetic wraps
     (["eq", ["f", "a"], ["v", None]], False),             # a missing field is not null
     (["lt", ["f", "a"], ["v", None]], True),              # missing sorts below null
 ])
 def test_filter_edge_cases(props_backend, filter_, matches):
-    stored = _store(props_backend, [{"n": 3.0, "i": 2**53 + 1}])
+    stored = _store(props_backend, [{"n": 3.0, "i": Int64(2**53 + 1)}])
     spec = {"filter": filter_}
     assert props_backend.query("items:run", {"spec": spec}) == (_ids(stored) if matches else [])
     assert _ids(ref_query(stored, spec, INDEXES, NUMBER_FIELDS)) == (_ids(stored) if matches else [])

@@ -58,6 +58,17 @@ async def test_cancelled_job_never_runs(backend):
     assert (await backend.query("tasks:job", {"id": job_id}))["state"] == {"kind": "canceled"}
 
 
+@pytest.mark.parametrize("action", [False, True], ids=["mutation", "action"])
+async def test_a_job_that_cancels_itself_while_running_ends_canceled(backend, action):
+    """As in Convex: the job's own cancel is its final state, not the ``success`` of finishing."""
+    job_id = await backend.mutation("tasks:schedule_self_cancelling", {"label": "self", "action": action})
+    assert await backend.run_scheduled() == 1
+    job = await backend.query("tasks:job", {"id": job_id})
+    assert job["state"] == {"kind": "canceled"} and job["completedTime"] >= job["scheduledTime"]
+    assert await backend.query("tasks:count", {"label": "self"}) == 1  # it ran, and what it wrote stays
+    assert await backend.run_scheduled() == 0
+
+
 async def test_action_can_schedule_immediately(backend):
     job_id = await backend.action("tasks:schedule_from_action", {"label": "from-action"})
     assert (await backend.query("tasks:job", {"id": job_id}))["state"] == {"kind": "pending"}

@@ -44,12 +44,13 @@ async def _contents(db, schema):
 @pytest.mark.parametrize("changed, offender, message", [
     # age becomes required: bob has none.
     ({"name": v.string(), "age": v.number(), "meta": v.optional(v.any())}, "bob",
-     "age is required (a number (float64)) but missing"),
+     "Object is missing the required field `age`. Consider wrapping the field validator in `v.optional(...)` if "
+     "this is expected."),
     # name becomes an int64: both documents violate it.
     ({"name": v.int64(), "age": v.optional(v.number()), "meta": v.optional(v.any())}, "ann",
-     "name must be an int64, got string 'ann'"),
+     'Value does not match validator.\nPath: .name\nValue: "ann"\nValidator: v.int64()'),
     # a field is dropped from the validator while documents still hold it.
-    ({"name": v.string()}, "ann", "age is not an allowed field"),
+    ({"name": v.string()}, "ann", "Object contains extra field `age` that is not in the validator."),
 ])
 async def test_violating_schema_is_refused_and_data_untouched(tmp_path, changed, offender, message):
     db = tmp_path / "app.sqlite3"
@@ -59,7 +60,7 @@ async def test_violating_schema_is_refused_and_data_untouched(tmp_path, changed,
             pass
     text = str(info.value)
     assert "no data was changed" in text
-    assert f"users document {ids[offender]}: {message}" in text
+    assert f'Document with ID "{ids[offender]}" in table "users" does not match the schema: {message}' in text
     assert await _contents(db, users_schema()) == before
 
 
@@ -82,7 +83,7 @@ async def test_report_is_capped_but_counts_every_offender(tmp_path):
         async with TestBackend(FUNCTIONS, users_schema({"name": v.int64()}), db=db):
             pass
     text = str(info.value)
-    assert text.count("users document ") == 20 and "... and 10 more" in text
+    assert text.count('in table "users" does not match the schema') == 20 and "... and 10 more" in text
 
 
 async def test_compatible_schema_change_is_accepted(tmp_path):
@@ -116,3 +117,28 @@ async def test_new_index_on_existing_table_is_backfilled(tmp_path):
         assert b.table("users")[:2] == before["users"] and len(b.table("users")) == 3
         with pytest.raises(Exception, match="index users.by_age does not exist"):
             await b.query("users:by_index", {"table": "users", "index": "by_age"})
+
+
+async def test_a_staged_index_is_refused_until_enabled_then_built(tmp_path):
+    db = tmp_path / "app.sqlite3"
+    ids, _ = await _fill(db)
+    staged = users_schema()
+    staged.tables["users"].index("by_age", ["age"], staged=True)
+    async with TestBackend(FUNCTIONS, staged, db=db) as b:
+        with pytest.raises(Exception, match=r"Index users\.by_age is currently staged and not available to query "
+                                            r"until it is enabled\."):
+            await b.query("users:by_index", {"table": "users", "index": "by_age"})
+        carl = await b.mutation("users:add", {"name": "carl", "age": 5})  # written while staged
+    enabled = users_schema(indexes=(("by_name", ["name"]), ("by_name_age", ["name", "age"]), ("by_age", ["age"])))
+    async with TestBackend(FUNCTIONS, enabled, db=db) as b:
+        assert await b.query("users:by_index", {"table": "users", "index": "by_age"}) == [ids["bob"], carl, ids["ann"]]
+
+
+def test_tables_take_any_document_validator_and_staged_names_count():
+    schema = define_schema({"anything": define_table(v.any()), "either": define_table(
+        v.union(v.object({"a": v.string()}), v.object({"b": v.number()})))})
+    assert set(schema.tables) == {"anything", "either"}
+    table = define_table({"x": v.string()}).index("by_x", ["x"], staged=True)
+    with pytest.raises(ValueError, match="defined twice"):
+        table.index("by_x", ["x"])
+    assert "by_x" not in table.all_indexes() and table.staged == {"by_x"}

@@ -86,12 +86,14 @@ def test_a_rerun_changes_a_live_query_exactly_when_its_clients_would_see_a_diffe
 
     from prefmem.reactivity import LiveQuery
     from prefmem.runner import Outcome
+    from prefmem.values import Int64
 
     live = LiveQuery(fn=None, args={}, identity=None, journal=None, base_key=("q", "{}", None))  # type: ignore[arg-type]
     assert live.install(Outcome(value={"n": 1.0, "tags": ["a"]})) and live.version == 1
     assert not live.install(Outcome(value={"n": 1.0, "tags": ["a"]})) and live.version == 1
     assert msgspec.json.decode(live.wire_value()) == {"n": 1.0, "tags": ["a"]}
-    assert live.install(Outcome(value={"n": 1, "tags": ["a"]}))  # an int64 is not the float 1.0
+    assert not live.install(Outcome(value={"n": 1, "tags": ["a"]}))  # a plain int is the number 1.0
+    assert live.install(Outcome(value={"n": Int64(1), "tags": ["a"]}))  # an int64 is not the float 1.0
     assert live.install(Outcome(value={"n": -0.0, "tags": ["a"]}))
     assert not live.install(Outcome(value={"n": -0.0, "tags": ["a"]}))
     assert live.install(Outcome(error="boom"))

@@ -6,7 +6,8 @@ import type { Doc, Id } from "./_generated/dataModel";
 export { api } from "./_generated/api";
 export type { Doc, Id };
 
-/** Python ints arrive as Convex int64, which the client decodes as BigInt. */
+/** A number, or an int64 (prefmem's Int64, and the ints a database written before ints became
+ * numbers still holds), which the client decodes as BigInt. */
 export type Numeric = number | bigint;
 
 /** A product as the functions return it: the document with its image's URL. */
@@ -110,8 +111,8 @@ export const DISMISS_REASONS = [
 ];
 
 /**
- * Python functions return their ints as Convex int64, which the client decodes as BigInt:
- * turn those into plain numbers for display, comparisons and JSON.
+ * A Python int reaches the page as a number; an int64 arrives as a BigInt: turn those into
+ * plain numbers for display, comparisons and JSON.
  */
 export function num(x: Numeric): number {
   return typeof x === "bigint" ? Number(x) : x;

@@ -53,11 +53,11 @@ async def search(ctx, args):
 async def summarize(ctx, args):
     """An action: reads through a query and reports who said how much."""
     messages = await ctx.run_query("messages:recent", {"channel": args["channel"], "count": 100})
-    counts: dict[str, float] = {}  # floats: a Python int would travel as an int64 (a JS bigint)
+    counts: dict[str, int] = {}  # plain ints are Convex numbers: JS clients get numbers
     for message in messages:
-        counts[message["author"]] = counts.get(message["author"], 0.0) + 1
+        counts[message["author"]] = counts.get(message["author"], 0) + 1
     log.info("summarized %d messages", len(messages))
-    return {"messages": float(len(messages)), "byAuthor": counts}
+    return {"messages": len(messages), "byAuthor": counts}
 
 
 @mutation(args={"channel": v.id("channels")})

@@ -9,6 +9,10 @@ import os
 
 providers = [
     {"type": "password", "applicationID": "authapp", "maxFailedSignIns": 3, "lockoutSeconds": 60},
+    # Broken on purpose (its JWKS data: URI cannot be read): every other provider must keep
+    # working, and only tokens for this issuer are refused.
+    {"type": "customJwt", "issuer": "https://broken.authapp.test", "jwks": "data:application/json;base64,%%%",
+     "algorithm": "RS256"},
 ]
 
 if os.environ.get("AUTHAPP_JWT_ISSUER"):

@@ -44,3 +44,34 @@ async def nearest(ctx, args):
     if "kind" in args:
         request["filter"] = lambda q: q.eq("kind", args["kind"])
     return await ctx.vector_search("docs", "by_embedding", request)
+
+
+@query(args={"storageId": v.string()})
+async def metadata_in_query(ctx, args):
+    return await ctx.storage.get_metadata(args["storageId"])
+
+
+@mutation(args={"storageId": v.string()})
+async def metadata_in_mutation(ctx, args):
+    return await ctx.storage.get_metadata(args["storageId"])
+
+
+@action(args={"storageId": v.string()})
+async def metadata_in_action(ctx, args):
+    return await ctx.storage.get_metadata(args["storageId"])
+
+
+@action(args={"text": v.string(), "sha256": v.string()})
+async def store_checked(ctx, args):
+    return await ctx.storage.store(args["text"].encode(), "text/plain", sha256=args["sha256"])
+
+
+@mutation(args={"storageId": v.id("_storage")})
+async def delete_twice(ctx, args):
+    await ctx.storage.delete(args["storageId"])
+    await ctx.storage.delete(args["storageId"])
+
+
+@action(args={"storageId": v.string()})
+async def delete_in_action(ctx, args):
+    await ctx.storage.delete(args["storageId"])

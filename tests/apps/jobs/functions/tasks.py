@@ -1,6 +1,6 @@
 """Functions that schedule other functions, for the scheduler's tests."""
 
-from prefmem import action, internal_action, internal_mutation, mutation, query, v
+from prefmem import action, internal_action, internal_mutation, internal_query, mutation, query, v
 
 
 @internal_mutation(args={"label": v.string()})
@@ -78,6 +78,37 @@ async def job(ctx, args):
 @query(args={})
 async def jobs(ctx, args):
     return await ctx.db.system.query("_scheduled_functions").collect()
+
+
+async def _own_job(db, name):
+    """The running job of ``name``: what a function finds when it looks itself up."""
+    running = [j for j in await db.system.query("_scheduled_functions").collect()
+               if j["name"] == name and j["state"]["kind"] in ("pending", "inProgress")]
+    return running[0]["_id"]
+
+
+@internal_mutation(args={"label": v.string()})
+async def cancel_myself(ctx, args):
+    await ctx.db.insert("events", {"label": args["label"]})
+    await ctx.scheduler.cancel(await _own_job(ctx.db, "tasks:cancel_myself"))
+
+
+@internal_action(args={"label": v.string()})
+async def cancel_myself_action(ctx, args):
+    job_id = await ctx.run_query(find_own_job, {"name": "tasks:cancel_myself_action"})
+    await ctx.scheduler.cancel(job_id)
+    await ctx.run_mutation(record, {"label": args["label"]})
+
+
+@internal_query(args={"name": v.string()})
+async def find_own_job(ctx, args):
+    return await _own_job(ctx.db, args["name"])
+
+
+@mutation(args={"label": v.string(), "action": v.boolean()})
+async def schedule_self_cancelling(ctx, args):
+    target = cancel_myself_action if args["action"] else cancel_myself
+    return await ctx.scheduler.run_after(0, target, {"label": args["label"]})
 
 
 @query(args={})

@@ -1,6 +1,6 @@
 """Notes: arguments and results of every kind, for the generated TypeScript API (tests/codegen)."""
 
-from prefmem import internal_mutation, mutation, query, v
+from prefmem import Int64, internal_mutation, mutation, query, v
 
 NOTE_FIELDS = {
     "title": v.string(),
@@ -63,12 +63,12 @@ async def viewed_at_least(ctx, args):
 @query(args={}, returns=v.object({
     "text": v.literal("a \"quoted\" note"),
     "half": v.literal(0.5),
-    "three": v.literal(3),
+    "three": v.literal(Int64(3)),  # an int64 literal: a bigint for the client
     "yes": v.literal(True),
     "nothing": v.literal(None),
 }))
 async def literals(ctx, args):
-    return {"text": 'a "quoted" note', "half": 0.5, "three": 3, "yes": True, "nothing": None}
+    return {"text": 'a "quoted" note', "half": 0.5, "three": Int64(3), "yes": True, "nothing": None}
 
 
 @query(args={"data": v.bytes()}, returns=v.bytes())

@@ -21,6 +21,31 @@ export declare const api: {
      */
     delete_file: FunctionReference<"mutation", "public", { storageId: Id<"_storage"> }, any>;
     /**
+     * `files:delete_in_action` (action).
+     * Returns: any (no `returns=` validator).
+     */
+    delete_in_action: FunctionReference<"action", "public", { storageId: string }, any>;
+    /**
+     * `files:delete_twice` (mutation).
+     * Returns: any (no `returns=` validator).
+     */
+    delete_twice: FunctionReference<"mutation", "public", { storageId: Id<"_storage"> }, any>;
+    /**
+     * `files:metadata_in_action` (action).
+     * Returns: any (no `returns=` validator).
+     */
+    metadata_in_action: FunctionReference<"action", "public", { storageId: string }, any>;
+    /**
+     * `files:metadata_in_mutation` (mutation).
+     * Returns: any (no `returns=` validator).
+     */
+    metadata_in_mutation: FunctionReference<"mutation", "public", { storageId: string }, any>;
+    /**
+     * `files:metadata_in_query` (query).
+     * Returns: any (no `returns=` validator).
+     */
+    metadata_in_query: FunctionReference<"query", "public", { storageId: string }, any>;
+    /**
      * `files:nearest` (action).
      * Returns: any (no `returns=` validator).
      */
@@ -38,6 +63,11 @@ export declare const api: {
       storageId: Id<"_storage">;
       caption: string;
     }, any>;
+    /**
+     * `files:store_checked` (action).
+     * Returns: any (no `returns=` validator).
+     */
+    store_checked: FunctionReference<"action", "public", { text: string; sha256: string }, any>;
     /**
      * `files:store_text` (action).
      * Returns: any (no `returns=` validator).

@@ -61,6 +61,14 @@ export declare const api: {
      */
     schedule_from_action: FunctionReference<"action", "public", { label: string }, any>;
     /**
+     * `tasks:schedule_self_cancelling` (mutation).
+     * Returns: any (no `returns=` validator).
+     */
+    schedule_self_cancelling: FunctionReference<"mutation", "public", {
+      label: string;
+      action: boolean;
+    }, any>;
+    /**
      * `tasks:schedule_then_raise` (mutation).
      * Returns: any (no `returns=` validator).
      */
@@ -76,6 +84,21 @@ export declare const api: {
 /** The app's internal functions: callable by its own functions and by admin tools. */
 export declare const internal: {
   tasks: {
+    /**
+     * `tasks:cancel_myself` (internal mutation).
+     * Returns: any (no `returns=` validator).
+     */
+    cancel_myself: FunctionReference<"mutation", "internal", { label: string }, any>;
+    /**
+     * `tasks:cancel_myself_action` (internal action).
+     * Returns: any (no `returns=` validator).
+     */
+    cancel_myself_action: FunctionReference<"action", "internal", { label: string }, any>;
+    /**
+     * `tasks:find_own_job` (internal query).
+     * Returns: any (no `returns=` validator).
+     */
+    find_own_job: FunctionReference<"query", "internal", { name: string }, any>;
     /**
      * `tasks:record` (internal mutation).
      * Returns: any (no `returns=` validator).
