@@ -21,7 +21,6 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route, WebSocketRoute
 
 from prefmem.auth.authenticator import Authenticator
-from prefmem.auth.identity import Identity
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
 from prefmem.bodies import BodyTooLarge, bounded, check_declared, too_large
@@ -133,7 +132,6 @@ class Server:
         self._leading: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
         self._stop_by: float | None = None  # loop time by which running functions must end
-        self._following_ends: asyncio.Task | None = None
 
     async def start(self) -> None:
         if self.backend.app is None:
@@ -147,9 +145,6 @@ class Server:
         os.environ["CONVEX_CLOUD_URL"] = os.environ["CONVEX_SITE_URL"] = app.site_url
         self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
-        self.auth.sign_in_ended.append(self._end_identities)
-        if self.backend.shared:
-            self._following_ends = asyncio.create_task(self._follow_ended(), name="prefmem-ended-sign-ins")
         self.http_api = HttpApi(app, self.auth)
         app.start_following()
         if app.persistence.try_lead():
@@ -195,24 +190,6 @@ class Server:
         if self.site_url is not None and str(self.backend.db_path) != ":memory:":
             self._announce_path().write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
 
-    # How soon a sign-in that another worker process ended ends on this one's sockets.
-    ended_poll_s = 0.5
-
-    async def _follow_ended(self) -> None:
-        assert self.auth is not None
-        while True:
-            await asyncio.sleep(self.ended_poll_s)
-            try:
-                self.auth.follow_ended()
-            except Exception as err:  # noqa: BLE001 — keep following; say why once per failure
-                log.warning("prefmem: could not read ended sign-ins: %s", err)
-
-    def _end_identities(self, ended: Callable[[Identity], bool], message: str) -> None:
-        """A sign-in ended (sign-out, revocation, account deletion): not one more call on an
-        open socket runs as it, and those sockets' queries run again as nobody."""
-        for session in list(self.sessions):
-            session.end_identity(ended, message)
-
     def begin_shutdown(self) -> None:
         """The server is stopping: start no scheduled work, and give what runs until the
         grace period (``Bounds.shutdown_grace_s``) ends to finish."""
@@ -234,8 +211,6 @@ class Server:
             self._watcher.cancel()
         if self._leading is not None:
             self._leading.cancel()
-        if self._following_ends is not None:
-            self._following_ends.cancel()
         if self.crons is not None:
             self.crons.stop()
         if self.dashboard is not None:

@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator
 from prefmem.bodies import BodyTooLarge
 from prefmem.database.reader import system_writer
 from prefmem.errors import InvalidQuery
-from prefmem.functions import FunctionDef
+from prefmem.functions import system_function
 from prefmem.schema import TableDef, define_table
 from prefmem.validators import v
 from prefmem.values import display
@@ -38,12 +38,6 @@ def table_defs() -> dict[str, TableDef]:
     }
 
 
-def _system(kind: str, name: str):  # noqa: ANN202 — a decorator
-    def wrap(handler: Any) -> FunctionDef:
-        return FunctionDef(handler, kind, internal=True, path=f"_system/storage:{name}")
-    return wrap
-
-
 async def new_upload_token(db: Any, now_ms: float, owner: str | None, most: int) -> str:
     """A fresh upload token of ``owner`` (a token identifier; None: no user identity).
 
@@ -66,12 +60,12 @@ async def new_upload_token(db: Any, now_ms: float, owner: str | None, most: int)
     return token
 
 
-@_system("mutation", "issue_token")
+@system_function("mutation", "storage:issue_token")
 async def issue_token(ctx: Any, args: dict) -> str:
     return await new_upload_token(ctx.db, ctx.now, args.get("owner"), args["most"])
 
 
-@_system("query", "token_refusal")
+@system_function("query", "storage:token_refusal")
 async def token_refusal(ctx: Any, args: dict) -> str | None:
     """Why an upload with this token will be refused (``record_file``'s codes), or None: checked
     before any of its bytes is written to disk."""
@@ -81,7 +75,7 @@ async def token_refusal(ctx: Any, args: dict) -> str | None:
     return "StorageTokenExpired" if row["expiresAt"] < ctx.now else None
 
 
-@_system("mutation", "record")
+@system_function("mutation", "storage:record")
 async def record_file(ctx: Any, args: dict) -> dict:
     """Record an uploaded file, consuming its upload token if it came through one:
     ``{"storageId"}``, or ``{"refused": "StorageTokenInvalid" | "StorageTokenExpired"}``
@@ -104,17 +98,17 @@ async def record_file(ctx: Any, args: dict) -> dict:
     return {"storageId": storage_id}
 
 
-@_system("mutation", "delete")
+@system_function("mutation", "storage:delete")
 async def delete_file(ctx: Any, args: dict) -> None:
     await delete_in(ctx.db, args["id"])
 
 
-@_system("query", "metadata")
+@system_function("query", "storage:metadata")
 async def file_metadata(ctx: Any, args: dict) -> dict | None:
     return await metadata_in(ctx.db, args["id"])
 
 
-@_system("query", "file_metadata")
+@system_function("query", "storage:file_metadata")
 async def get_file_metadata(ctx: Any, args: dict) -> dict | None:
     return await file_metadata_of(ctx.db, args["id"])
 
@@ -144,7 +138,7 @@ async def uploader_in(db: Any, storage_id: Any) -> str | None:
     return row["uploader"] if row is not None else None
 
 
-@_system("query", "uploader")
+@system_function("query", "storage:uploader")
 async def file_uploader(ctx: Any, args: dict) -> str | None:
     return await uploader_in(ctx.db, args["id"])
 

@@ -21,7 +21,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from prefmem.application import Application
 from prefmem.auth.identity import Identity
@@ -115,6 +115,9 @@ class SyncSession:
         self._staged: dict[int, _Subscription] = {}
         self._query_set_lock = asyncio.Lock()
         self._revoked: Identity | None = None  # an identity ended elsewhere, its queries not yet rerun
+        # The sign-in behind the identity, followed (``Authenticator.sign_in_check``): when it
+        # ends (a commit, from any process), the socket stops acting for it.
+        self._sign_in: LiveQuery | None = None
         self._dropped: str | None = None  # why the server ended this session itself
         self._reader: asyncio.Task | None = None
 
@@ -155,6 +158,9 @@ class SyncSession:
         if self._expiry is not None:
             self._expiry.cancel()
         self._unstage()
+        if self._sign_in is not None:
+            self.subs.unsubscribe(self._sign_in, self)
+            self._sign_in = None
         for sub in self._queries.values():
             if sub.live is not None:
                 self.subs.unsubscribe(sub.live, self)
@@ -410,6 +416,8 @@ class SyncSession:
         """Subscription manager callback: results changed at ``ts`` (or a ts was wanted)."""
         if self.state is not SessionState.CONNECTED:
             return
+        if self._sign_in is not None and self._sign_in in changed and self._sign_in.outcome.value is False:
+            self._sign_in_ended()
         self._catch_up_asked = False
         if self._holding or self._queued_bytes > self._hold_back_at:
             self._behind = True  # sent later in one Transition with the latest results
@@ -558,6 +566,7 @@ class SyncSession:
                         self._behind = False  # every query is in ``mods``
                         self._transition(mods, query_set=self.query_set_version, identity=identity_version,
                                          ts=snapshot.ts)
+                        self._follow_sign_in(snapshot)
                         return
                 await asyncio.sleep(GIVE_WAY_S)  # other connections' turn
         finally:
@@ -594,18 +603,30 @@ class SyncSession:
             self._expiry = None
             await self._act_for_nobody("the token expired; authenticate again with a fresh one")
 
-    def end_identity(self, ended: Callable[[Identity], bool], message: str) -> None:
+    def _follow_sign_in(self, snapshot: Snapshot) -> None:
+        """Follow the sign-in of the identity the socket has now (none: stop following)."""
+        if self._sign_in is not None:
+            self.subs.unsubscribe(self._sign_in, self)
+            self._sign_in = None
+        check = self.authenticator.sign_in_check(self.identity)
+        if check is not None and not self.admin:
+            fn, args = check
+            self._sign_in = self.subs.subscribe(fn, args, None, None, self, snapshot)
+            if self._sign_in.outcome.value is False:  # ended since its token was verified
+                self._sign_in_ended()
+
+    def _sign_in_ended(self) -> None:
         """The sign-in behind the socket's identity ended elsewhere (signed out, revoked, the
-        account deleted) if ``ended(identity)``: from now on the socket acts for nobody, and
-        its queries run again as nobody, as when the token expires."""
-        if self.state is not SessionState.CONNECTED or self.identity is None or self.admin \
-                or not ended(self.identity):
+        account deleted): from now on the socket acts for nobody, and its queries run again
+        as nobody, as when the token expires."""
+        if self.identity is None:
             return
         self._revoked, self.identity = self.identity, None  # at once: the next mutation runs as nobody
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        self._spawn(self._rerun_as_nobody(message))
+        self._spawn(self._rerun_as_nobody("this sign-in has ended (signed out, revoked, or the account deleted); "
+                                          "sign in again"))
 
     async def _rerun_as_nobody(self, message: str) -> None:
         async with self._query_set_lock:
