@@ -15,6 +15,7 @@ WORKLOADS = {
     "search_latency": "bench.search_latency",
     "shoppers": "bench.shoppers",
     "instructions": "bench.instructions",
+    "abuse": "bench.abuse",
     "pg_drivers": "bench.pg_drivers",
 }
 # Run only when named: minutes under valgrind, for judging a change to the write path.

@@ -181,6 +181,7 @@ class MutationCtx(QueryCtx):
     def __init__(self, tx: Transaction, identity: Identity | None, seed: int | None, app: "Application") -> None:
         super().__init__(tx, identity, seed, app)
         self._app = app
+        self._identity = identity
         self._scheduler: MutationScheduler | None = None
         self._storage: MutationStorage | None = None
 
@@ -197,7 +198,7 @@ class MutationCtx(QueryCtx):
     @property
     def storage(self) -> MutationStorage:
         if self._storage is None:
-            self._storage = MutationStorage(self.db, self._app, self.now)
+            self._storage = MutationStorage(self.db, self._app, self.now, self._identity)
         return self._storage
 
 
@@ -208,7 +209,7 @@ class ActionCtx:
         self.auth = Auth(identity)
         self.now = app.clock.now_ms()
         self.scheduler = ActionScheduler(app, self.now)
-        self.storage = ActionStorage(app)
+        self.storage = ActionStorage(app, identity)
 
     async def _run(self, ref: Any, args: dict | None, kind: str) -> Any:
         fn = self._app.registry.resolve(ref)
@@ -449,7 +450,7 @@ class Runner:
                       journal: str | None = None) -> Outcome:
         """Run a query synchronously at ``snapshot``."""
         tx = Transaction(self.app.catalog, snapshot, self.limits, now_ms=self.app.clock.now_ms(),
-                         deadline=self._deadline())
+                         deadline=self._deadline(), reader=fn.path)
         tx.journal_in = journal
         ctx = QueryCtx(tx, identity, self._query_seed(fn, snapshot.ts), self.app)
         ctx.storage = QueryStorage(ctx.db, self.app)
@@ -465,7 +466,7 @@ class Runner:
         to ``buffer``. A failed mutation's writes stay in the buffer: the caller takes
         them back out (the committer does, with the buffer's undo marks)."""
         tx = Transaction(self.app.catalog, snapshot, self.limits, now_ms=self.app.clock.now_ms(), buffer=buffer,
-                         deadline=self._deadline())
+                         deadline=self._deadline(), reader=fn.path)
         # Mutations never rerun for a cache, so each execution draws its own numbers.
         ctx = MutationCtx(tx, identity, None, self.app)
         outcome = self._execute_sync(fn, args, tx, ctx)
