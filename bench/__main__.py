@@ -11,9 +11,11 @@ WORKLOADS = {
     "reactivity": "bench.reactivity",
     "scheduler": "bench.scheduler",
     "sidebyside": "bench.sidebyside",
+    "workers": "bench.workers",
     "search_latency": "bench.search_latency",
     "shoppers": "bench.shoppers",
     "instructions": "bench.instructions",
+    "abuse": "bench.abuse",
     "pg_drivers": "bench.pg_drivers",
 }
 # Run only when named: minutes under valgrind, for judging a change to the write path.

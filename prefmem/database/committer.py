@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from prefmem.auth.identity import Identity
 from prefmem.database import replies
@@ -34,7 +34,7 @@ from prefmem.database.ranges import point
 from prefmem.database.readset import ReadSet
 from prefmem.database.replies import REPLIES_INDEX, ReplayKey, ReplyMismatch
 from prefmem.database.write_buffer import WriteBuffer
-from prefmem.database.write_log import Keys, catch_up, encode_keys
+from prefmem.database.write_log import Keys, WrittenKeys, catch_up, encode_keys
 from prefmem.errors import PrefmemError
 from prefmem.functions import FunctionDef
 from prefmem.persistence.base import Snapshot
@@ -120,6 +120,7 @@ class Committer:
         self._loop: asyncio.AbstractEventLoop | None = None  # the running committer task's
         self.commits = 0
         self.mutations = 0
+        self.conflicts = 0  # batches that read what another process overwrote (validation failed)
         self.reexecuted = 0  # mutations run again after a conflict
 
     def submit(self, fn: FunctionDef, args: Any, identity: Identity | None, replay: ReplayKey | None = None, *,
@@ -166,11 +167,13 @@ class Committer:
     # -- one batch --------------------------------------------------------------------------
 
     def _execute(self, items: list[_Request], snapshot: Snapshot, buffer: WriteBuffer,
-                 marks: list[tuple[int, int]], *, lookup_all: bool = False) -> list[Outcome]:
+                 marks: list[tuple[int, int]], *, answered: Callable[[bytes], bool] | None = None) -> list[Outcome]:
         """Run ``items`` in order on ``snapshot`` + ``buffer``; a failed one leaves no writes.
 
-        A request that read a reply point another process wrote meanwhile is re-executed
-        with ``lookup_all``: that process ran a replay of it, whose reply now answers it.
+        A re-execution passes ``answered``: whether a reply point was written by another
+        commit since the first snapshot. Such a request was answered by another process
+        meanwhile (a replay of it ran there), and that reply answers it; looking up the
+        others' replies would find nothing, at the price of a read per request.
         """
         runner = self.app.runner
         shared = self.app.persistence.shared
@@ -180,7 +183,8 @@ class Committer:
             mark = buffer.mark()
             marks.append(mark)
             replay = item.replay
-            outcome = self._replayed(replay, view) if replay is not None and (item.lookup or lookup_all) else None
+            lookup = replay is not None and (item.lookup or (answered is not None and answered(replay.point)))
+            outcome = self._replayed(replay, view) if lookup else None  # type: ignore[arg-type]
             if outcome is None:
                 outcome = runner.execute_mutation(item.fn, item.args, item.identity, view, buffer)
                 if not outcome.ok:
@@ -228,14 +232,19 @@ class Committer:
         try:
             if persistence.shared:
                 catch_up(app.write_log, slot, slot.head_ts)
-            stale = self._first_stale(outcomes, snapshot_ts)
+            stale, written = self._first_stale(outcomes, snapshot_ts)
             if stale is not None:
                 # Re-execute from the first stale mutation on, at the latest state, which
                 # stays the latest while this process holds the commit lock.
                 buffer.rollback(marks[stale])
                 del marks[stale:]
+
+                def answered(point: bytes) -> bool:  # by a commit since the snapshot (if unknown: maybe)
+                    return written is None or written.contains(REPLIES_INDEX, point)
+
                 with persistence.snapshot() as fresh:
-                    outcomes[stale:] = self._execute(items[stale:], fresh, buffer, marks, lookup_all=True)
+                    outcomes[stale:] = self._execute(items[stale:], fresh, buffer, marks, answered=answered)
+                self.conflicts += 1
                 self.reexecuted += len(items) - stale
             keys: Keys = []
             for outcome in outcomes:
@@ -285,16 +294,17 @@ class Committer:
             slot.abort()
             raise
 
-    def _first_stale(self, outcomes: list[Outcome], snapshot_ts: int) -> int | None:
-        """The position of the first mutation that read something committed after its snapshot."""
+    def _first_stale(self, outcomes: list[Outcome], snapshot_ts: int) -> tuple[int | None, WrittenKeys | None]:
+        """The position of the first mutation that read something committed after its
+        snapshot, and what was written since (None: not known)."""
         write_log = self.app.write_log
         if write_log.head_ts <= snapshot_ts:
-            return None
+            return None, None
         written = write_log.written_since(snapshot_ts)
         for position, outcome in enumerate(outcomes):
             if written is None or (outcome.read_set is not None and written.hit(outcome.read_set)):
-                return position
-        return None
+                return position, written
+        return None, written
 
     async def drain(self) -> None:
         """Wait until every queued mutation has committed."""
