@@ -7,13 +7,14 @@ leader, share keys and file bytes, and settings that say what durability means t
 from __future__ import annotations
 
 import asyncio
-import threading
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from prefmem.backend import Backend
 from prefmem.files import pg_files
 from prefmem.files.pg_files import PostgresFiles
 from prefmem.persistence import postgres
@@ -47,33 +48,26 @@ async def _commit(persistence: PostgresPersistence) -> int:
     return ts
 
 
+_OPEN_NODE = """
+import json, sys
+from prefmem.backend import Backend
+backend = Backend(functions=sys.argv[1], schema=sys.argv[2], db=sys.argv[3]).open()
+print(json.dumps(sorted([*key, *value] for key, value in backend.persistence.index_ids().items())))
+backend.close()
+"""
+
+
 def test_nodes_starting_at_once_prepare_the_database_once(url):
-    """Four nodes start together on an empty database: each lays out the tables and creates
-    the app's indexes, one at a time, and all agree on the result."""
-    opened: list[Backend] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(4)
-
-    def node() -> None:
-        try:
-            start.wait()
-            opened.append(Backend(functions=COUNTERS / "functions", schema=COUNTERS / "schema.py", db=url).open())
-        except BaseException as err:  # noqa: BLE001 — reported below
-            errors.append(err)
-
-    threads = [threading.Thread(target=node) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    try:
-        assert not errors, errors
-        ids = [b.persistence.index_ids() for b in opened]
-        assert len(opened) == 4 and all(i == ids[0] for i in ids)
-        assert len({index_id for index_id, _ in ids[0].values()}) == len(ids[0])  # no index made twice
-    finally:
-        for backend in opened:
-            backend.close()
+    """Four nodes (processes) start together on an empty database: each lays out the tables
+    and creates the app's indexes, one at a time, and all agree on the result."""
+    nodes = [subprocess.Popen([sys.executable, "-c", _OPEN_NODE, str(COUNTERS / "functions"),
+                               str(COUNTERS / "schema.py"), url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    outputs = [node.communicate(timeout=120) for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), [err for _out, err in outputs]
+    seen = [json.loads(out) for out, _err in outputs]
+    assert all(ids == seen[0] for ids in seen) and seen[0]
+    assert len({index_id for _table, _name, index_id, _fields in seen[0]}) == len(seen[0])  # none made twice
 
 
 async def test_a_commit_wakes_the_other_nodes(url):
