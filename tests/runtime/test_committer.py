@@ -294,6 +294,29 @@ async def test_a_replay_racing_its_original_on_another_worker_runs_once(tmp_path
             w.close()
 
 
+async def test_a_replay_committed_elsewhere_before_its_original_runs_answers_the_original(tmp_path):
+    """The original has arrived on one worker but its batch has not run yet when its replay
+    commits on another (the client reconnected there): the original's snapshot already
+    holds the reply, so no conflict can flag it; it must still take that reply, not run."""
+    from prefmem.database.committer import _Request
+    from prefmem.database.replies import ReplayKey
+
+    workers = _workers(tmp_path / "db.sqlite3", COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        fn = a.registry.get("counters:increment")
+        key = ReplayKey("session", 1, "", fn.path, {"name": "c"})
+        future = asyncio.get_running_loop().create_future()
+        arrived = _Request(fn, {"name": "c"}, None, future, key, False, a.write_log.head_ts)
+        replayed = await b.committer.submit(fn, {"name": "c"}, None, key, lookup=True)
+        await a.committer._commit_batch([arrived])  # the original's batch, now
+        assert replayed.value == future.result().value == 1
+        assert (await a.call("counters:state", {})).value["counters"] == {"c": 1}
+    finally:
+        for w in workers:
+            w.close()
+
+
 class _Changes:
     """Changes holding only mutation replies."""
 
