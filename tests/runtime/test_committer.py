@@ -235,6 +235,16 @@ def test_a_reused_request_id_with_another_identity_function_or_arguments_gets_no
             replies.find([stored], wrong)
 
 
+def test_replies_stored_by_an_earlier_version_are_not_trusted():
+    """They carry no binding: a replay of one runs as a new request rather than failing."""
+    import msgspec
+
+    from prefmem.database import replies
+
+    legacy = msgspec.msgpack.encode([(1, "old reply", ["a line"])])
+    assert replies.find([legacy], replies.ReplayKey("s", 1, "", "m:f", {})) is None
+
+
 async def test_a_replay_is_answered_from_the_stored_reply_and_not_run_again():
     from prefmem.database.replies import ReplayKey
 
