@@ -34,7 +34,7 @@ from prefmem.database.ranges import point
 from prefmem.database.readset import ReadSet
 from prefmem.database.replies import REPLIES_INDEX, ReplayKey, ReplyMismatch
 from prefmem.database.write_buffer import WriteBuffer
-from prefmem.database.write_log import Keys, WrittenKeys, catch_up, encode_keys
+from prefmem.database.write_log import Keys, catch_up, encode_keys
 from prefmem.errors import PrefmemError
 from prefmem.functions import FunctionDef
 from prefmem.persistence.base import Snapshot
@@ -54,6 +54,7 @@ class _Request:
     future: asyncio.Future
     replay: ReplayKey | None  # (session, request): keep this one's reply for a replay
     lookup: bool  # a replay may already be answered: look for the stored reply first
+    arrived_ts: int  # the write log's head when it arrived: a replay elsewhere commits after it
 
 
 class CommitConflict(PrefmemError):
@@ -135,7 +136,7 @@ class Committer:
             self._loop = asyncio.get_running_loop()
             self._task = self._loop.create_task(self._run(), name="prefmem-committer")
         future: asyncio.Future = self._loop.create_future()  # type: ignore[union-attr]
-        self._queue.append(_Request(fn, args, identity, future, replay, lookup))
+        self._queue.append(_Request(fn, args, identity, future, replay, lookup, self.app.write_log.head_ts))
         self._wake.set()
         return future
 
@@ -232,15 +233,21 @@ class Committer:
         try:
             if persistence.shared:
                 catch_up(app.write_log, slot, slot.head_ts)
-            stale, written = self._first_stale(outcomes, snapshot_ts)
+            stale = self._first_stale(outcomes, snapshot_ts)
+            replied = self._replied_since(items) if persistence.shared else set()
+            if replied is None or replied:
+                answered_at = next((n for n, item in enumerate(items) if item.replay is not None and not item.lookup
+                                    and (replied is None or item.replay.point in replied)), None)
+                if answered_at is not None and (stale is None or answered_at < stale):
+                    stale = answered_at
             if stale is not None:
                 # Re-execute from the first stale mutation on, at the latest state, which
                 # stays the latest while this process holds the commit lock.
                 buffer.rollback(marks[stale])
                 del marks[stale:]
 
-                def answered(point: bytes) -> bool:  # by a commit since the snapshot (if unknown: maybe)
-                    return written is None or written.contains(REPLIES_INDEX, point)
+                def answered(point: bytes) -> bool:  # by another process since it arrived (if unknown: maybe)
+                    return replied is None or point in replied
 
                 with persistence.snapshot() as fresh:
                     outcomes[stale:] = self._execute(items[stale:], fresh, buffer, marks, answered=answered)
@@ -294,17 +301,29 @@ class Committer:
             slot.abort()
             raise
 
-    def _first_stale(self, outcomes: list[Outcome], snapshot_ts: int) -> tuple[int | None, WrittenKeys | None]:
-        """The position of the first mutation that read something committed after its
-        snapshot, and what was written since (None: not known)."""
+    def _first_stale(self, outcomes: list[Outcome], snapshot_ts: int) -> int | None:
+        """The position of the first mutation that read something committed after its snapshot."""
         write_log = self.app.write_log
         if write_log.head_ts <= snapshot_ts:
-            return None, None
+            return None
         written = write_log.written_since(snapshot_ts)
         for position, outcome in enumerate(outcomes):
             if written is None or (outcome.read_set is not None and written.hit(outcome.read_set)):
-                return position, written
-        return None, written
+                return position
+        return None
+
+    def _replied_since(self, items: list[_Request]) -> set[bytes] | None:
+        """The reply points other processes wrote since the batch's first replayable request
+        arrived (None: not known). Such a request was replayed elsewhere and answered there,
+        possibly before this batch's snapshot: it must take that reply, not run again."""
+        arrived = min((item.arrived_ts for item in items if item.replay is not None), default=None)
+        write_log = self.app.write_log
+        if arrived is None or write_log.head_ts <= arrived:
+            return set()
+        if not write_log.covers(arrived):
+            return None
+        return {key for _ts, keys in write_log.entries_after(arrived) for index_id, key in keys
+                if index_id == REPLIES_INDEX}
 
     async def drain(self) -> None:
         """Wait until every queued mutation has committed."""

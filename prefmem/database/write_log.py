@@ -51,13 +51,6 @@ class WrittenKeys:
     def __bool__(self) -> bool:
         return bool(self._by_index)
 
-    def contains(self, index_id: int, key: bytes) -> bool:
-        keys = self._by_index.get(index_id)
-        if not keys:
-            return False
-        at = bisect.bisect_left(keys, key)
-        return at < len(keys) and keys[at] == key
-
     def hit(self, read_set: ReadSet) -> bool:
         """Whether some key lies in some interval of ``read_set``."""
         by_index = self._by_index

@@ -449,19 +449,16 @@ class SyncSession:
         else:
             replay = None
             if self.session_id is not None:
-                replay = ReplayKey(self.session_id, msg.requestId, self._caller_key(), fn.path or "", args)
+                # The reply belongs to the user (across token refreshes), or the admin.
+                identity = self.identity
+                caller = identity.token_identifier if identity is not None else "admin" if self.admin else ""
+                replay = ReplayKey(self.session_id, msg.requestId, caller, fn.path or "", args)
             # Only a later socket of a session replays: its first socket's requests are new.
             # A future, not a task per mutation.
             future = self.app.committer.submit(fn, args, self.identity, replay,  # type: ignore[assignment]
                                                lookup=self._reconnected)
         self._mutations.append((msg.requestId, future))
         self._mutation_wake.set()
-
-    def _caller_key(self) -> str:
-        """Who a stored reply belongs to: the user (across token refreshes), or the admin."""
-        if self.identity is not None:
-            return self.identity.token_identifier
-        return "admin" if self.admin else ""
 
     async def _respond_loop(self) -> None:
         encoded_ts: tuple[int, str] = (-1, "")

@@ -254,6 +254,16 @@ def test_a_reused_request_id_with_another_identity_function_or_arguments_gets_no
             replies.find([stored], wrong)
 
 
+def test_replies_stored_by_an_earlier_version_are_not_trusted():
+    """They carry no binding: a replay of one runs as a new request rather than failing."""
+    import msgspec
+
+    from prefmem.database import replies
+
+    legacy = msgspec.msgpack.encode([(1, "old reply", ["a line"])])
+    assert replies.find([legacy], replies.ReplayKey("s", 1, "", "m:f", {})) is None
+
+
 async def test_a_replay_is_answered_from_the_stored_reply_and_not_run_again():
     from prefmem.database.replies import ReplayKey
 
@@ -308,6 +318,29 @@ async def test_a_replay_racing_its_original_on_another_worker_runs_once(database
             assert first.value == replayed.value == round_
             assert sorted([d_a.value, d_b.value]) == [2 * round_ - 1, 2 * round_]
         assert (await a.call("counters:state", {})).value["counters"] == {"c": 10, "d": 20}
+    finally:
+        for w in workers:
+            w.close()
+
+
+async def test_a_replay_committed_elsewhere_before_its_original_runs_answers_the_original(tmp_path):
+    """The original has arrived on one worker but its batch has not run yet when its replay
+    commits on another (the client reconnected there): the original's snapshot already
+    holds the reply, so no conflict can flag it; it must still take that reply, not run."""
+    from prefmem.database.committer import _Request
+    from prefmem.database.replies import ReplayKey
+
+    workers = _workers(tmp_path / "db.sqlite3", COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        fn = a.registry.get("counters:increment")
+        key = ReplayKey("session", 1, "", fn.path, {"name": "c"})
+        future = asyncio.get_running_loop().create_future()
+        arrived = _Request(fn, {"name": "c"}, None, future, key, False, a.write_log.head_ts)
+        replayed = await b.committer.submit(fn, {"name": "c"}, None, key, lookup=True)
+        await a.committer._commit_batch([arrived])  # the original's batch, now
+        assert replayed.value == future.result().value == 1
+        assert (await a.call("counters:state", {})).value["counters"] == {"c": 1}
     finally:
         for w in workers:
             w.close()
