@@ -125,12 +125,26 @@ _PRUNE_LOG_EVERY = 256  # commits of this node between prunings of the shared wr
 # after this long, which rolls its transaction back and frees the lock.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 
-_DOCUMENT_PUT = ("INSERT INTO documents (id, tbl, creation_time, ts, value) VALUES (%s, %s, %s, %s, %s) "
+# A snapshot keeps the documents of its short scans (a ``unique()``, a ``first()``) for a
+# ``get`` of the same id, the usual read-then-patch, which then costs no round trip. Large
+# scans are not kept: the cache is for that pattern, not a copy of a big read.
+_KEPT_SCAN_ROWS = 8  # at most this many rows in a scan whose documents are kept
+_KEPT_DOCUMENTS = 1024  # per snapshot
+
+# A commit writes each table in one statement over arrays (``unnest``), not a statement per
+# row: psycopg's cost is per statement, and a commit carries hundreds of rows under load.
+# The keys of one commit are distinct (its changes are dicts), as ``ON CONFLICT`` requires.
+_DOCUMENT_PUT = ("INSERT INTO documents (id, tbl, creation_time, ts, value) SELECT u.id, u.tbl, u.creation_time, "
+                 "%s, u.value FROM unnest(%s::text[], %s::text[], %s::float8[], %s::bytea[]) "
+                 "AS u(id, tbl, creation_time, value) "
                  "ON CONFLICT (id) DO UPDATE SET tbl = EXCLUDED.tbl, creation_time = EXCLUDED.creation_time, "
                  "ts = EXCLUDED.ts, value = EXCLUDED.value")
-_ENTRY_PUT = ("INSERT INTO index_entries (index_id, key, doc_id) VALUES (%s, %s, %s) "
-              "ON CONFLICT (index_id, key) DO UPDATE SET doc_id = EXCLUDED.doc_id")
-_SCAN = {reverse: ("SELECT e.key, d.value, e.doc_id FROM index_entries e JOIN documents d ON d.id = e.doc_id "
+_DOCUMENT_DELETE = "DELETE FROM documents WHERE id = ANY(%s::text[])"
+_ENTRY_PUT = ("INSERT INTO index_entries (index_id, key, doc_id) SELECT * FROM unnest(%s::int[], %s::bytea[], "
+              "%s::text[]) ON CONFLICT (index_id, key) DO UPDATE SET doc_id = EXCLUDED.doc_id")
+_ENTRY_DELETE = ("DELETE FROM index_entries e USING unnest(%s::int[], %s::bytea[]) AS u(index_id, key) "
+                 "WHERE e.index_id = u.index_id AND e.key = u.key")
+_SCAN = {reverse: ("SELECT e.key, d.value, e.doc_id, d.tbl, d.creation_time FROM index_entries e JOIN documents d ON d.id = e.doc_id "
                    "WHERE e.index_id = %s AND e.key >= %s AND e.key < %s ORDER BY e.key "
                    + ("DESC" if reverse else "ASC") + " LIMIT %s") for reverse in (False, True)}
 
@@ -195,6 +209,7 @@ class PostgresPersistence(CreationTimes):
         self._writer = self._connect_writer()
         self._reader = _connect(self.conninfo)
         self._reader_cursor = self._reader.cursor(binary=True)
+        self._reader_ending = False  # a snapshot's COMMIT is sent and its reply not read yet
         self._write_lock = threading.Lock()
         self._leader: psycopg.Connection | None = None
         self._listener: psycopg.Connection | None = None
@@ -240,10 +255,24 @@ class PostgresPersistence(CreationTimes):
 
     def _ready_reader(self) -> psycopg.Cursor:
         """The reader connection's cursor, connected again if the connection was lost."""
+        if self._reader_ending:
+            self._reader_ending = False
+            self._read_end_reply()
         if self._reader.broken or self._reader.closed:
             self._reader = _connect(self.conninfo)
             self._reader_cursor = self._reader.cursor(binary=True)
         return self._reader_cursor
+
+    def _read_end_reply(self) -> None:
+        """The reply to the last snapshot's ``COMMIT``, which ``PostgresSnapshot._end`` sent
+        without waiting: the node goes on while PostgreSQL ends the transaction."""
+        pgconn = self._reader.pgconn
+        try:
+            while (result := pgconn.get_result()) is not None:
+                if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
+                    log.warning("ending a snapshot failed: %s", result.error_message.decode(errors="replace"))
+        except psycopg.Error as err:  # the connection is gone: ``_ready_reader`` connects again
+            log.warning("ending a snapshot failed: %s", err)
 
     def snapshot(self) -> "PostgresSnapshot":
         cursor = self._ready_reader()
@@ -541,6 +570,7 @@ class PostgresSnapshot(ReadTransaction):
         super().__init__(conn, own_connection=own_connection)
         self._owner = owner
         self._cur = cursor
+        self._kept: dict[str, StoredDocument] = {}
         # One round trip: without parameters psycopg sends both statements as one simple
         # query, and the snapshot is fixed by the SELECT, which reads its timestamp.
         with conn.cursor() as text:
@@ -549,10 +579,19 @@ class PostgresSnapshot(ReadTransaction):
             self.ts, self._log_floor = text.fetchone()
 
     def _end(self) -> None:
-        if not self._conn.broken:
-            self._conn.execute("COMMIT")
+        if self._conn.broken or self._own_connection:  # closing the connection ends the transaction
+            return
+        # Sent, not waited for: the next use of the reader reads the reply first.
+        owner = self._owner
+        if owner._reader_ending:  # another snapshot on this connection ended just before
+            owner._read_end_reply()
+        self._conn.pgconn.send_query(b"COMMIT")
+        owner._reader_ending = True
 
     def get(self, doc_id: str) -> StoredDocument | None:
+        kept = self._kept.get(doc_id)
+        if kept is not None:
+            return kept
         cur = self._cur
         cur.execute("SELECT tbl, creation_time, value FROM documents WHERE id = %s", (doc_id,))
         row = cur.fetchone()
@@ -563,7 +602,12 @@ class PostgresSnapshot(ReadTransaction):
     def scan(self, index_id: int, lo: bytes, hi: bytes, reverse: bool, limit: int) -> list[ScanRow]:
         cur = self._cur
         cur.execute(_SCAN[reverse], (index_id, lo, hi, min(limit, 2**62)))
-        return cur.fetchall()
+        rows = cur.fetchall()
+        kept = self._kept
+        if len(rows) <= _KEPT_SCAN_ROWS and len(kept) < _KEPT_DOCUMENTS:
+            for _key, value, doc_id, table, creation_time in rows:
+                kept[doc_id] = StoredDocument(doc_id, table, creation_time, value)
+        return [(key, value, doc_id) for key, value, doc_id, _table, _creation_time in rows]
 
     def count(self, index_id: int) -> int:
         cur = self._cur
@@ -633,31 +677,42 @@ class PostgresCommit:
         self._pipeline = conn.pipeline()
         self._pipeline.__enter__()
         cur = conn.cursor()
-        puts, deletes = [], []
+        put_ids: list[str] = []
+        put_tables: list[str] = []
+        put_times: list[float] = []
+        put_values: list[bytes] = []
+        deletes: list[str] = []
         vectors = owner._vectors_by_table
         vector_docs: list[tuple[str, str, bytes | None]] = []
         for doc_id, (table, creation_time, value) in changes.documents.items():
             if value is None:
-                deletes.append((doc_id,))
+                deletes.append(doc_id)
             else:
-                puts.append((doc_id, table, creation_time, ts, value))
+                put_ids.append(doc_id)
+                put_tables.append(table)
+                put_times.append(creation_time)
+                put_values.append(value)
             if table in vectors:
                 vector_docs.append((doc_id, table, value))
         if deletes:
-            cur.executemany("DELETE FROM documents WHERE id = %s", deletes)
-        if puts:
-            cur.executemany(_DOCUMENT_PUT, puts)
-        entry_puts, entry_deletes = [], []
+            cur.execute(_DOCUMENT_DELETE, (deletes,))
+        if put_ids:
+            cur.execute(_DOCUMENT_PUT, (ts, put_ids, put_tables, put_times, put_values))
+        put_entries: tuple[list[int], list[bytes], list[str]] = ([], [], [])
+        deleted_entries: tuple[list[int], list[bytes]] = ([], [])
         for index_id, entries in changes.index_entries.items():
             for key, doc_id in entries.items():
                 if doc_id is None:
-                    entry_deletes.append((index_id, key))
+                    deleted_entries[0].append(index_id)
+                    deleted_entries[1].append(key)
                 else:
-                    entry_puts.append((index_id, key, doc_id))
-        if entry_deletes:
-            cur.executemany("DELETE FROM index_entries WHERE index_id = %s AND key = %s", entry_deletes)
-        if entry_puts:
-            cur.executemany(_ENTRY_PUT, entry_puts)
+                    put_entries[0].append(index_id)
+                    put_entries[1].append(key)
+                    put_entries[2].append(doc_id)
+        if deleted_entries[0]:
+            cur.execute(_ENTRY_DELETE, deleted_entries)
+        if put_entries[0]:
+            cur.execute(_ENTRY_PUT, put_entries)
         if changes.search_entries:
             rowids = {doc_rowid(doc_id): doc_id for doc_id in changes.documents}
             for index_id, rows in changes.search_entries.items():
