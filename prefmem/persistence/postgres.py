@@ -690,7 +690,7 @@ class PostgresCommit:
             else:
                 put_ids.append(doc_id)
                 put_tables.append(table)
-                put_times.append(creation_time)
+                put_times.append(float(creation_time))  # an integral one may be an int
                 put_values.append(value)
             if table in vectors:
                 vector_docs.append((doc_id, table, value))

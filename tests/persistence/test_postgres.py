@@ -244,3 +244,81 @@ def test_file_bytes_are_stored_in_chunks_and_streamed_back(url, monkeypatch, tmp
         files.close()
         other_node.close()
         persistence.close()
+
+
+async def _write(persistence: PostgresPersistence, changes: _Changes) -> int:
+    slot = await persistence.begin_commit()
+    ts = slot.head_ts + 1
+    try:
+        slot.write(ts, changes, b"")
+    except BaseException:
+        slot.abort()
+        raise
+    slot.finish()
+    return ts
+
+
+async def test_a_commit_writes_documents_and_entries_of_every_kind_in_one_statement_each(url):
+    """Whole-number creation times arrive as ``int`` beside fractional ones; deletes and puts of
+    documents and index entries land together."""
+    persistence = PostgresPersistence(url)
+    try:
+        first = _Changes()
+        first.documents = {"a": ("t", 1, b"A"), "b": ("t", 1.5, b"B"), "c": ("t", 2.25, b"C")}
+        first.index_entries = {7: {b"ka": "a", b"kb": "b", b"kc": "c"}}
+        await _write(persistence, first)
+        second = _Changes()
+        second.documents = {"a": ("t", 1, b"A2"), "c": ("t", 2.25, None), "d": ("u", 3, b"D")}
+        second.index_entries = {7: {b"kc": None, b"kd": "d"}, 8: {b"x": "a"}}
+        await _write(persistence, second)
+        with persistence.snapshot() as snapshot:
+            assert [(row.table, row.creation_time, row.value) for row in map(snapshot.get, "abd")] == \
+                [("t", 1.0, b"A2"), ("t", 1.5, b"B"), ("u", 3.0, b"D")]
+            assert snapshot.get("c") is None
+            assert [(key, value, doc_id) for key, value, doc_id in snapshot.scan(7, b"", b"\xff", False, 10)] == \
+                [(b"ka", b"A2", "a"), (b"kb", b"B", "b"), (b"kd", b"D", "d")]
+            assert snapshot.scan(8, b"", b"\xff", False, 10) == [(b"x", b"A2", "a")]
+    finally:
+        persistence.close()
+
+
+async def test_a_get_after_a_short_scan_reads_the_scanned_document_without_a_statement(url, monkeypatch):
+    persistence = PostgresPersistence(url)
+    try:
+        changes = _Changes()
+        changes.documents = {f"d{n}": ("t", float(n), b"v%d" % n) for n in range(20)}
+        changes.index_entries = {1: {b"k%02d" % n: f"d{n}" for n in range(20)}}
+        await _write(persistence, changes)
+        with persistence.snapshot() as snapshot:
+            snapshot.scan(1, b"k00", b"k02", False, 10)  # short: d0 and d1 are kept
+            snapshot.scan(1, b"k00", b"k20", False, 20)  # long: nothing more is kept
+            statements = []
+            cursor = type(snapshot._cur)
+            original = cursor.execute
+            monkeypatch.setattr(cursor, "execute", lambda self, *a, **k: (statements.append(a[0]), original(self, *a, **k))[1])
+            assert snapshot.get("d1").value == b"v1"
+            assert statements == []
+            assert snapshot.get("d15").value == b"v15"
+            assert len(statements) == 1
+    finally:
+        persistence.close()
+
+
+async def test_snapshots_ended_back_to_back_leave_the_reader_usable(url):
+    """A snapshot's COMMIT is sent without waiting for its reply; the next snapshot (or one
+    ended just after, on the same connection) reads that reply first."""
+    persistence = PostgresPersistence(url)
+    try:
+        ts = await _commit(persistence)
+        first, second = persistence.snapshot(), persistence.snapshot()
+        first.close()
+        second.close()
+        for _ in range(3):
+            with persistence.snapshot() as snapshot:
+                assert snapshot.ts == ts
+        assert persistence.log_since(0).ts == ts
+        assert await _commit(persistence) == ts + 1
+        with persistence.snapshot() as snapshot:
+            assert snapshot.ts == ts + 1
+    finally:
+        persistence.close()
