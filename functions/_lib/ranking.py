@@ -13,12 +13,12 @@ stock helps). Guardrails then keep at most 3 items of one brand in the top 10 an
 a couple of top-20 ranks so the profile keeps learning: each goes to the best result of a
 style the profile is unsure of (and of none it displays), so the shopper's answer tells
 the styles apart, or, when no style is in doubt, to the best unpersonalised result.
-Every result says why it is where it is.
+Every result says why it is where it is, and a result's text reason names only the
+query words it matched.
 
-``SearchEngine`` is the adapter interface: the runtime's built-in engine is SQLite FTS5;
-external engines (Elasticsearch, Meilisearch, Typesense, Algolia) plug in behind the same
-``search(query, filters, limit)``. ``BM25Engine`` is an in-memory engine for the
-benchmark and the unit tests.
+``SearchEngine`` is the interface of an external engine (Elasticsearch, Meilisearch,
+Typesense, Algolia) that ``engines.SyncEngineAdapter`` plugs in beside the runtime's
+built-in SQLite FTS5 index.
 """
 
 from __future__ import annotations
@@ -26,111 +26,32 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from .catalog import parse_query_facets, tokenize
-from .config import DEFAULT_CONFIG, FACETS, Config
-from .model import FacetValue, Profile, item_facets
+from .catalog import FACETS, QueryVocabulary
+from .config import DEFAULT_CONFIG, Config
+from .evidence import facet_values, item_facets
+from .model import FacetValue, Profile
 
 # ---------------------------------------------------------------------------- engines
 
 
 @runtime_checkable
 class SearchEngine(Protocol):
-    """Text retrieval behind personalised search.
+    """Text retrieval by an external engine (wrapped by ``engines.SyncEngineAdapter``).
 
     ``search`` returns up to ``limit`` ``(product_id, relevance)`` pairs, best first, with
     relevance ≥ 0 on any scale (the ranker normalises it). ``filters`` is a mapping of
-    exact-match fields (e.g. ``{"category": "dresses"}``) and optional ``min_price`` /
-    ``max_price``; engines ignore filters they cannot apply.
+    exact-match fields (e.g. ``{"category": "dresses"}``); engines ignore filters they
+    cannot apply.
     """
 
     def search(self, query: str, filters: Mapping[str, Any] | None, limit: int) -> list[tuple[Any, float]]: ...
 
 
-def _stem(token: str) -> str:
-    """A tiny plural stemmer, enough for "dresses" ~ "dress" and "boots" ~ "boot"."""
-    if len(token) > 4 and token.endswith("sses"):
-        return token[:-2]
-    if len(token) > 4 and token.endswith(("shes", "ches", "xes")):
-        return token[:-2]
-    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        return token[:-1]
-    return token
-
-
-def _terms(text: str) -> list[str]:
-    out = []
-    for tok in tokenize(text):
-        out.append(_stem(tok))
-        if "-" in tok:
-            out.extend(_stem(t) for t in tok.split("-") if t)
-    return out
-
-
-def _passes(product: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
-    if not filters:
-        return True
-    for key, want in filters.items():
-        if want is None:
-            continue
-        if key == "min_price":
-            if product.get("price", 0.0) < want:
-                return False
-        elif key == "max_price":
-            if product.get("price", 0.0) > want:
-                return False
-        else:
-            have = product.get(key)
-            if isinstance(have, list):
-                if want not in have:
-                    return False
-            elif have != want:
-                return False
-    return True
-
-
-class BM25Engine:
-    """In-memory Okapi BM25 over title (×2), description, category, brand, styles, colours.
-
-    Query terms are OR-ed and scored, so a broad query ("summer dress") still returns
-    everything with either word, documents matching more terms first — the same contract
-    as an FTS5 ``OR`` query ordered by ``bm25()``.
-    """
-
-    def __init__(self, products: Iterable[Mapping[str, Any]], k1: float = 1.2, b: float = 0.75, id_field: str | None = None):
-        self.k1, self.b = k1, b
-        self.products: dict[Any, Mapping[str, Any]] = {}
-        self.postings: dict[str, dict[Any, int]] = {}
-        self.lengths: dict[Any, int] = {}
-        for p in products:
-            pid = p[id_field] if id_field else p.get("_id", p.get("sku"))
-            self.products[pid] = p
-            text = " ".join([p.get("title", "")] * 2 + [p.get("description", ""), p.get("category", ""), p.get("brand", "")]
-                            + list(p.get("styles") or []) + list(p.get("colors") or []))
-            terms = _terms(text)
-            self.lengths[pid] = len(terms)
-            for t in terms:
-                post = self.postings.setdefault(t, {})
-                post[pid] = post.get(pid, 0) + 1
-        self.n = len(self.products)
-        self.avg_len = (sum(self.lengths.values()) / self.n) if self.n else 1.0
-
-    def search(self, query: str, filters: Mapping[str, Any] | None = None, limit: int = 2000) -> list[tuple[Any, float]]:
-        scores: dict[Any, float] = {}
-        for term in set(_terms(query)):
-            post = self.postings.get(term)
-            if not post:
-                continue
-            idf = math.log(1.0 + (self.n - len(post) + 0.5) / (len(post) + 0.5))
-            for pid, tf in post.items():
-                norm = tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * self.lengths[pid] / self.avg_len))
-                scores[pid] = scores.get(pid, 0.0) + idf * norm
-        hits = [(pid, s) for pid, s in scores.items() if _passes(self.products[pid], filters)]
-        hits.sort(key=lambda h: (-h[1], str(h[0])))
-        return hits[:limit]
-
-
 # ---------------------------------------------------------------------------- scoring
 
+_SQRT2 = math.sqrt(2.0)
+_VOCABULARY_SAMPLE = 300  # best-matching candidates read for the facet words a query names
+_vocabularies: dict[frozenset, QueryVocabulary] = {}  # by the values they cover (catalogues change rarely)
 _VERBS = {
     "purchase": "you often buy",
     "cart": "you often add",
@@ -155,70 +76,141 @@ def _facet_reason(v: FacetValue) -> str:
     return f"{verb} {v.value}"
 
 
+class _Scorer:
+    """One profile's preference score, read off once per ranking: per facet value its
+    effective affinity and reason, per category the budget band and size."""
+
+    def __init__(self, profile: Profile, config: Config) -> None:
+        self.config = config
+        self.values: dict[str, dict[str, tuple[float, float, str | None]]] = {}
+        for facet, vals in profile.facets.items():
+            table = {}
+            for fv in vals.values():
+                a = -config.never_penalty if fv.state == "never" else fv.affinity
+                shows = fv.affinity > 0 and (fv.state in ("shown", "pinned") or fv.affinity >= 0.3)
+                table[fv.value] = (a, fv.affinity, _facet_reason(fv) if shows else None)
+            self.values[facet] = table
+        self.budget = {}
+        for cat, b in profile.budget.items():
+            if b.max > 0:
+                prior = None
+                if b.source != "user" and b.prior_middle and b.prior_sd:
+                    half = math.log(b.max / max(b.min, 1e-6)) / 2
+                    mid = math.log(b.prior_middle)
+                    prior = (mid - half, mid + half, b.prior_sd)
+                self.budget[cat] = ((math.log(max(b.min, 1e-6)), math.log(b.max), b.sd), prior)
+        self.size = {cat: sz for cat, sz in profile.size.items()
+                     if sz.state in ("shown", "user") or sz.kept_purchases > 0}
+        self.tables = [(f, t, config.facet_weights[f]) for f, t in self.values.items() if t]
+
+    def score(self, product: Mapping[str, Any], skip: set[str]) -> tuple[float, list[tuple[float, str]]]:
+        config = self.config
+        score = 0.0
+        reasons: list[tuple[float, str]] = []
+        for facet, table, w in self.tables:
+            if facet in skip:
+                continue
+            values = facet_values(product, facet)
+            best = None
+            worst = 0.0
+            for value in values:
+                hit = table.get(value)
+                if hit is None:
+                    continue
+                if hit[0] > 0 and (best is None or hit[1] > best[1]):
+                    best = hit
+                if hit[0] < worst:
+                    worst = hit[0]
+            if best is not None:
+                score += w * best[1]
+                if best[2] is not None:
+                    reasons.append((w * best[1], best[2]))
+            score += w * worst
+        cat = product.get("category")
+        price = product.get("price")
+        band = self.budget.get(cat)
+        if band is not None and price and price > 0:
+            # The band's position is known up to a Gaussian sd: the price is inside, above or
+            # below it with some probability. A learned band counts only as far as the evidence
+            # moved it from where it was before any (the category's middle): otherwise the
+            # prior alone would push every shopper toward mid-priced products.
+            lp = math.log(price)
+            learned, prior = band
+            term = _price_term(lp, *learned, config)
+            if prior is not None:
+                term = (term[0] - _price_term(lp, *prior, config)[0], term[1])
+            score += term[0]
+            if term[1] >= 0.5 and term[0] > 0:
+                reasons.append((term[0], f"in your usual budget for {cat}"))
+        size = self.size.get(cat)
+        sizes = product.get("sizes") or ()
+        if size is not None and sizes:
+            conf = size.confidence
+            if size.size in sizes:
+                bonus = config.size_in_stock_bonus * size.fit_probability(sizes) * conf
+                score += bonus
+                reasons.append((bonus, f"your size {size.size} is in stock"))
+            else:
+                score -= config.size_missing_penalty * conf
+        return score, reasons
+
+
+def _price_term(lp: float, lo: float, hi: float, sd: float, config: Config) -> tuple[float, float]:
+    """(score, P(inside)) of log-price ``lp`` against the band [lo, hi] whose position has sd ``sd``."""
+    above, below = _beyond(lp - hi, sd), _beyond(lo - lp, sd)
+    inside = max(0.0, 1.0 - above - below)
+    score = config.budget_inside_bonus * inside
+    for d, p_out, factor in ((lp - hi, above, 1.0), (lo - lp, below, 0.5)):
+        # Below the band hurts half as much: cheaper than usual is rarely a deal-breaker.
+        if d > config.budget_near:
+            frac = min(1.0, (d - config.budget_near) / (config.budget_far - config.budget_near))
+            score -= config.budget_outside_penalty * p_out * frac * factor
+    return score, inside
+
+
+def _beyond(d: float, sd: float) -> float:
+    """P(a price ``d`` past the band's edge is past it), the edge known up to a Gaussian sd."""
+    if sd <= 0 or abs(d) > 6.0 * sd:
+        return 1.0 if d > 0 else 0.0
+    return 0.5 * (1.0 + math.erf(d / (sd * _SQRT2)))
+
+
 def preference_score(
     product: Mapping[str, Any], profile: Profile, config: Config = DEFAULT_CONFIG, skip_facets: Iterable[str] = ()
 ) -> tuple[float, list[tuple[float, str]]]:
     """The profile's score for one product (about −1…1) and its weighted reasons.
 
     ``skip_facets``: facets the query names, which get neither boost nor penalty.
-    Learned values count by their affinity (already scaled by confidence, so "still
+    Learned values count by their affinity (how far the evidence moved them, so "still
     learning" values count less); overrides count fully: pinned +1, never −1 (times
-    ``never_penalty``), removed 0.
+    ``never_penalty``), removed 0. Inside the budget band helps, far outside hurts (below
+    it half as much); the shopper's size in stock helps.
     """
-    skip = set(skip_facets)
-    score = 0.0
-    reasons: list[tuple[float, str]] = []
-    for facet, values in item_facets(product).items():
-        if facet in skip:
-            continue
-        w = config.facet_weight(facet)
-        best: FacetValue | None = None
-        worst = 0.0
-        for value in values:
-            fv = profile.value(facet, value)
-            if fv is None:
-                continue
-            a = fv.affinity
-            if fv.state == "never":
-                a = -config.never_penalty
-            if a > 0 and (best is None or a > best.affinity):
-                best = fv
-            if a < worst:
-                worst = a
-        if best is not None:
-            score += w * best.affinity
-            if best.state in ("shown", "pinned") or best.affinity >= 0.3:
-                reasons.append((w * best.affinity, _facet_reason(best)))
-        score += w * worst
-    cat = product.get("category")
-    price = product.get("price")
-    budget = profile.budget.get(cat) if cat else None
-    if budget is not None and price and price > 0 and budget.max > 0:
-        lp, lo, hi = math.log(price), math.log(max(budget.min, 1e-6)), math.log(budget.max)
-        conf = budget.confidence
-        if lo <= lp <= hi:
-            bonus = config.budget_inside_bonus * conf
-            score += bonus
-            if budget.state in ("shown", "user"):
-                reasons.append((bonus, f"in your usual budget for {cat}"))
-        else:
-            d = (lo - lp) if lp < lo else (lp - hi)
-            if d > config.budget_near:
-                frac = min(1.0, (d - config.budget_near) / (config.budget_far - config.budget_near))
-                # Below the band hurts half as much: cheaper than usual is rarely a deal-breaker.
-                score -= config.budget_outside_penalty * conf * frac * (0.5 if lp < lo else 1.0)
-    size = profile.size.get(cat) if cat else None
-    sizes = product.get("sizes") or []
-    if size is not None and len(sizes) > 0 and (size.state in ("shown", "user") or size.kept_purchases > 0):
-        fit = size.fit_probability(sizes)
-        conf = size.confidence
-        if size.size in sizes:
-            bonus = config.size_in_stock_bonus * fit * conf
-            score += bonus
-            reasons.append((bonus, f"your size {size.size} is in stock"))
-        else:
-            score -= config.size_missing_penalty * conf
-    return score, reasons
+    return _Scorer(profile, config).score(product, set(skip_facets))
+
+
+def _named_facets(query: str, cands: Sequence[tuple[Mapping[str, Any], float, Sequence[str]]]) -> dict[str, list[str]]:
+    """The facet values the query names, in the words of what it matched.
+
+    The vocabulary is the candidates' own values (plus the shoppers' usual words for
+    them): a value the query names is carried by the products that matched it.
+    """
+    values: dict[str, set[str]] = {f: set() for f in FACETS}
+    for c in cands[:_VOCABULARY_SAMPLE]:
+        for facet in FACETS:
+            values[facet].update(facet_values(c[0], facet))
+    key = frozenset((f, v) for f, vs in values.items() for v in vs)
+    vocabulary = _vocabularies.get(key)
+    if vocabulary is None:
+        if len(_vocabularies) >= 64:
+            _vocabularies.clear()
+        vocabulary = _vocabularies[key] = QueryVocabulary(values)
+    return vocabulary.parse(query)
+
+
+def match_reason(matched: Sequence[str]) -> str:
+    """The text reason of a result: the query's words it matched, and only those."""
+    return f"matches “{' '.join(matched)}”" if matched else "a match for your search"
 
 
 class _StyleTest:
@@ -237,7 +229,7 @@ class _StyleTest:
         for v in profile.facets.get("style", {}).values():
             if v.state in ("shown", "pinned"):
                 self.sure.add(v.value)
-            elif hi > lo and v.state == "learning" and v.posterior is not None and v.positive > 0 and lo <= v.posterior <= hi:
+            elif hi > lo and v.state == "learning" and v.posterior is not None and v.share > 0 and lo <= v.posterior <= hi:
                 self.unsure.add(v.value)
         self.profile = profile
 
@@ -258,36 +250,37 @@ class _StyleTest:
 
 def rank(
     query: str,
-    candidates_with_relevance: Sequence[tuple[Mapping[str, Any], float]],
+    candidates: Sequence[tuple[Mapping[str, Any], float, Sequence[str]]],
     profile: Profile | None,
     config: Config = DEFAULT_CONFIG,
     personalize: bool = True,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Order candidates for one query: ``[{"product", "score", "reasons"}]``, best first.
 
-    ``candidates_with_relevance``: ``(product, relevance)`` from the text engine (any
-    scale; at most ``config.fts_cap`` are considered). Relevance is normalised by the best
-    match so λ means the same for every query. With personalisation off (or no profile)
-    the result is the engine's order, unchanged.
+    ``candidates``: ``(product, relevance, query words it matched)`` from the text engine
+    (relevance on any scale; at most ``config.fts_cap`` are considered). Relevance is
+    normalised by the best match so λ means the same for every query. With
+    personalisation off (or no profile) the result is the engine's order, unchanged.
+    ``limit``: only the best that many are returned (all by default).
     """
-    cands = list(candidates_with_relevance)[: config.fts_cap]
+    cands = list(candidates)[: config.fts_cap]
     if not cands:
         return []
-    top_rel = max((r for _, r in cands), default=0.0)
-    norm = [(p, (r / top_rel) if top_rel > 0 else 0.0) for p, r in cands]
-    base_order = sorted(range(len(norm)), key=lambda i: -norm[i][1])  # stable: engine order on ties
-    match_reason = f"matches “{query.strip()}”" if query and query.strip() else "popular right now"
+    top_rel = max((c[1] for c in cands), default=0.0)
+    norm = [(c[1] / top_rel) if top_rel > 0 else 0.0 for c in cands]
+    base_order = sorted(range(len(cands)), key=lambda i: -norm[i])  # stable: engine order on ties
     on = personalize and profile is not None and profile.personalize and config.lam > 0
     if not on:
-        return [{"product": norm[i][0], "score": round(norm[i][1], 6), "reasons": [match_reason]} for i in base_order]
+        return [{"product": cands[i][0], "score": round(norm[i], 6), "reasons": [match_reason(cands[i][2])]}
+                for i in base_order[:limit]]
 
-    named = set(parse_query_facets(query).keys())
+    named = set(_named_facets(query, cands))
+    scorer = _Scorer(profile, config)
     scored = []
-    for i, (product, rel) in enumerate(norm):
-        pref, reasons = preference_score(product, profile, config, named)
-        reasons.sort(key=lambda r: -r[0])
-        texts = [t for w, t in reasons if w > 0][: config.max_reasons]
-        scored.append((rel + config.lam * pref, i, texts))
+    for i, c in enumerate(cands):
+        pref, reasons = scorer.score(c[0], named)
+        scored.append((norm[i] + config.lam * pref, i, reasons))
     scored.sort(key=lambda s: (-s[0], s[1]))
 
     # Guardrail 1: at most `guard_brand_top10` items of one brand in the top 10.
@@ -296,7 +289,7 @@ def rank(
     brand_count: dict[Any, int] = {}
     for _, i, _ in scored:
         if len(order) < 10:
-            brand = norm[i][0].get("brand")
+            brand = cands[i][0].get("brand")
             if brand_count.get(brand, 0) >= config.guard_brand_top10:
                 deferred.append(i)
                 continue
@@ -312,16 +305,26 @@ def rank(
     # result that tests an unsure style (_StyleTest), else the best unpersonalised one.
     explore: dict[int, str | None] = {}  # index -> the style it tests, or None
     test = _StyleTest(profile, config)
+
+    def keeps_brand_cap(i: int, pos: int) -> bool:
+        """Moving ``i`` to ``pos`` keeps guardrail 1 (the nine others left in the top 10 are counted)."""
+        if pos >= 10:
+            return True
+        brand = cands[i][0].get("brand")
+        others = [j for j in order[:10] if j != i][:9]
+        return sum(cands[j][0].get("brand") == brand for j in others) < config.guard_brand_top10
+
     for rank_1 in sorted(config.explore_ranks):
         pos = rank_1 - 1
         if pos >= len(order):
             break
         pick, tested = None, None
         if test.unsure:
-            pick, tested = next(((i, t) for i in order[pos:] if (t := test.style_tested(norm[i][0]))), (None, None))
+            pick, tested = next(((i, t) for i in order[pos:] if (t := test.style_tested(cands[i][0]))
+                                 and keeps_brand_cap(i, pos)), (None, None))
         if pick is None:
             above = set(order[:pos])
-            pick = next((i for i in base_order if i not in above), None)
+            pick = next((i for i in base_order if i not in above and keeps_brand_cap(i, pos)), None)
         if pick is None:
             continue
         if pick != order[pos]:
@@ -329,13 +332,14 @@ def rank(
             order.insert(pos, pick)
         explore[pick] = tested
 
-    by_index = {i: (s, texts) for s, i, texts in scored}
+    by_index = {i: (s, reasons) for s, i, reasons in scored}
     results = []
-    for i in order:
-        s, texts = by_index[i]
+    for i in order[:limit]:
+        s, reasons = by_index[i]
+        texts = [t for w, t in sorted(reasons, key=lambda r: -r[0]) if w > 0][: config.max_reasons]
         if i in explore and explore[i] is not None:
-            texts = [match_reason, f"to learn whether you like {explore[i]}"]
+            texts = [match_reason(cands[i][2]), f"to learn whether you like {explore[i]}"]
         elif i in explore and not texts:
-            texts = [match_reason, "a top match outside your usual picks"]
-        results.append({"product": norm[i][0], "score": round(s, 6), "reasons": texts or [match_reason]})
+            texts = [match_reason(cands[i][2]), "a top match outside your usual picks"]
+        results.append({"product": cands[i][0], "score": round(s, 6), "reasons": texts or [match_reason(cands[i][2])]})
     return results
