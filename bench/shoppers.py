@@ -518,11 +518,13 @@ def _fmt(v: float | None, pct: bool) -> str:
     return f"{100 * v:.1f}%" if pct else f"{v:.3f}"
 
 
-def _cell(row: dict[str, Any] | None, which: str, pct: bool) -> str:
+def _cell(row: dict[str, Any] | None, which: str, pct: bool, populations: int) -> str:
     if row is None:
         return "—"
     lo, hi = row[f"{which}_ci"]
-    return f"{_fmt(row[which], pct)} [{_fmt(lo, pct)}, {_fmt(hi, pct)}]"
+    # A metric some populations never reach (no budget shown, no size bought twice) says over how many.
+    few = f" n={row['populations']}" if row["populations"] < populations else ""
+    return f"{_fmt(row[which], pct)} [{_fmt(lo, pct)}, {_fmt(hi, pct)}]{few}"
 
 
 def print_table(data: dict[str, Any]) -> None:
@@ -531,13 +533,13 @@ def print_table(data: dict[str, Any]) -> None:
           f"{data['split']}, {data['sessions']} sessions each, {len(data['catalogues'])} catalogues "
           f"({', '.join(data['catalogues'])}), {data['seconds']:.1f} s on {data['jobs']} process(es)")
     print("mean and worst decile over populations [95% bootstrap interval]")
-    width = 34
+    width = 40
     header = f"{'after N sessions':<22}" + "".join(f"{cp:>{width}}" for cp in CHECKPOINTS)
     print(header)
     print("-" * len(header))
     for key, label, _higher, pct, _target in METRICS:
         for which, name in (("mean", "mean"), ("worst_decile", "worst 10%")):
-            cells = "".join(f"{_cell(agg[str(cp)][key], which, pct):>{width}}" for cp in CHECKPOINTS)
+            cells = "".join(f"{_cell(agg[str(cp)][key], which, pct, data['populations']):>{width}}" for cp in CHECKPOINTS)
             print(f"{label + ' ' + name:<22}" + cells)
     for key, label in (("displayed_per_shopper", "displayed values"), ("budgets_per_shopper", "budgets shown"),
                        ("signals_per_shopper", "signals logged")):
