@@ -37,7 +37,7 @@ def _norm(facet, value):
     return value if facet == "brand" else value.lower()
 
 
-@query(args={})
+@query(args={}, returns=v.array(v.object({"name": FACET, "label": v.string(), "singular": v.string()})))
 async def facets(ctx, args):
     """The learned facets in the order the profile shows them: ``[{"name", "label", "singular"}]``.
 

@@ -1,7 +1,7 @@
 // The app's function references, typed from its Python validators by `prefmem codegen`
 // (src/_generated, written by `make`; contract: ../shared/docs/PREFERENCES.md), the shapes
 // of the results the page reads, and turning errors into sentences a shopper can act on.
-import type { FunctionArgs } from "convex/server";
+import type { FunctionArgs, FunctionReturnType } from "convex/server";
 import type { api as Api } from "./_generated/api";
 import type { Doc, Id } from "./_generated/dataModel";
 
@@ -18,7 +18,9 @@ export type Product = Doc<"products"> & { imageUrl?: string | null };
 /** A row of saved_items:list. */
 export type SavedRow = Doc<"saved_items"> & { product: Product | null };
 
-export type Facet = "style" | "color" | "brand" | "category";
+/** One facet as preferences:facets lists them, in the order the profile shows them (functions/_lib/catalog.FACET_INFO). */
+export type FacetInfo = FunctionReturnType<typeof Api.preferences.facets>[number];
+export type Facet = FacetInfo["name"];
 export type ValueState = "shown" | "learning" | "pinned" | "removed" | "never";
 
 /** One value of a facet in preferences:get (functions/_lib/profile_view.py). */
@@ -33,9 +35,6 @@ export type FacetValue = {
   prior?: Numeric | null;
   evidence?: { items?: Numeric; signals?: Numeric; lastSeen?: Numeric | null };
 };
-
-/** One facet as preferences:facets lists them, in the order the profile shows them. */
-export type FacetInfo = { name: Facet; label: string; singular: string };
 
 type Learned = { source?: "user" | "learned"; confidence?: Numeric; locked?: boolean };
 export type BudgetBand = Learned & { min: Numeric; max: Numeric };

@@ -285,7 +285,7 @@ export type DataModel = {
         type: "dismiss";
         ts: number;
         productId: Id<"products">;
-        reason?: string;
+        reason?: "not_my_style" | "wrong_color" | "too_pricey" | "not_my_brand" | "not_my_category";
       }
       | {
         _id: Id<"signals">;
@@ -294,7 +294,7 @@ export type DataModel = {
         type: "return";
         ts: number;
         productId: Id<"products">;
-        reason?: string;
+        reason?: "too_small" | "too_big" | "other";
         size?: string;
       }
       | {
