@@ -40,6 +40,19 @@ class FunctionDef:
 
 
 
+SYSTEM_PREFIX = "_system/"  # the runtime's own functions: no app module can have this path
+
+
+def system_function(kind: str, path: str, args: Any = None) -> Callable[[Callable], FunctionDef]:
+    """``@system_function("mutation", "scheduler:finish")``: one of the runtime's own
+    functions (``_system/scheduler:finish``), internal, so only the admin may call it."""
+
+    def wrap(handler: Callable) -> FunctionDef:
+        return FunctionDef(handler, kind, internal=True, args=args_validator(args), path=SYSTEM_PREFIX + path)
+
+    return wrap
+
+
 def _decorator(kind: str, internal: bool) -> Callable[..., Any]:
     def decorate(fn: Callable | None = None, *, args: Any = None, returns: Validator | None = None,
                  name: str | None = None) -> Any:

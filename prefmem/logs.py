@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from prefmem.functions import SYSTEM_PREFIX
+
 _collector: contextvars.ContextVar["LogCollector | None"] = contextvars.ContextVar("prefmem_log_collector",
                                                                                   default=None)
 
@@ -136,8 +138,6 @@ class ExecutionRecord:
                 "error": self.error, "requestId": self.request_id, "logLines": self.lines,
                 "durationMs": round(self.duration_ms, 3)}
 
-
-SYSTEM_PREFIX = "_system/"
 
 
 class ExecutionLog:

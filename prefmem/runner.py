@@ -449,7 +449,7 @@ class Runner:
                       journal: str | None = None) -> Outcome:
         """Run a query synchronously at ``snapshot``."""
         tx = Transaction(self.app.catalog, snapshot, self.limits, now_ms=self.app.clock.now_ms(),
-                         deadline=self._deadline())
+                         deadline=self._deadline(), reader=fn.path)
         tx.journal_in = journal
         ctx = QueryCtx(tx, identity, self._query_seed(fn, snapshot.ts), self.app)
         ctx.storage = QueryStorage(ctx.db, self.app)
@@ -465,7 +465,7 @@ class Runner:
         to ``buffer``. A failed mutation's writes stay in the buffer: the caller takes
         them back out (the committer does, with the buffer's undo marks)."""
         tx = Transaction(self.app.catalog, snapshot, self.limits, now_ms=self.app.clock.now_ms(), buffer=buffer,
-                         deadline=self._deadline())
+                         deadline=self._deadline(), reader=fn.path)
         # Mutations never rerun for a cache, so each execution draws its own numbers.
         ctx = MutationCtx(tx, identity, None, self.app)
         outcome = self._execute_sync(fn, args, tx, ctx)

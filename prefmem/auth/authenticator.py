@@ -44,19 +44,18 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, registry: Any, *, data_dir: str | Path | None = None, db_path: str | Path | None = None,
+    def __init__(self, registry: Any, *, data_dir: str | Path | None = None,
                  cors_origins: list[str] | None = None, admin_key: str | None = None,
                  min_refetch_s: float | None = None) -> None:
-        """``registry``: a ``Registry``, or anything with a ``.registry`` (the application: follows reloads).
+        """``registry``: a ``Registry``, or the ``Application`` (follows reloads, and keeps the
+        password provider's accounts in its database).
 
         ``data_dir`` holds the admin key and the password provider's signing key; without it
-        both exist only in memory. ``db_path`` is the database file the password provider
-        keeps its users in. ``cors_origins`` (plus ``PREFMEM_AUTH_CORS_ORIGINS``) may call the
-        auth endpoints from a browser.
+        both exist only in memory. ``cors_origins`` (plus ``PREFMEM_AUTH_CORS_ORIGINS``) may
+        call the auth endpoints from a browser.
         """
         self._registry_source = registry
         self.data_dir = Path(data_dir) if data_dir is not None else None
-        self.db_path = db_path
         self.admin_key = admin_key or keys.load_or_create_admin_key(self.data_dir)
         self.signing_key = keys.load_or_create_signing_key(self.data_dir)
         env_origins = [o.strip().rstrip("/") for o in os.environ.get("PREFMEM_AUTH_CORS_ORIGINS", "").split(",")]
@@ -73,8 +72,7 @@ class Authenticator:
         """The authenticator of a running ``Backend``: keys in its data directory, users in its database."""
         db = str(backend.db_path)
         in_memory = db == ":memory:" or db.startswith("file::memory:")
-        return cls(backend.app, data_dir=None if in_memory else Path(db).resolve().parent,
-                   db_path=None if in_memory else db, cors_origins=cors_origins)
+        return cls(backend.app, data_dir=None if in_memory else Path(db).resolve().parent, cors_origins=cors_origins)
 
     @property
     def registry(self) -> Any:
@@ -96,7 +94,10 @@ class Authenticator:
         except ValueError as err:
             raise ConfigError(f"auth_config.py: {err}") from None
         if self._password is None:
-            self._password = PasswordAuth(self.db_path or ":memory:", self.signing_key, options)
+            if not hasattr(self._registry_source, "persistence"):
+                raise ConfigError("auth_config.py: the password provider keeps its accounts in the app's database, "
+                                  "and this server has none")
+            self._password = PasswordAuth(self._registry_source, self.signing_key, options)
         else:
             self._password.configure(options)
         return self._password.provider()
@@ -183,9 +184,7 @@ class Authenticator:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-        if self._password is not None:
-            self._password.close()
-            self._password = None
+        self._password = None
 
 
 BAD_ADMIN_KEY = "The provided admin key was invalid for this instance"

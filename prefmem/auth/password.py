@@ -67,77 +67,38 @@ count by email whether or not the account exists; a lockout, once reached, is al
 and survives a restart. The client address is the socket peer: behind a reverse proxy, all
 clients share the proxy's address.
 
-Storage: why separate SQLite tables
------------------------------------
-Users, sessions and refresh tokens live in the tables ``prefmem_auth_users``,
-``prefmem_auth_sessions`` and ``prefmem_auth_refresh_tokens`` of the same SQLite file as
-the documents, through a connection of their own — not in Convex system tables. Password
-hashes and token hashes must never be readable by application functions, appear in
-``prefmem data`` / ``prefmem export`` snapshots, or be overwritten by ``prefmem import``,
-and auth bookkeeping needs neither reactivity nor commit timestamps; the slow hashing
-happens outside the serial committer. Keeping them in the same file means one file to back
-up and restore. The database runs in WAL mode and its writer takes ``BEGIN IMMEDIATE``
-transactions, so this connection's short ``BEGIN IMMEDIATE`` transactions simply wait
-their turn (``busy_timeout``).
+Storage
+-------
+Users, sessions, refresh tokens and lockouts are private system tables of the app's own
+database (``prefmem/auth/accounts.py``): every engine and every worker process shares
+them, each change is a transaction like any other (a sign-out reaches every process's open
+sockets through the write log), and no app function can read them. The slow hashing
+happens outside those transactions.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
-import sqlite3
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from joserfc import jwk, jwt
 
+from prefmem.auth.accounts import AuthStore, User
 from prefmem.auth.jwks import LocalJwks
 from prefmem.auth.providers import Provider
 from prefmem.errors import AuthFailed
 
+if TYPE_CHECKING:
+    from prefmem.application import Application
+
 DEFAULT_ISSUER = "prefmem-password"
 DEFAULT_APPLICATION_ID = "prefmem"
-
-SCHEMA_SQL = """
-CREATE TABLE IF NOT EXISTS prefmem_auth_users (
-    id TEXT PRIMARY KEY,
-    email TEXT NOT NULL UNIQUE,
-    name TEXT,
-    password_hash TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS prefmem_auth_sessions (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    revoked_at REAL,
-    revoke_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS prefmem_auth_sessions_by_user ON prefmem_auth_sessions (user_id);
-CREATE TABLE IF NOT EXISTS prefmem_auth_refresh_tokens (
-    token_hash TEXT PRIMARY KEY,
-    session_id TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    used_at REAL
-);
-CREATE INDEX IF NOT EXISTS prefmem_auth_refresh_by_session ON prefmem_auth_refresh_tokens (session_id);
-CREATE TABLE IF NOT EXISTS prefmem_auth_lockouts (
-    kind TEXT NOT NULL,
-    key TEXT NOT NULL,
-    until REAL NOT NULL,
-    PRIMARY KEY (kind, key)
-);
-"""
-
 
 class PasswordAuthError(Exception):
     """A refused auth request: HTTP status, a stable code and a message for the user."""
@@ -255,176 +216,14 @@ class AttemptLimiter:
             del self._failures[next(iter(self._failures))]
 
 
-# ---------------------------------------------------------------------------- storage
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass
-class User:
-    id: str
-    email: str
-    name: str | None
-    password_hash: str
-
-    def public(self) -> dict[str, Any]:
-        return {"id": self.id, "email": self.email, "name": self.name}
-
-
-class AuthStore:
-    """Users, sessions and refresh tokens in their own tables of the database file."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        if self.path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
-        self._lock = threading.Lock()
-        with self._lock:
-            self._conn.executescript(SCHEMA_SQL)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def _tx(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-            return result
-
-    def _read(self, sql: str, params: tuple) -> Any:
-        with self._lock:
-            return self._conn.execute(sql, params).fetchone()
-
-    # -- users -----------------------------------------------------------------------------
-
-    def user_by_email(self, email: str) -> User | None:
-        row = self._read("SELECT id, email, name, password_hash FROM prefmem_auth_users WHERE email=?", (email,))
-        return User(*row) if row else None
-
-    def user_by_id(self, user_id: str) -> User | None:
-        row = self._read("SELECT id, email, name, password_hash FROM prefmem_auth_users WHERE id=?", (user_id,))
-        return User(*row) if row else None
-
-    def create_user(self, email: str, name: str | None, password_hash: str) -> User | None:
-        """The new user, or None if the email is taken."""
-        user = User("user_" + secrets.token_hex(12), email, name, password_hash)
-        now = time.time()
-        try:
-            self._tx(lambda c: c.execute(
-                "INSERT INTO prefmem_auth_users (id, email, name, password_hash, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (user.id, email, name, password_hash, now, now)))
-        except sqlite3.IntegrityError:
-            return None
-        return user
-
-    def set_password_hash(self, user_id: str, password_hash: str) -> None:
-        self._tx(lambda c: c.execute("UPDATE prefmem_auth_users SET password_hash=?, updated_at=? WHERE id=?",
-                                     (password_hash, time.time(), user_id)))
-
-    # -- sessions and refresh tokens -------------------------------------------------------
-
-    def start_session(self, user_id: str, refresh_ttl_s: float) -> tuple[str, str]:
-        """A new session for the user: ``(session id, refresh token)``."""
-        session_id = secrets.token_hex(16)
-        token = secrets.token_urlsafe(32)
-        now = time.time()
-
-        def run(c: sqlite3.Connection) -> None:
-            c.execute("INSERT INTO prefmem_auth_sessions (id, user_id, created_at) VALUES (?, ?, ?)",
-                      (session_id, user_id, now))
-            c.execute("INSERT INTO prefmem_auth_refresh_tokens (token_hash, session_id, created_at, expires_at) "
-                      "VALUES (?, ?, ?, ?)", (_hash_token(token), session_id, now, now + refresh_ttl_s))
-
-        self._tx(run)
-        return session_id, token
-
-    def rotate(self, refresh_token: str, refresh_ttl_s: float) -> tuple[str, str, str]:
-        """Spend a refresh token: ``(user id, session id, new refresh token)``; raises PasswordAuthError."""
-        now = time.time()
-        new_token = secrets.token_urlsafe(32)
-
-        def run(c: sqlite3.Connection) -> tuple[str, str, str] | PasswordAuthError:
-            row = c.execute(
-                "SELECT t.session_id, t.expires_at, t.used_at, s.user_id, s.revoked_at FROM prefmem_auth_refresh_tokens t "
-                "JOIN prefmem_auth_sessions s ON s.id = t.session_id WHERE t.token_hash=?",
-                (_hash_token(refresh_token),)).fetchone()
-            if row is None:
-                return PasswordAuthError(401, "InvalidRefreshToken", "this refresh token is not known; sign in again")
-            session_id, expires_at, used_at, user_id, revoked_at = row
-            if revoked_at is not None:
-                return PasswordAuthError(401, "InvalidRefreshToken",
-                                         "this session has ended (signed out or revoked); sign in again")
-            if used_at is not None:
-                # A spent token came back: someone kept a copy. End the whole session.
-                c.execute("UPDATE prefmem_auth_sessions SET revoked_at=?, revoke_reason=? WHERE id=?",
-                          (now, "refresh token reused", session_id))
-                return PasswordAuthError(401, "InvalidRefreshToken",
-                                         "this refresh token was already used, so the session has been revoked "
-                                         "for safety; sign in again")
-            if expires_at < now:
-                return PasswordAuthError(401, "InvalidRefreshToken", "this refresh token has expired; sign in again")
-            c.execute("UPDATE prefmem_auth_refresh_tokens SET used_at=? WHERE token_hash=?",
-                      (now, _hash_token(refresh_token)))
-            c.execute("INSERT INTO prefmem_auth_refresh_tokens (token_hash, session_id, created_at, expires_at) "
-                      "VALUES (?, ?, ?, ?)", (_hash_token(new_token), session_id, now, now + refresh_ttl_s))
-            return user_id, session_id, new_token
-
-        result = self._tx(run)  # a reuse must commit its revocation, so errors are returned, not raised
-        if isinstance(result, PasswordAuthError):
-            raise result
-        return result
-
-    def session_for_refresh_token(self, refresh_token: str) -> str | None:
-        row = self._read("SELECT session_id FROM prefmem_auth_refresh_tokens WHERE token_hash=?",
-                         (_hash_token(refresh_token),))
-        return row[0] if row else None
-
-    def revoke_session(self, session_id: str, reason: str) -> bool:
-        def run(c: sqlite3.Connection) -> bool:
-            cur = c.execute("UPDATE prefmem_auth_sessions SET revoked_at=?, revoke_reason=? "
-                            "WHERE id=? AND revoked_at IS NULL", (time.time(), reason, session_id))
-            return cur.rowcount > 0
-
-        return bool(self._tx(run))
-
-    def delete_user(self, user_id: str) -> bool:
-        """Delete an account with its sessions and refresh tokens, in one transaction."""
-        def run(c: sqlite3.Connection) -> bool:
-            c.execute("DELETE FROM prefmem_auth_refresh_tokens WHERE session_id IN "
-                      "(SELECT id FROM prefmem_auth_sessions WHERE user_id=?)", (user_id,))
-            c.execute("DELETE FROM prefmem_auth_sessions WHERE user_id=?", (user_id,))
-            return c.execute("DELETE FROM prefmem_auth_users WHERE id=?", (user_id,)).rowcount > 0
-
-        return bool(self._tx(run))
-
-    def save_lockout(self, kind: str, key: str, until: float) -> None:
-        self._tx(lambda c: c.execute("INSERT OR REPLACE INTO prefmem_auth_lockouts (kind, key, until) VALUES (?, ?, ?)",
-                                     (kind, key, until)))
-
-    def active_lockouts(self, now: float) -> list[tuple[str, str, float]]:
-        """Lockouts still running at ``now`` (wall clock); expired ones are deleted."""
-        def run(c: sqlite3.Connection) -> list[tuple[str, str, float]]:
-            c.execute("DELETE FROM prefmem_auth_lockouts WHERE until <= ?", (now,))
-            return c.execute("SELECT kind, key, until FROM prefmem_auth_lockouts").fetchall()
-
-        return self._tx(run)
-
-    def session_active(self, session_id: str, user_id: str) -> bool:
-        row = self._read("SELECT revoked_at FROM prefmem_auth_sessions WHERE id=? AND user_id=?",
-                         (session_id, user_id))
-        return row is not None and row[0] is None
-
-
 # ---------------------------------------------------------------------------- the service
+
+_ROTATE_REFUSALS = {
+    "unknown": "this refresh token is not known; sign in again",
+    "ended": "this session has ended (signed out or revoked); sign in again",
+    "reused": "this refresh token was already used, so the session has been revoked for safety; sign in again",
+    "expired": "this refresh token has expired; sign in again",
+}
 
 def _normalize_email(value: Any) -> str:
     if not isinstance(value, str):
@@ -441,8 +240,8 @@ class PasswordAuth:
 
     MAX_PASSWORD_LENGTH = 1024
 
-    def __init__(self, db_path: str | Path, signing_key: jwk.ECKey, options: Options | None = None) -> None:
-        self.store = AuthStore(db_path)
+    def __init__(self, app: "Application", signing_key: jwk.ECKey, options: Options | None = None) -> None:
+        self.store = AuthStore(app)
         self.signing_key = signing_key
         self.hasher = PasswordHasher()  # Argon2id, RFC 9106 low-memory profile
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
@@ -455,30 +254,33 @@ class PasswordAuth:
         self.account_limiter = AttemptLimiter(o.max_failed_sign_ins, o.lockout_s, o.lockout_s)
         self.address_limiter = AttemptLimiter(o.max_failed_per_address, o.lockout_s, o.lockout_s)
         self.signup_limiter = AttemptLimiter(o.max_sign_ups_per_address, 3600.0, 3600.0)
-        # Lockouts outlive a restart (a restart must not hand an attacker fresh attempts);
-        # counts of failures that have not locked anything yet start again.
+        self._restored = False
+
+    async def _restore_lockouts(self) -> None:
+        """Lockouts outlive a restart (a restart must not hand an attacker fresh attempts);
+        counts of failures that have not locked anything yet start again."""
+        if self._restored:
+            return
+        self._restored = True
         now = time.time()
-        for kind, key, until in self.store.active_lockouts(now):
+        for kind, key, until in await self.store.active_lockouts(now):
             self._limiter(kind).restore(key, until - now)
 
     def _limiter(self, kind: str) -> AttemptLimiter:
         return {"account": self.account_limiter, "address": self.address_limiter,
                 "signup": self.signup_limiter}[kind]
 
-    def _fail(self, kind: str, key: str) -> float:
+    async def _fail(self, kind: str, key: str) -> float:
         """A failed attempt against ``key``; a lockout it causes is also stored."""
         locked = self._limiter(kind).fail(key)
         if locked:
-            self.store.save_lockout(kind, key, time.time() + locked)
+            await self.store.save_lockout(kind, key, time.time() + locked)
         return locked
 
     def configure(self, options: Options) -> None:
         if options != self.options:
             self.options = options
             self._make_limiters()
-
-    def close(self) -> None:
-        self.store.close()
 
     # -- keys and verification -------------------------------------------------------------
 
@@ -493,9 +295,9 @@ class PasswordAuth:
         return Provider("password", self.options.issuer, self.options.application_id, ("ES256",),
                         LocalJwks(self.public_keys), check=self._check_session)
 
-    def _check_session(self, claims: dict[str, Any]) -> None:
+    async def _check_session(self, claims: dict[str, Any]) -> None:
         sid = claims.get("sid")
-        if not isinstance(sid, str) or not self.store.session_active(sid, claims["sub"]):
+        if not isinstance(sid, str) or not await self.store.session_active(sid, claims["sub"]):
             raise AuthFailed("this sign-in session has ended (signed out or revoked); sign in again")
 
     def issue(self, user: User, session_id: str) -> dict[str, Any]:
@@ -546,23 +348,25 @@ class PasswordAuth:
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > 200):
             raise PasswordAuthError(400, "BadRequest", "`name` must be a string of at most 200 characters")
+        await self._restore_lockouts()
         wait = self.signup_limiter.locked_for(address)
         if wait:
             raise PasswordAuthError(429, "TooManyAttempts", f"too many sign-ups from your address; try again in "
                                                             f"{int(wait) + 1} seconds", wait)
-        self._fail("signup", address)  # every sign-up counts against the address
-        user = self.store.create_user(email, name, await self._hash(password))
+        await self._fail("signup", address)  # every sign-up counts against the address
+        user = await self.store.create_user(email, name, await self._hash(password))
         if user is None:
             raise PasswordAuthError(409, "AccountExists", "an account with this email already exists; sign in instead")
-        return self._start(user)
+        return await self._start(user)
 
-    def _start(self, user: User) -> dict[str, Any]:
-        session_id, refresh = self.store.start_session(user.id, self.options.refresh_token_s)
+    async def _start(self, user: User) -> dict[str, Any]:
+        session_id, refresh = await self.store.start_session(user.id, self.options.refresh_token_s)
         return {**self.issue(user, session_id), "refreshToken": refresh}
 
     async def sign_in(self, body: dict[str, Any], address: str) -> dict[str, Any]:
         email = _normalize_email(body.get("email"))
         password = self._password(body.get("password"))
+        await self._restore_lockouts()
         wait = self.address_limiter.locked_for(address)
         if wait:
             raise PasswordAuthError(429, "TooManyAttempts", f"too many failed sign-in attempts from your address; "
@@ -571,11 +375,11 @@ class PasswordAuth:
         if wait:
             raise PasswordAuthError(429, "AccountLocked", f"this account is locked after too many failed sign-in "
                                                           f"attempts; try again in {int(wait) + 1} seconds", wait)
-        user = self.store.user_by_email(email)
+        user = await self.store.user_by_email(email)
         ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
         if user is None or not ok:
-            self._fail("address", address)
-            locked = self._fail("account", email)
+            await self._fail("address", address)
+            locked = await self._fail("account", email)
             if locked:
                 raise PasswordAuthError(429, "AccountLocked", f"wrong email or password; after "
                                         f"{self.options.max_failed_sign_ins} failed attempts this account is locked "
@@ -585,24 +389,27 @@ class PasswordAuth:
                                     f"{'' if left == 1 else 's'} left before the account is locked)")
         self.account_limiter.succeed(email)
         if self.hasher.check_needs_rehash(user.password_hash):
-            self.store.set_password_hash(user.id, await self._hash(password))
-        return self._start(user)
+            await self.store.set_password_hash(user.id, await self._hash(password))
+        return await self._start(user)
 
     async def refresh(self, body: dict[str, Any]) -> dict[str, Any]:
         token = body.get("refreshToken")
         if not isinstance(token, str) or not token:
             raise PasswordAuthError(400, "BadRequest", "`refreshToken` is required")
-        user_id, session_id, new_refresh = self.store.rotate(token, self.options.refresh_token_s)
-        user = self.store.user_by_id(user_id)
+        outcome, new_refresh = await self.store.rotate(token, self.options.refresh_token_s)
+        refused = outcome.get("refused")
+        if refused is not None:
+            raise PasswordAuthError(401, "InvalidRefreshToken", _ROTATE_REFUSALS[refused])
+        user = await self.store.user_by_id(outcome["userId"])
         if user is None:
             raise PasswordAuthError(401, "InvalidRefreshToken", "this account no longer exists")
-        return {**self.issue(user, session_id), "refreshToken": new_refresh}
+        return {**self.issue(user, outcome["sessionId"]), "refreshToken": new_refresh}
 
     async def sign_out(self, body: dict[str, Any], bearer: str | None, verify: Callable[[str], Any]) -> dict[str, Any]:
         session_id = None
         token = body.get("refreshToken")
         if isinstance(token, str) and token:
-            session_id = self.store.session_for_refresh_token(token)
+            session_id = await self.store.session_for_refresh_token(token)
         elif bearer:
             try:
                 await verify(bearer)
@@ -614,7 +421,7 @@ class PasswordAuth:
         else:
             raise PasswordAuthError(400, "BadRequest", "send `refreshToken` in the body or the access token as "
                                                        "`Authorization: Bearer <token>`")
-        revoked = bool(session_id) and self.store.revoke_session(session_id, "signed out")
+        revoked = bool(session_id) and await self.store.revoke_session(session_id, "signed out")
         return {"signedOut": revoked}
 
     async def delete_account(self, bearer: str | None, verify: Callable[[str], Any]) -> dict[str, Any]:
@@ -633,6 +440,6 @@ class PasswordAuth:
             raise PasswordAuthError(401, "InvalidToken", f"cannot delete the account with this token: {err}") from None
         if identity.issuer != self.options.issuer:
             raise PasswordAuthError(401, "InvalidToken", "this token was not issued by the password provider")
-        if not self.store.delete_user(identity.subject):
+        if not await self.store.delete_user(identity.subject):
             raise PasswordAuthError(401, "InvalidToken", "this account no longer exists")
         return {"deleted": True}

@@ -15,7 +15,7 @@ from prefmem.auth.authenticator import impersonated_identity
 from prefmem.dashboard.system import system_function
 from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.functions import FunctionDef
-from prefmem.logs import SYSTEM_PREFIX
+from prefmem.functions import SYSTEM_PREFIX
 from prefmem.validators import v
 
 if TYPE_CHECKING:

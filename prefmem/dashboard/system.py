@@ -8,16 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from prefmem import functions
 from prefmem.functions import FunctionDef
-from prefmem.validators import args_validator
 
-PREFIX = "_system/dashboard/"
+PREFIX = functions.SYSTEM_PREFIX + "dashboard/"
 
 
 def system_function(kind: str, path: str, args: Any = None) -> Callable[[Callable], FunctionDef]:
     """``@system_function("query", "data:tables", args={...})`` → ``_system/dashboard/data:tables``."""
-
-    def wrap(handler: Callable) -> FunctionDef:
-        return FunctionDef(handler, kind, internal=True, args=args_validator(args), path=PREFIX + path)
-
-    return wrap
+    return functions.system_function(kind, "dashboard/" + path, args)

@@ -44,8 +44,10 @@ class Catalog:
     """The schema bound to a database: index ids, table lookup by id."""
 
     def __init__(self, persistence: Persistence, schema: Schema | None,
-                 system_tables: dict[str, TableDef] | None = None):
+                 system_tables: dict[str, TableDef] | None = None, private: dict[str, str] | None = None):
+        """``private``: system tables only the runtime's functions under a path prefix may read."""
         self.persistence = persistence
+        self.private = dict(private or {})
         self.schema = schema or EMPTY_SCHEMA
         self.system_tables = dict(system_tables or {})
         self._indexes: dict[tuple[str, str], Index] = {}
@@ -191,9 +193,11 @@ class Catalog:
     def has_table(self, table: str) -> bool:
         return (table, "by_id") in self._indexes or table in self.schema.tables or table in self.system_tables
 
-    def check_table(self, table: str, *, system: bool) -> None:
+    def check_table(self, table: str, *, system: bool, reader: str | None = None) -> None:
+        """Refuse what ``reader`` (the running function's path) may not touch."""
         if not isinstance(table, str) or not table:
             raise InvalidQuery(f"table name must be a non-empty string, got {table!r}")
+        self.check_private(table, reader)
         if table.startswith("_") and not system:
             raise InvalidQuery(f"table {table!r} is a system table: read it with ctx.db.system")
         if system and not table.startswith("_"):
@@ -201,6 +205,11 @@ class Catalog:
         if self.schema.tables and self.schema.strict_table_names and not table.startswith("_") \
                 and table not in self.schema.tables:
             raise InvalidQuery(f"table {table!r} is not in the schema (tables: {', '.join(sorted(self.schema.tables))})")
+
+    def check_private(self, table: str, reader: str | None) -> None:
+        owner = self.private.get(table)
+        if owner is not None and not (reader or "").startswith(owner):
+            raise InvalidQuery(f"table {table!r} is private to the runtime")
 
     def index(self, table: str, name: str) -> Index | None:
         return self._indexes.get((table, name))

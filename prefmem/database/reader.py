@@ -50,7 +50,7 @@ class Query(LimitedConsumers):
     """``ctx.db.query(table)`` and its chain: index, order, filters, then a consumer."""
 
     def __init__(self, tx: Transaction, table: str, system: bool) -> None:
-        tx.catalog.check_table(table, system=system)
+        tx.catalog.check_table(table, system=system, reader=tx.reader)
         self._tx = tx
         self._table = table
         self._index_name = "by_creation_time"

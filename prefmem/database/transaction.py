@@ -52,8 +52,10 @@ class Transaction:
     ``BufferedSnapshot`` over it, reads back)."""
 
     def __init__(self, catalog: Catalog, snapshot: Snapshot, limits: Limits, *, now_ms: float,
-                 buffer: WriteBuffer | None = None, deadline: float | None = None) -> None:
+                 buffer: WriteBuffer | None = None, deadline: float | None = None, reader: str | None = None) -> None:
+        """``reader``: the path of the function the transaction runs (private tables)."""
         self.catalog = catalog
+        self.reader = reader
         self.snapshot = snapshot
         self.limits = limits
         self.now_ms = now_ms
@@ -105,6 +107,7 @@ class Transaction:
         if table.startswith("_") != system:
             raise InvalidQuery(f"db.get: {doc_id!r} is an id of {'a system' if not system else 'a user'} table "
                                f"{table!r}; use {'ctx.db.system' if not system else 'ctx.db'}.get")
+        self.catalog.check_private(table, self.reader)
         by_id = self.catalog.index(table, "by_id")
         self.check_deadline()
         if by_id is not None:
@@ -156,7 +159,7 @@ class Transaction:
 
     def insert(self, table: str, body: Any, *, system: bool) -> str:
         self._writer()
-        self.catalog.check_table(table, system=system)
+        self.catalog.check_table(table, system=system, reader=self.reader)
         if not isinstance(body, dict):
             raise ValidationError(f"db.insert into {table!r}: the document must be a dict, got {type(body).__name__}")
         body, as_read = self._validate(table, body, "db.insert into {!r}", table)
@@ -173,6 +176,7 @@ class Transaction:
         table = self.catalog.table_of_id(doc_id)
         if table is None or table.startswith("_") != system:
             raise InvalidQuery(f"db.{op}: {doc_id!r} is not an id of a {'system' if system else 'user'} table")
+        self.catalog.check_private(table, self.reader)
         # The old version is read (without counting as a range read): a commit that changes
         # it meanwhile conflicts with this one.
         by_id = self.catalog.index(table, "by_id")

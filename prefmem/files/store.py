@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator
 
 from prefmem.database.reader import system_writer
 from prefmem.errors import InvalidQuery
-from prefmem.functions import FunctionDef
+from prefmem.functions import system_function
 from prefmem.schema import TableDef, define_table
 from prefmem.validators import v
 from prefmem.values import display
@@ -29,24 +29,18 @@ def table_defs() -> dict[str, TableDef]:
     }
 
 
-def _system(kind: str, name: str):  # noqa: ANN202 — a decorator
-    def wrap(handler: Any) -> FunctionDef:
-        return FunctionDef(handler, kind, internal=True, path=f"_system/storage:{name}")
-    return wrap
-
-
 async def new_upload_token(db: Any, now_ms: float) -> str:
     token = secrets.token_urlsafe(24)
     await system_writer(db).insert(TOKENS, {"token": token, "expiresAt": now_ms + UPLOAD_TOKEN_TTL_MS})
     return token
 
 
-@_system("mutation", "issue_token")
+@system_function("mutation", "storage:issue_token")
 async def issue_token(ctx: Any, args: dict) -> str:
     return await new_upload_token(ctx.db, ctx.now)
 
 
-@_system("mutation", "record")
+@system_function("mutation", "storage:record")
 async def record_file(ctx: Any, args: dict) -> dict:
     """Record an uploaded file, consuming its upload token if it came through one:
     ``{"storageId"}``, or ``{"refused": "StorageTokenInvalid" | "StorageTokenExpired"}``
@@ -64,17 +58,17 @@ async def record_file(ctx: Any, args: dict) -> dict:
     return {"storageId": await system_writer(ctx.db).insert(TABLE, meta)}
 
 
-@_system("mutation", "delete")
+@system_function("mutation", "storage:delete")
 async def delete_file(ctx: Any, args: dict) -> None:
     await delete_in(ctx.db, args["id"])
 
 
-@_system("query", "metadata")
+@system_function("query", "storage:metadata")
 async def file_metadata(ctx: Any, args: dict) -> dict | None:
     return await metadata_in(ctx.db, args["id"])
 
 
-@_system("query", "file_metadata")
+@system_function("query", "storage:file_metadata")
 async def get_file_metadata(ctx: Any, args: dict) -> dict | None:
     return await file_metadata_of(ctx.db, args["id"])
 

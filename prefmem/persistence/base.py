@@ -129,6 +129,11 @@ class Persistence(Protocol):
     def listen(self, on_wake: Callable[[], None]) -> None:
         """Call ``on_wake`` on the running loop when another process has committed."""
 
+    def legacy_auth(self) -> dict[str, list[tuple]] | None:
+        """Password-provider rows kept in an earlier layout, to move into system tables."""
+
+    def drop_legacy_auth(self) -> None: ...
+
     def try_lead(self) -> bool:
         """Become the one process of the deployment that runs the scheduler and crons."""
 

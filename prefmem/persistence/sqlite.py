@@ -241,6 +241,30 @@ class SqlitePersistence:
         def __exit__(self, *exc: object) -> None:
             self.owner._release()
 
+    # -- an earlier layout ------------------------------------------------------------------
+
+    _LEGACY_AUTH = {
+        "users": "SELECT id, email, name, password_hash, created_at, updated_at FROM prefmem_auth_users",
+        "sessions": "SELECT id, user_id, created_at, revoked_at, revoke_reason FROM prefmem_auth_sessions",
+        "refresh_tokens": "SELECT token_hash, session_id, created_at, expires_at, used_at "
+                          "FROM prefmem_auth_refresh_tokens",
+        "lockouts": "SELECT kind, key, until FROM prefmem_auth_lockouts",
+    }
+
+    def legacy_auth(self) -> dict[str, list[tuple]] | None:
+        """The password provider's rows from before its accounts became system tables (its
+        own ``prefmem_auth_*`` tables), or None if this file has none."""
+        names = {row[0] for row in self._reader.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "prefmem_auth_users" not in names:
+            return None
+        return {kind: self._reader.execute(sql).fetchall() if f"prefmem_auth_{kind}" in names else []
+                for kind, sql in self._LEGACY_AUTH.items()}
+
+    def drop_legacy_auth(self) -> None:
+        """Once their rows are system documents."""
+        self._in_transaction(lambda conn: [conn.execute(f"DROP TABLE IF EXISTS prefmem_auth_{kind}")
+                                           for kind in self._LEGACY_AUTH])
+
     # -- other processes --------------------------------------------------------------------
 
     def notify_peers(self, ts: int) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from prefmem.database.reader import system_writer
 from prefmem.errors import InvalidQuery, LimitExceeded
-from prefmem.functions import FunctionDef
+from prefmem.functions import FunctionDef, system_function
 from prefmem.schema import TableDef, define_table
 from prefmem.validators import v
 
@@ -37,12 +37,6 @@ def table_def() -> TableDef:
         "completedTime": v.optional(v.number()),
         "state": STATE,
     }).index("by_state", ["state.kind", "scheduledTime"]).index("by_completed", ["completedTime"])
-
-
-def _system(kind: str, name: str):  # noqa: ANN202 — a decorator
-    def wrap(handler: Any) -> FunctionDef:
-        return FunctionDef(handler, kind, internal=True, path=f"_system/scheduler:{name}")
-    return wrap
 
 
 # ---------------------------------------------------------------------------- writing jobs
@@ -75,31 +69,31 @@ class Budget:
 
 # ---------------------------------------------------------------------------- system functions
 
-@_system("query", "due")
+@system_function("query", "scheduler:due")
 async def due_jobs(ctx: Any, args: dict) -> list[dict]:
     """Pending jobs whose time has come, oldest first."""
     return await ctx.db.system.query(TABLE).with_index(
         "by_state", lambda q: q.eq("state.kind", "pending").lte("scheduledTime", args["now"])).take(args["limit"])
 
 
-@_system("query", "next_time")
+@system_function("query", "scheduler:next_time")
 async def next_time(ctx: Any, args: dict) -> float | None:
     job = await ctx.db.system.query(TABLE).with_index("by_state", lambda q: q.eq("state.kind", "pending")).first()
     return None if job is None else job["scheduledTime"]
 
 
-@_system("mutation", "schedule")
+@system_function("mutation", "scheduler:schedule")
 async def schedule(ctx: Any, args: dict) -> str:
     """ctx.scheduler from an action: the job is written at once, in its own transaction."""
     return await insert_job(ctx.db, args["name"], args["args"], args["when"])
 
 
-@_system("mutation", "cancel")
+@system_function("mutation", "scheduler:cancel")
 async def cancel(ctx: Any, args: dict) -> None:
     await cancel_job(ctx.db, args["id"], ctx.now)
 
 
-@_system("mutation", "start_action")
+@system_function("mutation", "scheduler:start_action")
 async def start_action(ctx: Any, args: dict) -> bool:
     """Mark an action job inProgress before it runs: after a crash it is never run again."""
     job = await ctx.db.system.get(args["id"])
@@ -109,7 +103,7 @@ async def start_action(ctx: Any, args: dict) -> bool:
     return True
 
 
-@_system("mutation", "finish")
+@system_function("mutation", "scheduler:finish")
 async def finish(ctx: Any, args: dict) -> None:
     job = await ctx.db.system.get(args["id"])
     if job is None or job["state"]["kind"] in ("success", "failed", "canceled"):
@@ -118,7 +112,7 @@ async def finish(ctx: Any, args: dict) -> None:
     await system_writer(ctx.db).patch(args["id"], {"state": state, "completedTime": ctx.now})
 
 
-@_system("mutation", "fail_interrupted")
+@system_function("mutation", "scheduler:fail_interrupted")
 async def fail_interrupted(ctx: Any, args: dict) -> int:
     """At start-up: actions found inProgress were cut off by a crash; they are failed, not rerun."""
     count = 0
@@ -132,7 +126,7 @@ async def fail_interrupted(ctx: Any, args: dict) -> int:
     return count
 
 
-@_system("mutation", "purge")
+@system_function("mutation", "scheduler:purge")
 async def purge(ctx: Any, args: dict) -> int:
     """Remove settled jobs older than the retention period (7 days)."""
     cutoff = ctx.now - RETENTION_MS

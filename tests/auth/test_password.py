@@ -8,6 +8,9 @@ from joserfc import jwk, jwt
 
 from tests.auth.conftest import call, new_email, sign_up
 from tests.e2e.conftest import RunningServer
+from tests.helpers.server import APPS
+
+APP = APPS / "authapp"
 
 
 def _post(url: str, route: str, body: dict, **kw) -> httpx.Response:
@@ -165,27 +168,28 @@ def test_no_clear_password_in_the_database_file_or_output(tmp_path):
 async def test_a_lockout_survives_a_restart(tmp_path):
     """A restart must not hand a locked account fresh attempts (the counts before it may reset)."""
     from prefmem.auth.password import Options, PasswordAuth, PasswordAuthError
+    from prefmem.testing import TestBackend
 
     db = tmp_path / "data.sqlite3"
     options = Options(max_failed_sign_ins=2, lockout_s=600.0)
     key = jwk.ECKey.generate_key("P-256", auto_kid=True)
-    first = PasswordAuth(db, key, options)
-    await first.sign_up({"email": "lock@example.com", "password": "correct horse battery"}, "127.0.0.1")
-    for _ in range(2):
-        try:
-            await first.sign_in({"email": "lock@example.com", "password": "wrong guess!"}, "127.0.0.1")
-        except PasswordAuthError as err:
-            last = err
-    assert last.code == "AccountLocked"
-    first.close()
+    async with TestBackend(APP / "functions", APP / "schema.py", db=db) as backend:
+        first = PasswordAuth(backend.app, key, options)
+        await first.sign_up({"email": "lock@example.com", "password": "correct horse battery"}, "127.0.0.1")
+        for _ in range(2):
+            try:
+                await first.sign_in({"email": "lock@example.com", "password": "wrong guess!"}, "127.0.0.1")
+            except PasswordAuthError as err:
+                last = err
+        assert last.code == "AccountLocked"
 
-    restarted = PasswordAuth(db, key, options)
-    try:
-        await restarted.sign_in({"email": "lock@example.com", "password": "correct horse battery"}, "127.0.0.1")
-    except PasswordAuthError as err:
-        assert err.code == "AccountLocked" and 500 < err.retry_after <= 600
-    else:
-        raise AssertionError("the restarted server let a locked account sign in")
-    # Another account is not affected.
-    await restarted.sign_up({"email": "free@example.com", "password": "correct horse battery"}, "127.0.0.1")
-    restarted.close()
+    async with TestBackend(APP / "functions", APP / "schema.py", db=db) as backend:
+        restarted = PasswordAuth(backend.app, key, options)
+        try:
+            await restarted.sign_in({"email": "lock@example.com", "password": "correct horse battery"}, "127.0.0.1")
+        except PasswordAuthError as err:
+            assert err.code == "AccountLocked" and 500 < err.retry_after <= 600
+        else:
+            raise AssertionError("the restarted server let a locked account sign in")
+        # Another account is not affected.
+        await restarted.sign_up({"email": "free@example.com", "password": "correct horse battery"}, "127.0.0.1")

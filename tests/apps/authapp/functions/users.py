@@ -28,3 +28,14 @@ async def add_note(ctx, args):
 @internal_query
 async def note_count(ctx, args):
     return float(len(await ctx.db.query("notes").collect()))
+
+
+@internal_query(args={"table": v.string()})
+async def peek(ctx, args):
+    """An app function trying to read the runtime's private tables (it must not)."""
+    return await ctx.db.system.query(args["table"]).collect()
+
+
+@internal_query(args={"id": v.string()})
+async def peek_id(ctx, args):
+    return await ctx.db.system.get(args["id"])

@@ -38,5 +38,17 @@ export declare const internal: {
      * Returns: any (no `returns=` validator).
      */
     note_count: FunctionReference<"query", "internal", any, any>;
+    /**
+     * `users:peek` (internal query):
+     * An app function trying to read the runtime's private tables (it must not).
+     *
+     * Returns: any (no `returns=` validator).
+     */
+    peek: FunctionReference<"query", "internal", { table: string }, any>;
+    /**
+     * `users:peek_id` (internal query).
+     * Returns: any (no `returns=` validator).
+     */
+    peek_id: FunctionReference<"query", "internal", { id: string }, any>;
   };
 };
