@@ -53,6 +53,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.oracle import THRESHOLDS, displayed as oracle_displayed, style_posterior
 from bench.catalogues import CATEGORY_WORDS, CatalogueSpec, CatalogueView, build_catalogue
 from bench.populations import SPLITS, Population, draw
 from bench.report import write_json
@@ -260,6 +261,15 @@ class Tally:
     harmed: int = 0
     queries: int = 0
     signals: list[int] = field(default_factory=list)
+    oracle: dict[float, list] = field(default_factory=dict)  # threshold -> [recalls, false, shown]
+
+    def add_oracle(self, posterior: dict[str, float], me: Shopper) -> None:
+        for t in THRESHOLDS:
+            cell = self.oracle.setdefault(t, [[], 0, 0])
+            shown = oracle_displayed(posterior, t)
+            cell[0].append(len(set(shown[:3]) & set(me.styles)) / min(3, len(me.styles)))
+            cell[1] += sum(s not in me.styles for s in shown)
+            cell[2] += len(shown)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -274,6 +284,9 @@ class Tally:
             "false_by_facet": {f: c[:] for f, c in sorted(self.by_facet.items())},
             "signals_per_shopper": statistics.fmean(self.signals) if self.signals else 0.0,
         }
+        if self.oracle:
+            out["oracle_style"] = {str(t): {"recall_at_3": statistics.fmean(c[0]), "false": c[1] / c[2] if c[2] else 0.0}
+                                   for t, c in self.oracle.items()}
         for kind in ("broad", "specific"):
             d = self.ndcg[kind]
             u, p, o = (statistics.fmean(d[k]) if d[k] else None for k in ("unpers", "pers", "oracle"))
@@ -342,7 +355,13 @@ def _wrong_size(rng: random.Random, system: tuple[str, ...], size: str) -> tuple
     return system[k + step], "too_small" if step < 0 else "too_big"
 
 
-def simulate_shopper(world: World, pop: Population, rng: random.Random, tallies: dict[int, Tally]) -> None:
+def simulate_shopper(world: World, pop: Population, rng: random.Random, tallies: dict[int, Tally],
+                     oracle: bool = False) -> None:
+    """One shopper's sessions; at each checkpoint the served profile is measured into ``tallies``.
+
+    ``oracle``: also measure ``bench/oracle.py``'s ceiling on the styles, from a trace of
+    each session (its query, whose session it was, which signals it logged).
+    """
     view, cfg = world.view, world.config
     me = make_shopper(rng, view, pop)
     partner = make_shopper(rng, view, pop)  # the shared account's other user
@@ -353,6 +372,7 @@ def simulate_shopper(world: World, pop: Population, rng: random.Random, tallies:
     pending_returns: list[dict[str, Any]] = []
     now = 0.0
     seq = 0
+    sessions: list[dict[str, Any]] = []
 
     def log(sig: dict[str, Any]) -> None:
         nonlocal seq
@@ -368,13 +388,14 @@ def simulate_shopper(world: World, pop: Population, rng: random.Random, tallies:
         pending_returns = []
         actor = partner if rng.random() < pop.shared_rate else me
         profile = Profile.from_json(world.served(signals, now)) if pop.personalised else None
-        q = make_query(rng, actor, view, rng.random() < pop.broad_share)
+        q = asked = make_query(rng, actor, view, rng.random() < pop.broad_share)
         results = world.results(q.text, profile, pop.personalised)
         if len(results) < MIN_RESULTS:  # nothing useful: search again with the category's name
             log({"type": "search", "query": q.text, "shown": [r["product"]["sku"] for r in results]})
             q = Query(q.category, q.category, True)
             results = world.results(q.text, profile, pop.personalised)
         log({"type": "search", "query": q.text, "shown": [r["product"]["sku"] for r in results]})
+        sessions.append({"search": len(signals) - 1, "query": q, "asked": asked, "me": actor is me})
         views = 0
         for pos, res in enumerate(results[:pop.examine_depth]):
             if rng.random() > 1.0 / (1.0 + pop.position_bias * pos):
@@ -419,6 +440,7 @@ def simulate_shopper(world: World, pop: Population, rng: random.Random, tallies:
                     elif max((actor.styles.get(s, 0.0) for s in p["styles"]), default=0.0) == 0.0:
                         sig["reason"] = "not_my_style"
                 log(sig)
+        sessions[-1]["end"] = len(signals)
         if rng.random() < pop.gift_rate:  # a gift: someone else's taste and size, kept
             gift = rng.choice(world.products)
             if gift["category"] in view.categories:
@@ -428,21 +450,26 @@ def simulate_shopper(world: World, pop: Population, rng: random.Random, tallies:
                      **({"size": rng.choice(gift["sizes"])} if len(system) > 1 else {})})
         if session in tallies:
             evaluate(world, me, world.served(signals, now + 3_600_000.0), signals, eval_queries, tallies[session])
+            if oracle:
+                post = style_posterior(me, pop, world.products, signals, sessions, view.styles, world.by_id,
+                                       random.Random(pop.seed * 7_919 + session))
+                tallies[session].add_oracle(post, me)
 
 
-def run_population(world: World, pop: Population, shoppers: int) -> dict[str, Any]:
+def run_population(world: World, pop: Population, shoppers: int, oracle: bool = False) -> dict[str, Any]:
     """Simulate ``shoppers`` shoppers of one population: its figures per checkpoint."""
     tallies = {cp: Tally() for cp in CHECKPOINTS}
     rng = random.Random(pop.seed * 1_000_003 + 17)
     for _ in range(shoppers):
-        simulate_shopper(world, pop, random.Random(rng.random()), tallies)
+        simulate_shopper(world, pop, random.Random(rng.random()), tallies, oracle)
     return {"population": pop.describe(), "checkpoints": {str(cp): tallies[cp].summary() for cp in CHECKPOINTS}}
 
 
-def run_populations(pops: list[Population], shoppers: int, config: Config = DEFAULT_CONFIG) -> list[dict[str, Any]]:
+def run_populations(pops: list[Population], shoppers: int, config: Config = DEFAULT_CONFIG,
+                    oracle: bool = False) -> list[dict[str, Any]]:
     """Populations that shop in one catalogue (a worker's task)."""
     world = World(pops[0].catalogue, config)
-    return [run_population(world, p, shoppers) for p in pops]
+    return [run_population(world, p, shoppers, oracle) for p in pops]
 
 
 # ---------------------------------------------------------------------------- the family's table
@@ -493,6 +520,14 @@ def aggregate(results: list[dict[str, Any]]) -> dict[str, Any]:
             }
         for key in ("displayed_per_shopper", "budgets_per_shopper", "signals_per_shopper"):
             rows[key] = statistics.fmean(r["checkpoints"][str(cp)][key] for r in results)
+        if all("oracle_style" in r["checkpoints"][str(cp)] for r in results):
+            rows["oracle_style"] = {}
+            for t in THRESHOLDS:
+                per_pop = [r["checkpoints"][str(cp)]["oracle_style"][str(t)] for r in results]
+                rows["oracle_style"][str(t)] = {
+                    key: {"mean": statistics.fmean(x[key] for x in per_pop),
+                          "worst_decile": worst_decile([x[key] for x in per_pop], key == "recall_at_3")}
+                    for key in ("recall_at_3", "false")}
         out[str(cp)] = rows
     return out
 
@@ -544,6 +579,14 @@ def print_table(data: dict[str, Any]) -> None:
     for key, label in (("displayed_per_shopper", "displayed values"), ("budgets_per_shopper", "budgets shown"),
                        ("signals_per_shopper", "signals logged")):
         print(f"{label + ' (mean)':<22}" + "".join(f"{agg[str(cp)][key]:>{width}.1f}" for cp in CHECKPOINTS))
+    if "oracle_style" in agg[str(CHECKPOINTS[0])]:
+        print("the oracle (bench/oracle.py: the styles' exact posterior under the simulator's own model), "
+              "styles shown from a posterior threshold, mean / worst 10%:")
+        for t in THRESHOLDS:
+            for key, label, pct in (("recall_at_3", "recall@3", False), ("false", "false styles", True)):
+                cells = "".join(f"{_fmt(c[key]['mean'], pct) + ' / ' + _fmt(c[key]['worst_decile'], pct):>{width}}"
+                                for c in (agg[str(cp)]["oracle_style"][str(t)] for cp in CHECKPOINTS))
+                print(f"{label + f' p ≥ {t}':<22}" + cells)
     print("targets (worst decile): " + ", ".join(
         f"{k} {_fmt(t['value'], k.startswith(('false', 'gap', 'harm')))} "
         f"{'≥' if k.startswith(('style', 'budget', 'size', 'gap')) else '≤'} "
@@ -551,7 +594,8 @@ def print_table(data: dict[str, Any]) -> None:
         for k, t in data["targets"].items()))
 
 
-def run(split: str, populations: int, shoppers: int, jobs: int, config: Config = DEFAULT_CONFIG) -> dict[str, Any]:
+def run(split: str, populations: int, shoppers: int, jobs: int, config: Config = DEFAULT_CONFIG,
+        oracle: bool = False) -> dict[str, Any]:
     started = time.perf_counter()
     pops = [draw(split, i) for i in range(populations)]
     # Tasks of populations sharing a catalogue, so a worker builds a catalogue (and its
@@ -567,9 +611,10 @@ def run(split: str, populations: int, shoppers: int, jobs: int, config: Config =
     tasks.sort(key=lambda g: -g[0].catalogue.size * len(g))
     if jobs > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            done = list(pool.map(run_populations, tasks, [shoppers] * len(tasks), [config] * len(tasks)))
+            done = list(pool.map(run_populations, tasks, [shoppers] * len(tasks), [config] * len(tasks),
+                                 [oracle] * len(tasks)))
     else:
-        done = [run_populations(g, shoppers, config) for g in tasks]
+        done = [run_populations(g, shoppers, config, oracle) for g in tasks]
     by_seed = {r["population"]["seed"]: r for rs in done for r in rs}
     results = [by_seed[p.seed] for p in pops]
     agg = aggregate(results)
@@ -588,8 +633,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--populations", type=int, default=40, help="populations drawn (default 40)")
     parser.add_argument("--shoppers", type=int, default=6, help="shoppers per population (default 6; more narrows the intervals)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes (default 2)")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also measure bench/oracle.py's ceiling on learning styles (several times slower)")
     args = parser.parse_args(argv)
-    data = run(args.split, args.populations, args.shoppers, args.jobs)
+    data = run(args.split, args.populations, args.shoppers, args.jobs, oracle=args.oracle)
     print_table(data)
     print(f"written to {write_json('shoppers', data)}")
     return 0

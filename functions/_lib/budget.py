@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 from .catalog import CatalogStats
 from .config import Config
 from .evidence import Evidence
-from .preference import position_weight
+from .preference import looked_at
 
 _BIN = 0.1  # log-price bins of the relative prices
 _SPAN = 3.0  # relative log-prices beyond ±_SPAN share the last bin
@@ -122,7 +122,7 @@ def estimate_bands(ev: Evidence, stats: CatalogStats, config: Config, learnable:
         cat, b = at
         w = config.decay(r.age_ms, hl)
         y = w * (w_engaged if r.engaged else w_view) if r.viewed else 0.0
-        lists.setdefault(r.list_index, []).append((cat, b, w * position_weight(r.position) * style_appeal(r.product), y))
+        lists.setdefault(r.list_index, []).append((cat, b, w * looked_at(r.position, config) * style_appeal(r.product), y))
         if r.viewed:
             items.setdefault(cat, set()).add(r.pid)
             engaged[cat] = engaged.get(cat, False) or r.engaged

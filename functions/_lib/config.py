@@ -76,14 +76,29 @@ class Config:
     expected_values: Mapping[str, float] = field(default_factory=lambda: {
         "style": 2.5, "color": 2.0, "brand": 2.0, "category": 3.5})
     # The likelihood counts each signal as independent evidence, but one session's choices
-    # are not (a keen session, another person on the account, a mood), and a facet's
-    # choices are partly other facets' (a brand carries a style and a price tier): each
-    # facet's likelihood is raised to a power (a power likelihood), chosen so that its
-    # posteriors are calibrated on the benchmark's fitting populations.
+    # are not (a keen session, another person on the account, a mood): each facet's
+    # likelihood is raised to a power (a power likelihood), chosen so that its posteriors
+    # are calibrated on the benchmark's fitting populations.
     likelihood_power: Mapping[str, float] = field(default_factory=lambda: {
-        "style": 0.7, "color": 0.7, "brand": 0.4, "category": 0.7, "budget": 0.7})
-    # Gamma(shape, shape / pooled rate) prior on each choice rate: about one choice's worth.
-    rate_prior_shape: float = 1.0
+        "style": 0.6, "color": 0.6, "brand": 0.35, "category": 0.7, "budget": 0.7})
+    # A result at 0-based position k is looked at with probability 1 / (1 + bias · k).
+    position_bias: float = 0.35
+    # What fitting adds to the log-odds of viewing a product looked at (prior mean, sd),
+    # and its uncertainty, averaged over around the estimate.
+    fit_effect_prior: tuple[float, float] = (2.5, 1.0)
+    fit_effect_spread: tuple[float, ...] = (-0.5, 0.0, 0.5)
+    # ... and of engaging (like, save, cart, purchase) with a product viewed.
+    engage_effect_prior: tuple[float, float] = (2.0, 1.0)
+    # The share of views that are random clicks, averaged over (the first also for engaging).
+    click_floors: tuple[float, ...] = (0.02, 0.05, 0.1)
+    # A fitting product not viewed is dismissed this much as often as one that does not fit,
+    # and dismissed for a reason naming the facet this much as often.
+    dismiss_fit_ratio: float = 0.3
+    reason_fit_ratio: float = 0.05
+    # A product chosen outside any list: how much likelier a fitting one is, averaged over.
+    unexposed_ratios: tuple[float, ...] = (2.0, 4.0, 8.0)
+    # Rounds of EM between the posterior over sets and the choice model's rates.
+    em_rounds: int = 4
     # A search names one of the shopper's values with probability 1 − ε, else a value at
     # random; ε is unknown, averaged over this grid (a uniform prior).
     search_noise_grid: tuple[float, ...] = (0.3, 0.5, 0.7)

@@ -366,25 +366,25 @@ def compute_profile(
     ev = read_log(ordered, products_by_id, stats, now_ms, config, learnable)
     mix = _category_mix(ev, stats)
     fits: dict[str, FacetPosterior] = {}
-    # Each facet's exposure is scaled by the appeal of what was fitted before it (price
-    # after the styles): a product passed over for its price says nothing about its colour.
-    fits["style"] = fit_facet("style", ev, stats, config, priors("style", stats, config, mix),
-                              lambda p: 1.0)
+    # Each facet is fitted with what the ones before it say of a product as an offset on
+    # its log-odds of being viewed (the price after the styles: a product passed over for
+    # its price says nothing about its colour).
+    fits["style"] = fit_facet("style", ev, stats, config, priors("style", stats, config, mix), lambda p: 0.0)
     bands = estimate_bands(ev, stats, config, learnable,
                            lambda p: fits["style"].appeal(p.get("styles") or []))
 
-    def price_appeal(p: Mapping[str, Any]) -> float:
+    def price_log_appeal(p: Mapping[str, Any]) -> float:
         band, price = bands.get(p.get("category")), p.get("price")
         if band is None or not price or price <= 0:
-            return 1.0
+            return 0.0
         d = max(0.0, abs(math.log(price) - band.centre) - band.half_width)
-        return math.exp(-0.5 * (d / band.half_width) ** 2)
+        return -0.5 * (d / band.half_width) ** 2
 
     fits["color"] = fit_facet("color", ev, stats, config, priors("color", stats, config, mix),
-                              lambda p: fits["style"].appeal(p.get("styles") or []) * price_appeal(p))
+                              lambda p: fits["style"].log_odds(p.get("styles") or []) + price_log_appeal(p))
     fits["brand"] = fit_facet("brand", ev, stats, config, priors("brand", stats, config, mix),
-                              lambda p: (fits["style"].appeal(p.get("styles") or [])
-                                         * fits["color"].appeal(p.get("colors") or []) * price_appeal(p)))
+                              lambda p: (fits["style"].log_odds(p.get("styles") or [])
+                                         + fits["color"].log_odds(p.get("colors") or []) + price_log_appeal(p)))
     fits["category"] = fit_categories(ev, stats, config, priors("category", stats, config, mix),
                                       learnable)
     facets = _facet_values(ev, fits, ov, config, learnable)

@@ -3,32 +3,46 @@
 The model (the same for style, colour and brand): the shopper has a small set Z of values
 of the facet. A shown product *fits* when any of its values is in Z (an item is as
 appealing as its best style, so a style that only rides along with a loved one explains
-nothing the loved one does not). The evidence:
+nothing the loved one does not). What the shopper did with each product of the result
+lists they were shown (``evidence.Row``) is a choice with a saturating link:
 
-- **result lists** (``evidence.Row``): fitting products are looked at, engaged with once
-  looked at, and dismissed at their own rates, and non-fitting ones at theirs. Each is a
-  Poisson count against exposure: a product's attention falls with its position
-  (1 / log2(2 + position)), and its appeal through the *other* facets (price, and the
-  facets fitted before this one) scales it, so a wrong-colour or overpriced product of a
-  style is not held against the style. Fitting products are chosen at least as often,
-  and dismissed at most as often, as the rest. A list shown for a query that named this
-  facet ("navy dress") is left out (it showed what the query picked; the search itself is
-  the evidence), and each list's exposure is scaled to what was chosen from it, so a keen
-  session does not read as a taste for what it happened to show;
-- **choices outside any list** (``evidence.Choice``): chosen from the catalogue itself,
-  so the catalogue's own mix of the category is the exposure;
-- **searches**: a search names one of the shopper's values with probability 1 − ε, else
-  any value of the facet; ε is unknown (a uniform prior over ``search_noise_grid``).
+- *looked at*: a result at 0-based position k is looked at with probability
+  1 / (1 + ``position_bias`` · k); positions below the deepest the shopper ever viewed,
+  and the rest of a list after its last view once it held as many views as the shopper
+  ever made in one list (they stopped there), were not looked at and say nothing;
+- *viewed* once looked at: λ + (1 − λ) · σ(a + b · fit + o), where λ is the share of
+  random clicks, a the shopper's base rate, b how much a fitting product gains (log-odds),
+  and o what the facets fitted before say of the product (a price outside the band, a
+  liked colour);
+- *engaged* (like, save, cart, purchase) once viewed: λₑ + (1 − λₑ) · σ(aₑ + bₑ · fit + o);
+- *dismissed* when not viewed: fitting products ``dismiss_fit_ratio`` as often, and for a
+  reason naming this facet ``reason_fit_ratio`` as often.
 
-Each rate has a Gamma prior worth about one choice at the pooled rate, so the likelihood
-of a set is a closed-form marginal (no fitted rates to overfit); the prior over sets
-takes each value independently with probability ``prior(value)``: about
-``expected_values`` values in all, each in proportion to the square root of its
-catalogue share. One session's choices are not independent evidence (a mood, another
-person on the account), so each facet's likelihood is raised to a power below one
-(``likelihood_power``, chosen for calibration: of the values it puts at 0.9 or more,
-about nine in ten are the shopper's). The posterior of a value sums the sets holding it,
-enumerated over the ``set_candidates`` most chosen values in sets of at most ``set_max``.
+Why a saturating link and not a ratio of rates: a view of a product that is appealing
+anyway (a liked colour at a good price) says little about its style, a view of one that
+is not says a lot, and a random click on a product nothing else explains must not decide a
+style; on the fitting populations this doubled the styles shown at the same share of
+wrong ones (bench/EXPERIMENTS.md).
+
+A list whose query named the facet ("navy dress") is left out: it showed what the query
+picked, and the search itself is the evidence. Choices outside any list
+(``evidence.Choice``) were made from the catalogue itself: the category's own mix is what
+was shown (a multinomial, fitting products ρ times as likely, ρ averaged over
+``unexposed_ratios``). Searches name one of the shopper's values with probability 1 − ε,
+else any value of the facet (ε averaged over ``search_noise_grid``).
+
+Inference: the posterior over sets is exact, enumerated over the ``set_candidates`` most
+chosen values in sets of at most ``set_max`` (the prior takes each value independently
+with probability ``prior(value)``: about ``expected_values`` values in all, each in
+proportion to the square root of its catalogue share). a, b, aₑ, bₑ are unknown: a few
+rounds of EM alternate the posterior over sets (b averaged over ``fit_effect_spread``
+around its estimate and λ over ``click_floors``) with the MAP of the two logistic
+regressions given each product's probability of fitting (b and bₑ with priors
+``fit_effect_prior`` / ``engage_effect_prior``). One session's choices are not
+independent evidence (a mood, another person on the account), so the likelihood is
+raised to a power below one (``likelihood_power``, chosen so that the posteriors are
+calibrated on the fitting populations: of the values at 0.9 or more, nine in ten or more
+are the shopper's). The posterior of a value sums the sets holding it.
 
 Categories have no exposure to compare against (the query picks them), so their model
 reads sessions: each session is about one category (the one its query names, or the
@@ -41,39 +55,66 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from .catalog import CatalogStats
 from .config import Config
 from .evidence import Evidence, facet_values
 
-_POSITION = tuple(1.0 / math.log2(p + 2.0) for p in range(64))
-PROCESSES = 4  # looked at, engaged once looked at, dismissed, chosen outside a list
+Offset = Callable[[Mapping[str, object]], float]
 
 
-def position_weight(pos: int) -> float:
-    """The attention a result at 0-based ``pos`` gets."""
-    return _POSITION[pos] if pos < len(_POSITION) else 1.0 / math.log2(pos + 2.0)
+def looked_at(pos: int, config: Config) -> float:
+    """The probability that a result at 0-based ``pos`` is looked at."""
+    return 1.0 / (1.0 + config.position_bias * pos)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x > -700.0 else 0.0
+
+
+def _log_mean_exp(xs: Sequence[float]) -> float:
+    top = max(xs)
+    return top + math.log(sum(math.exp(x - top) for x in xs) / len(xs))
+
+
+def _subset_sums(values: list[float], bits: int) -> list[float]:
+    """out[S] = Σ values[m] over masks m ⊆ S."""
+    out = values[:]
+    for b in range(bits):
+        step = 1 << b
+        for S in range(len(out)):
+            if S & step:
+                out[S] += out[S ^ step]
+    return out
 
 
 @dataclass
 class FacetPosterior:
-    """P(value is the shopper's) per value with evidence; ``ratio``: how much more a fitting item is looked at."""
+    """P(value is the shopper's) per value; ``effect`` / ``base``: a fitting product's log-odds of a view over ``base``."""
 
     posterior: dict[str, float] = field(default_factory=dict)
     prior: dict[str, float] = field(default_factory=dict)
-    ratio: float = 1.0
+    base: float = 0.0
+    effect: float = 0.0
 
-    def fit(self, values: list[str]) -> float:
+    def fit(self, values: Sequence[str]) -> float:
         """P(a product with these values fits), the values taken as independent."""
         miss = 1.0
         for v in values:
             miss *= 1.0 - self.posterior.get(v, 0.0)
         return 1.0 - miss
 
-    def appeal(self, values: list[str]) -> float:
-        """The expected relative rate of choosing a product with these values."""
-        return 1.0 + (self.ratio - 1.0) * self.fit(values)
+    def log_odds(self, values: Sequence[str]) -> float:
+        """What these values add to the log-odds of a view (the offset of the facets fitted after)."""
+        return self.effect * self.fit(values)
+
+    def appeal(self, values: Sequence[str]) -> float:
+        """The expected relative rate of viewing a product with these values."""
+        if not self.effect:
+            return 1.0
+        ratio = _sigmoid(self.base + self.effect) / max(_sigmoid(self.base), 1e-9)
+        return 1.0 + (ratio - 1.0) * self.fit(values)
 
 
 def priors(facet: str, stats: CatalogStats, config: Config, cat_mix: Mapping[str, float]) -> dict[str, float]:
@@ -91,17 +132,34 @@ def priors(facet: str, stats: CatalogStats, config: Config, cat_mix: Mapping[str
     return {v: min(0.9, max(0.01, m * r / total)) for v, r in roots.items()} if total > 0 else {}
 
 
-def _marginal(y: float, x: float, shape: float, rate: float) -> float:
-    """log ∫ r^y e^(−r x) Gamma(r | shape, rate) dr: the counts y over exposure x at one unknown rate.
+def _logistic_map(rows: Sequence[tuple[float, float, float, float]], prior_mean: float, prior_sd: float,
+                  start: tuple[float, float]) -> tuple[float, float]:
+    """MAP of logit P(y) = a + b · x + o over rows (x, y, weight, o); b ~ N(prior_mean, prior_sd), a ~ N(0, 3)."""
+    a, b = start
+    for _ in range(6):
+        ga, gb = -a / 9.0, -(b - prior_mean) / prior_sd ** 2
+        haa, hbb, hab = -1.0 / 9.0, -1.0 / prior_sd ** 2, 0.0
+        for x, y, w, o in rows:
+            p = _sigmoid(a + b * x + o)
+            r, v = w * (y - p), w * p * (1.0 - p)
+            ga += r
+            gb += r * x
+            haa -= v
+            hbb -= v * x * x
+            hab -= v * x
+        det = haa * hbb - hab * hab
+        if abs(det) < 1e-12:
+            break
+        a = min(4.0, max(-8.0, a - (hbb * ga - hab * gb) / det))
+        b = min(6.0, max(0.0, b - (haa * gb - hab * ga) / det))
+    return a, b
 
-    (The rest of the Poisson likelihood, the product of each row's exposure to the power
-    of its count over its factorial, is the same for every set and drops out.)
-    """
-    return math.lgamma(shape + y) - math.lgamma(shape) + shape * math.log(rate) - (shape + y) * math.log(rate + x)
+
+_VIEWED, _ENGAGED, _DISMISSED, _DISMISSED_FOR_FACET, _PASSED = range(5)
 
 
 def fit_facet(facet: str, ev: Evidence, stats: CatalogStats, config: Config, prior: Mapping[str, float],
-              appeal: Callable[[Mapping[str, Any]], float]) -> FacetPosterior:
+              offset: Offset) -> FacetPosterior:
     """The facet's posterior from result lists, choices outside lists and searches (see the module docstring)."""
     out = FacetPosterior(prior=dict(prior))
     hl, hl_neg = config.half_life(facet), config.half_life_negative
@@ -123,8 +181,9 @@ def fit_facet(facet: str, ev: Evidence, stats: CatalogStats, config: Config, pri
     cands = sorted((v for v in score if score[v] > 0), key=lambda v: (-score[v], v))[: config.set_candidates]
     if not cands:
         return out
+    bits = len(cands)
     bit = {v: 1 << b for b, v in enumerate(cands)}
-    full = (1 << len(cands)) - 1
+    full = (1 << bits) - 1
 
     def mask(values) -> int:
         m = 0
@@ -132,128 +191,127 @@ def fit_facet(facet: str, ev: Evidence, stats: CatalogStats, config: Config, pri
             m |= bit.get(v, 0)
         return m
 
-    # Per mask of candidate values: exposure and count of each process (2 per process).
-    # A list whose query named this facet ("navy dress") showed what the query picked, so
-    # it says nothing about the facet (the search itself is the evidence); and each list's
-    # exposure is scaled to what was chosen in it (with half a choice of slack), so a
-    # keen session does not read as a taste for what it happened to show.
-    width = 2 * PROCESSES
-    table = [[0.0] * (full + 1) for _ in range(width)]
-    per_list: dict[int, list[tuple[int, float, float, float, float, float, float]]] = {}
+    # The rows that were looked at (see the module docstring), with their outcome.
+    deepest = max((r.position for r in ev.rows if r.viewed), default=-1)
+    views: dict[int, int] = {}
+    last_view: dict[int, int] = {}
     for r in ev.rows:
-        if facet in r.query_facets:
+        if r.viewed:
+            views[r.list_index] = views.get(r.list_index, 0) + 1
+            last_view[r.list_index] = max(last_view.get(r.list_index, -1), r.position)
+    most = max(views.values(), default=0)
+    rows: list[tuple[int, float, float, float, float, int]] = []  # mask, looked at, offset, weight, weight of a negative, outcome
+    for r in ev.rows:
+        if facet in r.query_facets or r.position > deepest:
             continue
-        p = r.product
-        a = appeal(p)
-        e = position_weight(r.position)
-        w, wn = config.decay(r.age_ms, hl), config.decay(r.age_ms, hl_neg)
-        per_list.setdefault(r.list_index, []).append((
-            mask(facet_values(p, facet)), w * e * a, w if r.viewed else 0.0, w * a if r.viewed else 0.0,
-            w if r.engaged else 0.0, wn * e, wn if r.dismissed == "any" or r.dismissed == facet else 0.0))
-    sums = [0.0] * 6
-    for rows in per_list.values():
-        for row in rows:
-            for j in range(6):
-                sums[j] += row[j + 1]
-    global_rate = [sums[2 * j + 1] / sums[2 * j] if sums[2 * j] > 0 else 0.0 for j in range(3)]
-    slack = 0.5
-    for rows in per_list.values():
-        scale = []
-        for j in range(3):
-            x = sum(row[2 * j + 1] for row in rows)
-            y = sum(row[2 * j + 2] for row in rows)
-            scale.append((y + slack) / (global_rate[j] * x + slack) if global_rate[j] > 0 else 1.0)
-        for m, *vals in rows:
-            for j in range(3):
-                table[2 * j][m] += vals[2 * j] * scale[j]
-                table[2 * j + 1][m] += vals[2 * j + 1]
-    if ev.unexposed:
-        mix: dict[str, dict[int, float]] = {}
-        for c in ev.unexposed:
-            cat = c.product.get("category")
-            if cat not in mix:
-                items = stats.items_by_category.get(cat, ())
-                counts: dict[int, float] = {}
-                pick = {"style": 0, "color": 1, "brand": 2}[facet]
-                for item in items:
-                    values = item[pick]
-                    mm = mask((values,) if pick == 2 else values)
-                    counts[mm] = counts.get(mm, 0.0) + 1.0 / len(items)
-                mix[cat] = counts
-            w = config.decay(c.age_ms, hl)
-            for mm, share in mix[cat].items():
-                table[6][mm] += w * share
-            table[7][mask(facet_values(c.product, facet))] += w
-    totals = [sum(col) for col in table]
-    # Subset sums: inside[j][S] = Σ over masks m ⊆ S; a set Z's non-fitting rows are the masks inside its complement.
-    inside = []
-    for col in table:
-        f = col[:]
-        for b in range(len(cands)):
-            step = 1 << b
-            for S in range(full + 1):
-                if S & step:
-                    f[S] += f[S ^ step]
-        inside.append(f)
-    shape = config.rate_prior_shape
-    rates = [shape * totals[2 * j] / totals[2 * j + 1] if totals[2 * j + 1] > 0 else 1.0 for j in range(PROCESSES)]
-    pooled = [_marginal(totals[2 * j + 1], totals[2 * j], shape, rates[j]) for j in range(PROCESSES)]
-    # Dismissals: fitting products are dismissed at most as often as the rest (the others: at least as often).
-    more_if_fit = (True, True, False, True)
+        if views.get(r.list_index, 0) >= most and r.position > last_view.get(r.list_index, -1):
+            continue
+        if r.viewed:
+            outcome = _ENGAGED if r.engaged else _VIEWED
+        elif r.dismissed:
+            outcome = _DISMISSED_FOR_FACET if r.dismissed == facet else _DISMISSED
+        else:
+            outcome = _PASSED
+        rows.append((mask(facet_values(r.product, facet)), looked_at(r.position, config), offset(r.product),
+                     config.decay(r.age_ms, hl), config.decay(r.age_ms, hl_neg), outcome))
+    not_viewed = sum(look for _, look, _, _, _, o in rows if o not in (_VIEWED, _ENGAGED))
+    dismissed = sum(1 for *_, o in rows if o in (_DISMISSED, _DISMISSED_FOR_FACET))
+    dismiss_rate = min(0.5, (dismissed + 0.5) / (not_viewed + 5.0))
+
+    # What does not depend on a, b: the prior, searches and choices outside any list, per set.
     n_values = max(1, len(stats.values.get(facet, ())) or len(score))
-    grid = config.search_noise_grid
-    power = config.likelihood_power[facet]
-    log_odds = {v: math.log(prior.get(v, 0.05) / (1.0 - prior.get(v, 0.05))) for v in cands}
-
-    def search_loglik(z: int, k: int) -> float:
-        if not named:
-            return 0.0
-        if k == 0:
-            return sum(named.values()) * math.log(1.0 / n_values)
-        lls = []
-        for eps in grid:
-            ll = 0.0
-            for v, n in named.items():
-                inside_z = v in bit and z & bit[v]
-                ll += n * math.log((1.0 - eps) / k * inside_z + eps / n_values)
-            lls.append(ll)
-        top = max(lls)
-        return top + math.log(sum(math.exp(x - top) for x in lls) / len(lls))
-
+    pick = {"style": 0, "color": 1, "brand": 2}[facet]
+    mixes: dict[str, list[float]] = {}
+    unexposed = []
+    for c in ev.unexposed:
+        cat = c.product.get("category")
+        if cat not in mixes:
+            items = stats.items_by_category.get(cat, ())
+            mix = [0.0] * (full + 1)
+            for item in items:
+                mix[mask((item[pick],) if pick == 2 else item[pick])] += 1.0 / len(items)
+            mixes[cat] = _subset_sums(mix, bits)
+        unexposed.append((config.decay(c.age_ms, hl), mixes[cat], mask(facet_values(c.product, facet))))
     sets: list[int] = []
-    scores: list[float] = []
-    for k in range(0, min(config.set_max, len(cands)) + 1):
-        for combo in itertools.combinations(range(len(cands)), k):
-            z = 0
-            lp = 0.0
-            for b in combo:
-                z |= 1 << b
-                lp += log_odds[cands[b]]
-            ll = search_loglik(z, k)
-            rest = full ^ z
-            for j in range(PROCESSES):
-                x0, y0 = inside[2 * j][rest], inside[2 * j + 1][rest]
-                x1, y1 = totals[2 * j] - x0, totals[2 * j + 1] - y0
-                if z and x1 > 0 and x0 > 0 and (y1 * x0 > y0 * x1) == more_if_fit[j]:
-                    ll += _marginal(y1, x1, shape, rates[j]) + _marginal(y0, x0, shape, rates[j])
-                else:
-                    ll += pooled[j]
+    fixed: list[float] = []
+    log_prior: list[float] = []
+    for k in range(0, min(config.set_max, bits) + 1):
+        for combo in itertools.combinations(range(bits), k):
+            z = sum(1 << b for b in combo)
             sets.append(z)
-            scores.append(lp + power * ll)
-    top = max(scores)
-    weights = [math.exp(sc - top) for sc in scores]
-    total = sum(weights)
-    for b, v in enumerate(cands):
-        out.posterior[v] = sum(w for z, w in zip(sets, weights) if z >> b & 1) / total
-    # How much more a fitting product is looked at, under the most likely set.
-    best = sets[max(range(len(sets)), key=scores.__getitem__)]
-    if best:
-        x0, y0 = inside[0][full ^ best], inside[1][full ^ best]
-        x1, y1 = totals[0] - x0, totals[1] - y0
-        if x1 > 0 and x0 > 0:
-            r1 = (y1 + shape) / (x1 + shape / rates[0])
-            r0 = (y0 + shape) / (x0 + shape / rates[0])
-            out.ratio = min(20.0, max(1.0, r1 / r0))
+            log_prior.append(sum(math.log(prior.get(cands[b], 0.05) / (1.0 - prior.get(cands[b], 0.05)))
+                                 for b in combo))
+            ll = 0.0
+            if named:
+                if k == 0:
+                    ll += sum(named.values()) * math.log(1.0 / n_values)
+                else:
+                    ll += _log_mean_exp([sum(n * math.log((1.0 - eps) / k * bool(v in bit and z & bit[v])
+                                                          + eps / n_values) for v, n in named.items())
+                                         for eps in config.search_noise_grid])
+            if unexposed:
+                rest = full ^ z
+                ll += _log_mean_exp([sum(w * ((math.log(rho) if m & z else 0.0) - math.log(mix[rest] + rho * (1.0 - mix[rest])))
+                                         for w, mix, m in unexposed) for rho in config.unexposed_ratios])
+            fixed.append(ll)
+
+    power = config.likelihood_power[facet]
+    floor_e = config.click_floors[0]
+    p_fit = []
+    for m, *_ in rows:
+        miss = 1.0
+        for v in cands:
+            if m & bit[v]:
+                miss *= 1.0 - prior.get(v, 0.05)
+        p_fit.append(1.0 - miss)
+    a, b = 0.0, config.fit_effect_prior[0]
+    ae, be = 0.0, config.engage_effect_prior[0]
+    post: list[float] = []
+    for _ in range(config.em_rounds):
+        a, b = _logistic_map([(pf, 1.0 if o in (_VIEWED, _ENGAGED) else 0.0, w * look, off)
+                              for (m, look, off, w, _, o), pf in zip(rows, p_fit)], *config.fit_effect_prior, (a, b))
+        ae, be = _logistic_map([(pf, 1.0 if o == _ENGAGED else 0.0, w, off)
+                                for (m, look, off, w, _, o), pf in zip(rows, p_fit) if o in (_VIEWED, _ENGAGED)],
+                               *config.engage_effect_prior, (ae, be))
+        tables = []
+        for spread in config.fit_effect_spread:
+            bb = max(0.0, b + spread)
+            for floor in config.click_floors:
+                table = [0.0] * (full + 1)
+                for m, look, off, w, wn, o in rows:
+                    if not m:
+                        continue
+                    v1 = floor + (1.0 - floor) * _sigmoid(a + bb + off)
+                    v0 = floor + (1.0 - floor) * _sigmoid(a + off)
+                    if o in (_VIEWED, _ENGAGED):
+                        e1 = floor_e + (1.0 - floor_e) * _sigmoid(ae + be + off)
+                        e0 = floor_e + (1.0 - floor_e) * _sigmoid(ae + off)
+                        lr = math.log(v1 / v0) + (math.log(e1 / e0) if o == _ENGAGED else math.log((1.0 - e1) / (1.0 - e0)))
+                        table[m] += w * lr
+                    elif o == _PASSED:
+                        d1, d0 = dismiss_rate * config.dismiss_fit_ratio, dismiss_rate
+                        table[m] += w * math.log((1.0 - look * (v1 + (1.0 - v1) * d1)) / (1.0 - look * (v0 + (1.0 - v0) * d0)))
+                    else:
+                        lr = math.log((1.0 - v1) * config.dismiss_fit_ratio / (1.0 - v0))
+                        if o == _DISMISSED_FOR_FACET:
+                            lr += math.log(config.reason_fit_ratio)
+                        table[m] += wn * lr
+                tables.append((sum(table), _subset_sums(table, bits)))
+        scores = [lp + power * (fx + _log_mean_exp([total - inside[full ^ z] for total, inside in tables]))
+                  for z, lp, fx in zip(sets, log_prior, fixed)]
+        top = max(scores)
+        weights = [math.exp(sc - top) for sc in scores]
+        total_w = sum(weights)
+        post = [w / total_w for w in weights]
+        # Each row's P(fit): 1 − P(the set misses all of its values).
+        inside_set = [0.0] * (full + 1)
+        for z, p in zip(sets, post):
+            inside_set[z] += p
+        inside_set = _subset_sums(inside_set, bits)
+        p_fit = [1.0 - inside_set[full ^ m] if m else 0.0 for m, *_ in rows]
+    for b_i, v in enumerate(cands):
+        out.posterior[v] = sum(p for z, p in zip(sets, post) if z >> b_i & 1)
+    out.base, out.effect = a, b
     return out
 
 
