@@ -3,7 +3,7 @@ internal mutation behind the purchase webhook (idempotent on the event id)."""
 
 from prefmem import ConvexError, internal_mutation, mutation, v
 
-from ._lib.evidence import DISMISS_REASONS, RETURN_REASONS
+from ._lib.reasons import DISMISS_REASONS, RETURN_REASONS
 from ._lib.identity import ensure_user
 from ._lib.signals import add_saved, log_signal
 

@@ -9,8 +9,9 @@ in ``functions/*.py`` call, and that unit tests and the simulated-shopper benchm
 - ``config``     — every number of the model and the ranker in one frozen dataclass;
 - ``text``       — the one tokenizer (the runtime's full-text index's);
 - ``engines``    — retrieval: BM25 rescoring of full-text matches, the query words each matched;
-- ``evidence``   — the signal log read once: result lists, choices, searches;
-- ``preference`` — one posterior per facet; ``budget`` — price bands; ``model`` — the profile;
+- ``reasons``    — dismissal and return reasons as codes, and the words they replaced;
+- ``model``      — the learned profile as a pure function of the signal log (``exposure``:
+  what the shopper was shown, the baseline of the lift);
 - ``ranking``    — re-ranking search results by the profile, with reasons and guardrails.
 
 The package has no side effects on import so the function modules can import it freely.

@@ -547,8 +547,6 @@ class CatalogStats:
       preference.
     - ``log_price_band[category]``: the category's middle band of log-prices, the prior the
       budget is shrunk toward when evidence is thin.
-    - ``items_by_category[category]``: every product's (styles, colours, brand), what a
-      shopper choosing from the catalogue itself (not from a result list) chose among.
     - ``values[facet]``: every value in the catalogue, the words a query can name.
     """
 
@@ -556,19 +554,10 @@ class CatalogStats:
     category_share: dict[str, float]
     log_price_band: dict[str, tuple[float, float]]
     size_systems: dict[str, tuple[str, ...]]
-    log_prices: dict[str, tuple[float, ...]]  # every product's log-price, per category
-    items_by_category: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...]] = field(default_factory=dict)
+    # per category: (brand, styles, log-price or None) of every product, for baselines
+    # conditioned on the shopper's style and budget (see model._brand_baseline)
+    items_by_category: dict[str, tuple[tuple[str, tuple[str, ...], float | None], ...]] = field(default_factory=dict)
     values: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def log_price_bins(self, category: str, middle: float, width: float, span: float) -> list[float]:
-        """The share of the category's products in each log-price bin relative to ``middle``
-        (bins of ``width`` centred on 0, the outermost holding everything beyond ±``span``)."""
-        n = int(span / width)
-        bins = [0.0] * (2 * n + 1)
-        prices = self.log_prices.get(category, ())
-        for lp in prices:
-            bins[max(-n, min(n, int(math.floor((lp - middle) / width + 0.5)))) + n] += 1.0 / len(prices)
-        return bins
 
     @cached_property
     def vocabulary(self) -> QueryVocabulary:
@@ -621,12 +610,13 @@ def compute_catalog_stats(products: Iterable[dict[str, Any]], prior_low_q: float
     cat_counts: dict[str, int] = {}
     prices: dict[str, list[float]] = {}
     sizes: dict[str, set[str]] = {}
-    items: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], str]]] = {}
+    items: dict[str, list[tuple[str, tuple[str, ...], float | None]]] = {}
     total = 0
     for p in products:
         total += 1
         cat = p["category"]
-        items.setdefault(cat, []).append((tuple(p.get("styles") or ()), tuple(p.get("colors") or ()), p["brand"]))
+        price = p.get("price")
+        items.setdefault(cat, []).append((p["brand"], tuple(p.get("styles") or ()), math.log(price) if price and price > 0 else None))
         cat_counts[cat] = cat_counts.get(cat, 0) + 1
         for facet, values in (("style", p.get("styles") or []), ("color", p.get("colors") or []), ("brand", [p["brand"]])):
             bucket = counts[facet].setdefault(cat, {})
@@ -652,5 +642,4 @@ def compute_catalog_stats(products: Iterable[dict[str, Any]], prior_low_q: float
         systems[cat] = known if known and found <= set(known) else _ordered_sizes(found)
     values = {f: tuple(sorted({v for per_cat in counts[f].values() for v in per_cat})) for f in ("style", "color", "brand")}
     values["category"] = tuple(sorted(cat_counts))
-    return CatalogStats(base_share, category_share, bands, systems, {c: tuple(v) for c, v in prices.items()},
-                        {c: tuple(v) for c, v in items.items()}, values)
+    return CatalogStats(base_share, category_share, bands, systems, {c: tuple(v) for c, v in items.items()}, values)

@@ -22,13 +22,6 @@ _ACTION_STATE = {"pin": "pinned", "remove": "removed", "never": "never"}
 _ACTION_AFFINITY = {"pin": 1.0, "remove": 0.0, "never": -1.0}
 
 
-def value_order(v: Mapping[str, Any]) -> tuple:
-    """How a facet's values are listed: pinned, shown (surest first), learning (most liked first), removed, never."""
-    state = v.get("state")
-    key = float(v.get("confidence") or 0.0) if state in ("pinned", "shown") else float(v.get("affinity") or 0.0)
-    return (_STATE_ORDER.get(state, 9), -key, v["value"])
-
-
 def empty_profile_json(now_ms: float = 0.0) -> dict[str, Any]:
     return {"facets": {f: [] for f in FACETS}, "budget": {}, "size": {}, "personalize": True,
             "learningPaused": False, "updatedAt": float(now_ms)}
@@ -81,7 +74,8 @@ def effective_profile(stored: Mapping[str, Any] | None, override_rows: Iterable[
             by_value[value] = v
         for v in by_value.values():
             v.setdefault("locked", v.get("source") == "user")
-        facets[facet] = sorted(by_value.values(), key=value_order)
+        facets[facet] = sorted(by_value.values(), key=lambda v: (_STATE_ORDER.get(v.get("state"), 9),
+                                                                 -float(v.get("affinity") or 0.0), v["value"]))
 
     budget = {c: b for c, b in budget.items() if b.get("source") != "user" or c in budget_ov}
     for cat, r in budget_ov.items():

@@ -28,8 +28,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from .catalog import FACETS, QueryVocabulary
 from .config import DEFAULT_CONFIG, Config
-from .evidence import facet_values, item_facets
-from .model import FacetValue, Profile
+from .model import FacetValue, Profile, item_facets
 
 # ---------------------------------------------------------------------------- engines
 
@@ -49,9 +48,9 @@ class SearchEngine(Protocol):
 
 # ---------------------------------------------------------------------------- scoring
 
-_SQRT2 = math.sqrt(2.0)
 _VOCABULARY_SAMPLE = 300  # best-matching candidates read for the facet words a query names
 _vocabularies: dict[frozenset, QueryVocabulary] = {}  # by the values they cover (catalogues change rarely)
+
 _VERBS = {
     "purchase": "you often buy",
     "cart": "you often add",
@@ -76,117 +75,70 @@ def _facet_reason(v: FacetValue) -> str:
     return f"{verb} {v.value}"
 
 
-class _Scorer:
-    """One profile's preference score, read off once per ranking: per facet value its
-    effective affinity and reason, per category the budget band and size."""
-
-    def __init__(self, profile: Profile, config: Config) -> None:
-        self.config = config
-        self.values: dict[str, dict[str, tuple[float, float, str | None]]] = {}
-        for facet, vals in profile.facets.items():
-            table = {}
-            for fv in vals.values():
-                a = -config.never_penalty if fv.state == "never" else fv.affinity
-                shows = fv.affinity > 0 and (fv.state in ("shown", "pinned") or fv.affinity >= 0.3)
-                table[fv.value] = (a, fv.affinity, _facet_reason(fv) if shows else None)
-            self.values[facet] = table
-        self.budget = {}
-        for cat, b in profile.budget.items():
-            if b.max > 0:
-                prior = None
-                if b.source != "user" and b.prior_middle and b.prior_sd:
-                    half = math.log(b.max / max(b.min, 1e-6)) / 2
-                    mid = math.log(b.prior_middle)
-                    prior = (mid - half, mid + half, b.prior_sd)
-                self.budget[cat] = ((math.log(max(b.min, 1e-6)), math.log(b.max), b.sd), prior)
-        self.size = {cat: sz for cat, sz in profile.size.items()
-                     if sz.state in ("shown", "user") or sz.kept_purchases > 0}
-        self.tables = [(f, t, config.facet_weights[f]) for f, t in self.values.items() if t]
-
-    def score(self, product: Mapping[str, Any], skip: set[str]) -> tuple[float, list[tuple[float, str]]]:
-        config = self.config
-        score = 0.0
-        reasons: list[tuple[float, str]] = []
-        for facet, table, w in self.tables:
-            if facet in skip:
-                continue
-            values = facet_values(product, facet)
-            best = None
-            worst = 0.0
-            for value in values:
-                hit = table.get(value)
-                if hit is None:
-                    continue
-                if hit[0] > 0 and (best is None or hit[1] > best[1]):
-                    best = hit
-                if hit[0] < worst:
-                    worst = hit[0]
-            if best is not None:
-                score += w * best[1]
-                if best[2] is not None:
-                    reasons.append((w * best[1], best[2]))
-            score += w * worst
-        cat = product.get("category")
-        price = product.get("price")
-        band = self.budget.get(cat)
-        if band is not None and price and price > 0:
-            # The band's position is known up to a Gaussian sd: the price is inside, above or
-            # below it with some probability. A learned band counts only as far as the evidence
-            # moved it from where it was before any (the category's middle): otherwise the
-            # prior alone would push every shopper toward mid-priced products.
-            lp = math.log(price)
-            learned, prior = band
-            term = _price_term(lp, *learned, config)
-            if prior is not None:
-                term = (term[0] - _price_term(lp, *prior, config)[0], term[1])
-            score += term[0]
-            if term[1] >= 0.5 and term[0] > 0:
-                reasons.append((term[0], f"in your usual budget for {cat}"))
-        size = self.size.get(cat)
-        sizes = product.get("sizes") or ()
-        if size is not None and sizes:
-            conf = size.confidence
-            if size.size in sizes:
-                bonus = config.size_in_stock_bonus * size.fit_probability(sizes) * conf
-                score += bonus
-                reasons.append((bonus, f"your size {size.size} is in stock"))
-            else:
-                score -= config.size_missing_penalty * conf
-        return score, reasons
-
-
-def _price_term(lp: float, lo: float, hi: float, sd: float, config: Config) -> tuple[float, float]:
-    """(score, P(inside)) of log-price ``lp`` against the band [lo, hi] whose position has sd ``sd``."""
-    above, below = _beyond(lp - hi, sd), _beyond(lo - lp, sd)
-    inside = max(0.0, 1.0 - above - below)
-    score = config.budget_inside_bonus * inside
-    for d, p_out, factor in ((lp - hi, above, 1.0), (lo - lp, below, 0.5)):
-        # Below the band hurts half as much: cheaper than usual is rarely a deal-breaker.
-        if d > config.budget_near:
-            frac = min(1.0, (d - config.budget_near) / (config.budget_far - config.budget_near))
-            score -= config.budget_outside_penalty * p_out * frac * factor
-    return score, inside
-
-
-def _beyond(d: float, sd: float) -> float:
-    """P(a price ``d`` past the band's edge is past it), the edge known up to a Gaussian sd."""
-    if sd <= 0 or abs(d) > 6.0 * sd:
-        return 1.0 if d > 0 else 0.0
-    return 0.5 * (1.0 + math.erf(d / (sd * _SQRT2)))
-
-
 def preference_score(
     product: Mapping[str, Any], profile: Profile, config: Config = DEFAULT_CONFIG, skip_facets: Iterable[str] = ()
 ) -> tuple[float, list[tuple[float, str]]]:
     """The profile's score for one product (about −1…1) and its weighted reasons.
 
     ``skip_facets``: facets the query names, which get neither boost nor penalty.
-    Learned values count by their affinity (how far the evidence moved them, so "still
+    Learned values count by their affinity (already scaled by confidence, so "still
     learning" values count less); overrides count fully: pinned +1, never −1 (times
-    ``never_penalty``), removed 0. Inside the budget band helps, far outside hurts (below
-    it half as much); the shopper's size in stock helps.
+    ``never_penalty``), removed 0.
     """
-    return _Scorer(profile, config).score(product, set(skip_facets))
+    skip = set(skip_facets)
+    score = 0.0
+    reasons: list[tuple[float, str]] = []
+    for facet, values in item_facets(product).items():
+        if facet in skip:
+            continue
+        w = config.facet_weight(facet)
+        best: FacetValue | None = None
+        worst = 0.0
+        for value in values:
+            fv = profile.value(facet, value)
+            if fv is None:
+                continue
+            a = fv.affinity
+            if fv.state == "never":
+                a = -config.never_penalty
+            if a > 0 and (best is None or a > best.affinity):
+                best = fv
+            if a < worst:
+                worst = a
+        if best is not None:
+            score += w * best.affinity
+            if best.state in ("shown", "pinned") or best.affinity >= 0.3:
+                reasons.append((w * best.affinity, _facet_reason(best)))
+        score += w * worst
+    cat = product.get("category")
+    price = product.get("price")
+    budget = profile.budget.get(cat) if cat else None
+    if budget is not None and price and price > 0 and budget.max > 0:
+        lp, lo, hi = math.log(price), math.log(max(budget.min, 1e-6)), math.log(budget.max)
+        conf = budget.confidence
+        if lo <= lp <= hi:
+            bonus = config.budget_inside_bonus * conf
+            score += bonus
+            if budget.state in ("shown", "user"):
+                reasons.append((bonus, f"in your usual budget for {cat}"))
+        else:
+            d = (lo - lp) if lp < lo else (lp - hi)
+            if d > config.budget_near:
+                frac = min(1.0, (d - config.budget_near) / (config.budget_far - config.budget_near))
+                # Below the band hurts half as much: cheaper than usual is rarely a deal-breaker.
+                score -= config.budget_outside_penalty * conf * frac * (0.5 if lp < lo else 1.0)
+    size = profile.size.get(cat) if cat else None
+    sizes = product.get("sizes") or []
+    if size is not None and len(sizes) > 0 and (size.state in ("shown", "user") or size.kept_purchases > 0):
+        fit = size.fit_probability(sizes)
+        conf = size.confidence
+        if size.size in sizes:
+            bonus = config.size_in_stock_bonus * fit * conf
+            score += bonus
+            reasons.append((bonus, f"your size {size.size} is in stock"))
+        else:
+            score -= config.size_missing_penalty * conf
+    return score, reasons
 
 
 def _named_facets(query: str, cands: Sequence[tuple[Mapping[str, Any], float, Sequence[str]]]) -> dict[str, list[str]]:
@@ -197,8 +149,8 @@ def _named_facets(query: str, cands: Sequence[tuple[Mapping[str, Any], float, Se
     """
     values: dict[str, set[str]] = {f: set() for f in FACETS}
     for c in cands[:_VOCABULARY_SAMPLE]:
-        for facet in FACETS:
-            values[facet].update(facet_values(c[0], facet))
+        for facet, vs in item_facets(c[0]).items():
+            values[facet].update(vs)
     key = frozenset((f, v) for f, vs in values.items() for v in vs)
     vocabulary = _vocabularies.get(key)
     if vocabulary is None:
@@ -229,7 +181,7 @@ class _StyleTest:
         for v in profile.facets.get("style", {}).values():
             if v.state in ("shown", "pinned"):
                 self.sure.add(v.value)
-            elif hi > lo and v.state == "learning" and v.posterior is not None and v.share > 0 and lo <= v.posterior <= hi:
+            elif hi > lo and v.state == "learning" and v.posterior is not None and v.positive > 0 and lo <= v.posterior <= hi:
                 self.unsure.add(v.value)
         self.profile = profile
 
@@ -268,19 +220,20 @@ def rank(
     if not cands:
         return []
     top_rel = max((c[1] for c in cands), default=0.0)
-    norm = [(c[1] / top_rel) if top_rel > 0 else 0.0 for c in cands]
-    base_order = sorted(range(len(cands)), key=lambda i: -norm[i])  # stable: engine order on ties
+    norm = [(c[0], (c[1] / top_rel) if top_rel > 0 else 0.0) for c in cands]
+    base_order = sorted(range(len(norm)), key=lambda i: -norm[i][1])  # stable: engine order on ties
     on = personalize and profile is not None and profile.personalize and config.lam > 0
     if not on:
-        return [{"product": cands[i][0], "score": round(norm[i], 6), "reasons": [match_reason(cands[i][2])]}
+        return [{"product": norm[i][0], "score": round(norm[i][1], 6), "reasons": [match_reason(cands[i][2])]}
                 for i in base_order[:limit]]
 
     named = set(_named_facets(query, cands))
-    scorer = _Scorer(profile, config)
     scored = []
-    for i, c in enumerate(cands):
-        pref, reasons = scorer.score(c[0], named)
-        scored.append((norm[i] + config.lam * pref, i, reasons))
+    for i, (product, rel) in enumerate(norm):
+        pref, reasons = preference_score(product, profile, config, named)
+        reasons.sort(key=lambda r: -r[0])
+        texts = [t for w, t in reasons if w > 0][: config.max_reasons]
+        scored.append((rel + config.lam * pref, i, texts))
     scored.sort(key=lambda s: (-s[0], s[1]))
 
     # Guardrail 1: at most `guard_brand_top10` items of one brand in the top 10.
@@ -289,7 +242,7 @@ def rank(
     brand_count: dict[Any, int] = {}
     for _, i, _ in scored:
         if len(order) < 10:
-            brand = cands[i][0].get("brand")
+            brand = norm[i][0].get("brand")
             if brand_count.get(brand, 0) >= config.guard_brand_top10:
                 deferred.append(i)
                 continue
@@ -310,9 +263,9 @@ def rank(
         """Moving ``i`` to ``pos`` keeps guardrail 1 (the nine others left in the top 10 are counted)."""
         if pos >= 10:
             return True
-        brand = cands[i][0].get("brand")
+        brand = norm[i][0].get("brand")
         others = [j for j in order[:10] if j != i][:9]
-        return sum(cands[j][0].get("brand") == brand for j in others) < config.guard_brand_top10
+        return sum(norm[j][0].get("brand") == brand for j in others) < config.guard_brand_top10
 
     for rank_1 in sorted(config.explore_ranks):
         pos = rank_1 - 1
@@ -320,7 +273,7 @@ def rank(
             break
         pick, tested = None, None
         if test.unsure:
-            pick, tested = next(((i, t) for i in order[pos:] if (t := test.style_tested(cands[i][0]))
+            pick, tested = next(((i, t) for i in order[pos:] if (t := test.style_tested(norm[i][0]))
                                  and keeps_brand_cap(i, pos)), (None, None))
         if pick is None:
             above = set(order[:pos])
@@ -332,14 +285,13 @@ def rank(
             order.insert(pos, pick)
         explore[pick] = tested
 
-    by_index = {i: (s, reasons) for s, i, reasons in scored}
+    by_index = {i: (s, texts) for s, i, texts in scored}
     results = []
     for i in order[:limit]:
-        s, reasons = by_index[i]
-        texts = [t for w, t in sorted(reasons, key=lambda r: -r[0]) if w > 0][: config.max_reasons]
+        s, texts = by_index[i]
         if i in explore and explore[i] is not None:
             texts = [match_reason(cands[i][2]), f"to learn whether you like {explore[i]}"]
         elif i in explore and not texts:
             texts = [match_reason(cands[i][2]), "a top match outside your usual picks"]
-        results.append({"product": cands[i][0], "score": round(s, 6), "reasons": texts or [match_reason(cands[i][2])]})
+        results.append({"product": norm[i][0], "score": round(s, 6), "reasons": texts or [match_reason(cands[i][2])]})
     return results

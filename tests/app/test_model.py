@@ -1,4 +1,4 @@
-"""The learning model: evidence, the facet posteriors, display, budget, size, overrides, privacy rules."""
+"""The learning model: weights, decay, thresholds, budget, size, overrides, privacy rules."""
 
 import dataclasses
 import math
@@ -6,13 +6,17 @@ import math
 import pytest
 
 from functions._lib.catalog import generate_catalog
-from functions._lib.config import DAY_MS, DEFAULT_CONFIG, Config, DisplayRule
-from functions._lib.evidence import DISMISS_REASONS, RETURN_REASONS
-from functions._lib.model import Profile, compute_profile, normalize_overrides
+from functions._lib.config import DAY_MS, DEFAULT_CONFIG
+from functions._lib.reasons import DISMISS_REASONS, RETURN_REASONS, dismiss_code, return_code
+from functions._lib.model import (
+    Profile, compute_profile, normalize_overrides,
+)
 
 CATALOG = generate_catalog(1500, seed=11)
 BY_ID = {p["sku"]: p for p in CATALOG}
 NOW = 400 * DAY_MS
+# Plain variant without the credit refinements, for checking the spec's raw arithmetic.
+RAW = dataclasses.replace(DEFAULT_CONFIG, credit_iterations=0, query_named_credit=1.0, brand_conditional_baseline=False)
 
 
 def items(pred, n):
@@ -28,214 +32,213 @@ def sig(type_, p=None, day=0.0, **kw):
     return s
 
 
-class Log:
-    """Sessions as the app logs them: a search with the results it showed, then what was done with them."""
-
-    def __init__(self):
-        self.signals = []
-
-    def session(self, day, query, shown, chosen=(), dismissed=()):
-        ts = NOW - day * DAY_MS
-        n = len(self.signals)
-        self.signals.append({"type": "search", "query": query, "ts": ts, "_id": f"{n:05d}",
-                             "shown": [p["sku"] for p in shown]})
-        for i, (kind, p) in enumerate(chosen):
-            self.signals.append({"type": kind, "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"{n:05d}-{i:02d}"})
-        for i, (p, reason) in enumerate(dismissed):
-            s = {"type": "dismiss", "productId": p["sku"], "ts": ts + 5000 + i, "_id": f"{n:05d}-d{i}"}
-            if reason:
-                s["reason"] = reason
-            self.signals.append(s)
-
-    def profile(self, config=DEFAULT_CONFIG):
-        return compute_profile(self.signals, BY_ID, None, NOW, config)
-
-
-def test_evidence_weights_and_view_repeats():
+def test_weights_and_view_repeats():
     p = items(lambda p: len(p["styles"]) == 1 and len(p["colors"]) == 1, 1)[0]
     style = p["styles"][0]
     for type_, w in (("like", 3), ("save", 4), ("cart", 5), ("purchase", 10)):
-        assert compute_profile([sig(type_, p)], BY_ID, None, NOW).value("style", style).positive == pytest.approx(w)
+        prof = compute_profile([sig(type_, p)], BY_ID, None, NOW, RAW)
+        assert prof.value("style", style).positive == pytest.approx(w)
     views = [sig("view", p, day=0.0) for _ in range(4)]
-    assert compute_profile(views, BY_ID, None, NOW).value("style", style).positive == pytest.approx(1 + math.log(4))
-    prof = compute_profile([sig("search", query="navy dress")], BY_ID, None, NOW)
+    prof = compute_profile(views, BY_ID, None, NOW, RAW)
+    assert prof.value("style", style).positive == pytest.approx(1 + math.log(4))
+    prof = compute_profile([sig("search", query="navy dress")], BY_ID, None, NOW, RAW)
     assert prof.value("color", "navy").positive == pytest.approx(1.5)
     assert prof.value("category", "dresses").positive == pytest.approx(1.5)
-    assert prof.value("color", "navy").searches == 1
 
 
 def test_time_decay_by_half_life():
     p = items(lambda p: len(p["styles"]) == 1, 1)[0]
-    prof = compute_profile([sig("like", p, day=90)], BY_ID, None, NOW)
+    prof = compute_profile([sig("like", p, day=90)], BY_ID, None, NOW, RAW)
     assert prof.value("style", p["styles"][0]).positive == pytest.approx(1.5)
-    prof = compute_profile([sig("dismiss", p, day=30)], BY_ID, None, NOW)
+    prof = compute_profile([sig("dismiss", p, day=30)], BY_ID, None, NOW, RAW)
     assert prof.value("style", p["styles"][0]).negative == pytest.approx(4 * 0.5 * 0.5)
 
 
-def test_dismissal_reasons_are_codes_naming_one_facet():
+def test_dismiss_spread_and_reasons():
+    p = items(lambda p: len(p["colors"]) == 1 and len(p["styles"]) == 1, 1)[0]
+    prof = compute_profile([sig("dismiss", p)], BY_ID, None, NOW, RAW)
+    for facet, v in (("style", p["styles"][0]), ("color", p["colors"][0]), ("brand", p["brand"])):
+        assert prof.value(facet, v).negative == pytest.approx(2.0)
+    prof = compute_profile([sig("dismiss", p, reason="not_my_style")], BY_ID, None, NOW, RAW)
+    assert prof.value("style", p["styles"][0]).negative == pytest.approx(6.0)
+    assert prof.value("color", p["colors"][0]) is None and prof.value("brand", p["brand"]) is None
+    prof = compute_profile([sig("dismiss", p, reason="wrong_color")], BY_ID, None, NOW, RAW)
+    assert prof.value("color", p["colors"][0]).negative == pytest.approx(6.0)
+    assert prof.value("style", p["styles"][0]) is None
+    assert prof.value("color", p["colors"][0]).affinity < 0  # learned dislikes are negative
+
+
+def test_reasons_are_codes_and_older_words_read_as_before():
     assert DISMISS_REASONS == {"not_my_style": "style", "wrong_color": "color", "too_pricey": "budget",
                                "not_my_brand": "brand", "not_my_category": "category"}
     assert RETURN_REASONS == {"too_small": 1, "too_big": -1, "other": None}
-    p = items(lambda p: len(p["colors"]) == 1 and len(p["styles"]) == 1, 1)[0]
-    prof = compute_profile([sig("dismiss", p)], BY_ID, None, NOW)
-    for facet, v in (("style", p["styles"][0]), ("color", p["colors"][0]), ("brand", p["brand"])):
-        assert prof.value(facet, v).negative == pytest.approx(2.0)
-    prof = compute_profile([sig("dismiss", p, reason="not_my_style")], BY_ID, None, NOW)
-    assert prof.value("style", p["styles"][0]).negative == pytest.approx(6.0)
-    assert prof.value("color", p["colors"][0]) is None and prof.value("brand", p["brand"]) is None
-    prof = compute_profile([sig("dismiss", p, reason="wrong_color")], BY_ID, None, NOW)
-    assert prof.value("color", p["colors"][0]).negative == pytest.approx(6.0)
-    assert prof.value("color", p["colors"][0]).affinity < 0  # learned dislikes are negative
-    # English is not a code: such a dismissal counts as one without a reason.
-    prof = compute_profile([sig("dismiss", p, reason="not my style")], BY_ID, None, NOW)
-    assert prof.value("color", p["colors"][0]).negative == pytest.approx(2.0)
+    for code in (*DISMISS_REASONS, *RETURN_REASONS):
+        assert (dismiss_code(code) if code in DISMISS_REASONS else return_code(code)) == code
+    # What the page sent before the codes, and free text from any client, as main read it.
+    assert [dismiss_code(t) for t in ("Not my style", "wrong colour", "too pricey", "not my brand",
+                                      "not a category I buy", "not my color", "too cheap", "meh", "", None)] == \
+        ["not_my_style", "wrong_color", "too_pricey", "not_my_brand", "not_my_category", "wrong_color", None, None,
+         None, None]
+    assert [return_code(t) for t in ("too small", "Too tight", "too big", "changed my mind", None)] == \
+        ["too_small", "too_small", "too_big", "other", None]
+    # A code and the words it replaced teach the same.
+    p = CATALOG[3]
+    for code, words in (("not_my_style", "not my style"), ("wrong_color", "wrong colour"), ("too_pricey", "too pricey")):
+        a = compute_profile([sig("dismiss", p, reason=code)], BY_ID, None, NOW, RAW).to_json()
+        b = compute_profile([sig("dismiss", p, reason=words)], BY_ID, None, NOW, RAW).to_json()
+        assert a == b
 
 
-def _style_days(log, style, days, other_styles=("sporty", "edgy", "preppy"), category=("tops", "shirts", "knitwear")):
-    """``days`` sessions of broad queries whose lists mix ``style`` with others; the shopper saves the ``style`` ones."""
-    loved = items(lambda p: p["styles"] == [style] and p["category"] in category, 3 * days)
-    other = items(lambda p: len(p["styles"]) == 1 and p["styles"][0] in other_styles and p["category"] in category,
-                  6 * days)
-    for d in range(days):
-        shown = other[6 * d:6 * d + 3] + loved[3 * d:3 * d + 3] + other[6 * d + 3:6 * d + 6]
-        log.session(days - d, "tops", shown, chosen=[("view", p) for p in shown[3:6]] + [("save", shown[3])])
-    return loved
-
-
-def test_a_style_chosen_over_what_was_shown_is_shown_with_its_posterior():
-    log = Log()
-    _style_days(log, "minimalist", 6)
-    prof = log.profile()
+def test_display_thresholds_need_items_and_days():
+    minimal = items(lambda p: p["styles"] == ["minimalist"] and p["category"] == "tops", 4)
+    # One day only: not shown even with plenty of mass.
+    one_day = [sig("save", p, day=1) for p in minimal]
+    prof = compute_profile(one_day, BY_ID, None, NOW, RAW)
+    assert prof.value("style", "minimalist").state == "learning"
+    two_days = [sig("save", p, day=1 + i % 2) for i, p in enumerate(minimal)]
+    prof = compute_profile(two_days, BY_ID, None, NOW, RAW)
     v = prof.value("style", "minimalist")
-    assert v.posterior > DEFAULT_CONFIG.display["style"].min_posterior and v.state == "shown"
-    assert v.confidence == v.posterior and v.prior < 0.5 and v.affinity > 0.5
-    assert v.items == 18 and v.days == 6
-    for other in ("sporty", "edgy", "preppy"):  # shown as often, never chosen
-        o = prof.value("style", other)
-        assert o is None or (o.state == "learning" and o.posterior < o.prior)
-    # One session is not enough to be sure.
-    one = Log()
-    _style_days(one, "minimalist", 1)
-    assert one.profile().value("style", "minimalist").state == "learning"
+    assert v.state == "shown" and v.items == 4 and v.days == 2
+    assert v.confidence == pytest.approx(1 - math.exp(-(v.positive / 3) / 6))
+    # Two items only: not shown.
+    prof = compute_profile(two_days[:2] * 3, BY_ID, None, NOW, RAW)
+    assert prof.value("style", "minimalist").state == "learning"
+
+
+def test_style_search_route_shows_a_searched_secondary_style():
+    # A dominant style from saves, and a second one with a small share of the clicks that
+    # the shopper searched for twice: shown through the search route only.
+    minimal = items(lambda p: p["styles"] == ["minimalist"] and p["category"] == "tops", 12)
+    romantic = items(lambda p: p["styles"] == ["romantic"] and p["category"] == "dresses", 4)
+    signals = [sig("save", p, day=1 + i % 3) for i, p in enumerate(minimal)]
+    signals += [sig("search", query="romantic dress", day=2), sig("search", query="romantic dresses", day=1)]
+    signals += [sig("view", p, day=1 + i % 2) for i, p in enumerate(romantic)]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    v = prof.value("style", "romantic")
+    assert v.searches == 2 and 0.08 <= v.share < DEFAULT_CONFIG.show_min_share
+    assert v.state == "shown" and prof.value("style", "minimalist").state == "shown"
+    no_route = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_exposure_lift", 1.1),)),))
+    assert compute_profile(signals, BY_ID, None, NOW, no_route).value("style", "romantic").state == "learning"
+    # One search is not enough.
+    assert compute_profile(signals[:12] + signals[13:], BY_ID, None, NOW).value("style", "romantic").state == "learning"
 
 
 def test_a_style_riding_along_with_a_loved_one_is_not_shown():
-    # Each day the results show minimalist+classic tops, minimalist tops and other styles (and,
-    # on five of the days, a classic-only top); the shopper saves the minimalist ones, with or
+    # Each day the results show minimalist+classic tops, minimalist tops and other styles
+    # (and, on five of the days, a classic-only top); the shopper saves the minimalist ones, with or
     # without classic, and looks once at a classic-only top. Classic has a quarter of the
-    # saves, but only minimalist is needed to explain the choices.
+    # saves and is chosen more often than shown (θ > 1.1), but the style-set model needs
+    # only minimalist to explain the choices: classic is not displayed.
     tops = ("tops", "shirts", "knitwear")
     solo = items(lambda p: p["styles"] == ["minimalist"] and p["category"] in tops, 12)
     both = items(lambda p: sorted(p["styles"]) == ["classic", "minimalist"] and p["category"] in tops, 12)
     rider = items(lambda p: p["styles"] == ["classic"] and p["category"] in tops, 6)
     other = items(lambda p: p["styles"] in (["sporty"], ["edgy"]) and p["category"] in tops, 24)
-    log = Log()
+    signals, imps = [], []
     for day in range(6):
+        ts = NOW - (6 - day) * DAY_MS
         shown = (both[2 * day:2 * day + 2] + other[4 * day:4 * day + 2] + solo[2 * day:2 * day + 2]
                  + other[4 * day + 2:4 * day + 4] + (rider[day:day + 1] if day < 5 else []))
-        chosen = [("save", p) for p in shown[:2] + shown[4:5]] + ([("view", rider[0])] if day == 0 else [])
-        log.session(6 - day, "tops", shown, chosen=chosen)
-    prof = log.profile()
+        signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
+        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
+        signals += [{"type": "save", "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"}
+                    for i, p in enumerate(shown[:2] + shown[4:5])]
+    signals.append({"type": "view", "productId": rider[0]["sku"], "ts": NOW - 6 * DAY_MS + 5000, "_id": "v"})
+    prof = compute_profile(signals, BY_ID, None, NOW, impressions=imps)
     classic, minimalist = prof.value("style", "classic"), prof.value("style", "minimalist")
-    assert minimalist.state == "shown" and minimalist.posterior >= DEFAULT_CONFIG.display["style"].min_posterior
-    assert classic.share > 0.2 and classic.state == "learning" and classic.posterior < 0.5
+    assert minimalist.posterior > 0.9 and minimalist.state == "shown"
+    assert classic.share > 0.18 and classic.exposure_lift > 1.1
+    assert classic.posterior < 0.5 and classic.state == "learning"
+    # Without the posterior (the previous rules: share >= 0.18 and θ >= 1.1) it was shown.
+    before = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_exposure_lift", 1.1), ("min_share", 0.18))),))
+    assert compute_profile(signals, BY_ID, None, NOW, before, impressions=imps).value("style", "classic").state == "shown"
 
 
-def test_results_a_query_picked_say_nothing_about_what_it_named():
-    # Seven days of "black top" searches: every list is black, and the shopper picks from
-    # it. The searches are the evidence for black; the black picks are not more of it.
-    black = items(lambda p: p["colors"] == ["black"] and p["category"] == "tops", 35)
-    log = Log()
-    for day in range(7):
-        shown = black[day * 5:day * 5 + 5]
-        log.session(7 - day, "black top", shown, chosen=[("save", shown[0]), ("save", shown[1])])
-    searched = log.profile().value("color", "black").posterior
-    plain = Log()
-    for day in range(7):  # the same picks, the lists shown for "tops" instead
-        shown = black[day * 5:day * 5 + 5]
-        plain.session(7 - day, "tops", shown, chosen=[("save", shown[0]), ("save", shown[1])])
-    assert plain.profile().value("color", "black").posterior < 0.5  # nothing but black was on offer
-    assert searched > 0.9  # seven searches naming it
-
-
-def test_one_search_naming_a_colour_is_not_enough_to_show_it():
-    log = Log()
-    log.session(3, "green dress", items(lambda p: "green" in p["colors"] and p["category"] == "dresses", 6))
-    v = log.profile().value("color", "green")
-    assert v.searches == 1 and v.items == 0
-    assert v.posterior < DEFAULT_CONFIG.display["color"].min_posterior and v.state == "learning"
-
-
-def test_categories_come_from_what_sessions_were_about():
-    log = Log()
-    dresses = items(lambda p: p["category"] == "dresses", 30)
+def test_a_searched_style_the_set_model_finds_likely_is_shown():
+    # Minimalist saves dominate; romantic items, two in each list, are looked at on four
+    # days and liked once, one other top is looked at on the first day, and the shopper
+    # searched for "romantic dress" once. Romantic's share is under 0.12 and its posterior
+    # under the 0.7 that shows a style on its own, but with posterior >= 0.5 and a search
+    # it is shown.
+    tops = ("tops", "shirts", "knitwear", "dresses")
+    solo = items(lambda p: p["styles"] == ["minimalist"] and p["category"] in tops, 18)
+    romantic = items(lambda p: p["styles"] == ["romantic"] and p["category"] in tops, 12)
+    other = items(lambda p: p["styles"] in (["sporty"], ["edgy"]) and p["category"] in tops, 36)
+    signals, imps = [], []
     for day in range(6):
-        log.session(10 - day, "dress", dresses[5 * day:5 * day + 5], chosen=[("view", dresses[5 * day])])
-    bag = items(lambda p: p["category"] == "bags", 5)
-    log.session(2, "bag", bag, chosen=[("view", bag[0])])  # once: could be anyone's
-    prof = log.profile()
-    assert prof.value("category", "dresses").state == "shown"
-    assert prof.value("category", "bags").state == "learning"
+        ts = NOW - (6 - day) * DAY_MS
+        shown = solo[3 * day:3 * day + 3] + other[6 * day:6 * day + 3] + romantic[2 * day:2 * day + 2] + other[6 * day + 3:6 * day + 6]
+        signals.append({"type": "search", "query": "romantic dress" if day == 3 else "tops", "ts": ts, "_id": f"q{day}"})
+        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
+        chosen = [("save", p) for p in shown[:3]] + ([("view", shown[6])] if day not in (0, 2) else [])
+        chosen += [("like", shown[6])] if day == 3 else []
+        chosen += [("view", shown[3])] if day == 0 else []
+        signals += [{"type": t, "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, (t, p) in enumerate(chosen)]
+    v = compute_profile(signals, BY_ID, None, NOW, impressions=imps).value("style", "romantic")
+    assert v.searches == 1 and v.share < 0.12 and 0.5 <= v.posterior < 0.7 and v.state == "shown"
+    rules = tuple((f, tuple(r for r in rs if r[0] != "searched_posterior")) for f, rs in DEFAULT_CONFIG.facet_display_rules)
+    without = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=rules)
+    assert compute_profile(signals, BY_ID, None, NOW, without, impressions=imps).value("style", "romantic").state == "learning"
 
 
-def test_display_rules_are_typed_and_validated():
-    with pytest.raises(TypeError):
-        DisplayRule(min_posterier=0.9)  # a misspelled rule is an error, never ignored
-    with pytest.raises(ValueError):
-        DisplayRule(1.5)
-    with pytest.raises(ValueError):
-        DisplayRule(0.9, max_values=0)
-    with pytest.raises(ValueError, match="display"):
-        dataclasses.replace(DEFAULT_CONFIG, display={"style": DisplayRule(0.9)})  # facets missing
-    with pytest.raises(ValueError, match="display"):
-        dataclasses.replace(DEFAULT_CONFIG, display={**DEFAULT_CONFIG.display, "colour": DisplayRule(0.9)})
-    with pytest.raises(TypeError):
-        dataclasses.replace(DEFAULT_CONFIG, display={**DEFAULT_CONFIG.display, "style": 0.9})
-    with pytest.raises(ValueError, match="likelihood_power"):
-        Config(likelihood_power={"style": 1.0})
-    # The rule is the one threshold: lowered, the one-session style is shown.
-    log = Log()
-    _style_days(log, "minimalist", 1)
-    v = log.profile().value("style", "minimalist")
-    low = dataclasses.replace(DEFAULT_CONFIG, display={**DEFAULT_CONFIG.display, "style": DisplayRule(v.posterior)})
-    assert log.profile(low).value("style", "minimalist").state == "shown"
-
-
-def test_budget_learned_against_the_prices_shown():
-    # Lists of dresses at every price; the shopper engages with the ones around 80-120.
-    dresses = sorted(items(lambda p: p["category"] == "dresses", 160), key=lambda p: p["price"])
-    log = Log()
+def test_a_sure_style_with_a_tiny_share_is_not_shown():
+    # Minimalist saves dominate; a romantic top in each day's list is looked at on seven
+    # of eight days. The set model is sure of romantic (posterior > 0.95), but it carries
+    # about 5% of the shopper's evidence, under the posterior route's 6% share: explored
+    # items clicked a few times made styles "sure" like this, and most of them were wrong.
+    tops = ("tops", "shirts", "knitwear")
+    loved = items(lambda p: p["styles"] == ["minimalist"] and p["category"] in tops, 32)
+    small = items(lambda p: p["styles"] == ["romantic"] and p["category"] in tops, 8)
+    other = items(lambda p: p["styles"] in (["sporty"], ["edgy"], ["preppy"]) and p["category"] in tops, 48)
+    signals, imps = [], []
     for day in range(8):
-        shown = dresses[day::8]
-        picks = [p for p in shown if 80 <= p["price"] <= 120][:3]
-        log.session(10 - day, "dress", shown, chosen=[("view", p) for p in picks] + [("save", p) for p in picks])
-    b = log.profile().budget["dresses"]
-    assert b.source == "learned" and b.items >= 8
-    assert 65 < math.sqrt(b.min * b.max) < 130  # centred on what was chosen
-    assert b.min < 90 < 110 < b.max
-    thin = Log()
-    thin.session(1, "dress", dresses[::8], chosen=[("save", next(p for p in dresses if p["price"] > 80))])
-    t = thin.profile().budget["dresses"]
-    assert t.state == "learning" and t.confidence < b.confidence and t.sd > b.sd
+        ts = NOW - (8 - day) * DAY_MS
+        shown = loved[4 * day:4 * day + 4] + other[6 * day:6 * day + 6] + small[day:day + 1]
+        signals.append({"type": "search", "query": "tops", "ts": ts, "_id": f"q{day}"})
+        imps.append({"ts": ts, "productIds": [p["sku"] for p in shown]})
+        chosen = [("save", p) for p in shown[:4]] + ([("view", shown[-1])] if day < 7 else [])
+        signals += [{"type": t, "productId": p["sku"], "ts": ts + 1000 + i, "_id": f"s{day}-{i}"} for i, (t, p) in enumerate(chosen)]
+    v = compute_profile(signals, BY_ID, None, NOW, impressions=imps).value("style", "romantic")
+    assert v.posterior > 0.95 and 0.04 < v.share < 0.06 and v.positive >= 6 and v.state == "learning"
+    rules = tuple((f, tuple(r for r in rs if r[0] != "posterior_route_min_share")) for f, rs in DEFAULT_CONFIG.facet_display_rules)
+    no_floor = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=rules)
+    assert compute_profile(signals, BY_ID, None, NOW, no_floor, impressions=imps).value("style", "romantic").state == "shown"
 
 
-def test_price_level_is_pooled_across_categories():
-    # Premium choices in tops and shirts; one bag looked at. The bag budget leans toward the
-    # shopper's price level, not the catalogue's middle.
-    def top_priced(cat, n):
-        return sorted((p for p in CATALOG if p["category"] == cat), key=lambda p: -p["price"])[5:5 + n]
-    signals = [sig("purchase", p, day=i, _id=f"p{i}") for i, p in enumerate(top_priced("tops", 6) + top_priced("shirts", 6))]
-    bags = sorted((p for p in CATALOG if p["category"] == "bags"), key=lambda p: p["price"])
-    middle = bags[len(bags) // 2]
-    signals.append(sig("like", middle, day=1, _id="bag"))
-    b = compute_profile(signals, BY_ID, None, NOW).budget["bags"]
-    assert math.sqrt(b.min * b.max) > middle["price"] * 1.3
+def test_a_style_dismissed_as_not_my_style_needs_a_higher_net():
+    # Four saves over two days and one "not my style" dismissal: net 0.42 passes the
+    # spec's 0.2 but not the style's 0.6, so the style stays "learning".
+    minimal = items(lambda p: p["styles"] == ["minimalist"] and p["category"] == "tops", 5)
+    signals = [sig("save", p, day=1 + i % 2) for i, p in enumerate(minimal[:4])]
+    signals.append(sig("dismiss", minimal[4], reason="not_my_style"))
+    v = compute_profile(signals, BY_ID, None, NOW).value("style", "minimalist")
+    assert 0.2 < v.net < 0.6 and v.state == "learning"
+    assert compute_profile(signals[:4], BY_ID, None, NOW).value("style", "minimalist").state == "shown"
+    spec_net = dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_exposure_lift", 1.1),)),))
+    assert compute_profile(signals, BY_ID, None, NOW, spec_net).value("style", "minimalist").state == "shown"
+
+
+def test_budget_learned_and_shrunk():
+    dresses = sorted(items(lambda p: p["category"] == "dresses" and 60 < p["price"] < 110, 6), key=lambda p: p["price"])
+    signals = [sig("purchase", p, day=i) for i, p in enumerate(dresses)]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    b = prof.budget["dresses"]
+    assert b.state == "shown" and b.source == "learned" and b.items == 6
+    # Centred on what was bought (78–110 here); the width is shrunk toward the category's
+    # middle band (a handful of purchases says little about how wide a budget is).
+    prices = [p["price"] for p in dresses]
+    assert 55 < b.min < min(prices) and max(prices) < b.max < 160
+    assert abs(math.log(b.min * b.max) / 2 - math.log(sorted(prices)[3])) < 0.15
+    thin = compute_profile(signals[:1], BY_ID, None, NOW).budget["dresses"]
+    assert thin.state == "learning" and thin.max > thin.min  # one item: pulled toward the category band
+    assert thin.confidence < b.confidence
 
 
 def test_size_dirichlet_and_returns():
     tops = items(lambda p: p["category"] == "tops", 4)
     signals = [sig("purchase", tops[0], day=5, size="M"), sig("purchase", tops[1], day=4, size="M")]
-    s = compute_profile(signals, BY_ID, None, NOW).size["tops"]
+    prof = compute_profile(signals, BY_ID, None, NOW)
+    s = prof.size["tops"]
     assert s.size == "M" and s.kept_purchases == 2
     assert s.confidence == pytest.approx(2.5 / (0.5 * 6 + 2), rel=0.01)  # (decayed a few days)
     assert s.state == "learning"  # 0.5 < 0.6
@@ -247,20 +250,9 @@ def test_size_dirichlet_and_returns():
     assert s.posterior["S"] == pytest.approx(s.posterior["XL"])  # the returned S was not kept
     # A size return never punishes the style.
     style = tops[3]["styles"][0]
-    without = compute_profile(signals[:-1], BY_ID, None, NOW).value("style", style)
-    assert prof.value("style", style).positive == pytest.approx(without.positive)
-    assert prof.value("style", style).negative == 0
-
-
-def test_size_evidence_is_pooled_within_a_size_system():
-    tops = items(lambda p: p["category"] == "tops", 3)
-    shirts = items(lambda p: p["category"] == "shirts", 2)
-    signals = [sig("purchase", p, day=i, size="L", _id=f"t{i}") for i, p in enumerate(tops)]
-    # One shirt in L, one (a gift) in S: a tie on its own, the tops break it.
-    signals += [sig("purchase", shirts[0], day=5, size="L", _id="s0"), sig("purchase", shirts[1], day=4, size="S", _id="s1")]
-    prof = compute_profile(signals, BY_ID, None, NOW)
-    assert prof.size["shirts"].size == "L" and prof.size["shirts"].kept_purchases == 2
-    assert abs(sum(prof.size["shirts"].posterior.values()) - 1.0) < 1e-9
+    with_return = compute_profile(signals, BY_ID, None, NOW, RAW).value("style", style)
+    without = compute_profile(signals[:-1], BY_ID, None, NOW, RAW).value("style", style)
+    assert with_return.positive == pytest.approx(without.positive) and with_return.negative == 0
 
 
 def test_overrides_win_and_sensitive_categories():
@@ -293,9 +285,9 @@ def test_override_row_form_and_validation():
 
 
 def test_to_json_shape_and_roundtrip():
-    log = Log()
-    _style_days(log, "minimalist", 5)
-    prof = compute_profile(log.signals, BY_ID, {"facets": {"style": {"edgy": "pin"}}}, NOW)
+    minimal = items(lambda p: "minimalist" in p["styles"], 5)
+    signals = [sig("save", p, day=i, size="M") for i, p in enumerate(minimal)]
+    prof = compute_profile(signals, BY_ID, {"facets": {"style": {"edgy": "pin"}}}, NOW)
     j = prof.to_json()
     assert set(j) >= {"facets", "budget", "size", "personalize", "learningPaused", "updatedAt"}
     assert set(j["facets"]) == {"style", "color", "brand", "category"}
@@ -303,16 +295,13 @@ def test_to_json_shape_and_roundtrip():
     assert v["value"] == "edgy" and v["state"] == "pinned" and v["source"] == "user" and v["locked"] is True
     for facet in j["facets"].values():
         for v in facet:
-            assert set(v) >= {"value", "source", "state", "confidence", "affinity", "evidence", "posterior", "prior"}
-            assert set(v["evidence"]) == {"items", "signals", "days", "searches", "lastSeen"}
+            assert set(v) >= {"value", "source", "state", "confidence", "affinity", "evidence"}
+            assert set(v["evidence"]) == {"items", "signals", "lastSeen"}
             assert v["state"] in ("shown", "learning", "pinned", "removed", "never")
     for b in j["budget"].values():
-        assert set(b) >= {"min", "max", "source", "confidence", "locked", "sd", "prior"}
+        assert set(b) >= {"min", "max", "source", "confidence", "locked"}
     assert j["updatedAt"] == NOW and isinstance(j["updatedAt"], float)
-    # What the ranker reads comes back from the stored JSON (the posterior the explore ranks test).
-    back = Profile.from_json(j)
-    assert back.value("style", "minimalist").posterior == j["facets"]["style"][1]["posterior"]
-    again = back.to_json()
+    again = Profile.from_json(j).to_json()
     assert again["facets"] == j["facets"] and again["budget"] == j["budget"]
 
 

@@ -150,7 +150,7 @@ def test_no_brand_fills_more_than_three_of_the_top_ten(query, brand_affinity, st
         prof.facets["brand"][b] = FacetValue(facet="brand", value=b, affinity=a, share=0.1, posterior=0.5)
     prof.facets["brand"][pinned] = FacetValue(facet="brand", value=pinned, source="user", state="pinned", affinity=1.0)
     for s_, (post, a) in style_posterior.items():
-        prof.facets["style"][s_] = FacetValue(facet="style", value=s_, affinity=a, share=0.1, posterior=post)
+        prof.facets["style"][s_] = FacetValue(facet="style", value=s_, affinity=a, share=0.1, positive=1.0, posterior=post)
     res = rank(query, cands(query), prof)
     counts = {}
     for r in res[:10]:

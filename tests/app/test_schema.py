@@ -3,7 +3,7 @@
 import importlib.util
 
 from functions._lib.catalog import FACETS
-from functions._lib.evidence import DISMISS_REASONS, RETURN_REASONS
+from functions._lib.reasons import DISMISS_REASONS, RETURN_REASONS
 
 from .appbackend import SCHEMA, backend, seeded_template  # noqa: F401 — fixtures
 
