@@ -400,6 +400,18 @@ export declare const internal: {
       runId?: Id<"learning_runs">;
     }, any>;
   };
+  migrations: {
+    /**
+     * `migrations:reason_codes` (internal mutation):
+     * Rewrite one batch of dismissals (then returns) whose reason is words; schedule the next batch.
+     *
+     * Returns: any (no `returns=` validator).
+     */
+    reason_codes: FunctionReference<"mutation", "internal", {
+      type?: "dismiss" | "return";
+      cursor?: string | null;
+    }, any>;
+  };
   privacy: {
     /**
      * `privacy:_export_data` (internal query).

@@ -285,7 +285,8 @@ export type DataModel = {
         type: "dismiss";
         ts: number;
         productId: Id<"products">;
-        reason?: "not_my_style" | "wrong_color" | "too_pricey" | "not_my_brand" | "not_my_category";
+        reason?: "not_my_style" | "wrong_color" | "too_pricey" | "not_my_brand" | "not_my_category" | string;
+        reasonText?: string;
       }
       | {
         _id: Id<"signals">;
@@ -294,7 +295,8 @@ export type DataModel = {
         type: "return";
         ts: number;
         productId: Id<"products">;
-        reason?: "too_small" | "too_big" | "other";
+        reason?: "too_small" | "too_big" | "other" | string;
+        reasonText?: string;
         size?: string;
       }
       | {
@@ -313,6 +315,7 @@ export type DataModel = {
       | "productId"
       | "query"
       | "reason"
+      | "reasonText"
       | "shown"
       | "size"
       | "source"
