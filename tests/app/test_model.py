@@ -16,7 +16,7 @@ CATALOG = generate_catalog(1500, seed=11)
 BY_ID = {p["sku"]: p for p in CATALOG}
 NOW = 400 * DAY_MS
 # Plain variant without the credit refinements, for checking the spec's raw arithmetic.
-RAW = dataclasses.replace(DEFAULT_CONFIG, credit_iterations=0, query_named_credit=1.0, brand_conditional_baseline=False)
+RAW = dataclasses.replace(DEFAULT_CONFIG, credit_iterations=0, brand_conditional_baseline=False)
 
 
 def items(pred, n):
@@ -312,3 +312,14 @@ def test_forgetting_is_recomputation():
     forgot = compute_profile(signals[:4] + signals[5:], BY_ID, None, NOW).to_json()
     assert forgot != full
     assert compute_profile(list(reversed(signals)), BY_ID, None, NOW).to_json() == full  # order-free
+
+
+def test_a_misspelled_display_rule_or_facet_is_refused():
+    with pytest.raises(ValueError, match="unknown rule 'min_shre'"):
+        dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_shre", 0.1),)),))
+    with pytest.raises(ValueError, match="unknown facet 'colour'"):
+        dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("colour", (("min_share", 0.1),)),))
+    with pytest.raises(ValueError, match="appears twice"):
+        dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("color", (("min_share", 0.1), ("min_share", 0.2))),))
+    assert dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=()).show_threshold("style", "min_share") == \
+        DEFAULT_CONFIG.show_min_share
