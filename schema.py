@@ -80,6 +80,14 @@ schema = define_schema({
     }).index("by_token", ["tokenIdentifier"])
       .index("by_photo", ["inspirationPhotoId"]),
 
+    # A deleted account's tokens issued before the deletion are refused: its sign-in may
+    # outlive it (another provider's, or until the page deletes it), and must not bring it
+    # back. Only a hash of the token identifier is kept.
+    "deleted_accounts": define_table({
+        "tokenHash": v.string(),
+        "deletedAt": v.float64(),
+    }).index("by_token_hash", ["tokenHash"]),
+
     "products": define_table({
         "sku": v.string(),
         "title": v.string(),

@@ -14,8 +14,10 @@ WORKLOADS = {
     "reactivity": "bench.reactivity",
     "scheduler": "bench.scheduler",
     "sidebyside": "bench.sidebyside",
+    "workers": "bench.workers",
     "search_latency": "bench.search_latency",
     "instructions": "bench.instructions",
+    "abuse": "bench.abuse",
     "pg_drivers": "bench.pg_drivers",
 }
 # Run only when named: minutes under valgrind, for judging a change to the write path.

@@ -45,7 +45,17 @@ def describe(db_dir: str | Path) -> dict:
         "db_dir": str(db_dir),
         "db_filesystem": filesystem_of(db_dir),
         "load_average_at_start": os.getloadavg()[0],
+        "sched_autogroup": sched_autogroup(),
     }
+
+
+def sched_autogroup() -> bool:
+    """Whether the kernel shares CPU time between sessions before processes (autogroup): then,
+    while other sessions are busy, a run's processes share one session's part of the cores."""
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 def one_line(info: dict) -> str:

@@ -18,3 +18,11 @@ def write_json(name: str, data: dict) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+def save(data: dict, output: str | Path) -> None:
+    """Write a workload's figures to ``output`` (JSON) and say where."""
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    print(f"written to {out} ({data['seconds']:.0f} s)")

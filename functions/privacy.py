@@ -7,7 +7,7 @@ found through indexes that start with ``userId``.
 
 from prefmem import ConvexError, action, internal_mutation, internal_query, mutation, v
 
-from ._lib.identity import current_user, ensure_user, not_found, require_identity, require_user
+from ._lib.identity import current_user, ensure_user, not_found, require_identity, require_user, token_hash
 from ._lib.scheduling import schedule_learning
 from .preferences import profile_for, stored_profile
 
@@ -155,4 +155,10 @@ async def delete_account(ctx, args):
         counts["files"] = 1.0
     await ctx.db.delete(uid)
     counts["users"] = 1.0
+    key = token_hash(user["tokenIdentifier"])
+    tombstone = await ctx.db.query("deleted_accounts").with_index("by_token_hash", lambda q: q.eq("tokenHash", key)).first()
+    if tombstone is None:
+        await ctx.db.insert("deleted_accounts", {"tokenHash": key, "deletedAt": float(ctx.now)})
+    else:
+        await ctx.db.patch(tombstone["_id"], {"deletedAt": float(ctx.now)})
     return {"deleted": counts}

@@ -1,8 +1,11 @@
 """The signed-in shopper's user record (created on first sign-in) and inspiration photo."""
 
-from prefmem import ConvexError, UNSET, mutation, query, v
+from prefmem import ConvexError, UNSET, action, internal_mutation, mutation, query, v
 
 from ._lib.identity import _claims, current_user, ensure_user, require_identity, require_user, user_by_token
+from ._lib.images import MAX_PHOTO_BYTES, PHOTO_TYPES, sniff_image
+
+_NOT_YOURS = {"code": "FORBIDDEN", "message": "that file belongs to something else"}
 
 
 async def public_user(ctx, user):
@@ -45,24 +48,63 @@ async def inspiration_upload_url(ctx, args):
     return await ctx.storage.generate_upload_url()
 
 
-@mutation(args={"storageId": v.id("_storage")})
+@action(args={"storageId": v.id("_storage")})
 async def save_inspiration_photo(ctx, args):
-    """Attach an uploaded photo to the shopper's profile (replacing and deleting the previous one)."""
-    user = await ensure_user(ctx)
+    """Attach an uploaded photo to the shopper's profile (replacing and deleting the previous one).
+
+    Only the shopper's own upload (through ``inspiration_upload_url``) can be attached: a
+    storage id alone proves nothing. The bytes must be a raster image of the type the upload
+    declared (they are read, not the declared type believed): anything else, SVG and HTML
+    included, is refused and the upload deleted.
+    """
+    identity = await require_identity(ctx)
     sid = args["storageId"]
-    meta = await ctx.db.system.get(sid)
+    meta = await ctx.storage.get_metadata(sid)
     if meta is None:
         raise ConvexError({"code": "NOT_FOUND", "message": "no such file"})
-    # A file already in use (another shopper's photo, a product image) cannot be claimed.
-    owner = await ctx.db.query("users").with_index("by_photo", lambda q: q.eq("inspirationPhotoId", sid)).first()
-    image = await ctx.db.query("placeholder_images").with_index("by_storage", lambda q: q.eq("storageId", sid)).first()
-    if (owner is not None and owner["_id"] != user["_id"]) or image is not None:
-        raise ConvexError({"code": "FORBIDDEN", "message": "that file belongs to something else"})
+    if await ctx.storage.uploaded_by(sid) != identity.token_identifier:
+        raise ConvexError(_NOT_YOURS)
+    declared = (meta.get("contentType") or "").split(";")[0].strip().lower()
+    problem = None
+    if meta["size"] > MAX_PHOTO_BYTES:
+        problem = f"a photo may be at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB"
+    else:
+        kind = sniff_image(await ctx.storage.get(sid) or b"")
+        if kind is None:
+            problem = f"that file is not a photo ({', '.join(PHOTO_TYPES)})"
+        elif kind != declared:
+            problem = f"the file says it is {declared or 'of no type'} but it is {kind}"
+    if problem is not None:
+        await ctx.run_mutation("users:_discard_upload", {"storageId": sid})
+        raise ConvexError({"code": "NOT_AN_IMAGE", "message": problem})
+    return await ctx.run_mutation("users:_attach_inspiration_photo", {"storageId": sid})
+
+
+@internal_mutation(args={"storageId": v.id("_storage")})
+async def _attach_inspiration_photo(ctx, args):
+    user = await ensure_user(ctx)
+    identity = await require_identity(ctx)
+    sid = args["storageId"]
+    if await ctx.db.system.get(sid) is None:
+        raise ConvexError({"code": "NOT_FOUND", "message": "no such file"})
+    if await ctx.storage.uploaded_by(sid) != identity.token_identifier:  # checked again, in the transaction
+        raise ConvexError(_NOT_YOURS)
     old = user.get("inspirationPhotoId")
     if old and old != sid:
         await ctx.storage.delete(old)
     await ctx.db.patch(user["_id"], {"inspirationPhotoId": sid})
     return await ctx.storage.get_url(sid)
+
+
+@internal_mutation(args={"storageId": v.id("_storage")})
+async def _discard_upload(ctx, args):
+    """Delete a refused upload of the caller's, unless it is their current photo."""
+    identity = await require_identity(ctx)
+    sid = args["storageId"]
+    user = await current_user(ctx)
+    if await ctx.storage.uploaded_by(sid) == identity.token_identifier and \
+            (user is None or user.get("inspirationPhotoId") != sid):
+        await ctx.storage.delete(sid)
 
 
 @mutation(args={})

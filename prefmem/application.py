@@ -14,6 +14,7 @@ from typing import Any
 
 from prefmem import logs
 from prefmem.auth.identity import Identity
+from prefmem.bounds import Bounds
 from prefmem.database import Catalog
 from prefmem.database.committer import Committer
 from prefmem.database.replies import ReplayKey
@@ -36,6 +37,7 @@ class Application:
         self.clock = clock
         self.files = files
         self.dev_mode = dev_mode
+        self.bounds = Bounds()  # what clients may make the server hold; the backend sets its own
         self.site_url = "http://127.0.0.1:3210"  # where clients reach this server; the server sets it
         self.execution_log = logs.ExecutionLog()  # what `prefmem logs` follows
         self.write_log = WriteLog(persistence.last_ts())

@@ -11,6 +11,7 @@ from typing import Any
 
 from prefmem.application import Application
 from prefmem.auth import accounts
+from prefmem.bounds import Bounds
 from prefmem.database import Catalog
 from prefmem.files import store as files
 from prefmem.files.store import FileStore
@@ -31,7 +32,8 @@ class Backend:
 
     def __init__(self, *, functions: str | Path, schema: str | Path | Schema | None, db: str | Path,
                  durability: Durability | str = Durability.NORMAL, limits: Limits = DEFAULT_LIMITS,
-                 clock: Clock | None = None, dev_mode: bool = True, shared: bool = False) -> None:
+                 clock: Clock | None = None, dev_mode: bool = True, shared: bool = False,
+                 bounds: Bounds | None = None) -> None:
         self.functions_dir = Path(functions)
         self.schema_source = schema
         self.db_path = Path(db)
@@ -40,6 +42,7 @@ class Backend:
         self.clock = clock or Clock()
         self.dev_mode = dev_mode
         self.shared = shared
+        self.bounds = bounds or Bounds()
         self.persistence: SqlitePersistence | None = None
         self.app: Application | None = None
         self._serve_lock: ServeLock | None = None
@@ -77,6 +80,7 @@ class Backend:
         file_store = FileStore(self.db_path.resolve().parent / f"{self.db_path.name}.files")
         self.app = Application(registry, persistence, catalog, self.limits, self.clock, files=file_store,
                                dev_mode=self.dev_mode)
+        self.app.bounds = self.bounds
         return self
 
     def reload_functions(self) -> Registry:

@@ -503,6 +503,12 @@ def cmd_dev(args: argparse.Namespace) -> int:
         raise CommandError(f"web directory {web} does not exist (build the page first: make run)")
     if args.workers < 1:
         raise CommandError(f"--workers must be at least 1, got {args.workers}")
+    from prefmem.bounds import Bounds
+
+    try:
+        bounds = Bounds.from_env()
+    except ValueError as err:
+        raise CommandError(str(err)) from None
     seconds = args.action_timeout
     if seconds is None:
         try:
@@ -510,7 +516,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         except argparse.ArgumentTypeError as err:
             raise CommandError(f"{ACTION_TIMEOUT_ENV}: {err}") from None
     limits = dataclasses.replace(DEFAULT_LIMITS, action_time_ms=seconds * 1000.0)
-    backend = _open_backend(args, durability=args.durability, dev_mode=not args.production, limits=limits)
+    backend = _open_backend(args, durability=args.durability, dev_mode=not args.production, limits=limits,
+                            bounds=bounds)
     codegen_dir = None if args.no_codegen else _generated_dir(args, args.codegen_out)
     serve(backend, host=args.host, port=args.port, watch=not args.no_watch, web_dir=web, codegen_dir=codegen_dir,
           workers=args.workers)

@@ -18,6 +18,8 @@ from starlette.responses import JSONResponse, Response
 
 from prefmem.auth.identity import Identity
 from prefmem.auth.authenticator import Authenticator, Principal
+from prefmem.bodies import BodyTooLarge, read_body, too_large
+from prefmem.bounds import env_name
 from prefmem.errors import AuthFailed, PrefmemError
 from prefmem.application import Application
 from prefmem.database.write_log import catch_up
@@ -153,6 +155,8 @@ class HttpApi:
                 return await self._query_at(path, args, principal.identity, ts)
         except _BadRequest as err:
             return JSONResponse({"code": err.code, "message": err.message}, status_code=err.status)
+        except BodyTooLarge as err:
+            return too_large(err)
         # The admin may call internal functions (``prefmem run`` against a server, dashboards).
         outcome = await self.app.call(path, args, principal.identity, kind=kind, allow_internal=principal.admin)
         return self._reply(outcome)
@@ -189,13 +193,15 @@ class HttpApi:
         return outcome
 
     async def _parse(self, request: Request) -> tuple[str, Any, str | None, Any]:
-        body = await request.body()
+        body = await read_body(request, self.app.bounds.request_body_bytes, env_name("request_body_bytes"))
         data: Any = {}
         if body:
             try:
                 data = msgspec.json.decode(body)
             except msgspec.DecodeError as err:
                 raise _BadRequest(400, "BadJsonBody", f"the request body is not JSON: {err}") from None
+            except RecursionError:
+                raise _BadRequest(400, "BadJsonBody", "the request body is JSON nested too deeply") from None
         if not isinstance(data, dict):
             raise _BadRequest(400, "BadJsonBody", "the request body must be a JSON object")
         route = request.url.path

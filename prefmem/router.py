@@ -14,9 +14,10 @@ from typing import Any
 from starlette.responses import JSONResponse, Response
 
 from prefmem import logs
+from prefmem.bodies import BodyTooLarge, too_large
 from prefmem.errors import AuthFailed
 from prefmem.functions import FunctionDef
-from prefmem.runner import ActionCtx, Auth
+from prefmem.runner import ActionCtx, Auth, Outcome
 from prefmem.values import to_json
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -95,6 +96,9 @@ async def dispatch(app: Any, router: HttpRouter, request: Any, identity: Any) ->
         if not isinstance(result, Response):
             raise TypeError(f"an HTTP action must return a starlette Response, got {type(result).__name__}")
         return result
+    except BodyTooLarge as err:  # the server's bound on bodies, or the action's own (read_body)
+        outcome = Outcome(error=str(err))
+        return too_large(err)
     except Exception as err:  # noqa: BLE001 — the caller gets a 500 that says what failed
         outcome = app.runner.failure(fn, err)
         # As Convex answers: the message clients get from any function, and a ConvexError's data.

@@ -181,6 +181,7 @@ class MutationCtx(QueryCtx):
     def __init__(self, tx: Transaction, identity: Identity | None, seed: int | None, app: "Application") -> None:
         super().__init__(tx, identity, seed, app)
         self._app = app
+        self._identity = identity
         self._scheduler: MutationScheduler | None = None
         self._storage: MutationStorage | None = None
 
@@ -197,7 +198,7 @@ class MutationCtx(QueryCtx):
     @property
     def storage(self) -> MutationStorage:
         if self._storage is None:
-            self._storage = MutationStorage(self.db, self._app, self.now)
+            self._storage = MutationStorage(self.db, self._app, self.now, self._identity)
         return self._storage
 
 
@@ -208,7 +209,7 @@ class ActionCtx:
         self.auth = Auth(identity)
         self.now = app.clock.now_ms()
         self.scheduler = ActionScheduler(app, self.now)
-        self.storage = ActionStorage(app)
+        self.storage = ActionStorage(app, identity)
 
     async def _run(self, ref: Any, args: dict | None, kind: str) -> Any:
         fn = self._app.registry.resolve(ref)

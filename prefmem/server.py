@@ -23,11 +23,14 @@ from starlette.routing import Route, WebSocketRoute
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
+from prefmem.bodies import BodyTooLarge, bounded, check_declared, too_large
+from prefmem.bounds import Bounds, env_name
 from prefmem.dashboard import Dashboard
 from prefmem.dashboard.routes import dashboard_routes
 from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.files import store as files_store
 from prefmem.files.context import TOKEN_REFUSALS, DigestMismatch, digest_sha256, store_stream
+from prefmem.files.serving import serving_headers
 from prefmem.http_api import HttpApi
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
@@ -35,6 +38,7 @@ from prefmem.scheduler.crons import CronRunner
 from prefmem.scheduler.executor import Executor
 from prefmem.static import static_response
 from prefmem.sync.session import SyncSession
+from prefmem.workers import run_workers
 
 log = logging.getLogger("prefmem.server")
 
@@ -128,6 +132,7 @@ class Server:
         self._watcher: asyncio.Task | None = None
         self._leading: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
+        self._stop_by: float | None = None  # loop time by which running functions must end
 
     async def start(self) -> None:
         if self.backend.app is None:
@@ -186,6 +191,17 @@ class Server:
         if self.site_url is not None and str(self.backend.db_path) != ":memory:":
             self._announce_path().write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
 
+    def begin_shutdown(self) -> None:
+        """The server is stopping: start no scheduled work, and give what runs until the
+        grace period (``Bounds.shutdown_grace_s``) ends to finish."""
+        self._stop_by = asyncio.get_running_loop().time() + self.backend.bounds.shutdown_grace_s
+        if self._leading is not None:
+            self._leading.cancel()
+        if self.crons is not None:
+            self.crons.stop()
+        if self.executor is not None:
+            self.executor.stop_starting()
+
     async def stop(self) -> None:
         try:
             if json.loads(self._announce_path().read_text()).get("pid") == os.getpid():
@@ -203,7 +219,7 @@ class Server:
         if self.auth is not None:
             await self.auth.close()
         if self.executor is not None:
-            await self.executor.stop()
+            await self.executor.stop(self._stop_by)
         if self.http_api is not None:
             self.http_api.pins.close()
         app = self.backend.app
@@ -260,10 +276,22 @@ class Server:
         token = request.query_params.get("token")
         if not token:
             return JSONResponse({"code": "BadUploadUrl", "message": "an upload URL needs its token"}, status_code=400)
+        app = self.backend.app
+        assert app is not None
+        # The token first: no byte of a request that may not upload reaches the disk.
+        refusal = await app.query(files_store.token_refusal, {"token": token}, None)
+        if not refusal.ok or refusal.value is not None:
+            code = refusal.value if refusal.ok else "StorageTokenInvalid"
+            return JSONResponse({"code": code, "message": TOKEN_REFUSALS[code]}, status_code=401)
         content_type = request.headers.get("content-type")
+        limit, setting = self.backend.bounds.upload_bytes, env_name("upload_bytes")
         try:
+            check_declared(request, limit, setting)
             sha256 = digest_sha256(request.headers.get("digest"))
-            answer = await store_stream(self.backend.app, request.stream(), content_type, token, sha256=sha256)
+            answer = await store_stream(app, request.stream(), content_type, token, sha256=sha256,
+                                        max_bytes=limit, setting=setting)
+        except BodyTooLarge as err:
+            return too_large(err)
         except (DigestMismatch, InvalidQuery) as err:
             code = "Sha256Mismatch" if isinstance(err, DigestMismatch) else "BadHeader"
             return JSONResponse({"code": code, "message": str(err)}, status_code=400)
@@ -283,9 +311,10 @@ class Server:
         if not path.exists():
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
         # Exactly the stored content type (Starlette would add a charset to text/*), and the
-        # bytes' hash as Convex sends it.
+        # bytes' hash as Convex sends it; and never as active content (``serving_headers``).
+        content_type = meta.value.get("contentType") or "application/octet-stream"
         headers = {"Cache-Control": "private, max-age=3600", "Digest": f"sha-256={meta.value['sha256']}",
-                   "Content-Type": meta.value.get("contentType") or "application/octet-stream"}
+                   "Content-Type": content_type, **serving_headers(content_type)}
         if meta.value["size"] == 0:  # nothing to range over: any Range gets the (empty) whole
             return Response(b"", headers=headers)
         return FileResponse(path, headers=headers)
@@ -317,6 +346,10 @@ class Server:
         router = self.http_router()
         if router is not None:
             assert self.auth is not None
+            try:
+                request = bounded(request, self.backend.bounds.request_body_bytes, env_name("request_body_bytes"))
+            except BodyTooLarge as err:
+                return too_large(err)
             try:
                 identity: Any = await self.auth.for_header(request.headers.get("authorization"))
             except AuthFailed as refused:
@@ -382,10 +415,12 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         app = server.backend.app
         subs = server.subscriptions
         return JSONResponse({
+            "pid": os.getpid(),  # which worker process answered: each counts its own
             "executions": subs.executions if subs is not None else 0,
             "last_flush_reruns": subs.last_flush_reruns if subs is not None else 0,
             "commits": app.committer.commits if app is not None else 0,
             "mutations": app.committer.mutations if app is not None else 0,
+            "conflicts": app.committer.conflicts if app is not None else 0,
             "reexecuted": app.committer.reexecuted if app is not None else 0,
             "sessions": len(server.sessions),
         })
@@ -430,7 +465,8 @@ def worker_app() -> Starlette:
     config = json.loads(os.environ[WORKER_CONFIG_ENV])
     _tune_gc()
     backend = Backend(functions=config["functions"], schema=config["schema"], db=config["db"],
-                      durability=config["durability"], dev_mode=config["dev_mode"], shared=True)
+                      durability=config["durability"], dev_mode=config["dev_mode"], shared=True,
+                      bounds=Bounds.from_env())  # the parent checked the variables
     codegen_dir = None if config["codegen_dir"] is None else Path(config["codegen_dir"])
     return create_app(backend, watch=config["watch"], site_url=config["site_url"], web_dir=config["web_dir"],
                       codegen_dir=codegen_dir)
@@ -440,17 +476,37 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
           log_level: str = "warning", web_dir: str | Path | None = None, codegen_dir: Path | None = None,
           workers: int = 1) -> None:
     """Run the server until interrupted (``prefmem dev``), in this process or in ``workers``
-    processes that share one port and the database."""
+    processes that share one port (``prefmem.workers``) and the database."""
     import uvicorn
 
     site_url = f"http://{host}:{port}"
+    bounds = backend.bounds
+    options = {**UVICORN_OPTIONS, "ws_ping_interval": bounds.ping_interval_s, "ws_ping_timeout": bounds.ping_timeout_s,
+               # Requests still running this long after SIGTERM / Ctrl-C are cancelled.
+               "timeout_graceful_shutdown": bounds.shutdown_grace_s}
     print(f"prefmem: serving {backend.functions_dir} on {site_url} (data: {backend.db_path})"
           + (f", web page from {web_dir}" if web_dir is not None else "")
           + (f", {workers} worker processes" if workers > 1 else ""), flush=True)
     if workers <= 1:
         _tune_gc()
         app = create_app(backend, watch=watch, site_url=site_url, web_dir=web_dir, codegen_dir=codegen_dir)
-        uvicorn.run(app, host=host, port=port, log_level=log_level, **UVICORN_OPTIONS)
+        server: Server = app.state.server
+
+        class StoppingServer(uvicorn.Server):
+            """uvicorn's server, telling ours the moment a shutdown begins (not only once the
+            requests have ended), so that it starts no new scheduled work meanwhile."""
+
+            async def shutdown(self, sockets: Any = None) -> None:
+                server.begin_shutdown()
+                await super().shutdown(sockets=sockets)
+
+        running = StoppingServer(uvicorn.Config(app, host=host, port=port, log_level=log_level, **options))
+        try:
+            running.run()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once
+            pass
+        if not running.started:
+            raise SystemExit(3)  # uvicorn's exit status when it could not start (the port taken, say)
         return
     # This process prepared the database (schema check, indexes) and keeps it for the
     # deployment; the workers open it shared. The keys are made here, once.
@@ -467,8 +523,8 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     announce = Path(f"{backend.db_path}.server.json")
     announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
     try:
-        uvicorn.run("prefmem.server:worker_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, **UVICORN_OPTIONS)
+        run_workers("prefmem.server:worker_app", host=host, port=port, workers=workers, log_level=log_level,
+                    options=options)
     finally:
         announce.unlink(missing_ok=True)
         backend.close()

@@ -34,13 +34,13 @@ def static_response(web_dir: Path | None, request: Request, prefix: str = "") ->
     rel = path[len(prefix):].lstrip("/") or "index.html"
     try:
         target = (root / rel).resolve()
-    except (OSError, ValueError):
-        return None
-    if not target.is_relative_to(root):
-        return None
-    if target.is_dir():
-        target = target / "index.html"
-    if not target.is_file():
+        if not target.is_relative_to(root):
+            return None
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            return None
+    except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte: no such file
         return None
     immutable = target.parent == root / "assets"
     cache = "public, max-age=31536000, immutable" if immutable else "no-cache"

@@ -306,6 +306,14 @@ def from_json(data: Any) -> Any:
 
     Plain members of an array or object are converted in the loop, without a call each:
     every mutation's arguments come through here."""
+    try:
+        return _from_json(data)
+    except RecursionError:
+        # A JSON parser accepts nesting hundreds deep; Convex values nest at most 16 (Limits).
+        raise InvalidValue("the value is nested too deeply to be a Convex value") from None
+
+
+def _from_json(data: Any) -> Any:
     if data is None or isinstance(data, (bool, str)):
         return data
     if isinstance(data, (int, float)):
@@ -314,7 +322,7 @@ def from_json(data: Any) -> Any:
         items = []
         for item in data:
             kind = type(item)
-            items.append(item if kind in _JSON_SCALARS else float(item) if kind is int else from_json(item))
+            items.append(item if kind in _JSON_SCALARS else float(item) if kind is int else _from_json(item))
         return items
     if isinstance(data, dict):
         if len(data) == 1:
@@ -336,7 +344,7 @@ def from_json(data: Any) -> Any:
             if isinstance(key, str) and key.startswith("$"):
                 raise InvalidValue(f"object key {key!r} starts with '$', which is reserved")
             kind = type(item)
-            out[key] = item if kind in _JSON_SCALARS else float(item) if kind is int else from_json(item)
+            out[key] = item if kind in _JSON_SCALARS else float(item) if kind is int else _from_json(item)
         return out
     raise InvalidValue(f"{type(data).__name__} is not valid Convex JSON")
 

@@ -62,7 +62,7 @@ PREFMEM_PATHS = {"profile": "bench:profile", "shared": "bench:shared", "budget":
                  "products": "bench:products"}
 PREFMEM_WRITES = {"signal": "bench:signal", "bump": "bench:bump_shared", "raise": "bench:raise_budget",
                   "seed": "bench:seed",
-                  "seed_shared": "bench:seed_shared"}
+                  "seed_shared": "bench:seed_shared", "seed_counters": "bench:seed_counters"}
 
 
 class PrefmemConn:

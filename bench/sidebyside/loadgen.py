@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections import deque
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import msgspec
 
@@ -25,6 +25,7 @@ from bench.sidebyside.clients import (BaselineConn, PBConn, PBHttp, PBWriter, Pr
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 OPEN_CONCURRENCY = 64
+STATS_TIMEOUT_S = 10.0  # to hear from every worker process of a server
 PAYLOAD = "x" * 64
 
 
@@ -47,27 +48,65 @@ def percentile(values: list[float], q: float) -> float:
 
 # ---------------------------------------------------------------------------- server processes
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it: a server with worker processes is all of them.
+
+    Found through each process's parent in ``/proc/N/stat`` (``/proc/N/task/N/children``
+    is not in every kernel)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # it ended meanwhile
+            children.setdefault(ppid, []).append(int(name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, ()))
+    return tree
+
+
 def cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
-    except (OSError, IndexError, ValueError):
-        return float("nan")
+    """User + system CPU time of ``pid`` and the processes below it (``nan`` if it is gone)."""
+    total, found = 0.0, False
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+            found = True
+        except (OSError, IndexError, ValueError):
+            pass
+    return total if found else float("nan")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time every process of the machine has used (and the hypervisor took), from /proc/stat."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
 def memory_mb(pid: int) -> dict:
-    out = {"rss_mb": float("nan"), "hwm_mb": float("nan")}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    out["rss_mb"] = int(line.split()[1]) / 1024
-                elif line.startswith("VmHWM:"):
-                    out["hwm_mb"] = int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return out
+    """Resident memory of ``pid`` and the processes below it: now, and the sum of each one's peak."""
+    out = {"rss_mb": 0.0, "hwm_mb": 0.0}
+    found = False
+    for p in process_tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        out["rss_mb"] += int(line.split()[1]) / 1024
+                        found = True
+                    elif line.startswith("VmHWM:"):
+                        out["hwm_mb"] += int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return out if found else {"rss_mb": float("nan"), "hwm_mb": float("nan")}
 
 
 class System:
@@ -76,6 +115,7 @@ class System:
         self.kind: str = spec["kind"]
         self.port: int = spec["port"]
         self.pid: int = spec["pid"]
+        self.workers: int = spec.get("workers", 1)  # server processes that each keep their own counters
         self.last_seq: dict[str, float] = {}
         self.shared_seq = 0
         self.versions: dict[str, int] = {}
@@ -122,16 +162,49 @@ class System:
             await self._stats_conn.close()
             self._stats_conn = None
 
-    async def stats(self) -> dict | None:
-        path = {"prefmem": "/api/_stats", "baseline": "/stats", "echo": "/stats"}.get(self.kind)
-        if path is None:
-            return None
+    async def _stats_once(self, path: str) -> dict:
         conn = await PBHttp(self.port).open()  # a fresh one: uvicorn closes idle keep-alive connections
         try:
             _t, body = await asyncio.wait_for(conn.request("GET", path), 10)
         finally:
             await conn.close()
         return json.loads(body)
+
+    async def stats(self) -> dict | None:
+        """The server's counters. With worker processes, each counts its own and a request
+        reaches whichever accepts the connection: ask over fresh connections until every
+        worker has answered, and add them up (``per_worker`` keeps each by pid)."""
+        path = {"prefmem": "/api/_stats", "baseline": "/stats", "echo": "/stats"}.get(self.kind)
+        if path is None:
+            return None
+        if self.workers <= 1:
+            return await self._stats_once(path)
+        per_worker: dict[int, dict] = {}
+        deadline = now() + STATS_TIMEOUT_S
+        while len(per_worker) < self.workers:
+            if now() > deadline:
+                raise TimeoutError(f"{self.name}: only workers {sorted(per_worker)} of {self.workers} answered "
+                                   f"/stats within {STATS_TIMEOUT_S:.0f} s")
+            answer = await self._stats_once(path)
+            per_worker.setdefault(answer["pid"], answer)
+        total: dict[str, Any] = {"per_worker": per_worker}
+        for answer in per_worker.values():
+            for key, value in answer.items():
+                if key != "pid" and isinstance(value, (int, float)):
+                    total[key] = total.get(key, 0) + value
+        return total
+
+    async def ready(self, timeout_s: float = 120.0) -> None:
+        """Wait until every worker process answers."""
+        deadline = now() + timeout_s
+        while True:
+            try:
+                await self.stats()
+                return
+            except (OSError, TimeoutError, ValueError) as err:
+                if now() > deadline:
+                    raise RuntimeError(f"{self.name} is not ready: {err}") from err
+                await asyncio.sleep(0.2)
 
     async def seed(self, users: int) -> None:
         """Profiles and budgets for users 0..users-1 (once per run), the shared document."""
@@ -187,47 +260,57 @@ def _swallow(fut: asyncio.Future) -> None:
 
 # ---------------------------------------------------------------------------- W1
 
-async def w1(system: System, cfg: dict) -> list[dict]:
-    n_users, n_writers = cfg["users"], cfg["writers"]
-    await system.seed(n_users)
-    users = [user_name(i) for i in range(n_users)]
-    state: dict[str, float] = {}
-    pending: dict[str, deque] = {u: deque() for u in users}
-    counters = {"pushes": 0, "wasted": 0, "regressions": 0}
-    latencies: list[float] = []
+class W1:
+    """W1 on one system: its subscribers and writers, open across windows of any rate, so
+    several systems can take turns window by window (``bench/workers``)."""
 
-    def sink(conn: Any, updates: list, t: float) -> None:
+    def __init__(self, system: System, cfg: dict) -> None:
+        self.system, self.cfg = system, cfg
+        self.users = [user_name(i) for i in range(cfg["users"])]
+        self.state: dict[str, float] = {}
+        self.pending: dict[str, deque] = {u: deque() for u in self.users}
+        self.counters = {"pushes": 0, "wasted": 0, "regressions": 0}
+        self.latencies: list[float] = []
+        self.conns: list = []
+        self.writers: list = []
+        self.seq = 0.0
+        self.rng = random.Random(1)
+
+    def _sink(self, conn: Any, updates: list, t: float) -> None:
         for kind, user, value, initial in updates:
-            prev = state.get(user)
-            state[user] = value
+            prev = self.state.get(user)
+            self.state[user] = value
             if initial:
                 continue
-            counters["pushes"] += 1
+            self.counters["pushes"] += 1
             if prev is not None and value <= prev:
-                counters["wasted" if value == prev else "regressions"] += 1
+                self.counters["wasted" if value == prev else "regressions"] += 1
                 continue
-            dq = pending[user]
+            dq = self.pending[user]
             while dq and dq[0][0] <= value:
-                latencies.append(t - dq.popleft()[1])
+                self.latencies.append(t - dq.popleft()[1])
 
-    conns = [system.conn(sink) for _ in users]
-    writers = [system.writer() for _ in range(n_writers)]
-    t_open = now()
-    await open_all(conns, [[("profile", u)] for u in users], [[system.last_seq[u]] for u in users])
-    for w in writers:
-        await w.open()
-    ok = await wait_until(lambda: len(state) == n_users, 60)
-    open_s = now() - t_open
-    log(f"W1 {system.name}: {n_users} subscribers ready in {open_s:.1f} s" + ("" if ok else " (NOT ALL)"))
-    seq = max(system.last_seq.values(), default=0.0)
-    rng = random.Random(1)
-    results = []
+    async def open(self) -> None:
+        system, users = self.system, self.users
+        await system.seed(len(users))
+        self.conns = [system.conn(self._sink) for _ in users]
+        self.writers = [system.writer() for _ in range(self.cfg["writers"])]
+        t_open = now()
+        await open_all(self.conns, [[("profile", u)] for u in users], [[system.last_seq[u]] for u in users])
+        for w in self.writers:
+            await w.open()
+        ok = await wait_until(lambda: len(self.state) == len(users), 60)
+        log(f"W1 {system.name}: {len(users)} subscribers ready in {now() - t_open:.1f} s" + ("" if ok else " (NOT ALL)"))
 
-    async def window(rate: float, seconds: float) -> dict:
-        nonlocal seq
-        latencies.clear()
+    async def close(self) -> None:
+        await close_all(self.conns + self.writers)
+
+    async def window(self, rate: float, seconds: float) -> dict:
+        system, cfg, users, pending = self.system, self.cfg, self.users, self.pending
+        n_users, n_writers = len(users), len(self.writers)
+        self.latencies.clear()
         for c in ("pushes", "wasted", "regressions"):
-            counters[c] = 0
+            self.counters[c] = 0
         errors = [0]
 
         def on_ack(fut: asyncio.Future) -> None:
@@ -235,24 +318,27 @@ async def w1(system: System, cfg: dict) -> list[dict]:
                 errors[0] += 1
 
         acks = []
+        # Writes carry increasing sequence numbers across systems and windows.
+        self.seq = max(self.seq, max(system.last_seq.values(), default=0.0))
         cpu0, t0 = cpu_seconds(system.pid), now()
+        own0, machine0 = time.process_time(), machine_cpu_seconds()
         sent = 0
         total = int(rate * seconds)
         while sent < total and now() - t0 < seconds + 5:  # bounded even if the loop lags
             due = min(total, int((now() - t0) * rate) + 1)
             while sent < due:
-                i = rng.randrange(n_users)
+                i = self.rng.randrange(n_users)
                 user = users[i]
-                seq += 1
-                system.last_seq[user] = seq
-                pending[user].append((seq, now()))
-                fut = writers[i % n_writers].write("signal", user=user, seq=seq)
+                self.seq += 1
+                system.last_seq[user] = self.seq
+                pending[user].append((self.seq, now()))
+                fut = self.writers[i % n_writers].write("signal", user=user, seq=self.seq)
                 fut.add_done_callback(on_ack)
                 acks.append(fut)
                 sent += 1
             await asyncio.sleep(0.001)
         send_s = now() - t0
-        cpu1, t1 = cpu_seconds(system.pid), now()
+        cpu1, t1, own1, machine1 = cpu_seconds(system.pid), now(), time.process_time(), machine_cpu_seconds()
         await wait_until(lambda: all(not d for d in pending.values()), cfg["drain_s"], 0.01)
         lost = sum(len(d) for d in pending.values())
         for d in pending.values():
@@ -263,24 +349,31 @@ async def w1(system: System, cfg: dict) -> list[dict]:
         t_ack = now()
         done, _ = await asyncio.wait(acks, timeout=cfg["recover_s"]) if acks else (set(), set())
         recover_s = now() - t_ack
-        lat = latencies + [float("inf")] * lost
+        lat = self.latencies + [float("inf")] * lost
         return {
             "rate": rate, "sent": sent, "send_s": send_s, "achieved_rate": sent / send_s if send_s else 0,
             "p50_ms": percentile(lat, 50) * 1e3, "p95_ms": percentile(lat, 95) * 1e3,
             "p99_ms": percentile(lat, 99) * 1e3, "lost": lost, "write_errors": errors[0],
-            "unacked": len(acks) - len(done), "recover_s": recover_s, "pushes": counters["pushes"], "wasted_pushes": counters["wasted"],
-            "regressions": counters["regressions"], "cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0),
+            "unacked": len(acks) - len(done), "recover_s": recover_s, "pushes": self.counters["pushes"],
+            "wasted_pushes": self.counters["wasted"], "regressions": self.counters["regressions"],
+            "cpu_percent": 100 * (cpu1 - cpu0) / (t1 - t0), "loadgen_cpu_percent": 100 * (own1 - own0) / (t1 - t0),
+            "others_cpu_percent": 100 * (machine1 - machine0 - (cpu1 - cpu0) - (own1 - own0)) / (t1 - t0),
             **mem, "loadavg": os.getloadavg()[0],
         }
 
+
+async def w1(system: System, cfg: dict) -> list[dict]:
+    run = W1(system, cfg)
+    await run.open()
+    results = []
     try:
-        await window(50, 0.5)  # warm-up, not recorded
+        await run.window(50, 0.5)  # warm-up, not recorded
         for r in range(cfg["repeats"]):
             passed = True
             for rate in cfg["rates"] + cfg["extra_rates"]:
                 if rate in cfg["extra_rates"] and not passed:
                     continue  # an extra (higher) level only after the one below held p99 < 100 ms
-                res = await window(rate, cfg["seconds"])
+                res = await run.window(rate, cfg["seconds"])
                 res["repeat"] = r
                 res["extra"] = rate in cfg["extra_rates"]
                 passed = res["p99_ms"] < 100 and res["lost"] == 0
@@ -289,78 +382,107 @@ async def w1(system: System, cfg: dict) -> list[dict]:
                     f"lost {res['lost']}, wasted {res['wasted_pushes']}, cpu {res['cpu_percent']:.0f}%")
                 await asyncio.sleep(0.2)
     finally:
-        await close_all(conns + writers)
+        await run.close()
     return results
 
 
 # ---------------------------------------------------------------------------- W2
 
-async def w2(system: System, cfg: dict) -> list[dict]:
-    await system.seed(1)
-    values: list[float] = []
-    target = [float("inf")]
-    got: dict[int, float] = {}
-    index_of: dict[int, int] = {}
+class W2:
+    """W2 on one system: subscribers added level by level, one measured commit at a time, so
+    several systems can take turns commit by commit (``bench/workers``)."""
 
-    def sink(conn: Any, updates: list, t: float) -> None:
-        i = index_of[id(conn)]
+    def __init__(self, system: System, cfg: dict) -> None:
+        self.system, self.cfg = system, cfg
+        self.values: list[float] = []
+        self.target = float("inf")
+        self.got: dict[int, float] = {}
+        self.index_of: dict[int, int] = {}
+        self.conns: list = []
+        self.writer: Any = None
+
+    def _sink(self, conn: Any, updates: list, t: float) -> None:
+        i = self.index_of[id(conn)]
         for _kind, _user, value, _initial in updates:
-            values[i] = value
-            if value >= target[0] and i not in got:
-                got[i] = t
+            self.values[i] = value
+            if value >= self.target and i not in self.got:
+                self.got[i] = t
 
-    conns: list = []
-    writer = system.writer()
-    await writer.open()
+    async def open(self) -> None:
+        await self.system.seed(1)
+        self.writer = self.system.writer()
+        await self.writer.open()
+
+    async def close(self) -> None:
+        await close_all(self.conns + ([self.writer] if self.writer is not None else []))
+
+    async def grow(self, level: int) -> None:
+        """Subscribe new clients until ``level`` hold the shared query."""
+        system = self.system
+        new = [system.conn(self._sink) for _ in range(level - len(self.conns))]
+        for c in new:
+            self.index_of[id(c)] = len(self.values)
+            self.values.append(float("nan"))
+        self.conns += new
+        t_open = now()
+        await open_all(new, [[("shared", None)]] * len(new), [[float(system.shared_seq)]] * len(new), 180)
+        ok = await wait_until(lambda: not any(v != v for v in self.values), 60)
+        log(f"W2 {system.name}: {level} subscribers ready in {now() - t_open:.1f} s" + ("" if ok else " (NOT ALL)"))
+        await asyncio.sleep(0.3)
+
+    async def commit(self) -> dict:
+        """One write to the shared document, timed until every subscriber has it."""
+        system, level, got = self.system, len(self.conns), self.got
+        system.shared_seq += 1
+        got.clear()
+        self.target = float(system.shared_seq)
+        before = await system.stats()
+        cpu0, own0 = cpu_seconds(system.pid), time.process_time()
+        t0 = now()
+        await self.writer.write("bump", seq=system.shared_seq)
+        t_ack = now()
+        await wait_until(lambda: len(got) >= level, self.cfg["timeout_s"], 0.002)
+        t_wait = now()
+        server_cpu, loadgen_cpu = cpu_seconds(system.pid) - cpu0, time.process_time() - own0
+        await asyncio.sleep(0.2)
+        after = await system.stats()
+        times = sorted(t - t0 for t in got.values())
+        res = {
+            "subscribers": level, "received": len(got), "missing": level - len(got),
+            "ack_ms": (t_ack - t0) * 1e3,
+            "first_ms": times[0] * 1e3 if times else float("nan"),
+            "median_ms": times[len(times) // 2] * 1e3 if times else float("nan"),
+            "last_ms": times[-1] * 1e3 if len(got) >= level else float("inf"),
+            "executions_per_commit": (after["executions"] - before["executions"]) if before else None,
+            "window_s": (t_wait - t0) + 0.2,
+            # Which side was busy until the last delivery: near 100 % for the load
+            # generator means the figure is its limit, not the server's.
+            "server_cpu_percent": 100 * server_cpu / (t_wait - t0),
+            "loadgen_cpu_percent": 100 * loadgen_cpu / (t_wait - t0),
+            **memory_mb(system.pid), "loadavg": os.getloadavg()[0],
+        }
+        if after and "per_worker" in after:
+            res["sessions_per_worker"] = sorted((s["sessions"] for s in after["per_worker"].values()), reverse=True)
+        return res
+
+
+async def w2(system: System, cfg: dict) -> list[dict]:
+    run = W2(system, cfg)
+    await run.open()
     results = []
     try:
         for level in cfg["levels"]:
-            new = [system.conn(sink) for _ in range(level - len(conns))]
-            for c in new:
-                index_of[id(c)] = len(values)
-                values.append(float("nan"))
-            conns += new
-            t_open = now()
-            await open_all(new, [[("shared", None)]] * len(new), [[float(system.shared_seq)]] * len(new), 180)
-            ok = await wait_until(lambda: not any(v != v for v in values), 60)
-            log(f"W2 {system.name}: {level} subscribers ready in {now() - t_open:.1f} s" + ("" if ok else " (NOT ALL)"))
-            await asyncio.sleep(0.3)
+            await run.grow(level)
             for r in range(cfg["repeats"]):
-                system.shared_seq += 1
-                got.clear()
-                target[0] = float(system.shared_seq)
-                before = await system.stats()
-                cpu0, own0 = cpu_seconds(system.pid), time.process_time()
-                t0 = now()
-                await writer.write("bump", seq=system.shared_seq)
-                t_ack = now()
-                await wait_until(lambda: len(got) >= level, cfg["timeout_s"], 0.002)
-                t_wait = now()
-                server_cpu, loadgen_cpu = cpu_seconds(system.pid) - cpu0, time.process_time() - own0
-                await asyncio.sleep(0.2)
-                after = await system.stats()
-                times = sorted(t - t0 for t in got.values())
-                res = {
-                    "subscribers": level, "repeat": r, "received": len(got), "missing": level - len(got),
-                    "ack_ms": (t_ack - t0) * 1e3,
-                    "first_ms": times[0] * 1e3 if times else float("nan"),
-                    "median_ms": times[len(times) // 2] * 1e3 if times else float("nan"),
-                    "last_ms": times[-1] * 1e3 if len(got) >= level else float("inf"),
-                    "executions_per_commit": (after["executions"] - before["executions"]) if before else None,
-                    "window_s": (t_wait - t0) + 0.2,
-                    # Which side was busy until the last delivery: near 100 % for the load
-                    # generator means the figure is its limit, not the server's.
-                    "server_cpu_percent": 100 * server_cpu / (t_wait - t0),
-                    "loadgen_cpu_percent": 100 * loadgen_cpu / (t_wait - t0),
-                    **memory_mb(system.pid), "loadavg": os.getloadavg()[0],
-                }
+                res = await run.commit()
+                res["repeat"] = r
                 results.append(res)
                 log(f"W2 {system.name} {level} r{r}: last {res['last_ms']:.0f} ms, executions "
                     f"{res['executions_per_commit']}, CPU server {res['server_cpu_percent']:.0f} % "
                     f"load generator {res['loadgen_cpu_percent']:.0f} %")
                 await asyncio.sleep(0.3)
     finally:
-        await close_all(conns + [writer])
+        await run.close()
     return results
 
 
@@ -534,24 +656,38 @@ def w5_load(system: System) -> dict:
     raise ValueError(system.kind)
 
 
-async def w5_window(system: System, clients: int, depth: int, warm_s: float, seconds: float) -> dict:
+async def w5_window(system: System, clients: int, depth: int, warm_s: float, seconds: float,
+                    load: dict | None = None) -> dict:
+    """One W5 window (or, with ``load``, another pipelined write: ``pipeline.run_window``'s
+    arguments) against ``system``, with the server's CPU and counters around it."""
     before = await system.stats()
     marks: dict[str, float] = {}
 
     def opened() -> None:  # CPU is counted from here: connecting is not part of the window
-        marks["cpu"], marks["t"] = cpu_seconds(system.pid), now()
+        marks["cpu"], marks["t"], marks["own"] = cpu_seconds(system.pid), now(), time.process_time()
+        marks["machine"] = machine_cpu_seconds()
 
     res = await pipeline.run_window(system.port, clients=clients, depth=depth, warm_s=warm_s, seconds=seconds,
-                                    on_open=opened, **w5_load(system))
+                                    on_open=opened, **(load or w5_load(system)))
     cpu = cpu_seconds(system.pid) - marks["cpu"]
     cpu_wall = now() - marks["t"]
+    own = time.process_time() - marks["own"]
+    others = machine_cpu_seconds() - marks["machine"] - cpu - own
     await asyncio.sleep(0.1)
     after = await system.stats()
     res.update({"clients": clients, "depth": depth, "server_cpu_percent": 100 * cpu / cpu_wall,
-                "loadavg": os.getloadavg()[0]})
+                "loadgen_cpu_percent": 100 * own / cpu_wall,
+                # What the rest of the machine used meanwhile: on a shared machine, the cores it took.
+                "others_cpu_percent": 100 * others / cpu_wall, "loadavg": os.getloadavg()[0]})
     if before and after and "mutations" in before:
         commits = after["commits"] - before["commits"]
         res["mutations_per_commit"] = (after["mutations"] - before["mutations"]) / commits if commits else None
+        res["counters"] = {k: after[k] - before[k] for k in after if isinstance(after[k], (int, float))
+                           and isinstance(before.get(k), (int, float))}
+    if before and after and "per_worker" in after:
+        # How the writes spread over the worker processes (a worker that restarted counts from 0).
+        res["mutations_per_worker"] = sorted((w["mutations"] - before["per_worker"].get(pid, {}).get("mutations", 0)
+                                              for pid, w in after["per_worker"].items()), reverse=True)
     return res
 
 
@@ -609,7 +745,8 @@ async def run(spec: dict) -> dict:
     return out
 
 
-def main(argv: list[str]) -> int:
+def run_spec(argv: list[str], run: Callable[[dict], Awaitable[dict]]) -> int:
+    """``SPEC.json OUT.json``: pin this process if the spec says so, ``run`` it, write the result."""
     spec = json.loads(open(argv[0]).read())
     cpu = spec.get("pin_cpu")
     if cpu is not None and hasattr(os, "sched_setaffinity"):
@@ -621,6 +758,10 @@ def main(argv: list[str]) -> int:
     with open(argv[1], "w") as f:
         json.dump(result, f)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    return run_spec(argv, run)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class _Pipe(FrameProtocol):
         self.start = self.end = float("inf")
         self.inflight = 0
         self.done = 0  # successful replies inside the window
+        self.acked = 0  # successful replies, in or out of the window
         self.errors = 0  # failed replies, in or out of the window
         self._answered_now = self._failed_now = 0
 
@@ -67,6 +68,7 @@ class _Pipe(FrameProtocol):
         t = now()
         if self.start <= t < self.end:
             self.done += n - failed
+        self.acked += n - failed
         self.errors += failed
         self.inflight -= n
         more = self._next(n)
@@ -139,7 +141,7 @@ async def run_window(port: int, *, http: bool, path: str, encode: Encoder, class
             if proto.transport is not None:
                 proto.transport.close()
     return {"ops": sum(p.done for p in pipes), "rate": sum(p.done for p in pipes) / seconds,
-            "errors": sum(p.errors for p in pipes)}
+            "errors": sum(p.errors for p in pipes), "acked": sum(p.acked for p in pipes)}
 
 
 async def run_count(port: int, *, http: bool, path: str, encode: Encoder, classify: Classifier | None,

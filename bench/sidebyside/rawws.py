@@ -101,6 +101,8 @@ class FrameProtocol(asyncio.Protocol):
                 break
             if opcode in (0x1, 0x2):
                 self.frame(buf, start, pos)
+            elif opcode == 0x9:  # a ping: servers close sockets that answer none
+                self.transport.write(ws_frame(buf[start:pos], opcode=0xA))  # type: ignore[union-attr]
         self.buf = buf[pos:]
         self.frames_done()
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import machine
-from bench.report import RESULTS_DIR, summarize
+from bench.report import RESULTS_DIR, save, summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "bench" / "apps" / "sidebyside"
@@ -215,6 +215,15 @@ def start_pocketbase(workdir: Path, cpu: int | None) -> dict:
         http.post("/api/collections/shared/records", json={"id": PB_SHARED_ID, "name": "shared", "seq": 0}
                   ).raise_for_status()
     return {"name": "pocketbase", "kind": "pocketbase", "port": port, "pid": proc.pid, "version": pocketbase_version(exe)}
+
+
+def run_loadgen(module: str, spec: dict, workdir: Path, timeout_s: float) -> dict:
+    """Run a load generator (``python -m MODULE SPEC.json OUT.json``) in its own process; its result."""
+    spec_path, out_path = workdir / "spec.json", workdir / "loadgen.json"
+    spec_path.write_text(json.dumps(spec))
+    subprocess.run([sys.executable, "-m", module, str(spec_path), str(out_path)], cwd=ROOT, check=True,
+                   timeout=timeout_s, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return json.loads(out_path.read_text())
 
 
 # ---------------------------------------------------------------------------- ceilings
@@ -623,12 +632,8 @@ def main(argv: list[str]) -> int:
         ceiling_servers = [start_ceiling(name, root, server_cpu) for name in CEILING_SERVERS] \
             if "W5" in args.workloads else []
         spec = {"systems": systems, "ceilings": ceiling_servers, "config": cfg, "pin_cpu": loadgen_cpu}
-        spec_path, out_path = root / "spec.json", root / "loadgen.json"
-        spec_path.write_text(json.dumps(spec))
         log("load generator: " + ", ".join(s["name"] for s in systems + ceiling_servers))
-        subprocess.run([sys.executable, "-m", "bench.sidebyside.loadgen", str(spec_path), str(out_path)], cwd=ROOT,
-                       check=True, timeout=LOADGEN_TIMEOUT_S, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        raw = json.loads(out_path.read_text())
+        raw = run_loadgen("bench.sidebyside.loadgen", spec, root, LOADGEN_TIMEOUT_S)
     finally:
         stop_all()
         shutil.rmtree(root, ignore_errors=True)
@@ -644,10 +649,7 @@ def main(argv: list[str]) -> int:
         "seconds": time.monotonic() - t_start, "raw": raw,
     }
     print_report(data)
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    print(f"written to {out} ({data['seconds']:.0f} s)")
+    save(data, args.output)
     return 0
 
 

@@ -7,6 +7,7 @@ than the one whose identity the request carries. Records are keyed by the identi
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from prefmem import ConvexError
@@ -57,12 +58,25 @@ def _claims(identity: Any) -> dict[str, str]:
     return out
 
 
+def token_hash(token_identifier: str) -> str:
+    return hashlib.sha256(token_identifier.encode()).hexdigest()
+
+
 async def ensure_user(ctx: Any) -> dict:
-    """In a mutation: the caller's user record, created on first use."""
+    """In a mutation: the caller's user record, created on first use.
+
+    Not for a token issued before its account was deleted (``privacy:delete_account``):
+    a page still open with it would otherwise bring the account back.
+    """
     identity = await require_identity(ctx)
     user = await user_by_token(ctx, identity.token_identifier)
     if user is not None:
         return user
+    key = token_hash(identity.token_identifier)
+    deleted = await ctx.db.query("deleted_accounts").with_index("by_token_hash", lambda q: q.eq("tokenHash", key)).first()
+    issued_at = getattr(identity, "issued_at", None)
+    if deleted is not None and (issued_at is None or issued_at * 1000.0 <= deleted["deletedAt"]):
+        raise ConvexError({"code": "UNAUTHENTICATED", "message": "this account was deleted; sign in again"})
     doc = {"tokenIdentifier": identity.token_identifier, "createdAt": float(ctx.now), "lastSeenAt": float(ctx.now),
            "learningPaused": False, "personalize": True, **_claims(identity)}
     user_id = await ctx.db.insert("users", doc)

@@ -1,8 +1,9 @@
-"""Placeholder product images: tiny SVGs named by category and colour.
+"""Placeholder product images (tiny SVGs named by category and colour) and photo checks.
 
 The seeded catalogue has no photographs, so each (category, first colour) pair gets one
 generated image in file storage, shared by its products (a few hundred files, not one per
-product).
+product). A shopper's inspiration photo must be a raster image: ``sniff_image`` tells
+which one its bytes are, whatever type the upload claimed.
 """
 
 from __future__ import annotations
@@ -34,3 +35,22 @@ def placeholder_svg(category: str, color: str) -> bytes:
         f'<text x="120" y="180" font-family="sans-serif" font-size="14" fill="{ink}" text-anchor="middle">'
         f'{escape(color)}</text></svg>'
     ).encode()
+
+
+MAX_PHOTO_BYTES = 10 * 1024 * 1024
+PHOTO_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/avif")
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The raster image type ``data`` starts like (its file signature), or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis"):
+        return "image/avif"
+    return None

@@ -49,6 +49,8 @@ def verify(secret: str, header: str | None, body: bytes, now_s: float | None = N
             except ValueError:
                 raise WebhookError(401, "bad timestamp in signature header") from None
         elif key == "v1" and value:
+            if not value.isascii():  # hex only; compare_digest refuses other characters outright
+                raise WebhookError(401, "the v1 signature must be hexadecimal")
             sigs.append(value)
     if ts is None or not sigs:
         raise WebhookError(401, "signature header needs t=<timestamp> and v1=<signature>")

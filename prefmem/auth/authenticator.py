@@ -137,6 +137,18 @@ class Authenticator:
         """The public half of this server's signing key, served at ``/.well-known/jwks.json``."""
         return {"keys": [self.signing_key.as_dict(private=False)]}
 
+    def sign_in_check(self, identity: Identity | None) -> tuple[Any, dict[str, Any]] | None:
+        """The query that says whether ``identity``'s sign-in is still on, for a socket acting
+        for it to follow (a sign-out, a revoked session, a deleted account end it before its
+        token expires); None for identities whose sign-in cannot end early."""
+        password = self._password
+        if identity is None or password is None or identity.session_id is None \
+                or identity.issuer != password.options.issuer:
+            return None
+        from prefmem.auth.accounts import session_active
+
+        return session_active, {"sessionId": identity.session_id, "userId": identity.subject}
+
     # -- verification -----------------------------------------------------------------------
 
     async def verify_token(self, token: str) -> Identity:

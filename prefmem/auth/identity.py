@@ -12,16 +12,23 @@ class Identity:
     reachable by name with ``identity["claim"]``. Missing claims read as None.
     """
 
-    __slots__ = ("subject", "issuer", "claims", "expires_at")
+    __slots__ = ("subject", "issuer", "claims", "expires_at", "session_id", "issued_at")
 
     def __init__(self, subject: str, issuer: str, claims: dict[str, Any] | None = None,
-                 expires_at: float | None = None) -> None:
+                 expires_at: float | None = None, session_id: str | None = None,
+                 issued_at: float | None = None) -> None:
         self.subject = subject
         self.issuer = issuer
         self.claims = dict(claims or {})
         # The token's ``exp`` (seconds): not a claim functions see, but when a socket
         # authenticated with it must stop being this user.
         self.expires_at = expires_at
+        # The token's ``sid``: the sign-in session whose end (sign-out, revocation) ends it
+        # on every socket at once. Not a claim functions see either.
+        self.session_id = session_id
+        # The token's ``iat`` (seconds), when it was issued: an app that deletes an account
+        # refuses the tokens issued before the deletion (``identity.issued_at``).
+        self.issued_at = issued_at
 
     @property
     def token_identifier(self) -> str:

@@ -429,8 +429,8 @@ class PasswordAuth:
 
         Only the access token proves who asks (a refresh token alone is not enough, and a
         token of another provider names no account here). Every session goes with the
-        account, so its tokens are refused from now on; a socket that authenticated with
-        one earlier stops being that user when the token expires.
+        account, so its tokens are refused from now on, and sockets that authenticated with
+        one stop being that user at once (they follow ``accounts.session_active``).
         """
         if not bearer:
             raise PasswordAuthError(401, "InvalidToken", "send the access token as `Authorization: Bearer <token>`")

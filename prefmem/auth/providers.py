@@ -305,7 +305,9 @@ async def verify(token: str, providers: list[Provider], *, now: float | None = N
             first_error = first_error or err
             continue
         identity_claims = {k: _as_convex(v) for k, v in claims.items() if k not in TOKEN_CLAIMS}
+        sid, iat = claims.get("sid"), claims.get("iat")
         return Identity(subject=claims["sub"], issuer=claims["iss"], claims=identity_claims,
-                        expires_at=float(claims["exp"]))
+                        expires_at=float(claims["exp"]), session_id=sid if isinstance(sid, str) else None,
+                        issued_at=float(iat) if iat is not None else None)  # a number: checked above
     assert first_error is not None
     raise first_error

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.password import PasswordAuth, PasswordAuthError
+from prefmem.bodies import BodyTooLarge, read_body, too_large
 
 log = logging.getLogger("prefmem.auth")
 
@@ -65,12 +66,13 @@ def _endpoint(get_auth: Callable[[], Authenticator | None], operation: Operation
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             return _error(415, "BadRequest", "send a JSON body with Content-Type: application/json", cors)
-        body = await request.body()
-        if len(body) > _MAX_BODY:
-            return _error(413, "BadRequest", "the request body is too large", cors)
+        try:
+            body = await read_body(request, _MAX_BODY)
+        except BodyTooLarge as err:
+            return too_large(err, cors)
         try:
             data = msgspec.json.decode(body) if body else {}
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return _error(400, "BadRequest", "the request body is not valid JSON", cors)
         if not isinstance(data, dict):
             return _error(400, "BadRequest", "the request body must be a JSON object", cors)

@@ -31,10 +31,11 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
 
     @system_function("mutation", "files:upload_url")
     async def upload_url(ctx: Any, args: dict) -> str:
-        return f"/api/storage/upload?token={await store.new_upload_token(ctx.db, ctx.now)}"
+        token = await store.new_upload_token(ctx.db, ctx.now, None, app.bounds.pending_uploads)  # the admin's
+        return f"/api/storage/upload?token={token}"
 
     @system_function("action", "files:delete", args={"id": v.string()})
     async def delete(ctx: Any, args: dict) -> None:
-        await ActionStorage(app).delete(args["id"])
+        await ActionStorage(app, None).delete(args["id"])
 
     return [list_files, upload_url, delete]

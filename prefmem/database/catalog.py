@@ -14,6 +14,9 @@ from prefmem.persistence.base import Persistence, decode_document
 from prefmem.values import MISSING, lookup_path, value_key
 
 
+_UNKNOWN = object()
+
+
 @dataclass(frozen=True)
 class Index:
     index_id: int
@@ -48,6 +51,7 @@ class Catalog:
         """``private``: system tables only the runtime's functions under a path prefix may read."""
         self.persistence = persistence
         self.private = dict(private or {})
+        self._write_validators: dict[str, Any] = {}
         self.schema = schema or EMPTY_SCHEMA
         self.system_tables = dict(system_tables or {})
         self._indexes: dict[tuple[str, str], Index] = {}
@@ -183,6 +187,16 @@ class Catalog:
 
     # -- lookups ------------------------------------------------------------------------
 
+    def write_validator(self, table: str) -> Validator | None:
+        """What a document written to ``table`` is checked against: its validator, unless
+        the schema turned write validation off (system tables are always checked)."""
+        found = self._write_validators.get(table, _UNKNOWN)
+        if found is _UNKNOWN:
+            tdef = self.table_def(table)
+            found = self._write_validators[table] = tdef.validator if tdef is not None and (
+                self.schema.schema_validation or table.startswith("_")) else None
+        return found  # type: ignore[return-value]
+
     def table_def(self, table: str) -> TableDef | None:
         return self.schema.tables.get(table) or self.system_tables.get(table)
 
@@ -197,7 +211,8 @@ class Catalog:
         """Refuse what ``reader`` (the running function's path) may not touch."""
         if not isinstance(table, str) or not table:
             raise InvalidQuery(f"table name must be a non-empty string, got {table!r}")
-        self.check_private(table, reader)
+        if table in self.private:
+            self.check_private(table, reader)
         if table.startswith("_") and not system:
             raise InvalidQuery(f"table {table!r} is a system table: read it with ctx.db.system")
         if system and not table.startswith("_"):

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from prefmem.auth.identity import Identity
 from prefmem.database import replies
@@ -54,6 +54,7 @@ class _Request:
     future: asyncio.Future
     replay: ReplayKey | None  # (session, request): keep this one's reply for a replay
     lookup: bool  # a replay may already be answered: look for the stored reply first
+    arrived_ts: int  # the write log's head when it arrived: a replay elsewhere commits after it
 
 
 class CommitConflict(PrefmemError):
@@ -120,6 +121,7 @@ class Committer:
         self._loop: asyncio.AbstractEventLoop | None = None  # the running committer task's
         self.commits = 0
         self.mutations = 0
+        self.conflicts = 0  # batches that read what another process overwrote (validation failed)
         self.reexecuted = 0  # mutations run again after a conflict
 
     def submit(self, fn: FunctionDef, args: Any, identity: Identity | None, replay: ReplayKey | None = None, *,
@@ -134,7 +136,7 @@ class Committer:
             self._loop = asyncio.get_running_loop()
             self._task = self._loop.create_task(self._run(), name="prefmem-committer")
         future: asyncio.Future = self._loop.create_future()  # type: ignore[union-attr]
-        self._queue.append(_Request(fn, args, identity, future, replay, lookup))
+        self._queue.append(_Request(fn, args, identity, future, replay, lookup, self.app.write_log.head_ts))
         self._wake.set()
         return future
 
@@ -166,11 +168,13 @@ class Committer:
     # -- one batch --------------------------------------------------------------------------
 
     def _execute(self, items: list[_Request], snapshot: Snapshot, buffer: WriteBuffer,
-                 marks: list[tuple[int, int]], *, lookup_all: bool = False) -> list[Outcome]:
+                 marks: list[tuple[int, int]], *, answered: Callable[[bytes], bool] | None = None) -> list[Outcome]:
         """Run ``items`` in order on ``snapshot`` + ``buffer``; a failed one leaves no writes.
 
-        A request that read a reply point another process wrote meanwhile is re-executed
-        with ``lookup_all``: that process ran a replay of it, whose reply now answers it.
+        A re-execution passes ``answered``: whether a reply point was written by another
+        commit since the first snapshot. Such a request was answered by another process
+        meanwhile (a replay of it ran there), and that reply answers it; looking up the
+        others' replies would find nothing, at the price of a read per request.
         """
         runner = self.app.runner
         shared = self.app.persistence.shared
@@ -180,7 +184,8 @@ class Committer:
             mark = buffer.mark()
             marks.append(mark)
             replay = item.replay
-            outcome = self._replayed(replay, view) if replay is not None and (item.lookup or lookup_all) else None
+            lookup = replay is not None and (item.lookup or (answered is not None and answered(replay.point)))
+            outcome = self._replayed(replay, view) if lookup else None  # type: ignore[arg-type]
             if outcome is None:
                 outcome = runner.execute_mutation(item.fn, item.args, item.identity, view, buffer)
                 if not outcome.ok:
@@ -229,13 +234,24 @@ class Committer:
             if persistence.shared:
                 catch_up(app.write_log, slot, slot.head_ts)
             stale = self._first_stale(outcomes, snapshot_ts)
+            replied = self._replied_since(items) if persistence.shared else set()
+            if replied is None or replied:
+                answered_at = next((n for n, item in enumerate(items) if item.replay is not None and not item.lookup
+                                    and (replied is None or item.replay.point in replied)), None)
+                if answered_at is not None and (stale is None or answered_at < stale):
+                    stale = answered_at
             if stale is not None:
                 # Re-execute from the first stale mutation on, at the latest state, which
                 # stays the latest while this process holds the commit lock.
                 buffer.rollback(marks[stale])
                 del marks[stale:]
+
+                def answered(point: bytes) -> bool:  # by another process since it arrived (if unknown: maybe)
+                    return replied is None or point in replied
+
                 with persistence.snapshot() as fresh:
-                    outcomes[stale:] = self._execute(items[stale:], fresh, buffer, marks, lookup_all=True)
+                    outcomes[stale:] = self._execute(items[stale:], fresh, buffer, marks, answered=answered)
+                self.conflicts += 1
                 self.reexecuted += len(items) - stale
             keys: Keys = []
             for outcome in outcomes:
@@ -295,6 +311,19 @@ class Committer:
             if written is None or (outcome.read_set is not None and written.hit(outcome.read_set)):
                 return position
         return None
+
+    def _replied_since(self, items: list[_Request]) -> set[bytes] | None:
+        """The reply points other processes wrote since the batch's first replayable request
+        arrived (None: not known). Such a request was replayed elsewhere and answered there,
+        possibly before this batch's snapshot: it must take that reply, not run again."""
+        arrived = min((item.arrived_ts for item in items if item.replay is not None), default=None)
+        write_log = self.app.write_log
+        if arrived is None or write_log.head_ts <= arrived:
+            return set()
+        if not write_log.covers(arrived):
+            return None
+        return {key for _ts, keys in write_log.entries_after(arrived) for index_id, key in keys
+                if index_id == REPLIES_INDEX}
 
     async def drain(self) -> None:
         """Wait until every queued mutation has committed."""

@@ -128,19 +128,13 @@ class Transaction:
             raise InvalidQuery("this function cannot write: only mutations write to the database")
         return self.buffer
 
-    def _validator(self, table: str) -> Any:
-        """The validator a document written to ``table`` is checked against, if any."""
-        tdef = self.catalog.table_def(table)
-        return tdef.validator if tdef is not None and (self.catalog.schema.schema_validation
-                                                       or table.startswith("_")) else None
-
     def _validate(self, table: str, body: dict, where: str, subject: Any = None) -> tuple[dict, bool]:
         """The body to store, checked against the table's schema, failing in Convex's words,
         and whether its numbers are already as they read back (the validator typed every
         one), so storing it needs no walk over it (``write_document``'s ``as_read``).
         ``where`` names the write in prefmem's own errors; with a ``subject`` it is a
         template for it, filled only on failure."""
-        validator = self._validator(table)
+        validator = self.catalog.write_validator(table)
         if not self.limits.covers(validator):
             self.limits.check_shape(body)  # "Set[...] is not a supported Convex type (present at path ...)"
         for name in body:

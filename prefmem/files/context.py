@@ -36,15 +36,26 @@ class QueryStorage:
         """``{"storageId", "sha256" (hex), "size", "contentType"}``, or None if there is no such file."""
         return await store.file_metadata_of(self._db, storage_id)
 
+    async def uploaded_by(self, storage_id: str) -> str | None:
+        """The token identifier of the user whose function asked for the upload URL the file
+        came through; None for a file stored by an action, uploaded through a URL asked for
+        without a user identity, or no such file. Check it before attaching an upload to a
+        user's data: storage ids are not secrets."""
+        return await store.uploader_in(self._db, storage_id)
+
 
 class MutationStorage(QueryStorage):
-    def __init__(self, db: Any, app: Any, now_ms: float) -> None:
+    def __init__(self, db: Any, app: Any, now_ms: float, identity: Any) -> None:
         super().__init__(db, app)
         self._now = now_ms
+        self._owner = identity.token_identifier if identity is not None else None
 
     async def generate_upload_url(self) -> str:
-        """A short-lived, single-use URL to POST a file's bytes to; valid once this mutation commits."""
-        token = await store.new_upload_token(self._db, self._now)
+        """A short-lived, single-use URL to POST a file's bytes to; valid once this mutation commits.
+
+        The upload is the calling user's (``uploaded_by``); asking for more than the server's
+        ``pending_uploads`` unused URLs retires the oldest."""
+        token = await store.new_upload_token(self._db, self._now, self._owner, self._app.bounds.pending_uploads)
         return f"{self._app.site_url.rstrip('/')}/api/storage/upload?token={token}"
 
     async def delete(self, storage_id: str) -> None:
@@ -52,8 +63,9 @@ class MutationStorage(QueryStorage):
 
 
 class ActionStorage:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, identity: Any) -> None:
         self._app = app
+        self._owner = identity.token_identifier if identity is not None else None
 
     async def _system(self, fn: Any, args: dict) -> Any:
         return (await self._app.run(fn, args, None)).unwrap()
@@ -68,8 +80,11 @@ class ActionStorage:
         _storage_id(storage_id)
         return await self._system(store.get_file_metadata, {"id": storage_id})
 
+    async def uploaded_by(self, storage_id: str) -> str | None:
+        return await self._system(store.file_uploader, {"id": storage_id})
+
     async def generate_upload_url(self) -> str:
-        token = await self._system(store.issue_token, {})
+        token = await self._system(store.issue_token, {"owner": self._owner, "most": self._app.bounds.pending_uploads})
         return f"{self._app.site_url.rstrip('/')}/api/storage/upload?token={token}"
 
     async def get(self, storage_id: str) -> bytes | None:
@@ -141,14 +156,15 @@ def expected_sha256(text: str) -> str:
 
 
 async def store_stream(app: Any, chunks: Any, content_type: str | None, token: str | None,
-                       sha256: str | None = None) -> dict:
+                       sha256: str | None = None, max_bytes: int | None = None, setting: str | None = None) -> dict:
     """Write streamed bytes to disk, then record them (consuming ``token`` if given).
 
     Returns ``store.record_file``'s answer: ``{"storageId"}`` or ``{"refused": code}`` (the
     bytes are then discarded). Bytes that do not hash to ``sha256`` (base64) raise
-    ``DigestMismatch`` before anything is recorded, and the token stays usable.
+    ``DigestMismatch`` before anything is recorded, and the token stays usable. More than
+    ``max_bytes`` raises ``BodyTooLarge``, keeping nothing.
     """
-    temp, actual, size = await app.files.receive(chunks)
+    temp, actual, size = await app.files.receive(chunks, max_bytes, setting)
     if sha256 is not None and actual != sha256:
         app.files.discard(temp)
         raise DigestMismatch(f"Sha256 mismatch. Expected: {sha256} Actual: {actual}")  # Convex's words

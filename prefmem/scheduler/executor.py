@@ -53,12 +53,29 @@ class Executor:
         self._job_indexes = {ix.index_id for ix in self.app.catalog.indexes_of(jobs.TABLE)}
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="prefmem-scheduler")
 
-    async def stop(self) -> None:
+    def stop_starting(self) -> None:
+        """Start no more jobs (the server is shutting down); those running go on."""
         if self._task is not None:
             self._task.cancel()
+
+    async def stop(self, finish_by: float | None = None) -> None:
+        """Stop; jobs still running at loop time ``finish_by`` (default: now) are cancelled.
+
+        A cancelled action is recorded as failed before this returns: actions run at most
+        once, so it is not started again after a restart.
+        """
+        self.stop_starting()
+        if self._task is not None:
             await asyncio.wait({self._task}, timeout=5.0)
-        for task in list(self._in_flight.values()):
+        loop = asyncio.get_running_loop()
+        running = set(self._in_flight.values())
+        if running and finish_by is not None and finish_by > loop.time():
+            await asyncio.wait(running, timeout=finish_by - loop.time())
+        running = {task for task in running if not task.done()}
+        for task in running:
             task.cancel()
+        if running:  # each records its failure on the way out
+            await asyncio.wait(running, timeout=5.0)
 
     def _on_commit(self, ts: int, keys: list[tuple[int, bytes]]) -> None:
         if not keys or any(index_id in self._job_indexes for index_id, _ in keys):
@@ -161,7 +178,12 @@ class Executor:
         started = await self.app.mutation(jobs.start_action, {"id": job_id}, None)
         if not started.ok or not started.value:
             return
-        outcome = await self.app.action(fn, args, None)
+        try:
+            outcome = await self.app.action(fn, args, None)
+        except asyncio.CancelledError:
+            await self._finish(job_id, "the server shut down while this action was running: it was cancelled, "
+                                       "and actions are never retried")
+            raise
         if not outcome.ok:
             self._log_failure(path, outcome)
         await self._finish(job_id, None if outcome.ok else (outcome.error or "failed"))

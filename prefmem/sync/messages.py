@@ -451,6 +451,8 @@ def decode_client_message(data: bytes | str) -> ClientMessage:
         return _client_decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _explain(data, exc, "client", _CLIENT_TYPES) from None
+    except RecursionError:  # msgspec's parser stops at about 1,000 levels of nesting
+        raise ProtocolError("malformed client message: JSON nested too deeply") from None
 
 
 def encode_client_message(msg: ClientMessage) -> bytes:

@@ -39,6 +39,13 @@ from prefmem.values import from_json, to_json
 log = logging.getLogger("prefmem.sync")
 
 PING_INTERVAL_S = 15.0
+# A batch of query executions (a ModifyQuerySet, a change of identity) gives the other
+# connections a turn after this long: long enough that small batches never pause, short
+# enough that no socket waits on another's batch for more than this plus one query.
+BATCH_SLICE_S = 0.01
+# The turn: a millisecond rather than one pass of the event loop, so that another client's
+# request goes all the way through (read, commit, reply, write: a pass each) in one turn.
+GIVE_WAY_S = 0.001
 
 
 class SessionState(enum.Enum):
@@ -93,6 +100,26 @@ class SyncSession:
         self._functions: dict[tuple[str, str, bool], tuple[Any, FunctionDef]] = {}
         self._expiry: asyncio.TimerHandle | None = None  # when the identity's token expires
         self._reconnected = False
+        self.bounds = app.bounds
+        # Unsent frames and their bytes. Past a quarter of the bound query updates are held
+        # back (``_behind``) and sent as one Transition once the client reads; past the bound
+        # the socket is dropped. ``_holding``: a batch is running whose Transition will carry
+        # every update, so none goes out meanwhile.
+        self._queued_bytes = 0
+        self._behind = False
+        self._catch_up_asked = False
+        self._holding = 0
+        self._sending_since: float | None = None  # when the frame being written started waiting
+        # Queries subscribed by a batch still running, by query id: in the query set once the
+        # batch's Transition is sent. Batches and identity changes take turns (the lock).
+        self._staged: dict[int, _Subscription] = {}
+        self._query_set_lock = asyncio.Lock()
+        self._revoked: Identity | None = None  # an identity ended elsewhere, its queries not yet rerun
+        # The sign-in behind the identity, followed (``Authenticator.sign_in_check``): when it
+        # ends (a commit, from any process), the socket stops acting for it.
+        self._sign_in: LiveQuery | None = None
+        self._dropped: str | None = None  # why the server ended this session itself
+        self._reader: asyncio.Task | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -101,6 +128,7 @@ class SyncSession:
         writer = asyncio.create_task(self._write_loop(), name="sync-writer")
         responder = asyncio.create_task(self._respond_loop(), name="sync-mutation-responses")
         pinger = asyncio.create_task(self._ping_loop(), name="sync-ping")
+        self._reader = asyncio.current_task()
         try:
             async for frame in frames:
                 if self.state is SessionState.CLOSED:
@@ -110,6 +138,11 @@ class SyncSession:
                 except FatalProtocolError as err:
                     await self._fatal(str(err))
                     break
+        except asyncio.CancelledError:
+            if self._dropped is None:
+                raise
+            if self._reader is not None:
+                self._reader.uncancel()  # our own doing (``_drop``): end quietly
         finally:
             self.state = SessionState.CLOSED
             self._cleanup()
@@ -124,6 +157,10 @@ class SyncSession:
     def _cleanup(self) -> None:
         if self._expiry is not None:
             self._expiry.cancel()
+        self._unstage()
+        if self._sign_in is not None:
+            self.subs.unsubscribe(self._sign_in, self)
+            self._sign_in = None
         for sub in self._queries.values():
             if sub.live is not None:
                 self.subs.unsubscribe(sub.live, self)
@@ -143,8 +180,29 @@ class SyncSession:
             self._post(m.encode_server_message(msg))
 
     def _post(self, data: bytes | None) -> None:
+        if data is not None:
+            self._queued_bytes += len(data)
+            if self._queued_bytes > self.bounds.socket_buffer_bytes and self._outbox:
+                # What is queued now is replies to its own requests: it is not reading them.
+                self._drop(f"the client is not reading: over {self.bounds.socket_buffer_bytes} bytes are "
+                           f"waiting to be sent to it")
+                return
         self._outbox.append(data)
         self._outbox_ready.set()
+
+    def _drop(self, reason: str) -> None:
+        """End this session now, from the server's side: a client that stopped reading."""
+        if self._dropped is not None:
+            return
+        log.warning("sync session %s closed: %s", self.session_id, reason)
+        self._dropped = reason
+        self.state = SessionState.CLOSED
+        self._outbox.clear()
+        self._queued_bytes = 0
+        self._outbox.append(None)
+        self._outbox_ready.set()
+        if self._reader is not None:
+            self._reader.cancel()  # it may be waiting for a frame that never comes
 
     async def _write_loop(self) -> None:
         outbox, ready = self._outbox, self._outbox_ready
@@ -155,15 +213,32 @@ class SyncSession:
                 continue
             data = outbox.popleft()
             if data is None:
-                await self.transport.close(1000, "")
+                # Close codes: 1008 (policy) when the server dropped the client; reasons fit 123 bytes.
+                await self.transport.close(1008 if self._dropped else 1000, (self._dropped or "")[:120])
                 return
-            self._last_send = time.monotonic()
+            self._last_send = self._sending_since = time.monotonic()
             await self.transport.send_bytes(data)
+            self._sending_since = None
+            self._queued_bytes -= len(data)
+            if self._behind and not self._catch_up_asked and not self._holding \
+                    and self._queued_bytes <= self._hold_back_at:
+                self._catch_up_asked = True  # reading again: one Transition with all it missed
+                self.subs.want_ts(self)
+
+    @property
+    def _hold_back_at(self) -> int:
+        return self.bounds.socket_buffer_bytes // 4
 
     async def _ping_loop(self) -> None:
+        stuck_after = self.bounds.ping_interval_s + self.bounds.ping_timeout_s
         while True:
-            await asyncio.sleep(PING_INTERVAL_S / 3)
-            if time.monotonic() - self._last_send >= PING_INTERVAL_S:
+            await asyncio.sleep(min(PING_INTERVAL_S, stuck_after) / 3)
+            now = time.monotonic()
+            if self._sending_since is not None and now - self._sending_since > stuck_after:
+                # A frame has waited this long for the client to read: it would not answer a ping either.
+                self._drop(f"the client read nothing for {stuck_after:g} s")
+                return
+            if now - self._last_send >= PING_INTERVAL_S:
                 self._send(m.Ping())
 
     def _version(self) -> m.StateVersion:
@@ -240,24 +315,92 @@ class SyncSession:
         if msg.newVersion <= msg.baseVersion:
             raise FatalProtocolError(f"ModifyQuerySet newVersion {msg.newVersion} must be greater than baseVersion "
                                      f"{msg.baseVersion}")
-        async with self.subs.current() as snapshot:
-            # From here to the Transition nothing awaits: every result is valid at the snapshot.
-            mods: list[Any] = []
-            for change in msg.modifications:
-                if isinstance(change, m.AddQuery):
-                    if change.queryId in self._queries:
-                        raise FatalProtocolError(f"query id {change.queryId} is already in the query set")
-                    sub = self._subscribe(change, snapshot)
-                    self._queries[change.queryId] = sub
-                    mods.append(self._modification(sub))
-                else:
-                    sub = self._queries.pop(change.queryId, None)
-                    if sub is None:
-                        raise FatalProtocolError(f"query id {change.queryId} is not in the query set")
-                    if sub.live is not None:
-                        self.subs.unsubscribe(sub.live, self)
-                    mods.append(m.QueryRemoved(queryId=change.queryId))
-            self._transition(mods, query_set=msg.newVersion, identity=self.identity_version, ts=snapshot.ts)
+        self._check_query_limits(msg)
+        async with self._query_set_lock:
+            self._holding += 1
+            try:
+                await self._modify_query_set_held(msg)
+            finally:
+                self._holding -= 1
+                self._unstage()
+
+    def _check_query_limits(self, msg: m.ModifyQuerySet) -> None:
+        """Refuse, before running anything, a message that would take the socket past its bound."""
+        most = self.bounds.queries_per_socket
+        if len(msg.modifications) > 2 * most:
+            raise FatalProtocolError(f"TooManyQueries: a ModifyQuerySet may carry at most {2 * most} changes, this "
+                                     f"one has {len(msg.modifications)} (PREFMEM_QUERIES_PER_SOCKET is {most})")
+        ids = set(self._queries)
+        for change in msg.modifications:
+            if isinstance(change, m.AddQuery):
+                ids.add(change.queryId)
+            else:
+                ids.discard(change.queryId)
+        if len(ids) > most:
+            raise FatalProtocolError(f"TooManyQueries: this ModifyQuerySet would leave {len(ids)} queries on the "
+                                     f"socket, over the limit of {most} (PREFMEM_QUERIES_PER_SOCKET)")
+
+    async def _modify_query_set_held(self, msg: m.ModifyQuerySet) -> None:
+        """The changes a slice at a time, each slice at a current snapshot; the added queries
+        wait staged (kept current by the subscription manager) until the last slice, whose
+        snapshot every result of the Transition is valid at."""
+        identity = self.identity
+        changes = msg.modifications
+        done: list[tuple[Any, _Subscription | None]] = []  # each change, with the query it added
+        while True:
+            async with self.subs.current() as snapshot:
+                # Nothing awaits inside: every result is valid at the snapshot.
+                slice_end, first = time.perf_counter() + BATCH_SLICE_S, True
+                while len(done) < len(changes) and (first or time.perf_counter() < slice_end):
+                    first = False
+                    change = changes[len(done)]
+                    if isinstance(change, m.AddQuery):
+                        if change.queryId in self._queries or change.queryId in self._staged:
+                            raise FatalProtocolError(f"query id {change.queryId} is already in the query set")
+                        sub = self._staged[change.queryId] = self._subscribe(change, snapshot)
+                        done.append((change, sub))
+                    else:
+                        sub = self._staged.pop(change.queryId, None) or self._queries.pop(change.queryId, None)
+                        if sub is None:
+                            raise FatalProtocolError(f"query id {change.queryId} is not in the query set")
+                        if sub.live is not None:
+                            self.subs.unsubscribe(sub.live, self)
+                        done.append((change, None))
+                if len(done) == len(changes):
+                    if self.identity is not identity:
+                        self._restage(snapshot)
+                    mods = self._missed_updates()
+                    for change, sub in done:
+                        if sub is None:
+                            mods.append(m.QueryRemoved(queryId=change.queryId))
+                        elif self._staged.get(change.queryId) is sub:  # not removed again later in the message
+                            del self._staged[change.queryId]
+                            self._queries[change.queryId] = sub
+                            mods.append(self._modification(sub))
+                    self._transition(mods, query_set=msg.newVersion, identity=self.identity_version, ts=snapshot.ts)
+                    return
+            await asyncio.sleep(GIVE_WAY_S)  # other connections' turn
+
+    def _restage(self, snapshot: Snapshot) -> None:
+        """The identity ended while a batch ran (``end_identity``): what the batch staged runs
+        again, at once, as the identity the socket has now."""
+        for sub in self._staged.values():
+            if sub.live is not None:
+                ran = sub.live
+                sub.live = self.subs.subscribe(ran.fn, ran.args, self.identity, ran.journal, self, snapshot)
+                self.subs.unsubscribe(ran, self)
+
+    def _unstage(self) -> None:
+        for sub in self._staged.values():
+            if sub.live is not None:
+                self.subs.unsubscribe(sub.live, self)
+        self._staged.clear()
+
+    def _missed_updates(self) -> list[Any]:
+        """Updates of the socket's queries held back meanwhile (``_behind``), to send now."""
+        self._behind = False
+        return [self._modification(sub) for sub in self._queries.values()
+                if sub.live is not None and sub.live.version != sub.sent_version]
 
     def _subscribe(self, add: m.AddQuery, snapshot: Snapshot) -> _Subscription:
         try:
@@ -273,14 +416,23 @@ class SyncSession:
         """Subscription manager callback: results changed at ``ts`` (or a ts was wanted)."""
         if self.state is not SessionState.CONNECTED:
             return
-        mods = [self._modification(sub) for sub in self._queries.values()
-                if sub.live is not None and sub.live in changed and sub.live.version != sub.sent_version]
+        if self._sign_in is not None and self._sign_in in changed and self._sign_in.outcome.value is False:
+            self._sign_in_ended()
+        self._catch_up_asked = False
+        if self._holding or self._queued_bytes > self._hold_back_at:
+            self._behind = True  # sent later in one Transition with the latest results
+            return
+        if self._behind:
+            mods = self._missed_updates()
+        else:
+            mods = [self._modification(sub) for sub in self._queries.values()
+                    if sub.live is not None and sub.live in changed and sub.live.version != sub.sent_version]
         if mods or self._wanted_ts > self.ts or self._transition_owed:
             self._transition_owed = False
             self._transition(mods, query_set=self.query_set_version, identity=self.identity_version, ts=ts)
 
     def on_moved(self, old: LiveQuery, new: LiveQuery) -> None:
-        for sub in self._queries.values():
+        for sub in (*self._queries.values(), *self._staged.values()):
             if sub.live is old:
                 sub.live = new
                 sub.sent_version = -1  # resend: the new live query's result is this user's own
@@ -297,19 +449,16 @@ class SyncSession:
         else:
             replay = None
             if self.session_id is not None:
-                replay = ReplayKey(self.session_id, msg.requestId, self._caller_key(), fn.path or "", args)
+                # The reply belongs to the user (across token refreshes), or the admin.
+                identity = self.identity
+                caller = identity.token_identifier if identity is not None else "admin" if self.admin else ""
+                replay = ReplayKey(self.session_id, msg.requestId, caller, fn.path or "", args)
             # Only a later socket of a session replays: its first socket's requests are new.
             # A future, not a task per mutation.
             future = self.app.committer.submit(fn, args, self.identity, replay,  # type: ignore[assignment]
                                                lookup=self._reconnected)
         self._mutations.append((msg.requestId, future))
         self._mutation_wake.set()
-
-    def _caller_key(self) -> str:
-        """Who a stored reply belongs to: the user (across token refreshes), or the admin."""
-        if self.identity is not None:
-            return self.identity.token_identifier
-        return "admin" if self.admin else ""
 
     async def _respond_loop(self) -> None:
         encoded_ts: tuple[int, str] = (-1, "")
@@ -374,24 +523,52 @@ class SyncSession:
         except AuthFailed as err:
             self._send(m.AuthError(error=str(err), baseVersion=self.identity_version, authUpdateAttempted=True))
             return
-        async with self.subs.current() as snapshot:
-            self.identity, self.admin = principal.identity, principal.admin
-            mods = self._resubscribe(snapshot)
-            self._transition(mods, query_set=self.query_set_version, identity=msg.baseVersion + 1, ts=snapshot.ts)
+        async with self._query_set_lock:
+            self.identity, self.admin, self._revoked = principal.identity, principal.admin, None
+            await self._rerun_queries(msg.baseVersion + 1)
         self._watch_expiry()
 
-    def _resubscribe(self, snapshot: Snapshot) -> list[Any]:
-        """Move every query of the socket to the current identity; the modifications to send."""
-        mods = []
-        for sub in list(self._queries.values()):
-            if sub.live is None:
-                continue
-            old = sub.live
-            sub.live = self.subs.subscribe(old.fn, old.args, self.identity, old.journal, self, snapshot)
-            self.subs.unsubscribe(old, self)
-            sub.sent_version = -1
-            mods.append(self._modification(sub))
-        return mods
+    async def _rerun_queries(self, identity_version: int) -> None:
+        """Move every query of the socket to the current identity and send the Transition to
+        ``identity_version``. Call holding ``_query_set_lock``.
+
+        The queries run again under the new identity a slice at a time (other connections
+        run in between), while the socket keeps its old results and is sent no update; then,
+        at one snapshot, each takes its new result.
+        """
+        self._holding += 1
+        try:
+            identity = self.identity
+            pending = [(query_id, sub.live) for query_id, sub in self._queries.items() if sub.live is not None]
+            while True:
+                async with self.subs.current() as snapshot:
+                    # Nothing awaits inside: every result is valid at the snapshot.
+                    slice_end, first = time.perf_counter() + BATCH_SLICE_S, True
+                    while pending and (first or time.perf_counter() < slice_end):
+                        first = False
+                        query_id, old = pending.pop()
+                        self._staged[query_id] = _Subscription(query_id, self.subs.subscribe(
+                            old.fn, old.args, identity, old.journal, self, snapshot), -1)
+                    if not pending:
+                        if self.identity is not identity:
+                            self._restage(snapshot)
+                        mods = []
+                        for query_id, staged in self._staged.items():
+                            sub = self._queries[query_id]
+                            assert sub.live is not None and staged.live is not None
+                            self.subs.unsubscribe(sub.live, self)
+                            sub.live, sub.sent_version = staged.live, -1
+                            mods.append(self._modification(sub))
+                        self._staged.clear()
+                        self._behind = False  # every query is in ``mods``
+                        self._transition(mods, query_set=self.query_set_version, identity=identity_version,
+                                         ts=snapshot.ts)
+                        self._follow_sign_in(snapshot)
+                        return
+                await asyncio.sleep(GIVE_WAY_S)  # other connections' turn
+        finally:
+            self._holding -= 1
+            self._unstage()
 
     def _watch_expiry(self) -> None:
         """Stop acting as a user when their token expires (with the verifier's clock leeway).
@@ -417,11 +594,47 @@ class SyncSession:
         task.add_done_callback(self._tasks.discard)
 
     async def _expire(self, identity_version: int) -> None:
-        async with self.subs.current() as snapshot:
+        async with self._query_set_lock:
             if self.state is not SessionState.CONNECTED or identity_version != self.identity_version:
                 return  # re-authenticated meanwhile
-            self._send(m.AuthError(error="the token expired; authenticate again with a fresh one",
-                                   baseVersion=self.identity_version, authUpdateAttempted=False))
-            self.identity, self._expiry = None, None
-            mods = self._resubscribe(snapshot)
-            self._transition(mods, query_set=self.query_set_version, identity=self.identity_version, ts=snapshot.ts)
+            self._expiry = None
+            await self._act_for_nobody("the token expired; authenticate again with a fresh one")
+
+    def _follow_sign_in(self, snapshot: Snapshot) -> None:
+        """Follow the sign-in of the identity the socket has now (none: stop following)."""
+        if self._sign_in is not None:
+            self.subs.unsubscribe(self._sign_in, self)
+            self._sign_in = None
+        check = self.authenticator.sign_in_check(self.identity)
+        if check is not None and not self.admin:
+            fn, args = check
+            self._sign_in = self.subs.subscribe(fn, args, None, None, self, snapshot)
+            if self._sign_in.outcome.value is False:  # ended since its token was verified
+                self._sign_in_ended()
+
+    def _sign_in_ended(self) -> None:
+        """The sign-in behind the socket's identity ended elsewhere (signed out, revoked, the
+        account deleted): from now on the socket acts for nobody, and its queries run again
+        as nobody, as when the token expires."""
+        if self.identity is None:
+            return
+        self._revoked, self.identity = self.identity, None  # at once: the next mutation runs as nobody
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        self._spawn(self._rerun_as_nobody("this sign-in has ended (signed out, revoked, or the account deleted); "
+                                          "sign in again"))
+
+    async def _rerun_as_nobody(self, message: str) -> None:
+        async with self._query_set_lock:
+            if self.state is not SessionState.CONNECTED or self._revoked is None:
+                return  # re-authenticated meanwhile
+            self._revoked = None
+            await self._act_for_nobody(message)
+
+    async def _act_for_nobody(self, message: str) -> None:
+        """Tell the client its identity is gone (``AuthError``: npm then fetches a new token)
+        and move its queries to no identity. Call holding ``_query_set_lock``."""
+        self._send(m.AuthError(error=message, baseVersion=self.identity_version, authUpdateAttempted=False))
+        self.identity = None
+        await self._rerun_queries(self.identity_version)

@@ -1,5 +1,7 @@
 """privacy:*, saved_items:*, and isolation: shopper B can neither read nor change A's data."""
 
+import json
+
 import pytest
 
 from prefmem import ConvexError
@@ -114,10 +116,10 @@ async def test_delete_account_removes_every_row_and_file(backend):
     url = await alice.mutation("users:inspiration_upload_url")
 
     async def chunks():
-        yield b"photo"
+        yield b"\xff\xd8\xff\xe0 photo"
 
     photo = (await store_stream(backend.app, chunks(), "image/jpeg", url.split("token=")[1]))["storageId"]
-    await alice.mutation("users:save_inspiration_photo", {"storageId": photo})
+    await alice.action("users:save_inspiration_photo", {"storageId": photo})
     await settle(backend)
     await alice.mutation("interactions:log", {"type": "view", "productId": pid})  # a pending run too
     result = await alice.mutation("privacy:delete_account")
@@ -129,3 +131,67 @@ async def test_delete_account_removes_every_row_and_file(backend):
     assert await alice.query("users:me") is None
     await settle(backend)  # the canceled run does not resurrect anything
     assert len(backend.table("users")) == 1 and len(backend.table("preferences")) == 1
+
+
+async def test_a_deleted_account_is_not_brought_back_by_a_token_from_before(backend):
+    """A page left open after privacy:delete_account must not recreate the account with its
+    old token; a sign-in after the deletion (a token issued later) starts afresh."""
+    from prefmem.auth.identity import Identity
+    from prefmem.testing import TEST_ISSUER, _Caller
+
+    def signed_in(at_ms: float) -> _Caller:
+        return _Caller(backend, Identity("alice", TEST_ISSUER, {"sub": "alice", "iss": TEST_ISSUER},
+                                         issued_at=at_ms / 1000.0))
+
+    pid = backend.table("products")[0]["_id"]
+    old_token = signed_in(backend.clock.now_ms())
+    await old_token.mutation("saved_items:add", {"productId": pid})
+    backend.clock.advance(1_000)
+    await old_token.mutation("privacy:delete_account")
+    for path, args in (("users:store", {}), ("saved_items:add", {"productId": pid}),
+                       ("interactions:log", {"type": "like", "productId": pid})):
+        with pytest.raises(ConvexError) as err:
+            await old_token.mutation(path, args)
+        assert err.value.data["code"] == "UNAUTHENTICATED", path
+    assert backend.table("users") == [] and backend.table("saved_items") == []
+    assert all("alice" not in json.dumps(row) for row in backend.table("deleted_accounts")), "only a hash is kept"
+    backend.clock.advance(1_000)
+    assert await signed_in(backend.clock.now_ms()).mutation("users:store")
+
+
+def test_an_open_socket_cannot_bring_a_deleted_account_back(tmp_path):
+    """Over a real server and socket: after privacy:delete_account the same socket's next
+    mutations are refused instead of recreating the shopper."""
+    import uuid
+
+    import httpx
+
+    from tests.helpers.rawws import RawWebSocket, connect_message
+    from tests.helpers.server import RunningServer
+
+    from .appbackend import ROOT
+
+    server = RunningServer(ROOT, tmp_path / "data.sqlite3").start()
+    ws = None
+    try:
+        session = httpx.post(f"{server.url}/api/auth/signup", timeout=60, json={
+            "email": f"{uuid.uuid4().hex[:10]}@example.com", "password": "correct horse battery"}).json()
+        ws = RawWebSocket(server.url)
+        ws.send_json(connect_message(str(uuid.uuid4())))
+        ws.send_json({"type": "Authenticate", "tokenType": "User", "value": session["token"], "baseVersion": 0})
+
+        def mutation(request_id: int, path: str) -> dict:
+            ws.send_json({"type": "Mutation", "requestId": request_id, "udfPath": path, "args": [{}]})
+            while True:
+                message = ws.recv_json()
+                if message["type"] == "MutationResponse" and message["requestId"] == request_id:
+                    return message
+
+        assert mutation(0, "users:store")["success"]
+        assert mutation(1, "privacy:delete_account")["success"]
+        again = mutation(2, "users:store")
+        assert not again["success"] and again["errorData"]["code"] == "UNAUTHENTICATED", again
+    finally:
+        if ws is not None:
+            ws.close()
+        server.stop()

@@ -127,17 +127,23 @@ async def test_import_csv_content(backend):
     assert coat["styles"] == ["classic", "minimalist"] and coat["sizes"] == ["S", "M", "L"]
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+async def _upload(backend, caller, data: bytes, content_type: str) -> str:
+    url = await caller.mutation("users:inspiration_upload_url")
+
+    async def chunks():
+        yield data
+
+    return (await store_stream(backend.app, chunks(), content_type, url.split("token=")[1]))["storageId"]
+
+
 async def test_inspiration_photo_upload(backend):
     alice = backend.as_user("alice")
     await alice.mutation("users:store")
-    url = await alice.mutation("users:inspiration_upload_url")
-    token = url.split("token=")[1]
-
-    async def chunks():
-        yield b"\x89PNG fake image"
-
-    sid = (await store_stream(backend.app, chunks(), "image/png", token))["storageId"]
-    photo_url = await alice.mutation("users:save_inspiration_photo", {"storageId": sid})
+    sid = await _upload(backend, alice, PNG, "image/png")
+    photo_url = await alice.action("users:save_inspiration_photo", {"storageId": sid})
     assert photo_url.endswith(sid)
     me = await alice.query("users:me")
     assert me["inspirationPhotoId"] == sid and me["inspirationPhotoUrl"] == photo_url
@@ -145,14 +151,38 @@ async def test_inspiration_photo_upload(backend):
     bob = backend.as_user("bob")
     for other in (sid, backend.table("products")[0]["imageId"]):
         with pytest.raises(ConvexError) as err:
-            await bob.mutation("users:save_inspiration_photo", {"storageId": other})
+            await bob.action("users:save_inspiration_photo", {"storageId": other})
         assert err.value.data["code"] == "FORBIDDEN"
     # Replacing deletes the old file.
-    url2 = await alice.mutation("users:inspiration_upload_url")
-
-    async def chunks2():
-        yield b"second"
-
-    sid2 = (await store_stream(backend.app, chunks2(), "image/png", url2.split("token=")[1]))["storageId"]
-    await alice.mutation("users:save_inspiration_photo", {"storageId": sid2})
+    sid2 = await _upload(backend, alice, b"\xff\xd8\xff\xe0 a jpeg", "image/jpeg")
+    await alice.action("users:save_inspiration_photo", {"storageId": sid2})
     assert [f["_id"] for f in backend.table("_storage") if f["_id"] == sid] == []
+
+
+async def test_an_upload_is_only_its_uploaders_to_attach(backend):
+    alice, bob = backend.as_user("alice"), backend.as_user("bob")
+    await alice.mutation("users:store")
+    pending = await _upload(backend, alice, PNG, "image/png")  # uploaded, not attached yet
+    with pytest.raises(ConvexError) as err:
+        await bob.action("users:save_inspiration_photo", {"storageId": pending})
+    assert err.value.data["code"] == "FORBIDDEN"
+    assert await bob.query("users:me") is None or (await bob.query("users:me"))["inspirationPhotoId"] is None
+    assert pending in {f["_id"] for f in backend.table("_storage")}, "Bob's attempt deleted nothing"
+    assert (await alice.action("users:save_inspiration_photo", {"storageId": pending})).endswith(pending)
+
+
+@pytest.mark.parametrize("data, content_type", [
+    (b"<html><script>alert(document.cookie)</script></html>", "text/html"),
+    (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml"),
+    (b"<html><script>alert(1)</script></html>", "image/png"),  # the declared type is not believed
+    (PNG, "image/jpeg"),  # an image, but not the one it claims to be
+])
+async def test_an_inspiration_photo_must_really_be_a_raster_image(backend, data, content_type):
+    alice = backend.as_user("alice")
+    await alice.mutation("users:store")
+    sid = await _upload(backend, alice, data, content_type)
+    with pytest.raises(ConvexError) as err:
+        await alice.action("users:save_inspiration_photo", {"storageId": sid})
+    assert err.value.data["code"] == "NOT_AN_IMAGE"
+    assert (await alice.query("users:me"))["inspirationPhotoId"] is None
+    assert sid not in {f["_id"] for f in backend.table("_storage")}, "the refused upload is deleted"

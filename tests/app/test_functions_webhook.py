@@ -17,6 +17,7 @@ from prefmem.testing import TestBackend
 
 from functions._lib import webhook
 
+from tests.helpers.rawhttp import post_head, raw_request
 from tests.helpers.server import RunningServer
 
 from .appbackend import FUNCTIONS, ROOT, SCHEMA
@@ -84,6 +85,35 @@ async def test_webhook_rejects_forgeries_and_replays_and_logs_one_purchase(app):
     assert signals[0]["orderId"] == "order-1" and signals[0]["size"] == product["sizes"][0]
     assert [(i["kind"], i["productId"]) for i in saved] == [("purchased", product["_id"])]
     assert [e["eventId"] for e in events] == [event["id"]]
+
+
+async def test_webhook_refuses_what_it_cannot_take_whole(app):
+    server, user_id, product = app
+    event = {"type": "purchase", "userId": user_id, "productId": product["_id"]}
+    # Two ids that share their first 200 characters are two events: both refused, not cut
+    # to one id (which made the second a "duplicate" of the first).
+    for suffix in ("a", "b"):
+        body = json.dumps({**event, "id": "evt_" + "x" * 200 + suffix}).encode()
+        r = post(server, body, webhook.sign(SECRET, body))
+        assert r.status_code == 400 and "longer than 200" in r.json()["error"], r.text
+    body = json.dumps({**event, "id": "evt_ok", "orderId": "o" * 201}).encode()
+    assert post(server, body, webhook.sign(SECRET, body)).status_code == 400
+    # A non-ASCII byte in the signature: 401, not a 500.
+    body = json.dumps({**event, "id": "evt_sig"}).encode()
+    header = webhook.sign(SECRET, body)
+    r = httpx.post(server.url + "/webhooks/purchase", content=body, timeout=10,
+                   headers={"content-type": "application/json", webhook.HEADER: (header[:-1] + "\u00e9").encode("latin-1")})
+    assert r.status_code == 401, r.text
+    # JSON nested 5,000 deep, correctly signed: 400, not a 500.
+    deep = b'{"id": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert post(server, deep, webhook.sign(SECRET, deep)).status_code == 400
+    # A body declared past 64 KiB: 413 at once, without waiting for the bytes announced.
+    status, answer = raw_request(server.port, post_head("/webhooks/purchase", 600 * 1024 * 1024,
+                                                        extra={webhook.HEADER: "t=1,v1=00"}), [b" " * 65536])
+    assert status == 413, answer
+    server.stop()
+    _signals, _saved, events = await stored(server.db)
+    assert events == []
 
 
 async def test_product_images_are_served_from_file_storage(app):

@@ -59,6 +59,22 @@ class RunningServer:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def function(self, kind: str, path: str, args: dict, token: str | None = None,
+                 timeout: float = 60.0) -> httpx.Response:
+        """A call over the HTTP function API (``kind``: query, mutation, action), as the
+        holder of ``token`` if given."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.post(f"{self.url}/api/{kind}", json={"path": path, "args": args, "format": "convex_encoded_json"},
+                          headers=headers, timeout=timeout)
+
+    def rss_bytes(self) -> int:
+        """The server process's resident memory now."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS in /proc")
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -77,3 +93,12 @@ class RunningServer:
         """Kill the process and start a new one on the same port and database."""
         self.kill()
         return self.start()
+
+
+def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
+    """Poll ``predicate`` until it holds; fail saying ``what`` did not happen in ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

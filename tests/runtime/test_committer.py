@@ -119,6 +119,7 @@ async def test_two_committers_incrementing_one_counter_lose_no_update(tmp_path):
         assert state["counters"]["c"] == 401
         assert sorted(seen) == list(range(2, 402))  # every increment saw a distinct value
         assert sum(app.committer.reexecuted for app in apps) == 20 * 10  # every round, one side re-ran
+        assert sum(app.committer.conflicts for app in apps) == 20  # ... its batch, once
     finally:
         for w in workers:
             w.close()
@@ -234,6 +235,16 @@ def test_a_reused_request_id_with_another_identity_function_or_arguments_gets_no
             replies.find([stored], wrong)
 
 
+def test_replies_stored_by_an_earlier_version_are_not_trusted():
+    """They carry no binding: a replay of one runs as a new request rather than failing."""
+    import msgspec
+
+    from prefmem.database import replies
+
+    legacy = msgspec.msgpack.encode([(1, "old reply", ["a line"])])
+    assert replies.find([legacy], replies.ReplayKey("s", 1, "", "m:f", {})) is None
+
+
 async def test_a_replay_is_answered_from_the_stored_reply_and_not_run_again():
     from prefmem.database.replies import ReplayKey
 
@@ -253,8 +264,51 @@ async def test_a_replay_is_answered_from_the_stored_reply_and_not_run_again():
 
 
 async def test_a_replay_racing_its_original_on_another_worker_runs_once(tmp_path):
-    """The original commits on one worker while its replay runs on another at an older
-    snapshot: the replay's lookup read conflicts and it is answered from the reply."""
+    """The original and its replay run on two workers at one snapshot; whichever commits
+    second conflicts (on the counter and the reply point), re-executes and is answered
+    from the other's reply. Each worker's batch also holds another session's increment,
+    which has no reply to find and runs once."""
+    from prefmem.database.replies import ReplayKey
+
+    workers = _workers(tmp_path / "db.sqlite3", COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        fn = a.registry.get("counters:increment")
+        for round_ in range(1, 11):
+            key = ReplayKey("session", round_, "", fn.path, {"name": "c"})
+            async with _Gate(tmp_path / "db.sqlite3"):
+
+                def original() -> list:
+                    return [a.committer.submit(fn, {"name": "c"}, None, key),
+                            a.committer.submit(fn, {"name": "d"}, None, ReplayKey("a", round_, "", fn.path,
+                                                                                  {"name": "d"}))]
+
+                def replay() -> list:
+                    return [b.committer.submit(fn, {"name": "c"}, None, key, lookup=True),
+                            b.committer.submit(fn, {"name": "d"}, None, ReplayKey("b", round_, "", fn.path,
+                                                                                  {"name": "d"}))]
+
+                # The worker whose batch queued first takes the lock first: both orders.
+                if round_ % 2:
+                    on_a = original()
+                    on_b = replay()
+                else:
+                    on_b = replay()
+                    on_a = original()
+            first, d_a, replayed, d_b = await asyncio.gather(*on_a, *on_b)
+            assert first.value == replayed.value == round_
+            assert sorted([d_a.value, d_b.value]) == [2 * round_ - 1, 2 * round_]
+        assert (await a.call("counters:state", {})).value["counters"] == {"c": 10, "d": 20}
+    finally:
+        for w in workers:
+            w.close()
+
+
+async def test_a_replay_committed_elsewhere_before_its_original_runs_answers_the_original(tmp_path):
+    """The original has arrived on one worker but its batch has not run yet when its replay
+    commits on another (the client reconnected there): the original's snapshot already
+    holds the reply, so no conflict can flag it; it must still take that reply, not run."""
+    from prefmem.database.committer import _Request
     from prefmem.database.replies import ReplayKey
 
     workers = _workers(tmp_path / "db.sqlite3", COUNTERS)
@@ -262,11 +316,11 @@ async def test_a_replay_racing_its_original_on_another_worker_runs_once(tmp_path
         a, b = (w.app for w in workers)
         fn = a.registry.get("counters:increment")
         key = ReplayKey("session", 1, "", fn.path, {"name": "c"})
-        async with _Gate(tmp_path / "db.sqlite3"):
-            futures = [a.committer.submit(fn, {"name": "c"}, None, key),
-                       b.committer.submit(fn, {"name": "c"}, None, key, lookup=True)]
-        first, replayed = await asyncio.gather(*futures)
-        assert first.value == replayed.value == 1
+        future = asyncio.get_running_loop().create_future()
+        arrived = _Request(fn, {"name": "c"}, None, future, key, False, a.write_log.head_ts)
+        replayed = await b.committer.submit(fn, {"name": "c"}, None, key, lookup=True)
+        await a.committer._commit_batch([arrived])  # the original's batch, now
+        assert replayed.value == future.result().value == 1
         assert (await a.call("counters:state", {})).value["counters"] == {"c": 1}
     finally:
         for w in workers:

@@ -5,7 +5,7 @@ import type { ReactNode } from "react";
 import { useMutation } from "convex/react";
 import type { ConvexReactClient } from "convex/react";
 import { api, describeError } from "./api";
-import { clearSession, fetchToken, loadSession, onSessionChange, signOut } from "./auth";
+import { clearSession, endingSignInOnPurpose, fetchToken, loadSession, onSessionChange, signOut } from "./auth";
 import type { Session } from "./auth";
 import { ConnectionBanner, ErrorBoundary, Loading } from "./common";
 import SignIn from "./SignIn";
@@ -13,7 +13,9 @@ import Shop from "./Shop";
 import Saved from "./Saved";
 import Profile from "./Profile";
 
-export type SignOut = (message?: string) => Promise<void>;
+/** Sign out and show `message`; `end` ends the sign-in on the server (default: sign out),
+ * and may return another message to show (it failed in part). */
+export type SignOut = (message?: string, end?: () => Promise<string | void>) => Promise<void>;
 
 const PAGES = [
   { path: "/", label: "Shop", title: "Shop" },
@@ -62,7 +64,7 @@ export default function App({ client }: { client: ConvexReactClient }) {
       if (!active) return;
       if (isAuthenticated) {
         setAuthState("ready");
-      } else {
+      } else if (!endingSignInOnPurpose()) {  // else the page itself says why, once it is done
         clearSession();
         setSession(null);
         setNotice("Your session has ended. Please sign in again.");
@@ -78,11 +80,15 @@ export default function App({ client }: { client: ConvexReactClient }) {
     setSession(s);
   }, []);
 
-  const onSignOut: SignOut = useCallback(async (message?: string) => {
-    await signOut();
+  const onSignOut: SignOut = useCallback(async (message?: string, end: () => Promise<string | void> = signOut) => {
+    // The client leaves the sign-in first: the server then ends a sign-in that this page's
+    // socket no longer uses, instead of telling the client (which would restart its socket
+    // while the page goes on signing out).
+    client.clearAuth();
+    const instead = await end();
     setSession(null);
-    setNotice(message ?? null);
-  }, []);
+    setNotice(instead || message || null);
+  }, [client]);
 
   if (!session || authState === "signedOut") {
     return <SignIn onSignedIn={onSignedIn} notice={notice} />;

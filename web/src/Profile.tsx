@@ -10,7 +10,7 @@ import type { SignOut } from "./App";
 import { ConfirmDialog, Loading, Switch, useFlash } from "./common";
 import { PersonalizeSwitch } from "./Shop";
 import { normValue, pausedUpdate, resetUpdate, setOverrideUpdate, updateUpdate } from "./profileUpdates";
-import { deleteSignIn } from "./auth";
+import { deleteSignIn, signOut } from "./auth";
 
 const STATE_LABEL: Record<ValueState, string> = {
   shown: "Learned", learning: "Still learning", pinned: "Always", removed: "Not me", never: "Never",
@@ -352,7 +352,7 @@ function SizeSection({ size }: { size: Record<string, SizeChoice> }) {
 
 function InspirationPhoto({ me }: { me: Me | null | undefined }) {
   const uploadUrl = useMutation(api.users.inspiration_upload_url);
-  const savePhoto = useMutation(api.users.save_inspiration_photo);
+  const savePhoto = useAction(api.users.save_inspiration_photo);
   const removePhoto = useMutation(api.users.remove_inspiration_photo);
   const [busy, setBusy] = useState(false);
   const [flash, show] = useFlash();
@@ -479,13 +479,15 @@ function DataSection({ onSignOut }: { onSignOut: SignOut }) {
     }
     // The shopper's data is gone; now the sign-in itself (email and password).
     setDialog(null);
-    try {
-      await deleteSignIn();
-      await onSignOut("Your account and all its data were deleted.");
-    } catch (err) {
-      await onSignOut(`Your data was deleted, but your sign-in could not be removed: ${describeError(err)} `
-        + "Sign in and delete the account again to remove it.");
-    }
+    await onSignOut("Your account and all its data were deleted.", async () => {
+      try {
+        await deleteSignIn();
+      } catch (err) {
+        await signOut();
+        return `Your data was deleted, but your sign-in could not be removed: ${describeError(err)} `
+          + "Sign in and delete the account again to remove it.";
+      }
+    });
   }
 
   return (

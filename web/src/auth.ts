@@ -67,6 +67,15 @@ export function clearSession(): void {
   localStorage.removeItem(KEY);
 }
 
+// Set while this tab ends its own sign-in (signing out, deleting the account). The server
+// ends it on the open socket at once too, so the client's "no longer authenticated" that
+// follows is expected, not news: the page says what it did instead.
+let endingOnPurpose = false;
+
+export function endingSignInOnPurpose(): boolean {
+  return endingOnPurpose;
+}
+
 /** Calls `fn(session)` whenever another tab signs in, refreshes or signs out. */
 export function onSessionChange(fn: (session: Session | null) => void): () => void {
   const handler = (event: StorageEvent) => {
@@ -77,14 +86,19 @@ export function onSessionChange(fn: (session: Session | null) => void): () => vo
 }
 
 export async function signUp({ email, password, name }: { email: string; password: string; name?: string }): Promise<Session> {
-  return saveSession(await post("/api/auth/signup", { email, password, ...(name ? { name } : {}) }));
+  const session = saveSession(await post("/api/auth/signup", { email, password, ...(name ? { name } : {}) }));
+  endingOnPurpose = false;
+  return session;
 }
 
 export async function signIn({ email, password }: { email: string; password: string }): Promise<Session> {
-  return saveSession(await post("/api/auth/signin", { email, password }));
+  const session = saveSession(await post("/api/auth/signin", { email, password }));
+  endingOnPurpose = false;
+  return session;
 }
 
 export async function signOut(): Promise<void> {
+  endingOnPurpose = true;
   const s = loadSession();
   clearSession();
   if (s) {
@@ -100,7 +114,9 @@ export async function signOut(): Promise<void> {
 export async function deleteSignIn(): Promise<void> {
   const s = loadSession();
   if (!s) throw new AuthRequestError("InvalidToken", "You are not signed in.", 401);
-  await post("/api/auth/delete-account", {}, (await fetchToken()) ?? undefined);
+  const token = (await fetchToken()) ?? undefined;
+  endingOnPurpose = true;
+  await post("/api/auth/delete-account", {}, token);
   clearSession();
 }
 

@@ -86,3 +86,27 @@ async def raise_budget(ctx, args):
 async def insert(ctx, args):
     await ctx.db.insert("items", {"seq": args["seq"], "payload": args["payload"]})
     return None
+
+
+# ---------------------------------------------------------------- contended: few rows, many writers
+
+@mutation(args={"names": v.array(v.string())})
+async def seed_counters(ctx, args):
+    for name in args["names"]:
+        found = await ctx.db.query("counters").with_index("by_name", lambda q: q.eq("name", name)).unique()
+        if found is None:
+            await ctx.db.insert("counters", {"name": name, "count": 0})
+    return None
+
+
+@mutation(args={"name": v.string()})
+async def increment(ctx, args):
+    """Read a counter and write it back one higher: two of these on one counter conflict."""
+    counter = await ctx.db.query("counters").with_index("by_name", lambda q: q.eq("name", args["name"])).unique()
+    await ctx.db.patch(counter["_id"], {"count": counter["count"] + 1})
+    return counter["count"] + 1
+
+
+@query(args={})
+async def counters(ctx, args):
+    return {c["name"]: c["count"] for c in await ctx.db.query("counters").collect()}

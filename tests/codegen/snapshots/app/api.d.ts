@@ -219,12 +219,12 @@ export declare const api: {
      */
     remove_inspiration_photo: FunctionReference<"mutation", "public", {}, any>;
     /**
-     * `users:save_inspiration_photo` (mutation):
+     * `users:save_inspiration_photo` (action):
      * Attach an uploaded photo to the shopper's profile (replacing and deleting the previous one).
      *
      * Returns: any (no `returns=` validator).
      */
-    save_inspiration_photo: FunctionReference<"mutation", "public", { storageId: Id<"_storage"> }, any>;
+    save_inspiration_photo: FunctionReference<"action", "public", { storageId: Id<"_storage"> }, any>;
     /**
      * `users:store` (mutation):
      * Create or refresh the signed-in shopper's record; returns its id.
@@ -449,5 +449,21 @@ export declare const internal: {
       cap: number;
       withProfile: boolean;
     }, any>;
+  };
+  users: {
+    /**
+     * `users:_attach_inspiration_photo` (internal mutation).
+     * Returns: any (no `returns=` validator).
+     */
+    _attach_inspiration_photo: FunctionReference<"mutation", "internal", {
+      storageId: Id<"_storage">;
+    }, any>;
+    /**
+     * `users:_discard_upload` (internal mutation):
+     * Delete a refused upload of the caller's, unless it is their current photo.
+     *
+     * Returns: any (no `returns=` validator).
+     */
+    _discard_upload: FunctionReference<"mutation", "internal", { storageId: Id<"_storage"> }, any>;
   };
 };

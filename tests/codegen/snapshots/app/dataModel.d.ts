@@ -34,6 +34,22 @@ export type DataModel = {
     searchIndexes: {};
     vectorIndexes: {};
   };
+  deleted_accounts: {
+    document: {
+      _id: Id<"deleted_accounts">;
+      _creationTime: number;
+      tokenHash: string;
+      deletedAt: number;
+    };
+    fieldPaths: "_creationTime" | "_id" | "deletedAt" | "tokenHash";
+    indexes: {
+      by_creation_time: ["_creationTime"];
+      by_id: ["_id"];
+      by_token_hash: ["tokenHash", "_creationTime"];
+    };
+    searchIndexes: {};
+    vectorIndexes: {};
+  };
   learning_runs: {
     document: {
       _id: Id<"learning_runs">;

@@ -1,0 +1,3 @@
+providers = [
+    {"type": "password"},
+]
