@@ -12,7 +12,19 @@ from functions._lib.catalog import compute_catalog_stats
 
 from .appbackend import DAY, FUNCTIONS, ROOT, SCHEMA, seeded_template  # noqa: F401 — fixture
 
-BEFORE = ROOT / "tests" / "app" / "fixtures" / "before_reason_codes"  # main's schema before the codes
+WRITER = ROOT / "tests" / "app" / "fixtures" / "raw_writes"  # an app that writes any document
+# The signals' reasons in today's schema; as main had them before the codes (free text in
+# ``reason``, no ``reasonText``); and the codes alone, what the schema can be narrowed to
+# once every database is migrated.
+STORED = """    _signal("dismiss", productId=PRODUCT, reason=v.optional(v.union(DISMISS_REASON, WORDS)),
+            reasonText=v.optional(v.string())),
+    _signal("return", productId=PRODUCT, reason=v.optional(v.union(RETURN_REASON, WORDS)),
+            reasonText=v.optional(v.string()), size=v.optional(v.string())),"""
+BEFORE_CODES = """    _signal("dismiss", productId=PRODUCT, reason=v.optional(v.string())),
+    _signal("return", productId=PRODUCT, reason=v.optional(v.string()), size=v.optional(v.string())),"""
+CODES_ONLY = """    _signal("dismiss", productId=PRODUCT, reason=v.optional(DISMISS_REASON), reasonText=v.optional(v.string())),
+    _signal("return", productId=PRODUCT, reason=v.optional(RETURN_REASON), reasonText=v.optional(v.string()),
+            size=v.optional(v.string())),"""
 # (type, the words a client sent, the code they mean): the page's old choices, other words, none.
 REASONS = [
     ("dismiss", "not my style", "not_my_style"),
@@ -35,21 +47,19 @@ def profile_of(b: TestBackend, user_id) -> dict:
     return model.compute_profile(signals, prods, None, 30 * DAY, catalog_stats=compute_catalog_stats(prods.values())).to_json()
 
 
-def codes_only_schema(tmp_path):
-    """Today's schema without the older words: what it can be narrowed to once every database is migrated."""
+def schema_with(tmp_path, name: str, reasons: str):
+    """Today's schema with the signals' reasons as given, written as its own file."""
     text = SCHEMA.read_text()
-    narrowed = text.replace("v.union(DISMISS_REASON, WORDS)", "DISMISS_REASON").replace("v.union(RETURN_REASON, WORDS)",
-                                                                                           "RETURN_REASON")
-    assert narrowed.count("DISMISS_REASON),") == 1 and narrowed.count("RETURN_REASON),") == 1
-    path = tmp_path / "codes_only_schema.py"
-    path.write_text(narrowed)
+    assert text.count(STORED) == 1
+    path = tmp_path / f"{name}.py"
+    path.write_text(text.replace(STORED, reasons))
     return path
 
 
 async def test_reasons_in_words_start_keep_their_data_and_become_codes(seeded_template, tmp_path):
     shutil.copytree(seeded_template, tmp_path / "db")
     db = tmp_path / "db" / "data.sqlite3"
-    async with TestBackend(BEFORE / "functions", BEFORE / "schema.py", db=db) as old:
+    async with TestBackend(WRITER, schema_with(tmp_path, "before_codes", BEFORE_CODES), db=db) as old:
         items = old.table("products")[:len(REASONS)]
         user = await old.run("raw:insert", {"table": "users", "doc": {
             "tokenIdentifier": "issuer|alice", "createdAt": 0.0, "lastSeenAt": 0.0, "learningPaused": False,
@@ -63,9 +73,9 @@ async def test_reasons_in_words_start_keep_their_data_and_become_codes(seeded_te
             await old.run("raw:insert", {"table": "signals", "doc": doc})
         written = sorted(old.table("signals"), key=lambda s: s["_id"])
 
-    # The schema of reason codes alone refuses this database, naming a document.
+    # The codes alone refuse this database, naming a document.
     with pytest.raises(SchemaMismatch, match='does not match the schema'):
-        async with TestBackend(FUNCTIONS, codes_only_schema(tmp_path), db=db):
+        async with TestBackend(FUNCTIONS, schema_with(tmp_path, "codes_only", CODES_ONLY), db=db):
             pass
 
     async with TestBackend(FUNCTIONS, SCHEMA, db=db) as app:
@@ -93,5 +103,5 @@ async def test_reasons_in_words_start_keep_their_data_and_become_codes(seeded_te
         assert again == {"type": "return", "read": 3, "rewritten": 0, "done": True}
 
     # Migrated, the database satisfies the codes alone.
-    async with TestBackend(FUNCTIONS, codes_only_schema(tmp_path), db=db) as narrowed:
+    async with TestBackend(FUNCTIONS, schema_with(tmp_path, "codes_only", CODES_ONLY), db=db) as narrowed:
         assert len(narrowed.table("signals")) == len(written)
