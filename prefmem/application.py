@@ -52,8 +52,8 @@ class Application:
 
     def catch_up(self) -> None:
         """Append to the write log what other processes committed (a shared database)."""
-        with self.persistence.snapshot() as snapshot:
-            catch_up(self.write_log, snapshot, snapshot.ts)
+        records = self.persistence.log_since(self.write_log.head_ts)
+        catch_up(self.write_log, records, records.ts)
 
     def start_following(self) -> None:
         """Keep the write log current with the commits of other processes, woken by them."""

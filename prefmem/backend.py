@@ -17,18 +17,22 @@ from prefmem.files import store as files
 from prefmem.files.store import FileStore
 from prefmem.functions import Registry, load_functions, load_schema
 from prefmem.limits import DEFAULT_LIMITS, Limits
-from prefmem.persistence.base import Durability, decode_document
 from prefmem.errors import PrefmemError
-from prefmem.persistence.sqlite import ServeLock, ServeLockHeld, SqlitePersistence
+from prefmem.persistence.base import Durability, Persistence, decode_document
+from prefmem.persistence.engines import is_postgres, open_persistence
+from prefmem.persistence.sqlite import ServeLock, ServeLockHeld
 from prefmem.runner import Clock
 from prefmem.scheduler import jobs
 from prefmem.schema import Schema
 
 
 class Backend:
-    """``shared``: other processes (worker processes) serve the same database, and one of
-    them already prepared it (``prepare``), so this one neither checks stored documents
-    nor creates indexes."""
+    """``db``: a SQLite file, or a PostgreSQL URL (``persistence.engines``). ``shared``: this is
+    one of a parent's worker processes, and the parent already prepared the database, so
+    this one neither checks stored documents nor creates indexes.
+
+    A SQLite file has one deployment at a time (the serve lock); a PostgreSQL database has
+    any number of nodes, each of which prepares the database at start, one at a time."""
 
     def __init__(self, *, functions: str | Path, schema: str | Path | Schema | None, db: str | Path,
                  durability: Durability | str = Durability.NORMAL, limits: Limits = DEFAULT_LIMITS,
@@ -36,14 +40,16 @@ class Backend:
                  bounds: Bounds | None = None) -> None:
         self.functions_dir = Path(functions)
         self.schema_source = schema
-        self.db_path = Path(db)
+        self.db = str(db)
+        self.postgres = is_postgres(self.db)
+        self.db_path = Path(db)  # the SQLite file (meaningless for PostgreSQL)
         self.durability = Durability(durability)
         self.limits = limits
         self.clock = clock or Clock()
         self.dev_mode = dev_mode
         self.shared = shared
         self.bounds = bounds or Bounds()
-        self.persistence: SqlitePersistence | None = None
+        self.persistence: Persistence | None = None
         self.app: Application | None = None
         self._serve_lock: ServeLock | None = None
 
@@ -56,14 +62,14 @@ class Backend:
         """Load code and schema, open the database and check it; raise before touching data."""
         schema = self._schema()
         registry: Registry = load_functions(self.functions_dir)
-        if not self.shared and str(self.db_path) != ":memory:":
+        if not self.shared and not self.postgres and self.db != ":memory:":
             self._serve_lock = ServeLock(self.db_path)
             try:
                 self._serve_lock.acquire()
             except ServeLockHeld as err:
                 raise PrefmemError(str(err)) from None
         try:
-            persistence = SqlitePersistence(self.db_path, self.durability, shared=self.shared)
+            persistence = open_persistence(self.db, self.durability, shared=self.shared)
         except BaseException:
             self._release_lock()
             raise
@@ -76,8 +82,14 @@ class Backend:
             self._release_lock()
             raise
         self.persistence = persistence
-        # File bytes live next to the database they belong to.
-        file_store = FileStore(self.db_path.resolve().parent / f"{self.db_path.name}.files")
+        # File bytes live with the database they belong to: next to the SQLite file, or in
+        # PostgreSQL, where every node reads them.
+        if self.postgres:
+            from prefmem.files.pg_files import PostgresFiles
+
+            file_store: FileStore = PostgresFiles(persistence.conninfo)  # type: ignore[attr-defined]
+        else:
+            file_store = FileStore(self.db_path.resolve().parent / f"{self.db_path.name}.files")
         self.app = Application(registry, persistence, catalog, self.limits, self.clock, files=file_store,
                                dev_mode=self.dev_mode)
         self.app.bounds = self.bounds
@@ -90,17 +102,20 @@ class Backend:
         return self.app.registry
 
     def close(self) -> None:
-        if self.persistence is not None:
-            self.persistence.close()
-            self.persistence = None
+        self._close_storage()
         self._release_lock()
 
     def hand_over(self) -> None:
         """Close the database but stay its owner: worker processes serve it from now on."""
+        self._close_storage()
+        self.app = None
+
+    def _close_storage(self) -> None:
+        if self.app is not None:
+            self.app.files.close()
         if self.persistence is not None:
             self.persistence.close()
             self.persistence = None
-        self.app = None
 
     def _release_lock(self) -> None:
         if self._serve_lock is not None:

@@ -8,13 +8,15 @@
     prefmem codegen [--out DIR]       write the app's TypeScript API (prefmem/codegen.py)
 
 Every command works on the application in the current directory (``--functions``,
-``--schema``, ``--db`` override where it lives). Values are printed and exported in
-Convex's wire JSON (``prefmem.values.to_json``: ``$integer``, ``$bytes``, ``$float``).
+``--schema``, ``--db`` override where it lives; ``--db`` is a SQLite file or a
+``postgresql://`` URL, and ``PREFMEM_DB`` its default). Values are printed and exported
+in Convex's wire JSON (``prefmem.values.to_json``: ``$integer``, ``$bytes``, ``$float``).
 
 ``run`` and ``import`` start the application through ``Backend``, like the server does,
 so the stored data is checked against the schema first. ``data`` and ``export`` only read
-the SQLite file: they work without the application's code, and on a database whose data
-no longer matches its schema, which is when you most need to look at it.
+the database: they work without the application's code, and on a database whose data no
+longer matches its schema, which is when you most need to look at it. An export from one
+engine imports into the other: ids and creation times are kept.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tqdm import tqdm
 DEFAULT_FUNCTIONS = "functions"
 DEFAULT_SCHEMA = "schema.py"
 DEFAULT_DB = os.path.join(".prefmem", "data.sqlite3")
+DB_ENV = "PREFMEM_DB"  # the database when --db is not given: one setting for every command of a deployment
 DOCUMENTS_FILE = "documents.jsonl"  # a table's file in a snapshot zip: TABLE/documents.jsonl, as Convex lays it out
 _SCAN_CHUNK = 1000
 _PROGRESS_DELAY_S = 0.5  # progress bars appear only for runs longer than this
@@ -96,15 +99,16 @@ def _open_backend(args: argparse.Namespace, **options: Any):  # noqa: ANN202 —
 
     functions = _functions_dir(args)
     with _loading_application():
-        return Backend(functions=functions, schema=Path(args.schema), db=Path(args.db), **options).open()
+        return Backend(functions=functions, schema=Path(args.schema), db=args.db, **options).open()
 
 
-def _open_storage(db: str):  # noqa: ANN202 — a SqlitePersistence, imported lazily
-    from prefmem.persistence.sqlite import SqlitePersistence
+def _open_storage(db: str):  # noqa: ANN202 — a Persistence, imported lazily
+    from prefmem.persistence.engines import open_persistence
 
-    if not Path(db).is_file():
-        raise CommandError(f"no database at {db} (use --db PATH)")
-    return SqlitePersistence(db)
+    try:
+        return open_persistence(db, create=False)
+    except LookupError as err:
+        raise CommandError(f"{err} (use --db PATH or --db postgresql://...)") from None
 
 
 def _table_indexes(storage: Any) -> dict[str, dict[str, int]]:
@@ -150,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise CommandError(f"ARGS_JSON must be a JSON object, got {args.args_json}")
     url = args.url or _running_server(args.db)
     if url is not None:
-        return _run_through_server(url, Path(args.db), args.path, raw)
+        return _run_through_server(url, args.db, args.path, raw)
     backend = _open_backend(args)
     try:
         try:
@@ -178,7 +182,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _running_server(db: str) -> str | None:
-    """The URL of a live ``prefmem dev`` serving this database, if one announced itself."""
+    """The URL of a live ``prefmem dev`` serving this SQLite file, if one announced itself.
+    (A PostgreSQL deployment has many nodes: there, commands that need one take ``--url``,
+    and ``run`` without it runs in this process, whose commit every node sees.)"""
+    from prefmem.persistence.engines import is_postgres
+
+    if is_postgres(db):
+        return None
     try:
         url = json.loads(Path(f"{db}.server.json").read_text())["url"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -192,17 +202,27 @@ def _running_server(db: str) -> str | None:
     return url
 
 
-def _admin_key(db: Path, url: str) -> str:
+def _admin_key(db: str, url: str) -> str:
     from prefmem.auth.keys import ADMIN_KEY_FILE
+    from prefmem.persistence.engines import is_postgres
 
-    key_file = db.resolve().parent / ADMIN_KEY_FILE
+    if is_postgres(db):  # the deployment's key is in its database
+        storage = _open_storage(db)
+        try:
+            key = storage.stored_secret(ADMIN_KEY_FILE)  # type: ignore[attr-defined]
+        finally:
+            storage.close()
+        if key is None:
+            raise CommandError(f"the server at {url} needs the admin key, and the database has none yet")
+        return key
+    key_file = Path(db).resolve().parent / ADMIN_KEY_FILE
     try:
         return key_file.read_text(encoding="utf-8").strip()
     except OSError:
         raise CommandError(f"the server at {url} needs the admin key, but {key_file} cannot be read") from None
 
 
-def _run_through_server(url: str, db: Path, path: str, raw_args: Any) -> int:
+def _run_through_server(url: str, db: str, path: str, raw_args: Any) -> int:
     """Call the function through the server with the admin key, so subscribers see its effects."""
     import httpx
 
@@ -245,7 +265,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     url = args.url or _running_server(args.db)
     if url is None:
         raise CommandError("no running server for this database: start `prefmem dev`, or pass --url")
-    headers = {"Authorization": f"Convex {_admin_key(Path(args.db), url)}"}
+    headers = {"Authorization": f"Convex {_admin_key(args.db, url)}"}
 
     def fetch(after: int, wait: float) -> dict:
         try:
@@ -279,7 +299,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise CommandError("no running server for this database: start `prefmem dev`, or pass --url")
     try:
         reply = httpx.post(f"{url}/api/dashboard/login_code",
-                           headers={"Authorization": f"Convex {_admin_key(Path(args.db), url)}"}, timeout=10)
+                           headers={"Authorization": f"Convex {_admin_key(args.db, url)}"}, timeout=10)
     except httpx.HTTPError as err:
         raise CommandError(f"could not reach the server at {url}: {err}") from None
     if reply.status_code != 200:
@@ -533,8 +553,9 @@ def _application_arguments(parser: argparse.ArgumentParser, *, db: bool) -> None
     where.add_argument("--schema", default=DEFAULT_SCHEMA, metavar="FILE",
                        help=f"the schema file; absent means no schema (default ./{DEFAULT_SCHEMA})")
     if db:
-        where.add_argument("--db", default=DEFAULT_DB, metavar="PATH",
-                           help=f"the SQLite database (default ./{DEFAULT_DB})")
+        where.add_argument("--db", default=os.environ.get(DB_ENV) or DEFAULT_DB, metavar="PATH|URL",
+                           help=f"the database: a SQLite file, or postgresql://user@host:port/dbname, which any "
+                           f"number of nodes may share (default ${DB_ENV}, else ./{DEFAULT_DB})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -551,8 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     dev.add_argument("--port", type=int, default=3210, help="port (default 3210)")
     dev.add_argument("--durability", choices=["normal", "full"], default="normal",
-                     help="normal: WAL, survives a process crash; full: fsync per commit batch, survives power "
-                     "loss (default normal)")
+                     help="normal: survives a crash of the prefmem process (SQLite: WAL; PostgreSQL: "
+                     "synchronous_commit off); full: also survives power loss or a crash of PostgreSQL (fsync per "
+                     "commit batch; synchronous_commit on) (default normal)")
     dev.add_argument("--no-watch", action="store_true", help="do not reload when the code changes")
     dev.add_argument("--web", default=None, metavar="DIR",
                      help="serve this built web page for GET requests no route or HTTP action answers "
@@ -564,7 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="S", help=f"how long an action may run, in seconds (default ${ACTION_TIMEOUT_ENV} or "
                      "600, Convex's limit for Node actions)")
     dev.add_argument("--workers", type=int, default=1, metavar="N",
-                     help="serve from N processes sharing the port and the database, one per core (default 1)")
+                     help="serve from N processes sharing the port and the database, one per core; on PostgreSQL "
+                     "each is a node like any other (default 1)")
     # Where a frontend can import the generated API depends on its layout, so dev takes codegen's --out too.
     dev.add_argument("--codegen-out", default=None, metavar="DIR",
                      help="while watching, keep the TypeScript API (prefmem codegen) current in DIR "

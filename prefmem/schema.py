@@ -101,6 +101,11 @@ class TableDef:
         """Search indexes as stored: ``("$search", search field, *filter fields)``."""
         return {i.name: ("$search", i.search_field, *i.filter_fields) for i in self.search_indexes.values()}
 
+    def vector_index_fields(self) -> dict[str, tuple[str, ...]]:
+        """Vector indexes as stored: ``("$vector", vector field, dimensions, *filter fields)``."""
+        return {i.name: ("$vector", i.vector_field, str(i.dimensions), *i.filter_fields)
+                for i in self.vector_indexes.values()}
+
     def all_indexes(self) -> dict[str, tuple[str, ...]]:
         """Every range index of the table with its key fields, the system ones included."""
         out = {"by_id": ("_id",), "by_creation_time": ("_creationTime", "_id")}

@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 
 from prefmem.auth.authenticator import Authenticator
@@ -32,6 +32,7 @@ from prefmem.files import store as files_store
 from prefmem.files.context import TOKEN_REFUSALS, DigestMismatch, digest_sha256, store_stream
 from prefmem.files.serving import serving_headers
 from prefmem.http_api import HttpApi
+from prefmem.persistence.engines import describe
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
 from prefmem.scheduler.crons import CronRunner
@@ -182,14 +183,12 @@ class Server:
         log.info("prefmem: worker %d now runs the scheduler and crons", os.getpid())
         await self._lead()
 
-    def _announce_path(self) -> Path:
-        return Path(f"{self.backend.db_path}.server.json")
-
     def _announce(self) -> None:
         """Tell CLI commands on this machine where the server of this database listens, so
         ``prefmem run`` goes through it (and its live queries see the change)."""
-        if self.site_url is not None and str(self.backend.db_path) != ":memory:":
-            self._announce_path().write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
+        path = announce_path(self.backend)
+        if self.site_url is not None and path is not None:
+            path.write_text(json.dumps({"url": self.site_url, "pid": os.getpid()}))
 
     def begin_shutdown(self) -> None:
         """The server is stopping: start no scheduled work, and give what runs until the
@@ -203,9 +202,10 @@ class Server:
             self.executor.stop_starting()
 
     async def stop(self) -> None:
+        path = announce_path(self.backend)
         try:
-            if json.loads(self._announce_path().read_text()).get("pid") == os.getpid():
-                self._announce_path().unlink()
+            if path is not None and json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
         except (OSError, ValueError):
             pass
         if self._watcher is not None:
@@ -307,8 +307,8 @@ class Server:
         meta = await app.query(files_store.file_metadata, {"id": storage_id}, None)
         if not meta.ok or meta.value is None:
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
-        path = app.files.path_of(storage_id)
-        if not path.exists():
+        found = app.files.open(storage_id)
+        if found is None:
             return JSONResponse({"code": "NotFound", "message": f"no file {storage_id}"}, status_code=404)
         # Exactly the stored content type (Starlette would add a charset to text/*), and the
         # bytes' hash as Convex sends it; and never as active content (``serving_headers``).
@@ -317,7 +317,10 @@ class Server:
                    "Content-Type": content_type, **serving_headers(content_type)}
         if meta.value["size"] == 0:  # nothing to range over: any Range gets the (empty) whole
             return Response(b"", headers=headers)
-        return FileResponse(path, headers=headers)
+        if isinstance(found, Path):
+            return FileResponse(found, headers=headers)
+        # Streamed from the database (PostgreSQL): whole, never by range.
+        return StreamingResponse(found.chunks, headers={**headers, "Content-Length": str(found.size)})
 
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
@@ -377,6 +380,15 @@ class Server:
             await session.run(transport.frames())
         finally:
             self.sessions.discard(session)
+
+
+def announce_path(backend: Backend) -> Path | None:
+    """Where the server of a SQLite file says where it listens. A PostgreSQL database has
+    any number of nodes, and a commit made anywhere reaches them all: commands that need a
+    server there take ``--url``."""
+    if backend.postgres or backend.db == ":memory:":
+        return None
+    return Path(f"{backend.db_path}.server.json")
 
 
 def code_changes(codegen_dir: Path | None) -> Callable[[Any, str], bool]:
@@ -484,7 +496,7 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     options = {**UVICORN_OPTIONS, "ws_ping_interval": bounds.ping_interval_s, "ws_ping_timeout": bounds.ping_timeout_s,
                # Requests still running this long after SIGTERM / Ctrl-C are cancelled.
                "timeout_graceful_shutdown": bounds.shutdown_grace_s}
-    print(f"prefmem: serving {backend.functions_dir} on {site_url} (data: {backend.db_path})"
+    print(f"prefmem: serving {backend.functions_dir} on {site_url} (data: {describe(backend.db)})"
           + (f", web page from {web_dir}" if web_dir is not None else "")
           + (f", {workers} worker processes" if workers > 1 else ""), flush=True)
     if workers <= 1:
@@ -517,14 +529,16 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     backend.hand_over()
     os.environ[WORKER_CONFIG_ENV] = json.dumps({
         "functions": str(backend.functions_dir), "schema": None if schema is None else str(schema),
-        "db": str(backend.db_path), "durability": backend.durability.value, "dev_mode": backend.dev_mode,
+        "db": backend.db, "durability": backend.durability.value, "dev_mode": backend.dev_mode,
         "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir),
         "codegen_dir": None if codegen_dir is None else str(codegen_dir)})
-    announce = Path(f"{backend.db_path}.server.json")
-    announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
+    announce = announce_path(backend)
+    if announce is not None:
+        announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
     try:
         run_workers("prefmem.server:worker_app", host=host, port=port, workers=workers, log_level=log_level,
                     options=options)
     finally:
-        announce.unlink(missing_ok=True)
+        if announce is not None:
+            announce.unlink(missing_ok=True)
         backend.close()

@@ -3,19 +3,26 @@
 A ``TestBackend`` is the real runtime (SQLite file, committer, runner) on a temporary
 database, with a clock the test moves by hand. Calls return the function's value or raise
 what a client would see: ``ConvexError`` with its data, or ``FunctionFailed``.
+
+With ``PREFMEM_TEST_DB=postgresql://...`` in the environment, the same tests run on that
+PostgreSQL database instead, each ``TestBackend`` in a schema of its own, dropped at the end
+(``fresh_schema``), so an app's tests run on both engines unchanged.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from prefmem.application import Application
 from prefmem.auth.identity import Identity
 from prefmem.backend import Backend
 from prefmem.limits import DEFAULT_LIMITS, Limits
+from prefmem.persistence.engines import is_postgres
 from prefmem.runner import Clock, FunctionFailed, Outcome
 from prefmem.schema import Schema
 from prefmem.scheduler.executor import Executor
@@ -62,6 +69,26 @@ class _Caller:
         return (await self._backend._call(path, args, self.identity, "action")).unwrap()
 
 
+TEST_DB_ENV = "PREFMEM_TEST_DB"
+
+
+def fresh_schema(url: str) -> tuple[str, Callable[[], None]]:
+    """A new, empty schema in the PostgreSQL database ``url``: the URL of a deployment in it
+    (its ``search_path``), and a function that drops it with everything in it."""
+    import psycopg
+
+    name = f"prefmem_test_{secrets.token_hex(6)}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {name}")
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}options=-csearch_path%3D{name}%2Cpublic", drop
+
+
 class TestBackend(_Caller):
     __test__ = False
 
@@ -69,7 +96,10 @@ class TestBackend(_Caller):
                  db: str | Path | None = None, limits: Limits = DEFAULT_LIMITS, clock: TestClock | None = None,
                  durability: str = "normal") -> None:
         self._tmp: str | None = None
-        if db is None:
+        self._drop_schema: Callable[[], None] | None = None
+        if db is None and is_postgres(os.environ.get(TEST_DB_ENV, "")):
+            db, self._drop_schema = fresh_schema(os.environ[TEST_DB_ENV])
+        elif db is None:
             self._tmp = tempfile.mkdtemp(prefix="prefmem-test-")
             db = Path(self._tmp) / "data.sqlite3"
         self.clock = clock or TestClock()
@@ -80,7 +110,11 @@ class TestBackend(_Caller):
         super().__init__(self, None)
 
     async def __aenter__(self) -> "TestBackend":
-        self.backend.open()
+        try:
+            self.backend.open()
+        except BaseException:
+            self._remove_database()
+            raise
         self.executor = Executor(self.app)
         await self.executor.recover()
         return self
@@ -88,8 +122,13 @@ class TestBackend(_Caller):
     async def __aexit__(self, *exc: object) -> None:
         await self.app.committer.drain()
         self.backend.close()
+        self._remove_database()
+
+    def _remove_database(self) -> None:
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._drop_schema is not None:
+            self._drop_schema()
 
     @property
     def app(self) -> Application:

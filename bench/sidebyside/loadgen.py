@@ -9,6 +9,7 @@ measurements go to OUT.json; ``run`` summarises them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -48,8 +49,10 @@ def percentile(values: list[float], q: float) -> float:
 
 # ---------------------------------------------------------------------------- server processes
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it: a server with worker processes is all of them.
+def process_tree(pid: int | list[int]) -> list[int]:
+    """``pid`` and every process below it: a server with worker processes is all of them (or
+    several: a deployment of nodes and its PostgreSQL server, whose backends are the
+    postmaster's children).
 
     Found through each process's parent in ``/proc/N/stat`` (``/proc/N/task/N/children``
     is not in every kernel)."""
@@ -62,7 +65,7 @@ def process_tree(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue  # it ended meanwhile
             children.setdefault(ppid, []).append(int(name))
-    tree, todo = [], [pid]
+    tree, todo = [], list(pid) if isinstance(pid, list) else [pid]
     while todo:
         p = todo.pop()
         tree.append(p)
@@ -70,7 +73,7 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int | list[int]) -> float:
     """User + system CPU time of ``pid`` and the processes below it (``nan`` if it is gone)."""
     total, found = 0.0, False
     for p in process_tree(pid):
@@ -91,7 +94,7 @@ def machine_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
-def memory_mb(pid: int) -> dict:
+def memory_mb(pid: int | list[int]) -> dict:
     """Resident memory of ``pid`` and the processes below it: now, and the sum of each one's peak."""
     out = {"rss_mb": 0.0, "hwm_mb": 0.0}
     found = False
@@ -114,7 +117,12 @@ class System:
         self.name: str = spec["name"]
         self.kind: str = spec["kind"]
         self.port: int = spec["port"]
-        self.pid: int = spec["pid"]
+        # A deployment of several nodes (prefmem on PostgreSQL): connections go to each port
+        # in turn, and its CPU and memory are those of every process it lists (the nodes, the
+        # PostgreSQL server) and the processes below them.
+        self.ports: list[int] = spec.get("ports") or [self.port]
+        self.pid: int | list[int] = spec.get("pids") or spec["pid"]
+        self._turn = itertools.count()
         self.workers: int = spec.get("workers", 1)  # server processes that each keep their own counters
         self.last_seq: dict[str, float] = {}
         self.shared_seq = 0
@@ -124,9 +132,12 @@ class System:
         self._rr = 0
         self._stats_conn: PBHttp | None = None
 
+    def _next_port(self) -> int:
+        return self.ports[next(self._turn) % len(self.ports)]
+
     def conn(self, sink: Any) -> Any:
         if self.kind == "prefmem":
-            return PrefmemConn(f"ws://127.0.0.1:{self.port}/api/sync", sink)
+            return PrefmemConn(f"ws://127.0.0.1:{self._next_port()}/api/sync", sink)
         if self.kind == "baseline":
             return BaselineConn(f"ws://127.0.0.1:{self.port}/ws", sink)
         if self.kind == "pocketbase":
@@ -135,7 +146,7 @@ class System:
 
     def writer(self) -> Any:
         if self.kind == "prefmem":
-            return PrefmemConn(f"ws://127.0.0.1:{self.port}/api/sync", None)
+            return PrefmemConn(f"ws://127.0.0.1:{self._next_port()}/api/sync", None)
         if self.kind == "baseline":
             return BaselineConn(f"ws://127.0.0.1:{self.port}/ws", None)
         if self.kind == "pocketbase":
@@ -162,8 +173,8 @@ class System:
             await self._stats_conn.close()
             self._stats_conn = None
 
-    async def _stats_once(self, path: str) -> dict:
-        conn = await PBHttp(self.port).open()  # a fresh one: uvicorn closes idle keep-alive connections
+    async def _stats_once(self, path: str, port: int | None = None) -> dict:
+        conn = await PBHttp(port or self.port).open()  # a fresh one: uvicorn closes idle keep-alive connections
         try:
             _t, body = await asyncio.wait_for(conn.request("GET", path), 10)
         finally:
@@ -177,6 +188,13 @@ class System:
         path = {"prefmem": "/api/_stats", "baseline": "/stats", "echo": "/stats"}.get(self.kind)
         if path is None:
             return None
+        if len(self.ports) > 1:  # a deployment of several nodes: the sums of theirs
+            total: dict[str, Any] = {}
+            for port in self.ports:
+                for key, value in (await self._stats_once(path, port)).items():
+                    if key != "pid" and isinstance(value, (int, float)):
+                        total[key] = total.get(key, 0) + value
+            return total
         if self.workers <= 1:
             return await self._stats_once(path)
         per_worker: dict[int, dict] = {}
@@ -187,7 +205,7 @@ class System:
                                    f"/stats within {STATS_TIMEOUT_S:.0f} s")
             answer = await self._stats_once(path)
             per_worker.setdefault(answer["pid"], answer)
-        total: dict[str, Any] = {"per_worker": per_worker}
+        total = {"per_worker": per_worker}
         for answer in per_worker.values():
             for key, value in answer.items():
                 if key != "pid" and isinstance(value, (int, float)):
@@ -667,7 +685,7 @@ async def w5_window(system: System, clients: int, depth: int, warm_s: float, sec
         marks["cpu"], marks["t"], marks["own"] = cpu_seconds(system.pid), now(), time.process_time()
         marks["machine"] = machine_cpu_seconds()
 
-    res = await pipeline.run_window(system.port, clients=clients, depth=depth, warm_s=warm_s, seconds=seconds,
+    res = await pipeline.run_window(system.ports, clients=clients, depth=depth, warm_s=warm_s, seconds=seconds,
                                     on_open=opened, **(load or w5_load(system)))
     cpu = cpu_seconds(system.pid) - marks["cpu"]
     cpu_wall = now() - marks["t"]

@@ -118,15 +118,18 @@ class _HttpPipe(_Pipe):
             self._answered(answered, failed)
 
 
-async def run_window(port: int, *, http: bool, path: str, encode: Encoder, classify: Classifier | None,
+async def run_window(port: int | list[int], *, http: bool, path: str, encode: Encoder, classify: Classifier | None,
                      clients: int, depth: int, warm_s: float, seconds: float, hello: list[bytes] | None = None,
                      on_open: Callable[[], None] | None = None) -> dict:
-    """Open ``clients`` connections, pipeline writes on each for ``warm_s + seconds``; replies per second."""
+    """Open ``clients`` connections, pipeline writes on each for ``warm_s + seconds``; replies per second.
+    With several ports (the nodes of one deployment), connection k goes to port k mod their number."""
+    ports = port if isinstance(port, list) else [port]
     pipes: list[_Pipe] = []
     for k in range(clients):
+        to = ports[k % len(ports)]
         proto = (_HttpPipe if http else _Pipe)(encode, classify, depth, k * 10_000_000, hello or [],
-                                               b"" if http else ws_handshake(path, port))
-        await open_on(proto, port)
+                                               b"" if http else ws_handshake(path, to))
+        await open_on(proto, to)
         pipes.append(proto)
     if on_open is not None:
         on_open()

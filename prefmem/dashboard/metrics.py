@@ -14,7 +14,6 @@ queries exactly as a commit stabs written keys, and the queries that showed it r
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,26 +34,19 @@ class Counters:
     wal_bytes: int
 
 
-def _file_size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:  # ":memory:", or no WAL right after a checkpoint truncated it
-        return 0
-
-
 def counters(server: Any) -> Counters:
     app = server.backend.app
     committer = app.committer
     subscriptions = server.subscriptions
-    path = app.persistence.path
+    database_bytes, wal_bytes = app.persistence.sizes()
     return Counters(
         commits=committer.commits,
         mutations=committer.mutations,
         query_runs=subscriptions.executions if subscriptions is not None else 0,
         live_queries=subscriptions.live_queries if subscriptions is not None else 0,
         connections=len(server.sessions),
-        database_bytes=_file_size(path),
-        wal_bytes=_file_size(path + "-wal"),
+        database_bytes=database_bytes,
+        wal_bytes=wal_bytes,
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from prefmem import ids
 from prefmem.database.search import SearchIndex, doc_rowid
 from prefmem.errors import InvalidQuery, SchemaMismatch, ValidationError
-from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef
+from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef, VectorIndexDef
 from prefmem.persistence.base import Persistence, decode_document
 from prefmem.values import MISSING, lookup_path, value_key
 
@@ -57,6 +57,7 @@ class Catalog:
         self._indexes: dict[tuple[str, str], Index] = {}
         self._by_number: dict[int, str] = {}
         self._search: dict[tuple[str, str], SearchIndex] = {}
+        self._vector: dict[tuple[str, str], int] = {}  # vector index -> its id in storage
         self._by_table: dict[str, tuple[list[Index], list[SearchIndex]]] = {}
 
     # -- start-up -----------------------------------------------------------------------
@@ -68,7 +69,8 @@ class Catalog:
         learn the index ids.
         """
         if prepare:
-            self._prepare(check_documents)
+            with self.persistence.preparing():
+                self._prepare(check_documents)
         stored = self.persistence.index_ids()
         for (table, name), fields in self._wanted(stored).items():
             if (table, name) not in stored:
@@ -78,6 +80,9 @@ class Catalog:
             if fields[0] == "$search":
                 self._search[(table, name)] = SearchIndex(index_id, table, name, fields[1], tuple(fields[2:]))
                 self._by_table.pop(table, None)
+            elif fields[0] == "$vector":
+                self._vector[(table, name)] = index_id
+                self.persistence.use_vector_index(index_id, table, self._vector_def(table, name))
             else:
                 self._remember(table, name, index_id, fields)
         for table in self.schema.tables:
@@ -86,7 +91,8 @@ class Catalog:
     def _wanted(self, stored: dict[tuple[str, str], tuple[int, str]]) -> dict[tuple[str, str], tuple[str, ...]]:
         wanted: dict[tuple[str, str], tuple[str, ...]] = {}
         for table, tdef in self._all_table_defs().items():
-            for name, fields in {**tdef.all_indexes(), **tdef.search_index_fields()}.items():
+            for name, fields in {**tdef.all_indexes(), **tdef.search_index_fields(),
+                                 **tdef.vector_index_fields()}.items():
                 wanted[(table, name)] = fields
         # Tables that exist only in storage keep their system indexes: their data stays reachable.
         for (table, name), (_index_id, fields_json) in stored.items():
@@ -104,7 +110,7 @@ class Catalog:
                 self.persistence.drop_index(index_id)
         stored = self.persistence.index_ids()
         for (table, name), fields in wanted.items():  # the sources of the backfills below
-            if fields[0] != "$search" and (table, name) in stored:
+            if fields[0] not in ("$search", "$vector") and (table, name) in stored:
                 self._remember(table, name, stored[(table, name)][0], fields)
         for (table, name), fields in wanted.items():
             if fields[0] == "$search":
@@ -115,10 +121,22 @@ class Catalog:
                 self.persistence.create_search_table(index_id, len(search.filter_fields))
                 if created:
                     self._backfill_search(table, search)
+            elif fields[0] == "$vector":
+                if (table, name) not in stored:
+                    index_id = self.persistence.create_index(table, name, json.dumps(list(fields)))
+                    vector = self._vector_def(table, name)
+                    self.persistence.create_vector_table(index_id, table, vector)
+                    source = self._indexes.get((table, "by_creation_time"))
+                    if source is not None:
+                        self.persistence.fill_vectors(index_id, table, vector, (
+                            decode_document(value) for _key, value in self.persistence.iter_index(source.index_id)))
             elif (table, name) not in stored:
                 index_id = self.persistence.create_index(table, name, json.dumps(list(fields)))
                 self._remember(table, name, index_id, fields)
                 self._backfill(table, self._indexes[(table, name)])
+
+    def _vector_def(self, table: str, name: str) -> VectorIndexDef:
+        return self._all_table_defs()[table].vector_indexes[name]
 
     def _all_table_defs(self) -> dict[str, TableDef]:
         return {**self.schema.tables, **self.system_tables}
@@ -231,6 +249,9 @@ class Catalog:
 
     def search_index(self, table: str, name: str) -> SearchIndex | None:
         return self._search.get((table, name))
+
+    def vector_index_id(self, table: str, name: str) -> int | None:
+        return self._vector.get((table, name))
 
     def search_indexes_of(self, table: str) -> list[SearchIndex]:
         return self.indexes_and_search(table)[1]

@@ -37,7 +37,7 @@ from prefmem.database.write_buffer import WriteBuffer
 from prefmem.database.write_log import Keys, catch_up, encode_keys
 from prefmem.errors import PrefmemError
 from prefmem.functions import FunctionDef
-from prefmem.persistence.base import Durability, Snapshot
+from prefmem.persistence.base import Snapshot
 from prefmem.runner import Outcome
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ class Committer:
             return slot.head_ts
         ts = max(time.time_ns(), slot.head_ts + 1)
         slot.write(ts, buffer, encode_keys(keys) if persistence.shared else b"")
-        if persistence.durability is Durability.FULL:
+        if persistence.finish_in_thread:
             await asyncio.to_thread(slot.finish)
         else:
             slot.finish()

@@ -125,7 +125,11 @@ def search(app: Any, table: str, index_name: str, request: dict) -> list[dict]:
     index = app.catalog.index(table, "by_creation_time")
     if index is None:
         return []
+    vector_id = app.catalog.vector_index_id(table, index_name)
     with app.persistence.snapshot() as snapshot:
+        found = snapshot.vector_search(vector_id, asked) if vector_id is not None else None
+        if found is not None:
+            return found
         return closest(asked.query, asked.limit, _scan(snapshot, index.index_id, asked))
 
 

@@ -8,7 +8,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator, NamedTuple
 
 from prefmem.bodies import BodyTooLarge
 from prefmem.database.reader import system_writer
@@ -154,8 +154,19 @@ async def delete_in(db: Any, storage_id: Any) -> None:
     await writer.delete(storage_id)
 
 
+class StoredFile(NamedTuple):
+    """A file's bytes streamed from where they are kept, when that is not a local file."""
+
+    size: int
+    chunks: Iterator[bytes]
+
+
 class FileStore:
-    """Bytes on disk: written to a temporary file while hashed, then moved to their id."""
+    """Bytes on disk: written to a temporary file while hashed, then moved to their id.
+
+    What the rest of the runtime uses of a store is ``receive``, ``keep``, ``discard``,
+    ``remove``, ``read``, ``open`` and ``close``; ``pg_files.PostgresFiles`` keeps the same
+    bytes in PostgreSQL, where every node can read them."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -207,3 +218,11 @@ class FileStore:
             return self.path_of(storage_id).read_bytes()
         except FileNotFoundError:
             return None
+
+    def open(self, storage_id: str) -> Path | StoredFile | None:
+        """What to serve: the file's path (or its streamed bytes); None if it has none."""
+        path = self.path_of(storage_id)
+        return path if path.exists() else None
+
+    def close(self) -> None:
+        pass

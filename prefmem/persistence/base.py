@@ -16,9 +16,10 @@ so SQLite and PostgreSQL can each do it their own way.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Protocol
 
 from prefmem.values import decode_stored, encode_stored
 
@@ -71,6 +72,11 @@ class Snapshot(Protocol):
         """Documents containing any of ``terms`` (the last one also as a prefix) whose
         filter fields have the given keys, in relevance order (BM25), best first."""
 
+    def vector_search(self, index_id: int, asked: Any) -> list[dict] | None:
+        """``[{"_id", "_score"}]`` for a ``vector.VectorRequest`` from the engine's own table
+        of vector index ``index_id``, exactly as the exact scan would answer; None where the
+        engine keeps none (the caller then scans the table)."""
+
     def mutation_replies(self, session_id: str, request_id: int) -> list[bytes]:
         """Stored reply groups that may hold ``request_id``'s reply (see ``Replies``)."""
 
@@ -78,7 +84,87 @@ class Snapshot(Protocol):
         """Write-log records ``(ts, encoded keys)`` committed after ``ts``, up to this
         snapshot, oldest first; empty where the persistence keeps no shared log."""
 
+    def log_floor(self) -> int:
+        """Records at or below this timestamp may have been pruned from the shared log."""
+
     def close(self) -> None: ...
+
+
+# Keeps _creationTime strictly increasing; exactly representable at today's magnitudes.
+CREATION_TIME_STEP = 2.0**-8
+
+
+class CreationTimes:
+    """``_creationTime``s for inserts, strictly increasing within a process; both engines
+    start from the largest stored one (``_last_creation_time``)."""
+
+    _last_creation_time: float
+
+    def next_creation_time(self, now_ms: float) -> float:
+        """A ``_creationTime`` for an insert: now, or just above the last one given."""
+        creation_time = max(float(now_ms), self._last_creation_time + CREATION_TIME_STEP)
+        self._last_creation_time = creation_time
+        return creation_time
+
+    def note_creation_time(self, creation_time: float) -> None:
+        """Documents with creation times up to this one exist (imported): give later ones."""
+        if creation_time > self._last_creation_time:
+            self._last_creation_time = creation_time
+
+
+class ReadTransaction:
+    """What both engines' snapshots share: a read transaction on a connection (the
+    persistence's, or one of its own), ended by ``close``, or early by the persistence
+    (``revoke``: a pinned snapshot held too long). Subclasses begin the transaction and
+    set ``ts``; ``_end`` ends it."""
+
+    ts: int
+
+    def __init__(self, conn: Any, *, own_connection: bool) -> None:
+        self._conn = conn
+        self._own_connection = own_connection
+        self._open = True
+        self.revoked = False
+        self.opened_at = time.monotonic()
+
+    def _end(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                self._end()
+            finally:
+                if self._own_connection:
+                    self._conn.close()
+
+    def revoke(self) -> None:
+        self.revoked = True
+        self.close()
+
+    def __enter__(self) -> "ReadTransaction":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecords:
+    """The shared write log read at one moment: the last commit ``ts``, the ``floor`` below
+    which records may be pruned, and the records after some timestamp up to ``ts``. Read by
+    ``write_log.catch_up`` as a snapshot would be."""
+
+    ts: int
+    floor: int
+    records: list[tuple[int, bytes]]
+
+    def log_floor(self) -> int:
+        return self.floor
+
+    def log_after(self, ts: int) -> list[tuple[int, bytes]]:
+        return [record for record in self.records if record[0] > ts]
 
 
 class Changes(Protocol):
@@ -100,6 +186,8 @@ class CommitSlot(Protocol):
     def log_after(self, ts: int) -> list[tuple[int, bytes]]:
         """Records committed after ``ts`` (by any process), oldest first."""
 
+    def log_floor(self) -> int: ...
+
     def write(self, ts: int, changes: Changes, log_record: bytes) -> None: ...
 
     def finish(self) -> None:
@@ -111,12 +199,18 @@ class CommitSlot(Protocol):
 class Persistence(Protocol):
     durability: Durability
     shared: bool  # other processes commit to the same database
+    finish_in_thread: bool  # ``CommitSlot.finish`` waits (a flush, a round trip): run it off the event loop
 
     def snapshot(self) -> Snapshot:
         """The latest state. Use it within one synchronous stretch (no ``await`` while open)."""
 
     def pinned_snapshot(self) -> Snapshot:
         """A snapshot that may be held across awaits (its own connection)."""
+
+    def log_since(self, ts: int) -> LogRecords:
+        """What other processes committed after ``ts``: cheaper than a snapshot where the
+        engine can read it in one statement (a process following the others does it after
+        every wake-up)."""
 
     async def begin_commit(self) -> CommitSlot: ...
 
@@ -146,6 +240,10 @@ class Persistence(Protocol):
 
     def note_creation_time(self, creation_time: float) -> None: ...
 
+    def preparing(self) -> ContextManager[None]:
+        """Around the start-up schema work (checks, new and dropped indexes, backfills):
+        where several processes may start at once, one at a time."""
+
     def index_ids(self) -> dict[tuple[str, str], tuple[int, str]]: ...
 
     def create_index(self, table: str, name: str, fields_json: str) -> int: ...
@@ -156,10 +254,22 @@ class Persistence(Protocol):
 
     def fill_search(self, index_id: int, rows: Iterator[tuple]) -> None: ...
 
+    def create_vector_table(self, index_id: int, table: str, index: Any) -> None:
+        """Storage for a vector index (a ``schema.VectorIndexDef``), where the engine keeps any."""
+
+    def fill_vectors(self, index_id: int, table: str, index: Any, documents: Iterator[dict]) -> None:
+        """Backfill a new vector index from ``table``'s documents."""
+
+    def use_vector_index(self, index_id: int, table: str, index: Any) -> None:
+        """Keep a vector index's storage current with every commit of ``table``."""
+
     def drop_index(self, index_id: int) -> None: ...
 
     def iter_index(self, index_id: int, batch: int = 1000) -> Iterator[tuple[bytes, bytes]]: ...
 
     def count_index(self, index_id: int) -> int: ...
+
+    def sizes(self) -> tuple[int, int]:
+        """(database bytes, write-ahead log bytes), for the dashboard."""
 
     def close(self) -> None: ...

@@ -20,6 +20,7 @@ power cut can lose the last commits); ``full`` adds an fsync per commit batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -28,9 +29,10 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from prefmem.persistence.base import Changes, Durability, ScanRow, SearchHit, StoredDocument
+from prefmem.persistence.base import (Changes, CreationTimes, Durability, LogRecords, ReadTransaction, ScanRow,
+                                      SearchHit, StoredDocument)
 from prefmem.persistence.wakeup import Wakeups
 
 log = logging.getLogger("prefmem.persistence")
@@ -94,9 +96,6 @@ MUTATION_RECORD_RETENTION_NS = 15 * 60 * 1_000_000_000
 WRITE_LOG_RETENTION_NS = 60 * 1_000_000_000
 _PRUNE_LOG_EVERY = 256  # commits
 
-# Keeps _creationTime strictly increasing; exactly representable at today's magnitudes.
-CREATION_TIME_STEP = 2.0**-8
-
 # The WAL file is cut back to this size when it restarts after a checkpoint; without a
 # limit it keeps the size of its largest burst for ever.
 WAL_SIZE_LIMIT = 16 * 1024 * 1024
@@ -144,7 +143,7 @@ def _search_columns(filters: int) -> str:
     return ", ".join(["body", *(f"f{i}" for i in range(filters)), "doc_id"])
 
 
-class SqlitePersistence:
+class SqlitePersistence(CreationTimes):
     """One SQLite file. ``shared``: other processes commit to it too (worker processes)."""
 
     def __init__(self, path: str | Path, durability: Durability | str = Durability.NORMAL, *,
@@ -182,23 +181,21 @@ class SqlitePersistence:
 
     # -- what the committer asks ----------------------------------------------------------
 
+    @property
+    def finish_in_thread(self) -> bool:
+        """A ``full`` commit waits for an fsync: the committer runs it off the event loop."""
+        return self.durability is Durability.FULL
+
     def last_ts(self) -> int:
         """The last commit this process knows of (the snapshot's own ``ts`` is exact)."""
         return self._last_ts
 
-    def next_creation_time(self, now_ms: float) -> float:
-        """A ``_creationTime`` for an insert: now, or just above the last one given."""
-        creation_time = max(float(now_ms), self._last_creation_time + CREATION_TIME_STEP)
-        self._last_creation_time = creation_time
-        return creation_time
-
-    def note_creation_time(self, creation_time: float) -> None:
-        """Documents with creation times up to this one exist (imported): give later ones."""
-        if creation_time > self._last_creation_time:
-            self._last_creation_time = creation_time
-
     def snapshot(self) -> "SqliteSnapshot":
         return SqliteSnapshot(self._reader, own_connection=False)
+
+    def log_since(self, ts: int) -> LogRecords:
+        with self.snapshot() as snapshot:
+            return LogRecords(snapshot.ts, snapshot.log_floor(), snapshot.log_after(ts))
 
     def pinned_snapshot(self) -> "SqliteSnapshot":
         """A snapshot on a connection of its own, which this persistence ends (``revoked``)
@@ -297,6 +294,10 @@ class SqlitePersistence:
 
     # -- indexes: start-up and schema work --------------------------------------------------
 
+    def preparing(self) -> contextlib.nullcontext:
+        """Nothing to serialize: one process (the serve lock's holder) prepares a SQLite file."""
+        return contextlib.nullcontext()
+
     def index_ids(self) -> dict[tuple[str, str], tuple[int, str]]:
         """``(table, index) -> (index_id, fields JSON)`` for every stored index."""
         rows = self._reader.execute("SELECT tbl, name, index_id, fields FROM indexes").fetchall()
@@ -341,6 +342,17 @@ class SqlitePersistence:
                 conn.execute(f"INSERT INTO search_{int(index_id)} (rowid, {_search_columns(len(row) - 3)}) "
                              f"VALUES ({marks})", row)
         self._in_transaction(work)
+
+    # Vector search on SQLite is the exact scan over the table's documents: nothing to keep.
+
+    def create_vector_table(self, index_id: int, table: str, index: Any) -> None:
+        pass
+
+    def fill_vectors(self, index_id: int, table: str, index: Any, documents: Iterator[dict]) -> None:
+        pass
+
+    def use_vector_index(self, index_id: int, table: str, index: Any) -> None:
+        pass
 
     def drop_index(self, index_id: int) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -421,6 +433,14 @@ class SqlitePersistence:
         with self._Exclusive(self) as conn:
             conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
+    def sizes(self) -> tuple[int, int]:
+        """(database file bytes, WAL bytes)."""
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:  # ":memory:"
+            size = 0
+        return size, self.wal_size()
+
     def wal_size(self) -> int:
         try:
             return os.path.getsize(f"{self.path}-wal")
@@ -476,38 +496,15 @@ class ServeLockHeld(RuntimeError):
     pass
 
 
-class SqliteSnapshot:
+class SqliteSnapshot(ReadTransaction):
     """A read transaction: every read sees the database as of ``ts``."""
 
     def __init__(self, conn: sqlite3.Connection, *, own_connection: bool) -> None:
-        self._conn = conn
-        self._own_connection = own_connection
-        self._open = True
-        self.revoked = False  # ended by the persistence (a pinned snapshot held too long)
-        self.opened_at = time.monotonic()
+        super().__init__(conn, own_connection=own_connection)
         conn.execute("BEGIN")
         # The first read fixes the WAL snapshot; reading the timestamp is that first read.
         row = conn.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
         self.ts: int = row[0] if row else 0
-
-    def close(self) -> None:
-        if self._open:
-            self._open = False
-            try:
-                self._conn.execute("COMMIT")
-            finally:
-                if self._own_connection:
-                    self._conn.close()
-
-    def revoke(self) -> None:
-        self.revoked = True
-        self.close()
-
-    def __enter__(self) -> "SqliteSnapshot":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def get(self, doc_id: str) -> StoredDocument | None:
         row = self._conn.execute("SELECT tbl, creation_time, value FROM documents WHERE id=?", (doc_id,)).fetchone()
@@ -545,6 +542,10 @@ class SqliteSnapshot:
             if row is not None:
                 out.append(row[0])
         return out
+
+    def vector_search(self, index_id: int, asked: Any) -> None:
+        """No vector tables here: the caller scans the table."""
+        return None
 
     def log_after(self, ts: int) -> list[tuple[int, bytes]]:
         return self._conn.execute("SELECT ts, keys FROM write_log WHERE ts>? ORDER BY ts", (ts,)).fetchall()

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from joserfc import jwk, jwt
 
+from tests.conftest import ENGINES
 from tests.e2e.conftest import RunningServer, free_port
 
 JWT_ISSUER = "https://jwt.authapp.test"
@@ -125,16 +126,24 @@ def oidc(tmp_path_factory):
     provider.close()
 
 
-@pytest.fixture(scope="session")
-def auth_server(tmp_path_factory, jwt_key, oidc):
-    """One authapp server for the session: password + customJwt (data: URI JWKS) + OIDC."""
+@pytest.fixture(scope="session", params=ENGINES)
+def auth_server(request, tmp_path_factory, jwt_key, oidc):
+    """One authapp server per engine for the session: password + customJwt (data: URI JWKS)
+    + OIDC, on a SQLite file or on a PostgreSQL database (``--engine`` picks)."""
+    if request.param not in (request.config.getoption("engine") or ENGINES):
+        pytest.skip(f"--engine leaves {request.param} out")
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        db: Any = cluster.url(cluster.create_database("auth"))
+    else:
+        db = tmp_path_factory.mktemp("authdata") / "data.sqlite3"
     data_uri = "data:application/json;base64," + base64.b64encode(json.dumps(jwks_of(jwt_key)).encode()).decode()
     env = {"AUTHAPP_JWT_ISSUER": JWT_ISSUER, "AUTHAPP_JWT_JWKS": data_uri, "AUTHAPP_OIDC_DOMAIN": oidc.domain,
            "PREFMEM_JWKS_MIN_REFETCH_S": "0.3", "PREFMEM_AUTH_CORS_ORIGINS": "http://allowed.example"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        server = RunningServer("authapp", tmp_path_factory.mktemp("authdata") / "data.sqlite3").start()
+        server = RunningServer("authapp", db).start()
     finally:
         for k, v in saved.items():
             if v is None:

@@ -169,7 +169,7 @@ def test_http_api_bearer_admin_and_http_actions(auth_server, jwt_key):
                     "base64-encoded parts separated by dots.")
     assert httpx.get(url + "/public", headers={"Authorization": "Bearer nope"}).json() == {"public": True}
     # The admin key (generated at first start, next to the database) may call internal functions.
-    admin_key = (auth_server.db.parent / "admin_key").read_text().strip()
+    admin_key = auth_server.admin_key()
     assert call(url, "users:note_count").status_code == 560
     ok = call(url, "users:note_count", authorization=f"Convex {admin_key}")
     assert ok.status_code == 200 and ok.json()["status"] == "success"
@@ -183,7 +183,7 @@ def test_http_api_bearer_admin_and_http_actions(auth_server, jwt_key):
 
 
 def test_python_client_admin_auth(auth_server):
-    admin_key = (auth_server.db.parent / "admin_key").read_text().strip()
+    admin_key = auth_server.admin_key()
     client = ConvexClient(auth_server.url)
     client.set_admin_auth(admin_key)
     assert client.query("users:whoami") is None  # admin is not a user

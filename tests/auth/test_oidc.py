@@ -29,6 +29,13 @@ def test_oidc_token_accepted_and_key_rotation_picked_up(auth_server, oidc):
     old_key = oidc.keys[0]
     new_key = ec_key("oidc-2")
     oidc.keys = [new_key]
+    try:
+        _rotated(url, oidc, old_key, new_key, fetched)
+    finally:
+        oidc.keys = [old_key]  # the provider is the session's: the other engine's server meets it next
+
+
+def _rotated(url, oidc, old_key, new_key, fetched) -> None:
     time.sleep(0.35)  # past the refetch rate limit (PREFMEM_JWKS_MIN_REFETCH_S=0.3 in the fixture)
     rotated = call(url, "users:whoami", token=oidc.token(new_key, sub="olivia"))
     assert rotated.status_code == 200, rotated.text

@@ -21,15 +21,16 @@ JS = ROOT / "tests" / "js"
 
 
 @pytest.fixture
-def chat_server(tmp_path):
-    server = RunningServer("chat", tmp_path / "data.sqlite3").start()
+def chat_server(database):
+    """The chat app served on this test's engine (a SQLite file, or a PostgreSQL schema)."""
+    server = RunningServer("chat", database).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def feed_server(tmp_path):
-    server = RunningServer("feed", tmp_path / "data.sqlite3").start()
+def feed_server(database):
+    server = RunningServer("feed", database).start()
     yield server
     server.stop()
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 
 from convex import ConvexClient
 
 from tests.e2e.conftest import next_different
+
+pytestmark = pytest.mark.engines
 
 
 def _prefmem(server, *argv):
@@ -17,6 +21,8 @@ def _prefmem(server, *argv):
 
 
 def test_run_calls_internal_functions_through_the_running_server(chat_server):
+    """On SQLite ``run`` finds the server of the file and goes through it; on PostgreSQL it
+    runs in its own process, as one more node, and the server sees the commit all the same."""
     client = ConvexClient(chat_server.url)
     channel = client.mutation("messages:create_channel", {"name": "ops"})
     client.mutation("messages:send", {"channel": channel, "body": "to be wiped"})
@@ -39,11 +45,13 @@ def test_run_refuses_a_wrong_admin_key(chat_server, tmp_path):
     assert "admin key" in done.stderr, done.stderr
 
 
-def test_logs_shows_executions_with_their_log_lines(chat_server):
+def test_logs_shows_executions_with_their_log_lines(chat_server, engine):
     client = ConvexClient(chat_server.url)
     channel = client.mutation("messages:create_channel", {"name": "logs"})
     client.mutation("messages:send", {"channel": channel, "body": "traced"})
-    done = _prefmem(chat_server, "logs", "--no-follow", "--history", "5")
+    # A PostgreSQL deployment has many nodes: name the one to follow.
+    where = ["--url", chat_server.url] if engine == "postgresql" else []
+    done = _prefmem(chat_server, "logs", "--no-follow", "--history", "5", *where)
     assert done.returncode == 0, done.stderr
     assert "[mutation] messages:send ok" in done.stdout
     assert "[LOG] sending traced" in done.stdout

@@ -16,12 +16,14 @@ from convex import ConvexClient, ConvexInt64
 
 from tests.e2e.conftest import RunningServer
 
+pytestmark = pytest.mark.engines
+
 REQUEST = r"\[Request ID: ([0-9a-f]{16})\] Server Error"
 
 
 @pytest.fixture
-def server(tmp_path):
-    server = RunningServer("conformance", tmp_path / "data.sqlite3").start()
+def server(database):
+    server = RunningServer("conformance", database).start()
     yield server
     server.stop()
 
@@ -76,7 +78,7 @@ def test_int64_is_explicit_for_the_python_client(server):
 # ----------------------------------------------------------------------------- failures
 
 def _log_entry(server: RunningServer, request_id: str) -> dict:
-    admin_key = (server.db.parent / "admin_key").read_text().strip()
+    admin_key = server.admin_key()
     entries = httpx.get(server.url + "/api/logs", headers={"Authorization": f"Convex {admin_key}"}).json()["entries"]
     return next(e for e in entries if e["requestId"] == request_id)
 
@@ -212,7 +214,7 @@ def test_any_documents_and_a_staged_index(server, node_driver):
 
 def test_the_admin_acts_as_a_user_over_http(server, node_driver):
     """ConvexHttpClient.setAdminAuth(adminKey, identity) sends `Convex <key>:<base64 JSON>`."""
-    admin_key = (server.db.parent / "admin_key").read_text().strip()
+    admin_key = server.admin_key()
     node = node_driver(server.url)
     node.call("httpAdminAuth", "", adminKey=admin_key, identity={"subject": "ada", "issuer": "https://acting.test",
                                                                  "name": "Ada"})

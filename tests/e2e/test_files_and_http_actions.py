@@ -12,10 +12,12 @@ from convex import ConvexClient
 
 from tests.e2e.conftest import RunningServer
 
+pytestmark = pytest.mark.engines
+
 
 @pytest.fixture
-def files_server(tmp_path):
-    server = RunningServer("files", tmp_path / "data.sqlite3").start()
+def files_server(database):
+    server = RunningServer("files", database).start()
     yield server
     server.stop()
 

@@ -12,6 +12,8 @@ import websockets
 
 from tests.e2e.conftest import RunningServer
 
+pytestmark = pytest.mark.engines
+
 
 async def _exchange(url: str, messages: list[dict], wanted: int) -> list[dict]:
     """Send ``messages`` on a fresh socket; collect replies until ``wanted`` non-Transition/answering ones arrived."""

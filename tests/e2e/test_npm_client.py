@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import httpx
+
+pytestmark = pytest.mark.engines
 
 
 def _update(driver, key: str, pred=lambda value: True, timeout: float = 10.0):

@@ -9,7 +9,11 @@ keeping the end it was first given (its journal) — across a server restart too
 
 from __future__ import annotations
 
+import pytest
+
 import httpx
+
+pytestmark = pytest.mark.engines
 
 LIST = "p"
 

@@ -10,6 +10,8 @@ from convex import ConvexClient, ConvexError
 
 from tests.e2e.conftest import next_different
 
+pytestmark = pytest.mark.engines
+
 
 def test_subscription_sees_another_clients_mutation(chat_server):
     reader = ConvexClient(chat_server.url)

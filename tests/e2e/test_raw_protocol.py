@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import base64
 import json
 
 import websockets
+
+pytestmark = pytest.mark.engines
 
 
 def _connect_msg(session: str = "s") -> str:

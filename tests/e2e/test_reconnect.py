@@ -9,11 +9,15 @@ server process and across a SIGKILL restart (the reply is stored with the commit
 
 from __future__ import annotations
 
+import pytest
+
 import asyncio
 import json
 
 import httpx
 import websockets
+
+pytestmark = pytest.mark.engines
 
 
 def _labels(server, list_name: str) -> list[str]:

@@ -9,10 +9,12 @@ from convex import ConvexClient
 
 from tests.e2e.conftest import RunningServer, next_different
 
+pytestmark = pytest.mark.engines
+
 
 @pytest.fixture
-def jobs_server(tmp_path):
-    server = RunningServer("jobs", tmp_path / "data.sqlite3").start()
+def jobs_server(database):
+    server = RunningServer("jobs", database).start()
     yield server
     server.stop()
 

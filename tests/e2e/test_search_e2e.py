@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from convex import ConvexClient
 
 from tests.e2e.conftest import RunningServer, next_different
 
+pytestmark = pytest.mark.engines
 
-def test_subscribed_search_updates_when_a_matching_document_arrives(tmp_path):
-    server = RunningServer("library", tmp_path / "data.sqlite3").start()
+
+def test_subscribed_search_updates_when_a_matching_document_arrives(database):
+    server = RunningServer("library", database).start()
     try:
         client = ConvexClient(server.url)
         client.mutation("books:add", {"title": "Sea Stories", "shelf": "fiction"})

@@ -1,5 +1,5 @@
-"""``prefmem dev --workers 2``: two processes on one port and one database, driven by the
-official npm client, behave as one serializable, reactive server."""
+"""``prefmem dev --workers 2``: two processes on one port and one database (a SQLite file, or
+PostgreSQL), driven by the official npm client, behave as one serializable, reactive server."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ import pytest
 from tests.e2e.conftest import NodeDriver
 from tests.helpers.server import RunningServer, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.engines]
 
 
 @pytest.fixture
-def counters(tmp_path):
-    server = RunningServer("counters", tmp_path / "data.sqlite3", extra=["--workers", "2"]).start()
+def counters(database):
+    server = RunningServer("counters", database, extra=["--workers", "2"]).start()
     _worker_pids(server)  # both workers serve before a test starts
     yield server
     server.stop()
@@ -214,8 +214,8 @@ def test_workers_whose_app_cannot_start_stop_the_deployment_instead_of_restartin
 
 
 @pytest.fixture
-def jobs(tmp_path):
-    server = RunningServer("jobs", tmp_path / "data.sqlite3", extra=["--workers", "2"]).start()
+def jobs(database):
+    server = RunningServer("jobs", database, extra=["--workers", "2"]).start()
     yield server
     server.stop()
 

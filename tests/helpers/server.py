@@ -26,7 +26,7 @@ class RunningServer:
     """``prefmem dev`` on an app folder (a name under tests/apps, or a path), a database and a
     free port. Its output goes to a log file (a pipe nobody reads would fill and stall it)."""
 
-    def __init__(self, app: str | Path, db: Path, extra: list[str] | None = None, watch: bool = False,
+    def __init__(self, app: str | Path, db: Path | str, extra: list[str] | None = None, watch: bool = False,
                  env: dict[str, str] | None = None, log: Path | None = None) -> None:
         self.app_dir = app if isinstance(app, Path) else APPS / app
         self.db = db
@@ -55,6 +55,18 @@ class RunningServer:
             except httpx.HTTPError:
                 time.sleep(0.05)
         raise RuntimeError(f"the server did not start in 20 s:\n{self.output()}")
+
+    def admin_key(self) -> str:
+        """The deployment's admin key: next to its SQLite file, or in its PostgreSQL database."""
+        from prefmem.auth.keys import ADMIN_KEY_FILE
+        from prefmem.persistence.engines import is_postgres
+
+        if is_postgres(str(self.db)):
+            import psycopg
+
+            with psycopg.connect(str(self.db)) as conn:
+                return conn.execute("SELECT value FROM secrets WHERE name = %s", (ADMIN_KEY_FILE,)).fetchone()[0]
+        return (Path(self.db).parent / ADMIN_KEY_FILE).read_text().strip()
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")

@@ -27,7 +27,7 @@ ids = itertools.count(1)
 
 
 @pytest.fixture(scope="module", params=["exact scan", "pgvector"])
-def engine(request, postgres_cluster):
+def vectors_db(request, postgres_cluster):
     """``(connection, pgvector?)``: a fresh database on the plain cluster or on one with pgvector."""
     cluster = postgres_cluster if request.param == "exact scan" else request.getfixturevalue("pgvector_cluster")
     name = cluster.create_database("vectors")
@@ -98,8 +98,8 @@ def cases(draw):
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(cases())
-def test_results_equal_the_exact_scan(engine, case):
-    conn, use_pgvector = engine
+def test_results_equal_the_exact_scan(vectors_db, case):
+    conn, use_pgvector = vectors_db
     dims, docs, asked = case
     table = _load(conn, use_pgvector, dims, docs)
     try:
@@ -115,8 +115,8 @@ def test_results_equal_the_exact_scan(engine, case):
     table.drop(conn)
 
 
-def test_equal_scores_at_the_boundary_keep_the_earlier_document(engine):
-    conn, use_pgvector = engine
+def test_equal_scores_at_the_boundary_keep_the_earlier_document(vectors_db):
+    conn, use_pgvector = vectors_db
     docs = [{"_id": "b", "_creationTime": 1.0, "embedding": [1, 0]},
             {"_id": "a", "_creationTime": 2.0, "embedding": [2, 0]},
             {"_id": "c", "_creationTime": 3.0, "embedding": [0, 1]}]
@@ -128,8 +128,8 @@ def test_equal_scores_at_the_boundary_keep_the_earlier_document(engine):
                                                                      {"_id": "a", "_score": 1.0}]
 
 
-def test_replacing_and_deleting_a_document(engine):
-    conn, use_pgvector = engine
+def test_replacing_and_deleting_a_document(vectors_db):
+    conn, use_pgvector = vectors_db
     table = _load(conn, use_pgvector, 2, [{"_id": "x", "_creationTime": 1.0, "embedding": [1, 0], "color": "red"}])
     table.put(conn, "x", encode_key(1.0, "x"), [0, 1], [encode_key("blue"), encode_key(None)])
     assert table.search(conn, _request(2, [0.0, 1.0], 5, lambda q: q.eq("color", "red"))) == []
@@ -142,8 +142,8 @@ def test_replacing_and_deleting_a_document(engine):
     assert table.search(conn, _request(2, [0.0, 1.0], 5)) == []
 
 
-def test_pgvector_fetches_only_the_documents_that_can_win(engine):
-    conn, use_pgvector = engine
+def test_pgvector_fetches_only_the_documents_that_can_win(vectors_db):
+    conn, use_pgvector = vectors_db
     rng = random.Random(7)
     dims = 64
     docs = [{"_id": f"d{i:04}", "_creationTime": float(i), "embedding": [rng.gauss(0, 1) for _ in range(dims)],

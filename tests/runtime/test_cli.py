@@ -1,33 +1,54 @@
-"""The ``prefmem`` command line, run as a subprocess (``python -m prefmem``) on real SQLite files."""
+"""The ``prefmem`` command line, run as a subprocess (``python -m prefmem``) on real databases:
+SQLite files and PostgreSQL schemas, and across the two (export from one, import into the other)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
 from prefmem.values import from_json
+
+pytestmark = pytest.mark.engines
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = ROOT / "tests" / "apps" / "chat"
 
 
 class Cli:
-    """``prefmem`` against one application and a database of choice, in a temp directory."""
+    """``prefmem`` against one application and a database of choice, in a temp directory.
 
-    def __init__(self, cwd: Path, functions: Path, schema: Path) -> None:
+    Databases are named as files (``db="fresh.sqlite3"``); ``databases`` maps a name to
+    another database (a PostgreSQL URL), made on first use by ``new_database``."""
+
+    def __init__(self, cwd: Path, functions: Path, schema: Path, new_database: Any = None) -> None:
         self.cwd = cwd
         self.functions = functions
         self.schema = schema
+        self._new_database = new_database
+        self._databases: dict[str, str] = {}
+        self._stack = contextlib.ExitStack()
+
+    def database(self, name: str) -> str:
+        if self._new_database is None or name == "absent.sqlite3":
+            return str(self.cwd / name)
+        if name not in self._databases:
+            self._databases[name] = str(self._stack.enter_context(self._new_database()))
+        return self._databases[name]
+
+    def close(self) -> None:
+        self._stack.close()
 
     def __call__(self, *args: str, db: str = "data.sqlite3", ok: bool = True) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-m", "prefmem", *args, "--functions", str(self.functions),
-               "--schema", str(self.schema), "--db", str(self.cwd / db)]
+               "--schema", str(self.schema), "--db", self.database(db)]
         proc = subprocess.run(cmd, cwd=self.cwd, capture_output=True, text=True, timeout=60)
         if ok:
             assert proc.returncode == 0, f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}"
@@ -43,8 +64,10 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    return Cli(tmp_path, CHAT / "functions", CHAT / "schema.py")
+def cli(tmp_path: Path, engine: str, new_database: Any) -> Iterator[Cli]:
+    cli = Cli(tmp_path, CHAT / "functions", CHAT / "schema.py", new_database if engine == "postgresql" else None)
+    yield cli
+    cli.close()
 
 
 def _populate(cli: Cli) -> str:
@@ -162,7 +185,7 @@ def test_import_refuses_a_document_that_fails_the_schema_and_imports_nothing(cli
     assert cli.run("messages:recent", {"channel": channel}, db="fresh.sqlite3") == []
 
 
-def test_export_import_keeps_convex_types_in_a_schemaless_app(tmp_path: Path) -> None:
+def test_export_import_keeps_convex_types_in_a_schemaless_app(tmp_path: Path, engine: str, new_database: Any) -> None:
     functions = tmp_path / "functions"
     functions.mkdir()
     (functions / "kv.py").write_text(
@@ -170,7 +193,14 @@ def test_export_import_keeps_convex_types_in_a_schemaless_app(tmp_path: Path) ->
         "@mutation(args={'value': v.any()})\n"
         "async def put(ctx, args):\n"
         "    return await ctx.db.insert('kv', {'value': args['value']})\n")
-    cli = Cli(tmp_path, functions, tmp_path / "no_schema.py")
+    cli = Cli(tmp_path, functions, tmp_path / "no_schema.py", new_database if engine == "postgresql" else None)
+    try:
+        _keeps_convex_types(cli)
+    finally:
+        cli.close()
+
+
+def _keeps_convex_types(cli: Cli) -> None:
     value = {"int": {"$integer": "KgAAAAAAAAA="}, "bytes": {"$bytes": "AAEC/w=="}, "neg0": {"$float": "AAAAAAAAAIA="},
              "nan": {"$float": "AAAAAAAA+H8="}, "list": [1.5, None, True, "x"]}
     cli("run", "kv:put", json.dumps({"value": value}))
@@ -184,3 +214,37 @@ def test_export_import_keeps_convex_types_in_a_schemaless_app(tmp_path: Path) ->
     assert stored["bytes"] == b"\x00\x01\x02\xff"
     assert stored["neg0"] == 0.0 and math.copysign(1.0, stored["neg0"]) < 0
     assert math.isnan(stored["nan"]) and stored["list"] == [1.5, None, True, "x"]
+
+
+@pytest.mark.sqlite_only
+def test_an_app_moves_from_sqlite_to_postgresql_and_back_losslessly(cli: Cli, request) -> None:
+    """Export from SQLite, import into PostgreSQL, export from there, import into a new
+    SQLite file: every document keeps its _id, _creationTime and values, in every index,
+    and the exports from both engines are the same documents."""
+    from prefmem.testing import fresh_schema
+
+    channel = _populate(cli)
+    cli.run("messages:send", {"channel": channel, "body": "\u00e9t\u00e9 \U0001f600", "author": "z\x00z"})
+    cli("export", "--path", "from_sqlite.zip")
+    url, drop = fresh_schema(request.getfixturevalue("postgres_url"))
+    try:
+        cli._databases["pg"] = url
+        assert "imported 6 documents" in cli("import", "from_sqlite.zip", db="pg").stdout
+        for table in ("channels", "messages"):
+            assert cli.documents(table, db="pg") == cli.documents(table)
+        assert cli.run("messages:recent", {"channel": channel}, db="pg") == cli.run("messages:recent",
+                                                                                  {"channel": channel})
+        cli("export", "--path", "from_postgres.zip", db="pg")
+        cli("import", "from_postgres.zip", db="back.sqlite3")
+        for table in ("channels", "messages"):
+            assert cli.documents(table, db="back.sqlite3") == cli.documents(table)
+        with zipfile.ZipFile(cli.cwd / "from_sqlite.zip") as a, zipfile.ZipFile(cli.cwd / "from_postgres.zip") as b:
+            assert sorted(a.namelist()) == sorted(b.namelist())
+            for name in a.namelist():
+                assert a.read(name) == b.read(name)
+        # New documents on PostgreSQL get later creation times than every imported one.
+        cli.run("messages:send", {"channel": channel, "body": "later"}, db="pg")
+        times = [d["_creationTime"] for d in cli.documents("messages", db="pg")]
+        assert times == sorted(times) and len(set(times)) == len(times) == 5
+    finally:
+        drop()

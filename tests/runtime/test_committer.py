@@ -11,8 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prefmem.backend import Backend
+from prefmem.persistence.engines import is_postgres, open_persistence
 from prefmem.testing import TestBackend
 from tests.runtime.conftest import SyncBackend
+
+pytestmark = pytest.mark.engines
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 CHAT = APPS / "chat"
@@ -62,39 +65,52 @@ async def test_a_mutation_reads_the_writes_of_those_before_it_in_its_batch():
 
 # ---------------------------------------------------------------------------- many committers
 
-def _prepare(db: Path, app_dir: Path) -> None:
+def _prepare(db: Path | str, app_dir: Path) -> None:
     """What the serving parent does before starting workers: check the schema, make indexes."""
     Backend(functions=app_dir / "functions", schema=app_dir / "schema.py", db=db).open().close()
 
 
-def _workers(db: Path, app_dir: Path, n: int = 2) -> list[Backend]:
-    """``n`` backends sharing one database file, as worker processes do (each its own
-    connections and commit-lock descriptor, so they exclude each other as processes would)."""
+def _workers(db: Path | str, app_dir: Path, n: int = 2) -> list[Backend]:
+    """``n`` backends sharing one database, as worker processes (or PostgreSQL nodes) do:
+    each its own connections and commit lock, so they exclude each other as processes would."""
     _prepare(db, app_dir)
     return [Backend(functions=app_dir / "functions", schema=app_dir / "schema.py", db=db, shared=True).open()
             for _ in range(n)]
 
 
 class _Gate:
-    """Holds the database's commit lock, so that every worker executes its batch at the
-    same snapshot and then waits to commit: the most overlap two committers can have."""
+    """Holds the database's commit lock (SQLite: the ``flock``; PostgreSQL: the head row), so
+    that every worker executes its batch at the same snapshot and then waits to commit: the
+    most overlap two committers can have."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path | str) -> None:
+        self._db = db
+
+    async def __aenter__(self) -> None:
+        if is_postgres(self._db):
+            import psycopg
+
+            self._conn = psycopg.connect(str(self._db), autocommit=True)
+            self._conn.execute("BEGIN")
+            self._conn.execute("SELECT ts FROM head FOR UPDATE")
+            return
         import fcntl
         import os
 
-        self._fcntl = fcntl
-        self._fd = os.open(f"{db}.commit-lock", os.O_CREAT | os.O_RDWR, 0o600)
-
-    async def __aenter__(self) -> None:
-        self._fcntl.flock(self._fd, self._fcntl.LOCK_EX)
+        self._fd = os.open(f"{self._db}.commit-lock", os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     async def __aexit__(self, *exc: object) -> None:
-        import os
-
         for _ in range(20):  # the committers run their batches (synchronously) and block on the lock
             await asyncio.sleep(0)
-        self._fcntl.flock(self._fd, self._fcntl.LOCK_UN)
+        if is_postgres(self._db):
+            self._conn.execute("ROLLBACK")
+            self._conn.close()
+            return
+        import fcntl
+        import os
+
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
 
 
@@ -102,8 +118,8 @@ async def _submit(app, path: str, args: dict):
     return app.committer.submit(app.registry.get(path), args, None)
 
 
-async def test_two_committers_incrementing_one_counter_lose_no_update(tmp_path):
-    db = tmp_path / "db.sqlite3"
+async def test_two_committers_incrementing_one_counter_lose_no_update(database):
+    db = database
     workers = _workers(db, COUNTERS)
     try:
         apps = [w.app for w in workers]
@@ -125,8 +141,8 @@ async def test_two_committers_incrementing_one_counter_lose_no_update(tmp_path):
             w.close()
 
 
-async def test_write_skew_never_commits_on_both_sides(tmp_path):
-    db = tmp_path / "db.sqlite3"
+async def test_write_skew_never_commits_on_both_sides(database):
+    db = database
     workers = _workers(db, COUNTERS)
     try:
         a, b = (w.app for w in workers)
@@ -158,11 +174,14 @@ _ROUNDS = st.lists(st.tuples(st.lists(_OPS, max_size=4), st.lists(_OPS, max_size
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rounds=_ROUNDS)
-def test_concurrent_committers_equal_a_serial_run_in_commit_order(rounds, tmp_path_factory):
+def test_concurrent_committers_equal_a_serial_run_in_commit_order(rounds, new_database):
     """Whatever the interleaving, every mutation's result and the final state are those of
     running the same mutations one by one in commit-timestamp order."""
-    db = tmp_path_factory.mktemp("occ") / "db.sqlite3"
+    with new_database() as db:
+        _concurrent_committers_equal_a_serial_run(rounds, db)
 
+
+def _concurrent_committers_equal_a_serial_run(rounds, db) -> None:
     async def concurrently() -> list[tuple[int, int, int, str, dict, object]]:
         workers = _workers(db, COUNTERS)
         try:
@@ -263,20 +282,20 @@ async def test_a_replay_is_answered_from_the_stored_reply_and_not_run_again():
         assert (await backend.query("counters:state", {}))["counters"] == {"c": 1}
 
 
-async def test_a_replay_racing_its_original_on_another_worker_runs_once(tmp_path):
+async def test_a_replay_racing_its_original_on_another_worker_runs_once(database):
     """The original and its replay run on two workers at one snapshot; whichever commits
     second conflicts (on the counter and the reply point), re-executes and is answered
     from the other's reply. Each worker's batch also holds another session's increment,
     which has no reply to find and runs once."""
     from prefmem.database.replies import ReplayKey
 
-    workers = _workers(tmp_path / "db.sqlite3", COUNTERS)
+    workers = _workers(database, COUNTERS)
     try:
         a, b = (w.app for w in workers)
         fn = a.registry.get("counters:increment")
         for round_ in range(1, 11):
             key = ReplayKey("session", round_, "", fn.path, {"name": "c"})
-            async with _Gate(tmp_path / "db.sqlite3"):
+            async with _Gate(database):
 
                 def original() -> list:
                     return [a.committer.submit(fn, {"name": "c"}, None, key),
@@ -344,10 +363,8 @@ async def _commit_replies(persistence, ts: int, groups: list[tuple[str, int, byt
     slot.finish()
 
 
-async def test_a_request_is_looked_up_in_the_first_row_at_or_after_it(tmp_path):
-    from prefmem.persistence.sqlite import SqlitePersistence
-
-    persistence = SqlitePersistence(tmp_path / "records.sqlite3")
+async def test_a_request_is_looked_up_in_the_first_row_at_or_after_it(database):
+    persistence = open_persistence(database)
     ts = 10**18
     await _commit_replies(persistence, ts, [("s", 4, b"1-4"), ("t", 2, b"t")])  # requests 1..4 of s in one commit
     await _commit_replies(persistence, ts + 1, [("s", 9, b"7-9")])
@@ -360,10 +377,10 @@ async def test_a_request_is_looked_up_in_the_first_row_at_or_after_it(tmp_path):
     persistence.close()
 
 
-async def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(tmp_path):
-    from prefmem.persistence.sqlite import MUTATION_RECORD_RETENTION_NS as PERIOD, SqlitePersistence
+async def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(database):
+    from prefmem.persistence.sqlite import MUTATION_RECORD_RETENTION_NS as PERIOD
 
-    persistence = SqlitePersistence(tmp_path / "records.sqlite3")
+    persistence = open_persistence(database)
     start = (10**18 // PERIOD + 1) * PERIOD  # the start of a period
     await _commit_replies(persistence, start + 10, [("s", 1, b"one")])
     await _commit_replies(persistence, start + PERIOD - 5, [("s", 2, b"two")])
@@ -372,7 +389,7 @@ async def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(tmp_pat
         assert b"one" in snap.mutation_replies("s", 1) and b"two" in snap.mutation_replies("s", 2)
         assert snap.mutation_replies("s", 3) == [b"three"]
     persistence.close()
-    persistence = SqlitePersistence(tmp_path / "records.sqlite3")  # which table holds which period survives
+    persistence = open_persistence(database)  # which table holds which period survives
     await _commit_replies(persistence, start + 2 * PERIOD + 1, [("s", 4, b"four")])  # the period after: one goes
     with persistence.snapshot() as snap:
         kept = snap.mutation_replies("s", 0)  # the first row at or after request 0, in each table
@@ -383,10 +400,10 @@ async def test_mutation_replies_are_kept_one_to_two_periods_then_dropped(tmp_pat
     persistence.close()
 
 
-async def test_an_aborted_commit_does_not_move_the_reply_periods(tmp_path):
-    from prefmem.persistence.sqlite import MUTATION_RECORD_RETENTION_NS as PERIOD, SqlitePersistence
+async def test_an_aborted_commit_does_not_move_the_reply_periods(database):
+    from prefmem.persistence.sqlite import MUTATION_RECORD_RETENTION_NS as PERIOD
 
-    persistence = SqlitePersistence(tmp_path / "records.sqlite3")
+    persistence = open_persistence(database)
     start = (10**18 // PERIOD + 1) * PERIOD
     await _commit_replies(persistence, start + 1, [("s", 1, b"one")])
     slot = await persistence.begin_commit()
@@ -418,13 +435,17 @@ _BUFFER_OPS = st.lists(st.one_of(
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=_BUFFER_OPS)
-def test_a_buffered_view_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_path_factory):
+def test_a_buffered_view_reads_exactly_what_a_model_of_its_writes_says(ops, new_database):
     """Committed rows, buffered writes over them and rolled-back writes: reads see exactly
     the model's state. Writes are issued the way ``Transaction.write_document`` does."""
-    from prefmem.database.write_buffer import WriteBuffer
-    from prefmem.persistence.sqlite import SqlitePersistence
+    with new_database() as db:
+        _buffered_view_reads_the_model(ops, db)
 
-    persistence = SqlitePersistence(tmp_path_factory.mktemp("buffer") / "model.sqlite3")
+
+def _buffered_view_reads_the_model(ops, db) -> None:
+    from prefmem.database.write_buffer import WriteBuffer
+
+    persistence = open_persistence(db)
     committed: dict[str, tuple[bytes, bytes]] = {}  # doc -> (key, value)
     model = dict(committed)
     buffer, marks, written = WriteBuffer(), [], set()
@@ -488,7 +509,7 @@ def test_a_buffered_view_reads_exactly_what_a_model_of_its_writes_says(ops, tmp_
         persistence.close()
 
 
-# ---------------------------------------------------------------------------- the WAL
+# ---------------------------------------------------------------------------- the WAL (SQLite)
 
 def _wal_frames(path) -> int:
     """Frames in the WAL now (a PASSIVE checkpoint on another connection reports them)."""
@@ -501,6 +522,7 @@ def _wal_frames(path) -> int:
         conn.close()
 
 
+@pytest.mark.sqlite_only
 async def test_the_committer_keeps_the_wal_short_by_checkpointing_in_the_background(tmp_path):
     """SQLite's own checkpoint (inside a COMMIT, on the event loop) is off; the committer's
     must keep the WAL from growing with every commit."""
@@ -525,6 +547,7 @@ async def test_the_committer_keeps_the_wal_short_by_checkpointing_in_the_backgro
         assert backend.app.committer.commits > 300
 
 
+@pytest.mark.sqlite_only
 async def test_commits_go_on_while_the_wal_is_copied(tmp_path):
     """The bulk of a checkpoint runs beside the commits; only its short finish holds them."""
     import threading
@@ -555,6 +578,7 @@ async def test_commits_go_on_while_the_wal_is_copied(tmp_path):
         assert persistence._copying is None
 
 
+@pytest.mark.sqlite_only
 async def test_a_failed_checkpoint_is_logged_and_commits_go_on(tmp_path, caplog):
     async with TestBackend(CHAT / "functions", CHAT / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
         persistence = backend.app.persistence
@@ -575,6 +599,7 @@ async def test_a_failed_checkpoint_is_logged_and_commits_go_on(tmp_path, caplog)
         assert len([m for m in backend.table("messages") if m["channel"] == channel]) == 5
 
 
+@pytest.mark.sqlite_only
 async def test_a_cancelled_wal_copy_does_not_end_the_committer(tmp_path):
     async with TestBackend(CHAT / "functions", CHAT / "schema.py", db=tmp_path / "wal.sqlite3") as backend:
         committer = backend.app.committer
@@ -586,3 +611,21 @@ async def test_a_cancelled_wal_copy_does_not_end_the_committer(tmp_path):
         await backend.mutation("messages:send", {"channel": channel, "body": "after"})
         await asyncio.sleep(0)
         assert persistence._copying is None and not committer._task.done()
+
+
+async def test_a_process_reads_the_others_commits_from_the_shared_log(database):
+    """``log_since``: what a following process reads after a wake-up, in one go."""
+    workers = _workers(database, COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        before = b.write_log.head_ts
+        first = (await a.mutation(a.registry.get("counters:increment"), {"name": "c"}, None)).ts
+        second = (await a.mutation(a.registry.get("counters:increment"), {"name": "c"}, None)).ts
+        records = b.persistence.log_since(before)
+        assert records.ts == second and [ts for ts, _ in records.log_after(before)] == [first, second]
+        assert records.log_after(first) == records.records[1:]
+        b.catch_up()
+        assert b.write_log.head_ts == second and [ts for ts, _ in b.write_log.entries_after(before)] == [first, second]
+    finally:
+        for w in workers:
+            w.close()

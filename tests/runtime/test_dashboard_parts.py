@@ -29,6 +29,8 @@ from prefmem.server import Server
 from prefmem.testing import TestClock
 from tests.runtime.conftest import APPS
 
+pytestmark = pytest.mark.engines
+
 T0 = 1_800_000_000_000.0
 BOARD = APPS / "board"
 
@@ -167,9 +169,9 @@ def test_system_functions_are_internal_and_under_system():
 
 # ---------------------------------------------------------------------------- the pulse
 
-async def test_an_open_dashboard_reruns_only_sources_that_changed(tmp_path):
+async def test_an_open_dashboard_reruns_only_sources_that_changed(database):
     clock = TestClock()  # from now: the execution log stamps records with the wall clock
-    backend = Backend(functions=BOARD / "functions", schema=BOARD / "schema.py", db=tmp_path / "data.sqlite3",
+    backend = Backend(functions=BOARD / "functions", schema=BOARD / "schema.py", db=database,
                       clock=clock).open()
     try:
         server = Server(backend)

@@ -8,6 +8,8 @@ import pytest
 
 from prefmem.testing import FunctionFailed
 
+pytestmark = pytest.mark.engines
+
 IO_REFUSED = "queries and mutations may not do I/O"
 
 

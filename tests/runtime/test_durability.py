@@ -1,7 +1,7 @@
 """Acknowledged mutations survive SIGKILL, in both durability modes.
 
 A subprocess (tests/helpers/durability_writer.py) runs a stream of real mutations on a
-real SQLite file and prints each returned id right after its ``await``; the test kills it
+real database (a SQLite file, or PostgreSQL) and prints each returned id right after its ``await``; the test kills it
 with SIGKILL mid-stream, reopens the database here and requires every printed id.
 A process kill is what both modes promise to survive (``normal`` may lose commits only
 to a power cut or kernel crash), so the check is the same for both.
@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from prefmem.backend import Backend
+
+pytestmark = pytest.mark.engines
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "tests" / "apps" / "chat"
@@ -44,8 +46,8 @@ def _lines(stream) -> "queue.Queue[str | None]":
 
 @pytest.mark.parametrize("callers", [1, 8], ids=["sequential", "8-callers"])
 @pytest.mark.parametrize("durability", ["normal", "full"])
-def test_acknowledged_mutations_survive_sigkill(tmp_path: Path, durability: str, callers: int) -> None:
-    db = tmp_path / "data.sqlite3"
+def test_acknowledged_mutations_survive_sigkill(database: Path | str, durability: str, callers: int) -> None:
+    db = database
     proc = subprocess.Popen(
         [sys.executable, str(WRITER), str(APP / "functions"), str(APP / "schema.py"), str(db), durability,
          str(callers)],
@@ -86,6 +88,7 @@ def test_acknowledged_mutations_survive_sigkill(tmp_path: Path, durability: str,
     assert not missing_by_get
 
 
+@pytest.mark.sqlite_only
 async def test_a_full_disk_or_a_read_only_database_is_reported_as_such_and_nothing_is_lost(tmp_path, caplog):
     """SQLite refuses the commit; the client and the log hear the real cause (not a
     follow-on error of the rollback), nothing half-written remains, and once the disk has
@@ -109,6 +112,7 @@ async def test_a_full_disk_or_a_read_only_database_is_reported_as_such_and_nothi
         assert [m["body"] for m in backend.table("messages")] == ["after"]
 
 
+@pytest.mark.sqlite_only
 async def test_the_database_and_its_wal_are_readable_by_their_owner_only(tmp_path):
     """They hold password hashes and sessions."""
     import stat

@@ -8,12 +8,16 @@ the plain ``ReadSet.overlaps`` reference checks.
 
 from __future__ import annotations
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prefmem.intervals import IntervalIndex
 from prefmem.reactivity import Subscriptions
 from tests.runtime.test_queries import documents, specs
+
+pytestmark = pytest.mark.engines
 
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                             HealthCheck.too_slow])

@@ -11,6 +11,8 @@ from prefmem.testing import FunctionFailed, TestBackend
 
 from .conftest import CORE
 
+pytestmark = pytest.mark.engines
+
 
 def backend(**limits):
     return TestBackend(CORE / "functions", CORE / "schema.py", limits=Limits(**limits))

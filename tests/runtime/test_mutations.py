@@ -10,6 +10,8 @@ from prefmem import ConvexError
 from prefmem.ids import new_id
 from prefmem.testing import FunctionFailed
 
+pytestmark = pytest.mark.engines
+
 
 async def _snapshot(core):
     return {t: core.table(t) for t in ("users", "notes", "blobs")}

@@ -12,12 +12,14 @@ from prefmem.http_api import PinnedSnapshots
 from prefmem.persistence import sqlite as sqlite_persistence
 from prefmem.testing import TestBackend
 
+pytestmark = pytest.mark.engines
+
 APP = Path(__file__).resolve().parent.parent / "apps" / "counters"
 
 
 @pytest.fixture
-async def backend(tmp_path):
-    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "db.sqlite3") as b:
+async def backend(database):
+    async with TestBackend(APP / "functions", APP / "schema.py", db=database) as b:
         yield b
 
 
@@ -68,6 +70,7 @@ async def test_a_read_at_an_expired_timestamp_stands_exactly_when_its_data_did_n
         "x": 1.0, "y": 1.0, "z": 1.0}
 
 
+@pytest.mark.sqlite_only
 async def test_a_pin_cannot_hold_the_wal_back(backend, monkeypatch):
     monkeypatch.setattr(sqlite_persistence, "PINNED_WAL_LIMIT", 512 * 1024)
     persistence = backend.app.persistence

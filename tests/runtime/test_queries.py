@@ -20,6 +20,8 @@ from prefmem.values import Int64
 
 from ._reference import ABSENT, INT64_MAX, INT64_MIN, POOL, field_values, ref_query, same
 
+pytestmark = pytest.mark.engines
+
 INDEXES = {"by_a_b": ("a", "b"), "by_n": ("n",), "by_b_i": ("b", "i")}
 NUMBER_FIELDS = frozenset({"n"})
 PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -6,6 +6,8 @@ import pytest
 
 from prefmem.testing import FunctionFailed
 
+pytestmark = pytest.mark.engines
+
 
 @pytest.mark.parametrize("kind, message", [
     ("eq_out_of_order", r"eq\('age'\) must name index field 1, 'name': eq conditions must follow the index's "

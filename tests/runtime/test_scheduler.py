@@ -10,6 +10,8 @@ from prefmem.runner import FunctionFailed
 from prefmem.scheduler.crons import CronRunner
 from prefmem.testing import TestBackend
 
+pytestmark = pytest.mark.engines
+
 APP = Path(__file__).resolve().parent.parent / "apps" / "jobs"
 
 

@@ -11,6 +11,8 @@ from prefmem.testing import TestBackend
 
 from .conftest import CORE
 
+pytestmark = pytest.mark.engines
+
 FUNCTIONS = CORE / "functions"
 
 
@@ -52,8 +54,8 @@ async def _contents(db, schema):
     # a field is dropped from the validator while documents still hold it.
     ({"name": v.string()}, "ann", "Object contains extra field `age` that is not in the validator."),
 ])
-async def test_violating_schema_is_refused_and_data_untouched(tmp_path, changed, offender, message):
-    db = tmp_path / "app.sqlite3"
+async def test_violating_schema_is_refused_and_data_untouched(database, changed, offender, message):
+    db = database
     ids, before = await _fill(db)
     with pytest.raises(SchemaMismatch) as info:
         async with TestBackend(FUNCTIONS, users_schema(changed), db=db):
@@ -64,8 +66,8 @@ async def test_violating_schema_is_refused_and_data_untouched(tmp_path, changed,
     assert await _contents(db, users_schema()) == before
 
 
-async def test_dropping_a_table_that_holds_documents_is_refused(tmp_path):
-    db = tmp_path / "app.sqlite3"
+async def test_dropping_a_table_that_holds_documents_is_refused(database):
+    db = database
     _, before = await _fill(db)
     schema = users_schema()
     del schema.tables["notes"]
@@ -75,8 +77,8 @@ async def test_dropping_a_table_that_holds_documents_is_refused(tmp_path):
     assert await _contents(db, users_schema()) == before
 
 
-async def test_report_is_capped_but_counts_every_offender(tmp_path):
-    db = tmp_path / "app.sqlite3"
+async def test_report_is_capped_but_counts_every_offender(database):
+    db = database
     async with TestBackend(FUNCTIONS, users_schema(), db=db) as b:
         await b.mutation("users:insert_many", {"n": 30})
     with pytest.raises(SchemaMismatch) as info:
@@ -86,16 +88,16 @@ async def test_report_is_capped_but_counts_every_offender(tmp_path):
     assert text.count('in table "users" does not match the schema') == 20 and "... and 10 more" in text
 
 
-async def test_compatible_schema_change_is_accepted(tmp_path):
-    db = tmp_path / "app.sqlite3"
+async def test_compatible_schema_change_is_accepted(database):
+    db = database
     _, before = await _fill(db)
     widened = users_schema({"name": v.union(v.string(), v.int64()), "age": v.optional(v.number()),
                             "meta": v.optional(v.any()), "extra": v.optional(v.string())})
     assert await _contents(db, widened) == before
 
 
-async def test_new_index_on_existing_table_is_backfilled(tmp_path):
-    db = tmp_path / "app.sqlite3"
+async def test_new_index_on_existing_table_is_backfilled(database):
+    db = database
     ids, before = await _fill(db)
     # The same data under a schema with a new index on users and one on notes.
     schema = users_schema(indexes=(("by_name", ["name"]), ("by_name_age", ["name", "age"]), ("by_age", ["age"])))

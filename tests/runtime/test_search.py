@@ -10,6 +10,8 @@ from prefmem.reactivity import Subscriptions
 from prefmem.runner import FunctionFailed
 from prefmem.testing import TestBackend
 
+pytestmark = pytest.mark.engines
+
 APP = Path(__file__).resolve().parent.parent / "apps" / "library"
 
 

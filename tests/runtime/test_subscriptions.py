@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from prefmem.reactivity import Subscriptions
 from prefmem.testing import TEST_ISSUER, TestBackend
 from prefmem.auth.identity import Identity
+
+pytestmark = pytest.mark.engines
 
 APP = Path(__file__).resolve().parent.parent / "apps" / "chat"
 
@@ -82,8 +86,6 @@ def test_a_rerun_changes_a_live_query_exactly_when_its_clients_would_see_a_diffe
     """The comparison is on the JSON clients receive: equal results push nothing, and ints,
     floats, -0.0 and error data each count as a difference."""
     import msgspec
-    import pytest
-
     from prefmem.reactivity import LiveQuery
     from prefmem.runner import Outcome
     from prefmem.values import Int64
@@ -107,11 +109,11 @@ def test_a_rerun_changes_a_live_query_exactly_when_its_clients_would_see_a_diffe
         live.wire_value()
 
 
-async def test_live_queries_follow_commits_made_durable_in_a_worker_thread(tmp_path):
+async def test_live_queries_follow_commits_made_durable_in_a_worker_thread(database):
     """With ``full`` durability a commit finishes in a worker thread, so a snapshot can see it
     before the write log has it: the manager waits for the log, never reporting a result at
     a timestamp it has not advanced to."""
-    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "full.sqlite3",
+    async with TestBackend(APP / "functions", APP / "schema.py", db=database,
                            durability="full") as backend:
         channel = await backend.mutation("messages:create_channel", {"name": "lobby"})
         subs = Subscriptions(backend.app)
