@@ -96,6 +96,7 @@ setup: $(STAMP)
 # The app's catalogue is generated on first start (a no-op once there are products).
 run: setup web dashboard
 	$(PY) -m prefmem run catalog:seed_if_empty '{}'
+	$(PY) -m prefmem run migrations:reason_codes '{}'
 	$(PY) -m prefmem dev --host 127.0.0.1 --port 3210 --web web/dist --codegen-out web/src/_generated
 
 test: setup $(JS_STAMP) web dashboard browser postgres

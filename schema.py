@@ -22,7 +22,18 @@ finds every row of a shopper through an index. No query scans a whole table.
 
 from prefmem import define_schema, define_table, v
 
+# The facets and reason codes of functions/_lib (catalog.FACETS, reasons.DISMISS_REASONS /
+# RETURN_REASONS), spelled out because the schema is loaded on its own; tests/app/test_schema.py
+# checks they agree.
 FACET = v.union(v.literal("style"), v.literal("color"), v.literal("brand"), v.literal("category"))
+DISMISS_REASON = v.union(v.literal("not_my_style"), v.literal("wrong_color"), v.literal("too_pricey"),
+                         v.literal("not_my_brand"), v.literal("not_my_category"))
+RETURN_REASON = v.union(v.literal("too_small"), v.literal("too_big"), v.literal("other"))
+# Before reasons were codes, ``reason`` held the shopper's words ("not my style").
+# functions/migrations.py rewrites them to codes, keeping the words in ``reasonText``; until
+# a database has run it, a stored reason may still be words, so the table accepts them
+# (interactions:log takes codes only, and the learner reads words as the codes they mean).
+WORDS = v.string()
 
 
 def _signal(type_: str, **fields):
@@ -37,8 +48,10 @@ SIGNAL = v.union(
     _signal("cart", productId=PRODUCT, size=v.optional(v.string())),
     _signal("purchase", productId=PRODUCT, size=v.optional(v.string()), orderId=v.optional(v.string()),
             source=v.optional(v.union(v.literal("app"), v.literal("webhook")))),
-    _signal("dismiss", productId=PRODUCT, reason=v.optional(v.string())),
-    _signal("return", productId=PRODUCT, reason=v.optional(v.string()), size=v.optional(v.string())),
+    _signal("dismiss", productId=PRODUCT, reason=v.optional(v.union(DISMISS_REASON, WORDS)),
+            reasonText=v.optional(v.string())),
+    _signal("return", productId=PRODUCT, reason=v.optional(v.union(RETURN_REASON, WORDS)),
+            reasonText=v.optional(v.string()), size=v.optional(v.string())),
     # ``shown``: the results the shopper saw for the search, in order (lift is measured against them).
     _signal("search", query=v.string(), shown=v.optional(v.array(PRODUCT))),
 )

@@ -3,10 +3,14 @@ internal mutation behind the purchase webhook (idempotent on the event id)."""
 
 from prefmem import ConvexError, internal_mutation, mutation, v
 
+from ._lib.reasons import DISMISS_REASONS, RETURN_REASONS
 from ._lib.identity import ensure_user
 from ._lib.signals import add_saved, log_signal
 
 PRODUCT = v.id("products")
+# Reasons are codes, not sentences: the page words them, the learner reads them.
+DISMISS_REASON = v.union(*(v.literal(code) for code in DISMISS_REASONS))
+RETURN_REASON = v.union(*(v.literal(code) for code in RETURN_REASONS))
 
 
 def _sig(type_, **fields):
@@ -20,8 +24,8 @@ SIGNAL_ARGS = v.union(
     _sig("save", productId=PRODUCT, size=v.optional(v.string())),
     _sig("cart", productId=PRODUCT, size=v.optional(v.string())),
     _sig("purchase", productId=PRODUCT, size=v.optional(v.string())),
-    _sig("dismiss", productId=PRODUCT, reason=v.optional(v.string())),
-    _sig("return", productId=PRODUCT, reason=v.optional(v.string()), size=v.optional(v.string())),
+    _sig("dismiss", productId=PRODUCT, reason=v.optional(DISMISS_REASON)),
+    _sig("return", productId=PRODUCT, reason=v.optional(RETURN_REASON), size=v.optional(v.string())),
     _sig("search", query=v.string(), shown=v.optional(v.array(PRODUCT))),
 )
 

@@ -1,19 +1,21 @@
 """The shopper's profile: read it, set values by hand, pin / remove / ban, reset what was learned.
 
 ``preferences:get`` returns the stored learned profile with the current overrides applied
-(``_lib/profile_view.effective_profile``), in exactly the shape of PREFERENCES.md. Every
+(``_lib/profile_view.effective_profile``), in exactly the shape of PREFERENCES.md;
+``preferences:facets`` lists the facets it has, for the page. Every
 change to overrides schedules a re-learn (one pending per shopper), but takes effect in
 ``preferences:get`` at once.
 """
 
 from prefmem import ConvexError, mutation, query, v
 
-from ._lib.identity import current_user, ensure_user
+from ._lib.catalog import FACET_INFO, FACETS
+from ._lib.identity import current_user, ensure_user, require_identity
 from ._lib.overrides import budget_key, clear_override, facet_key, put_override, size_key, user_overrides
-from ._lib.profile_view import FACETS, effective_profile, empty_profile_json
+from ._lib.profile_view import effective_profile, empty_profile_json
 from ._lib.scheduling import schedule_learning
 
-FACET = v.union(v.literal("style"), v.literal("color"), v.literal("brand"), v.literal("category"))
+FACET = v.union(*(v.literal(f) for f in FACETS))
 BUDGET = v.object({"min": v.number(), "max": v.number()})
 RESET_BATCH = 4000
 
@@ -33,6 +35,17 @@ def _norm(facet, value):
     if not value:
         raise ConvexError({"code": "BAD_VALUE", "message": "a value cannot be empty"})
     return value if facet == "brand" else value.lower()
+
+
+@query(args={}, returns=v.array(v.object({"name": FACET, "label": v.string(), "singular": v.string()})))
+async def facets(ctx, args):
+    """The learned facets in the order the profile shows them: ``[{"name", "label", "singular"}]``.
+
+    The same for every shopper: the page lays out the profile from it rather than keeping
+    its own list.
+    """
+    await require_identity(ctx)
+    return [{"name": f.name, "label": f.label, "singular": f.singular} for f in FACET_INFO]
 
 
 @query(args={})

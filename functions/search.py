@@ -24,7 +24,7 @@ import time
 from prefmem import action, internal_query, v
 
 from ._lib.config import DEFAULT_CONFIG
-from ._lib.engines import BuiltinFtsEngine, bm25_rescore
+from ._lib.engines import BuiltinFtsEngine, Retrieved, bm25_rescore
 from ._lib.identity import current_user, require_identity
 from ._lib.model import Profile
 from ._lib.ranking import rank
@@ -51,13 +51,14 @@ async def _retrieve(ctx, args):
 
     docs = await ctx.db.query("products").with_search_index("search_text", q).take(int(args["cap"]))
     meta = await ctx.db.query("catalog_meta").with_index("by_key", lambda q: q.eq("key", "catalog")).unique()
-    scored = bm25_rescore(args["query"], docs, int(meta["count"]) if meta else len(docs))
-    candidates = [[{k: d[k] for k in RANK_FIELDS}, round(rel, 6)] for d, rel in scored]
+    found = bm25_rescore(args["query"], docs, int(meta["count"]) if meta else len(docs))
+    candidates = [[{k: d[k] for k in RANK_FIELDS}, round(rel, 6), list(matched)] for d, rel, matched in found.candidates]
     profile = None
     if args["withProfile"]:
         user = await current_user(ctx)
         profile = None if user is None else await profile_for(ctx, user)
-    return {"candidates": json.dumps(candidates, separators=(",", ":")), "profile": profile}
+    return {"candidates": json.dumps(candidates, separators=(",", ":")), "terms": list(found.terms),
+            "unmatched": list(found.unmatched), "profile": profile}
 
 
 @internal_query(args={"ids": v.array(v.id("products"))})
@@ -74,7 +75,13 @@ async def _products(ctx, args):
               "category": v.optional(v.string()), "brand": v.optional(v.string()),
               "logSearch": v.optional(v.boolean())})
 async def personalized(ctx, args):
-    """``{"results": [{"product", "score", "reasons"}], "personalized", "matched", "tookMs"}``.
+    """``{"results": [{"product", "score", "reasons"}], "personalized", "matched", "terms",
+    "unmatchedTerms", "mostlyUnmatched", "tookMs"}``.
+
+    ``terms``: the query's words; ``unmatchedTerms``: those no product contains;
+    ``mostlyUnmatched``: at least half of them match nothing (the page says so above the
+    results, which then match the other words only; each result's reasons name the words
+    it matched).
 
     ``category`` / ``brand`` filter the matches; ``logSearch: true`` also logs the query as
     a "search" signal with the results shown (its named facets count as evidence, and what
@@ -89,20 +96,22 @@ async def personalized(ctx, args):
     async def retrieve(query, filters, cap):
         r = await ctx.run_query("search:_retrieve", {"query": query, **(filters or {}), "cap": cap, "withProfile": True})
         holder["profile"] = r["profile"]
-        return [(p, rel) for p, rel in json.loads(r["candidates"])]
+        return Retrieved([(p, rel, tuple(matched)) for p, rel, matched in json.loads(r["candidates"])],
+                         tuple(r["terms"]), tuple(r["unmatched"]))
 
     engine = BuiltinFtsEngine(retrieve)
-    cands = await engine.search(args["query"], {k: args[k] for k in ("category", "brand") if k in args},
+    found = await engine.search(args["query"], {k: args[k] for k in ("category", "brand") if k in args},
                                 DEFAULT_CONFIG.fts_cap)
     profile_json = holder.get("profile")
     profile = Profile.from_json(profile_json) if profile_json else None
     on = bool(want and profile is not None and profile.personalize)
-    ranked = rank(args["query"], cands, profile, personalize=on)[:limit]
+    ranked = rank(args["query"], found.candidates, profile, personalize=on, limit=limit)
     products = await ctx.run_query("search:_products", {"ids": [r["product"]["_id"] for r in ranked]}) if ranked else {}
     results = [{"product": products[r["product"]["_id"]], "score": r["score"], "reasons": r["reasons"]}
                for r in ranked if r["product"]["_id"] in products]
     if args.get("logSearch") and args["query"].strip():
         await ctx.run_mutation("interactions:log", {"type": "search", "query": args["query"],
                                                     "shown": [r["product"]["_id"] for r in results]})
-    return {"results": results, "personalized": on, "matched": len(cands),
-            "tookMs": round((time.perf_counter() - started) * 1000, 2)}
+    return {"results": results, "personalized": on, "matched": len(found.candidates),
+            "terms": list(found.terms), "unmatchedTerms": list(found.unmatched),
+            "mostlyUnmatched": found.mostly_unmatched, "tookMs": round((time.perf_counter() - started) * 1000, 2)}

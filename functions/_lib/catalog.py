@@ -1,4 +1,4 @@
-"""The catalogue: a seeded generator, a file importer, and the facet vocabulary.
+"""The catalogue: the facets, a seeded generator, a file importer, and the words of a query.
 
 Why a generator: no public fashion interaction data ships inside a package, so the app's
 demo data, its unit tests and the simulated-shopper benchmark all need a realistic
@@ -17,9 +17,10 @@ What "realistic" means here (and why each part matters to the learner):
 - imperfect titles and descriptions: colours sometimes named by a synonym ("ink" for
   navy), style words sometimes missing or misleading, so text relevance is noisy.
 
-``parse_query_facets`` maps free text onto this vocabulary; the learner credits a search
-that names a facet value, and the ranker gives no preference boost to a facet the query
-names itself.
+``FACET_INFO`` / ``FACETS`` are the one list of learned facets (the page reads it through
+``preferences:facets``). ``QueryVocabulary`` maps free text onto a catalogue's own values
+(and shoppers' usual words for them); the learner credits a search that names a facet
+value, and the ranker gives no preference boost to a facet the query names itself.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ import csv
 import json
 import math
 import random
-import re
-from functools import lru_cache
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, NamedTuple
+
+from .text import tokenize
 
 # ---------------------------------------------------------------------------- vocabulary
 
@@ -170,13 +172,25 @@ BRANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "Santorin": ("luxury", ("bohemian", "minimalist")),
 }
 
-FACET_NAMES = ("style", "color", "brand", "category")
+class Facet(NamedTuple):
+    """A learned facet: its name in data and what the page calls it."""
 
-# words in queries -> category
+    name: str
+    label: str  # a heading: "Colours"
+    singular: str  # in a sentence: "a colour you like"
+
+
+# The learned facets, in the order the profile shows them: the one definition the model,
+# the ranker, the functions and (through ``preferences:facets``) the page all read.
+FACET_INFO = (Facet("style", "Styles", "style"), Facet("color", "Colours", "colour"),
+              Facet("brand", "Brands", "brand"), Facet("category", "Categories", "category"))
+FACETS = tuple(f.name for f in FACET_INFO)
+
+# Shoppers' words for the generator's values (a catalogue's own values are words too).
 CATEGORY_WORDS: dict[str, str] = {
-    "top": "tops", "tops": "tops", "tee": "tops", "tees": "tops", "t-shirt": "tops", "tshirt": "tops",
+    "top": "tops", "tops": "tops", "tee": "tops", "tees": "tops", "t shirt": "tops", "tshirt": "tops",
     "blouse": "tops", "tank": "tops", "camisole": "tops", "polo": "tops",
-    "shirt": "shirts", "shirts": "shirts", "overshirt": "shirts", "button-down": "shirts", "oxford": "shirts",
+    "shirt": "shirts", "shirts": "shirts", "overshirt": "shirts", "button down": "shirts", "oxford": "shirts",
     "sweater": "knitwear", "sweaters": "knitwear", "jumper": "knitwear", "cardigan": "knitwear",
     "knit": "knitwear", "knitwear": "knitwear", "turtleneck": "knitwear",
     "dress": "dresses", "dresses": "dresses",
@@ -194,83 +208,86 @@ CATEGORY_WORDS: dict[str, str] = {
     "shapewear": "shapewear", "shaping": "shapewear",
 }
 STYLE_QUERY_WORDS: dict[str, str] = {
-    "minimalist": "minimalist", "minimal": "minimalist", "bohemian": "bohemian", "boho": "bohemian",
-    "streetwear": "streetwear", "street": "streetwear", "classic": "classic", "timeless": "classic",
-    "sporty": "sporty", "athletic": "sporty", "athleisure": "sporty", "romantic": "romantic",
-    "feminine": "romantic", "edgy": "edgy", "rock": "edgy", "preppy": "preppy", "vintage": "vintage",
-    "retro": "vintage", "glam": "glam", "glamorous": "glam", "sparkly": "glam",
+    "minimal": "minimalist", "boho": "bohemian", "street": "streetwear", "timeless": "classic",
+    "athletic": "sporty", "athleisure": "sporty", "feminine": "romantic", "rock": "edgy", "retro": "vintage",
+    "glamorous": "glam", "sparkly": "glam",
 }
+COLOR_QUERY_WORDS: dict[str, str] = {
+    syn: color for color, syns in COLOR_SYNONYMS.items() for syn in syns if " " not in syn
+} | {"gray": "grey"}
 
 
-def _color_query_words() -> dict[str, str]:
-    words = {c: c for c in COLORS}
-    for color, syns in COLOR_SYNONYMS.items():
-        for s in syns:
-            if " " not in s:
-                words[s] = color
-    words["gray"] = "grey"
-    return words
+class QueryVocabulary:
+    """Which facet values a query names, in one catalogue's words.
+
+    A catalogue's own values name themselves ("festival" in a shop that tags styles so);
+    the shoppers' words above name the values they stand for when the catalogue has them
+    ("boho" → bohemian), but never take a word the catalogue uses for a value of its own
+    (a shop whose colour is "wine" means wine, not burgundy). Words are the app's tokens
+    (``text.tokenize``), matched as phrases, longest first ("t-shirt" is a top, not a
+    shirt; "Maison Arlo" is one brand).
+    """
+
+    def __init__(self, values: Mapping[str, Iterable[str]]):
+        present = {f: set(vs) for f, vs in values.items()}
+        phrases: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+        for facet, vs in sorted(present.items()):
+            for value in sorted(vs):
+                key = tuple(tokenize(value))
+                if key:
+                    phrases.setdefault(key, []).append((facet, value))
+        for facet, words in (("category", CATEGORY_WORDS), ("style", STYLE_QUERY_WORDS), ("color", COLOR_QUERY_WORDS)):
+            for word, value in words.items():
+                key = tuple(tokenize(word))
+                targets = phrases.setdefault(key, [])
+                if value in present.get(facet, ()) and not any(f == facet for f, _ in targets):
+                    targets.append((facet, value))
+        self._phrases = {k: tuple(t) for k, t in phrases.items() if t}
+        self._longest = max((len(k) for k in self._phrases), default=0)
+        self._memo: dict[str, dict[str, list[str]]] = {}
+
+    def parse(self, query: str) -> dict[str, list[str]]:
+        """``{facet: [values]}`` the query names: "navy dress" → {color: [navy], category: [dresses]}."""
+        hit = self._memo.get(query)
+        if hit is None:
+            hit = self._parse(query)
+            if len(self._memo) < 4096:
+                self._memo[query] = hit
+        return {f: list(vs) for f, vs in hit.items()}
+
+    def _parse(self, query: str) -> dict[str, list[str]]:
+        tokens = tokenize(query or "")
+        out: dict[str, list[str]] = {}
+        i = 0
+        while i < len(tokens):
+            for n in range(min(self._longest, len(tokens) - i), 0, -1):
+                targets = self._phrases.get(tuple(tokens[i:i + n]))
+                if targets:
+                    for facet, value in targets:
+                        vals = out.setdefault(facet, [])
+                        if value not in vals:
+                            vals.append(value)
+                    i += n
+                    break
+            else:
+                i += 1
+        return out
 
 
-COLOR_QUERY_WORDS = _color_query_words()
-BRAND_QUERY_NAMES: dict[str, str] = {b.lower(): b for b in BRANDS}
-
-_TOKEN = re.compile(r"[a-z0-9]+(?:[-'&][a-z0-9]+)*|&")
-
-
-def tokenize(text: str) -> list[str]:
-    """Lower-case word tokens, keeping hyphenated words ("t-shirt") together."""
-    return _TOKEN.findall(text.lower())
+GENERATOR_VOCABULARY = QueryVocabulary({
+    "style": STYLES, "color": COLORS, "brand": BRANDS, "category": CATEGORIES,
+})
 
 
-def parse_query_facets(query_text: str, brands: Iterable[str] | None = None) -> dict[str, list[str]]:
+def parse_query_facets(query_text: str, vocabulary: QueryVocabulary | None = None) -> dict[str, list[str]]:
     """Which facet values a free-text query names: "navy dress" → {color: [navy], category: [dresses]}.
 
-    Why: a search is a (weak, 1.5) signal for each value it names, and the ranker must not
-    boost a facet the shopper already stated in the query ("red dress": every result is red;
-    boosting their usual colour would fight the query). Brands are matched as whole names
-    (multi-word names too); ``brands`` widens the vocabulary for an imported catalogue.
+    Why: a search is evidence for each value it names, and the ranker must not boost a
+    facet the shopper already stated in the query ("red dress": every result is red;
+    boosting their usual colour would fight the query). ``vocabulary``: the catalogue's
+    (``CatalogStats.vocabulary``); by default the generator's.
     """
-    if brands is None:
-        # Memoised for the built-in vocabulary (the learner re-reads every search on each
-        # recomputation); a fresh copy each time, so callers may modify the result.
-        return {f: list(v) for f, v in _parse_query_facets_cached(query_text or "").items()}
-    return _parse_query_facets(query_text, brands)
-
-
-@lru_cache(maxsize=4096)
-def _parse_query_facets_cached(query_text: str) -> dict[str, list[str]]:
-    return _parse_query_facets(query_text, None)
-
-
-def _parse_query_facets(query_text: str, brands: Iterable[str] | None = None) -> dict[str, list[str]]:
-    text = (query_text or "").lower()
-    tokens = tokenize(text)
-    out: dict[str, list[str]] = {}
-
-    def add(facet: str, value: str) -> None:
-        vals = out.setdefault(facet, [])
-        if value not in vals:
-            vals.append(value)
-
-    brand_names = dict(BRAND_QUERY_NAMES)
-    if brands is not None:
-        brand_names.update({b.lower(): b for b in brands})
-    padded = " " + " ".join(tokens) + " "
-    for low, name in sorted(brand_names.items(), key=lambda kv: -len(kv[0])):
-        needle = " " + " ".join(tokenize(low)) + " "
-        if needle.strip() and needle in padded:
-            add("brand", name)
-            padded = padded.replace(needle, " ")
-    rest = padded.split()
-    for tok in rest:
-        if tok in CATEGORY_WORDS:
-            add("category", CATEGORY_WORDS[tok])
-        if tok in COLOR_QUERY_WORDS:
-            add("color", COLOR_QUERY_WORDS[tok])
-        if tok in STYLE_QUERY_WORDS:
-            add("style", STYLE_QUERY_WORDS[tok])
-    return out
+    return (vocabulary or GENERATOR_VOCABULARY).parse(query_text)
 
 
 # ---------------------------------------------------------------------------- generator
@@ -530,6 +547,7 @@ class CatalogStats:
       preference.
     - ``log_price_band[category]``: the category's middle band of log-prices, the prior the
       budget is shrunk toward when evidence is thin.
+    - ``values[facet]``: every value in the catalogue, the words a query can name.
     """
 
     base_share: dict[str, dict[str, dict[str, float]]]
@@ -538,7 +556,12 @@ class CatalogStats:
     size_systems: dict[str, tuple[str, ...]]
     # per category: (brand, styles, log-price or None) of every product, for baselines
     # conditioned on the shopper's style and budget (see model._brand_baseline)
-    items_by_category: dict[str, tuple[tuple[str, tuple[str, ...], float | None], ...]] = None  # type: ignore[assignment]
+    items_by_category: dict[str, tuple[tuple[str, tuple[str, ...], float | None], ...]] = field(default_factory=dict)
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @cached_property
+    def vocabulary(self) -> QueryVocabulary:
+        return QueryVocabulary(self.values) if self.values else GENERATOR_VOCABULARY
 
 
 def weighted_quantile(values: list[float], weights: list[float], q: float) -> float:
@@ -617,4 +640,6 @@ def compute_catalog_stats(products: Iterable[dict[str, Any]], prior_low_q: float
     for cat, found in sizes.items():
         known = size_system(cat)
         systems[cat] = known if known and found <= set(known) else _ordered_sizes(found)
-    return CatalogStats(base_share, category_share, bands, systems, {c: tuple(v) for c, v in items.items()})
+    values = {f: tuple(sorted({v for per_cat in counts[f].values() for v in per_cat})) for f in ("style", "color", "brand")}
+    values["category"] = tuple(sorted(cat_counts))
+    return CatalogStats(base_share, category_share, bands, systems, {c: tuple(v) for c, v in items.items()}, values)

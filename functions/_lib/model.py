@@ -56,52 +56,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .catalog import CatalogStats, compute_catalog_stats, parse_query_facets, weighted_quantile
-from .config import DAY_MS, DEFAULT_CONFIG, FACETS, Config
+from .catalog import FACETS, CatalogStats, compute_catalog_stats, parse_query_facets, weighted_quantile
+from .config import DAY_MS, DEFAULT_CONFIG, Config
 from .exposure import ExposureFit, fit_exposure, normalize_impressions
+from .reasons import DISMISS_REASONS, RETURN_REASONS, dismiss_code, return_code
 
 SIGNAL_TYPES = ("view", "like", "save", "purchase", "dismiss", "search", "return", "cart")
 OVERRIDE_ACTIONS = ("pin", "remove", "never")
 STATE_ORDER = {"pinned": 0, "shown": 1, "learning": 2, "removed": 3, "never": 4}
-
-# ---------------------------------------------------------------------------- reasons
-
-
-def dismiss_reason_target(reason: str | None) -> str | None:
-    """Which facet a dismiss reason names: style / color / brand / category / budget, or None.
-
-    "not my style" → style, "too pricey" → budget, "wrong colour" / "not my color" → color,
-    "not my brand" → brand. An unrecognised reason is treated as a plain dismiss.
-    """
-    if not reason:
-        return None
-    r = reason.lower()
-    if "style" in r:
-        return "style"
-    if "colo" in r:
-        return "color"
-    if "brand" in r:
-        return "brand"
-    if any(w in r for w in ("pric", "expensive", "budget", "cost", "cheap")):
-        return "budget" if "cheap" not in r else None
-    if "categor" in r:
-        return "category"
-    return None
-
-
-def return_size_direction(reason: str | None) -> int | None:
-    """+1 for "too small" (next size up), −1 for "too big", 0 for other fit reasons, None if not about size."""
-    if not reason:
-        return None
-    r = reason.lower()
-    if any(w in r for w in ("small", "tight", "short")):
-        return 1
-    if any(w in r for w in ("big", "large", "loose", "long")):
-        return -1
-    if "size" in r or "fit" in r:
-        return 0
-    return None
-
 
 # ---------------------------------------------------------------------------- overrides
 
@@ -413,20 +375,13 @@ def catalog_stats_for(products_by_id: Mapping[Any, Mapping[str, Any]], config: C
 class _Pass:
     """One pass over the ordered signal log, accumulating evidence.
 
-    Two refinements over "every facet value of an item gets the item's weight", so that a
+    One refinement over "every facet value of an item gets the item's weight", so that a
     value is credited only for choices it explains (explaining away cut falsely displayed
-    styles by about a third in the simulated-shopper benchmark):
-
-    - *query attribution* (off by default, ``query_named_credit`` = 1.0): an item signal
-      within ``query_context_minutes`` of a search can credit the facet values that search
-      named at a discount, on the theory that the shopper picked navy because they typed
-      "navy"; the benchmark showed it removes more true evidence than noise, so it is kept
-      only as a knob;
-    - *explaining away* (``credit``): on an item with several values of one facet
-      (styles ["minimalist", "classic"]), each value gets the weight × its lift over the
-      best lift on the item, lifts taken from the previous pass. A style that only ever
-      rides along with a loved one stops looking loved; two genuinely loved styles keep
-      full credit each.
+    styles by about a third in the simulated-shopper benchmark): on an item with several
+    values of one facet (styles ["minimalist", "classic"]), each value gets the weight ×
+    its lift over the best lift on the item (``credit``), lifts taken from the previous
+    pass. A style that only ever rides along with a loved one stops looking loved; two
+    genuinely loved styles keep full credit each.
     """
 
     def __init__(self, config: Config, stats: CatalogStats, products_by_id, now_ms: float, learnable_category,
@@ -439,9 +394,7 @@ class _Pass:
         self.pricey: dict[str, list[tuple[float, float]]] = {}
         self.size_mass: dict[str, dict[str, float]] = {}
         self.kept: dict[str, int] = {}
-        self.context: tuple[float, dict[str, list[str]]] | None = None  # last search: (ts, facets)
         self.choices: list[tuple[Any, float, float]] = []  # (product id, decayed mass, ts) for the exposure fit
-        self.sw = 1.0  # weight of the current signal's session (see _session_weights)
 
     def get(self, facet: str, value: str) -> _Acc:
         a = self.acc.get((facet, value))
@@ -454,11 +407,7 @@ class _Pass:
 
     def add_positive(self, product: Mapping[str, Any], pid: Any, weight: float, stype: str, ts: float) -> None:
         config = self.config
-        weight *= self.sw
         day = int(ts // DAY_MS)
-        named: dict[str, list[str]] = {}
-        if self.context is not None and ts - self.context[0] <= config.query_context_minutes * 60_000.0:
-            named = self.context[1]
         for facet, values in item_facets(product).items():
             w = weight * self.decay(ts, config.half_life(facet))
             ratios = self.credit.get(facet) if self.credit is not None and len(values) > 1 else None
@@ -467,8 +416,6 @@ class _Pass:
                 wv = w
                 if ratios and best > 0:
                     wv *= ratios.get(v, 1.0) / best
-                if v in named.get(facet, ()):
-                    wv *= config.query_named_credit
                 a = self.get(facet, v)
                 a.P += wv
                 a.items.add(pid)
@@ -482,7 +429,7 @@ class _Pass:
             self.budget_obs.setdefault(product["category"], []).append((math.log(price), wb, stype, pid))
 
     def add_negative(self, product: Mapping[str, Any], amount: float, ts: float, only: str | None) -> None:
-        w = amount * self.sw * self.decay(ts, self.config.half_life_negative)
+        w = amount * self.decay(ts, self.config.half_life_negative)
         for facet, values in item_facets(product).items():
             if only is not None and facet != only:
                 continue
@@ -497,28 +444,24 @@ class _Pass:
         system = self.stats.size_systems.get(cat)
         if system is not None and len(system) <= 1:
             return
-        m = mass * self.sw * self.decay(ts, self.config.half_life("size"))
+        m = mass * self.decay(ts, self.config.half_life("size"))
         bucket = self.size_mass.setdefault(cat, {})
         bucket[size] = bucket.get(size, 0.0) + m
 
-    def consume(self, ordered: list[Mapping[str, Any]], returned: dict[int, Mapping[str, Any]],
-                session_weights: list[float] | None = None) -> None:
+    def consume(self, ordered: list[Mapping[str, Any]], returned: dict[int, Mapping[str, Any]]) -> None:
         config = self.config
         view_counts: dict[Any, int] = {}
         return_of = {id(r): j for j, r in returned.items()}
         for i, s in enumerate(ordered):
             stype = s.get("type")
             ts = float(s.get("ts", 0.0))
-            self.sw = session_weights[i] if session_weights is not None else 1.0
             if stype == "search":
-                facets = parse_query_facets(s.get("query") or "")
+                facets = parse_query_facets(s.get("query") or "", self.stats.vocabulary)
                 if any(not self.learnable_category(c) for c in facets.get("category", [])):
-                    self.context = None
                     continue  # the query itself implies a sensitive category: learn nothing from it
-                self.context = (ts, facets)
                 day = int(ts // DAY_MS)
                 for facet, values in facets.items():
-                    w = config.w_search_facet * self.sw * self.decay(ts, config.half_life(facet))
+                    w = config.w_search_facet * self.decay(ts, config.half_life(facet))
                     for v in values:
                         a = self.get(facet, v)
                         a.P += w
@@ -545,7 +488,7 @@ class _Pass:
                     self.add_size(cat, s.get("size"), config.size_cart, ts)
             elif stype == "purchase":
                 ret = returned.get(i)
-                direction = return_size_direction(ret.get("reason")) if ret is not None else None
+                direction = RETURN_REASONS.get(return_code(ret.get("reason"))) if ret is not None else None
                 if ret is not None and direction is None:
                     # Returned for another reason: it was wanted (cart-level intent), not kept.
                     self.add_positive(product, pid, config.w_cart, "cart", ts)
@@ -557,7 +500,7 @@ class _Pass:
                         self.kept[cat] = self.kept.get(cat, 0) + 1
             elif stype == "return":
                 # 0 for style; a size reason moves the size estimate one step.
-                direction = return_size_direction(s.get("reason"))
+                direction = RETURN_REASONS.get(return_code(s.get("reason")))
                 size = s.get("size")
                 if size is None and id(s) in return_of:
                     size = ordered[return_of[id(s)]].get("size")
@@ -567,7 +510,7 @@ class _Pass:
                     if 0 <= k < len(system):
                         self.add_size(cat, system[k], config.size_return_shift, ts)
             elif stype == "dismiss":
-                target = dismiss_reason_target(s.get("reason"))
+                target = DISMISS_REASONS.get(dismiss_code(s.get("reason")) or "")
                 if target == "budget":
                     price = product.get("price")
                     if price and price > 0:
@@ -578,85 +521,6 @@ class _Pass:
                     self.add_negative(product, abs(config.w_dismiss_reason), ts, target)
                 else:
                     self.add_negative(product, abs(config.w_dismiss) * config.dismiss_spread, ts, None)
-
-
-def _session_weights(ordered, products_by_id, stats: CatalogStats, config: Config, learnable_category) -> list[float] | None:
-    """Per signal, the weight of its session: low for sessions unlike the rest of the log.
-
-    Why: accounts are shared ("a shared account" in the benchmark; a partner or a child
-    shopping on the same login), and another person's sessions teach their styles, their
-    categories, their budget and their size. A session (a search and the signals up to the
-    next one) is scored by how its picks' styles and categories fit the *rest* of the log
-    (leave-one-session-out, average log-lift over the catalogue with ``session_prior``
-    pseudo-mass); a session that fits clearly worse than chance is down-weighted, softly
-    (never below ``session_min_weight``) and only in proportion to how much it holds.
-    """
-    if config.session_min_weight >= 1.0:
-        return None
-    sid = []
-    k = -1
-    for s in ordered:
-        if s.get("type") == "search":
-            k += 1
-        sid.append(k)
-    n = k + 1
-    if n < 3:
-        return None
-    style_base: dict[str, float] = {}
-    for cat, share in stats.category_share.items():
-        for v, b in stats.base_share.get("style", {}).get(cat, {}).items():
-            style_base[v] = style_base.get(v, 0.0) + share * b
-    cat_base = stats.category_share
-    weights = {"view": 1.0, "like": config.w_like, "save": config.w_save, "cart": config.w_cart, "purchase": config.w_purchase}
-    per: list[dict[tuple[str, str], float]] = [dict() for _ in range(n)]
-    total: dict[tuple[str, str], float] = {}
-    for s, k in zip(ordered, sid):
-        w = weights.get(s.get("type"))
-        if w is None or k < 0:
-            continue
-        p = products_by_id.get(s.get("productId"))
-        if p is None or not learnable_category(p.get("category")):
-            continue
-        styles = p.get("styles") or []
-        for v in styles:
-            key = ("style", v)
-            per[k][key] = per[k].get(key, 0.0) + w / len(styles)
-            total[key] = total.get(key, 0.0) + w / len(styles)
-        key = ("category", p.get("category"))
-        per[k][key] = per[k].get(key, 0.0) + w
-        total[key] = total.get(key, 0.0) + w
-    tot_f = {"style": 0.0, "category": 0.0}
-    for (f, _), m in total.items():
-        tot_f[f] += m
-    a = config.session_prior
-    out_k = [1.0] * n
-    for k in range(n):
-        m_k = per[k]
-        if not m_k:
-            continue
-        score, mass_f = 0.0, 0
-        for facet, base in (("style", style_base), ("category", cat_base)):
-            mk_f = sum(m for (f, _), m in m_k.items() if f == facet)
-            if mk_f <= 0:
-                continue
-            rest = tot_f[facet] - mk_f
-            acc = 0.0
-            for (f, v), m in m_k.items():
-                if f != facet:
-                    continue
-                b = max(base.get(v, 0.0), 1e-3)
-                q = (total.get((f, v), 0.0) - m + a * b) / (rest + a)
-                acc += m * math.log(q / b)
-            score += acc / mk_f
-            mass_f += 1
-        if not mass_f:
-            continue
-        score /= mass_f
-        fit = 1.0 / (1.0 + math.exp(-(score - config.session_tau) / config.session_scale))
-        w = config.session_min_weight + (1.0 - config.session_min_weight) * fit
-        mass = sum(m for (f, _), m in m_k.items() if f == "category")
-        out_k[k] = 1.0 - (1.0 - w) * min(1.0, mass / config.session_full_mass)
-    return [out_k[k] if k >= 0 else 1.0 for k in sid]
 
 
 def _lift_ratios(acc, stats: CatalogStats, config: Config, learnable_category) -> dict[str, dict[str, float]]:
@@ -730,14 +594,12 @@ def compute_profile(
             if stack:
                 returned[stack.pop()] = s
 
-    session_weights = _session_weights(ordered, products_by_id, stats, config, learnable_category)
-
     # Credit allocation (see _Pass): the first pass gives every value of an item full
     # credit; later passes let the values that best explain the shopper's choices take it.
     credit: dict[str, dict[str, float]] | None = None
     for iteration in range(config.credit_iterations + 1):
         run = _Pass(config, stats, products_by_id, now_ms, learnable_category, credit)
-        run.consume(ordered, returned, session_weights)
+        run.consume(ordered, returned)
         if iteration < config.credit_iterations:
             credit = _lift_ratios(run.acc, stats, config, learnable_category)
     acc, budget_obs, pricey, size_mass, kept = run.acc, run.budget_obs, run.pricey, run.size_mass, run.kept
@@ -780,11 +642,7 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
             continue
         share = a.P / total_p[facet] if total_p[facet] > 0 else 0.0
         b = max(base(facet, value), 1e-3)
-        # Lift of the share shrunk toward the baseline by `lift_prior_mass` of evidence:
-        # evidence comes in lumps (one purchase is 10), so a value bought once or twice by
-        # chance must not look like a taste.
-        m = config.lift_prior_mass
-        lift = ((a.P + m * b) / (total_p[facet] + m)) / b if total_p[facet] + m > 0 else 1.0
+        lift = (a.P / total_p[facet]) / b if total_p[facet] > 0 else 1.0
         theta = fit.theta.get((facet, value)) if fit is not None else None
         # The ranker's lift: θ when impressions were logged (see impression_rank_lift).
         rank_lift = theta if theta is not None and config.impression_rank_lift else lift

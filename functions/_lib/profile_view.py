@@ -15,7 +15,8 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterable, Mapping
 
-FACETS = ("style", "color", "brand", "category")
+from .catalog import FACETS
+
 _STATE_ORDER = {"pinned": 0, "shown": 1, "learning": 2, "removed": 3, "never": 4}
 _ACTION_STATE = {"pin": "pinned", "remove": "removed", "never": "never"}
 _ACTION_AFFINITY = {"pin": 1.0, "remove": 0.0, "never": -1.0}

@@ -13,12 +13,12 @@ stock helps). Guardrails then keep at most 3 items of one brand in the top 10 an
 a couple of top-20 ranks so the profile keeps learning: each goes to the best result of a
 style the profile is unsure of (and of none it displays), so the shopper's answer tells
 the styles apart, or, when no style is in doubt, to the best unpersonalised result.
-Every result says why it is where it is.
+Every result says why it is where it is, and a result's text reason names only the
+query words it matched.
 
-``SearchEngine`` is the adapter interface: the runtime's built-in engine is SQLite FTS5;
-external engines (Elasticsearch, Meilisearch, Typesense, Algolia) plug in behind the same
-``search(query, filters, limit)``. ``BM25Engine`` is an in-memory engine for the
-benchmark and the unit tests.
+``SearchEngine`` is the interface of an external engine (Elasticsearch, Meilisearch,
+Typesense, Algolia) that ``engines.SyncEngineAdapter`` plugs in beside the runtime's
+built-in SQLite FTS5 index.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
-from .catalog import parse_query_facets, tokenize
-from .config import DEFAULT_CONFIG, FACETS, Config
+from .catalog import FACETS, QueryVocabulary
+from .config import DEFAULT_CONFIG, Config
 from .model import FacetValue, Profile, item_facets
 
 # ---------------------------------------------------------------------------- engines
@@ -35,101 +35,21 @@ from .model import FacetValue, Profile, item_facets
 
 @runtime_checkable
 class SearchEngine(Protocol):
-    """Text retrieval behind personalised search.
+    """Text retrieval by an external engine (wrapped by ``engines.SyncEngineAdapter``).
 
     ``search`` returns up to ``limit`` ``(product_id, relevance)`` pairs, best first, with
     relevance ≥ 0 on any scale (the ranker normalises it). ``filters`` is a mapping of
-    exact-match fields (e.g. ``{"category": "dresses"}``) and optional ``min_price`` /
-    ``max_price``; engines ignore filters they cannot apply.
+    exact-match fields (e.g. ``{"category": "dresses"}``); engines ignore filters they
+    cannot apply.
     """
 
     def search(self, query: str, filters: Mapping[str, Any] | None, limit: int) -> list[tuple[Any, float]]: ...
 
 
-def _stem(token: str) -> str:
-    """A tiny plural stemmer, enough for "dresses" ~ "dress" and "boots" ~ "boot"."""
-    if len(token) > 4 and token.endswith("sses"):
-        return token[:-2]
-    if len(token) > 4 and token.endswith(("shes", "ches", "xes")):
-        return token[:-2]
-    if len(token) > 3 and token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        return token[:-1]
-    return token
-
-
-def _terms(text: str) -> list[str]:
-    out = []
-    for tok in tokenize(text):
-        out.append(_stem(tok))
-        if "-" in tok:
-            out.extend(_stem(t) for t in tok.split("-") if t)
-    return out
-
-
-def _passes(product: Mapping[str, Any], filters: Mapping[str, Any] | None) -> bool:
-    if not filters:
-        return True
-    for key, want in filters.items():
-        if want is None:
-            continue
-        if key == "min_price":
-            if product.get("price", 0.0) < want:
-                return False
-        elif key == "max_price":
-            if product.get("price", 0.0) > want:
-                return False
-        else:
-            have = product.get(key)
-            if isinstance(have, list):
-                if want not in have:
-                    return False
-            elif have != want:
-                return False
-    return True
-
-
-class BM25Engine:
-    """In-memory Okapi BM25 over title (×2), description, category, brand, styles, colours.
-
-    Query terms are OR-ed and scored, so a broad query ("summer dress") still returns
-    everything with either word, documents matching more terms first — the same contract
-    as an FTS5 ``OR`` query ordered by ``bm25()``.
-    """
-
-    def __init__(self, products: Iterable[Mapping[str, Any]], k1: float = 1.2, b: float = 0.75, id_field: str | None = None):
-        self.k1, self.b = k1, b
-        self.products: dict[Any, Mapping[str, Any]] = {}
-        self.postings: dict[str, dict[Any, int]] = {}
-        self.lengths: dict[Any, int] = {}
-        for p in products:
-            pid = p[id_field] if id_field else p.get("_id", p.get("sku"))
-            self.products[pid] = p
-            text = " ".join([p.get("title", "")] * 2 + [p.get("description", ""), p.get("category", ""), p.get("brand", "")]
-                            + list(p.get("styles") or []) + list(p.get("colors") or []))
-            terms = _terms(text)
-            self.lengths[pid] = len(terms)
-            for t in terms:
-                post = self.postings.setdefault(t, {})
-                post[pid] = post.get(pid, 0) + 1
-        self.n = len(self.products)
-        self.avg_len = (sum(self.lengths.values()) / self.n) if self.n else 1.0
-
-    def search(self, query: str, filters: Mapping[str, Any] | None = None, limit: int = 2000) -> list[tuple[Any, float]]:
-        scores: dict[Any, float] = {}
-        for term in set(_terms(query)):
-            post = self.postings.get(term)
-            if not post:
-                continue
-            idf = math.log(1.0 + (self.n - len(post) + 0.5) / (len(post) + 0.5))
-            for pid, tf in post.items():
-                norm = tf * (self.k1 + 1) / (tf + self.k1 * (1 - self.b + self.b * self.lengths[pid] / self.avg_len))
-                scores[pid] = scores.get(pid, 0.0) + idf * norm
-        hits = [(pid, s) for pid, s in scores.items() if _passes(self.products[pid], filters)]
-        hits.sort(key=lambda h: (-h[1], str(h[0])))
-        return hits[:limit]
-
-
 # ---------------------------------------------------------------------------- scoring
+
+_VOCABULARY_SAMPLE = 300  # best-matching candidates read for the facet words a query names
+_vocabularies: dict[frozenset, QueryVocabulary] = {}  # by the values they cover (catalogues change rarely)
 
 _VERBS = {
     "purchase": "you often buy",
@@ -221,6 +141,30 @@ def preference_score(
     return score, reasons
 
 
+def _named_facets(query: str, cands: Sequence[tuple[Mapping[str, Any], float, Sequence[str]]]) -> dict[str, list[str]]:
+    """The facet values the query names, in the words of what it matched.
+
+    The vocabulary is the candidates' own values (plus the shoppers' usual words for
+    them): a value the query names is carried by the products that matched it.
+    """
+    values: dict[str, set[str]] = {f: set() for f in FACETS}
+    for c in cands[:_VOCABULARY_SAMPLE]:
+        for facet, vs in item_facets(c[0]).items():
+            values[facet].update(vs)
+    key = frozenset((f, v) for f, vs in values.items() for v in vs)
+    vocabulary = _vocabularies.get(key)
+    if vocabulary is None:
+        if len(_vocabularies) >= 64:
+            _vocabularies.clear()
+        vocabulary = _vocabularies[key] = QueryVocabulary(values)
+    return vocabulary.parse(query)
+
+
+def match_reason(matched: Sequence[str]) -> str:
+    """The text reason of a result: the query's words it matched, and only those."""
+    return f"matches “{' '.join(matched)}”" if matched else "a match for your search"
+
+
 class _StyleTest:
     """Which results an explore rank may use to test the styles the profile is unsure of.
 
@@ -258,30 +202,32 @@ class _StyleTest:
 
 def rank(
     query: str,
-    candidates_with_relevance: Sequence[tuple[Mapping[str, Any], float]],
+    candidates: Sequence[tuple[Mapping[str, Any], float, Sequence[str]]],
     profile: Profile | None,
     config: Config = DEFAULT_CONFIG,
     personalize: bool = True,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Order candidates for one query: ``[{"product", "score", "reasons"}]``, best first.
 
-    ``candidates_with_relevance``: ``(product, relevance)`` from the text engine (any
-    scale; at most ``config.fts_cap`` are considered). Relevance is normalised by the best
-    match so λ means the same for every query. With personalisation off (or no profile)
-    the result is the engine's order, unchanged.
+    ``candidates``: ``(product, relevance, query words it matched)`` from the text engine
+    (relevance on any scale; at most ``config.fts_cap`` are considered). Relevance is
+    normalised by the best match so λ means the same for every query. With
+    personalisation off (or no profile) the result is the engine's order, unchanged.
+    ``limit``: only the best that many are returned (all by default).
     """
-    cands = list(candidates_with_relevance)[: config.fts_cap]
+    cands = list(candidates)[: config.fts_cap]
     if not cands:
         return []
-    top_rel = max((r for _, r in cands), default=0.0)
-    norm = [(p, (r / top_rel) if top_rel > 0 else 0.0) for p, r in cands]
+    top_rel = max((c[1] for c in cands), default=0.0)
+    norm = [(c[0], (c[1] / top_rel) if top_rel > 0 else 0.0) for c in cands]
     base_order = sorted(range(len(norm)), key=lambda i: -norm[i][1])  # stable: engine order on ties
-    match_reason = f"matches “{query.strip()}”" if query and query.strip() else "popular right now"
     on = personalize and profile is not None and profile.personalize and config.lam > 0
     if not on:
-        return [{"product": norm[i][0], "score": round(norm[i][1], 6), "reasons": [match_reason]} for i in base_order]
+        return [{"product": norm[i][0], "score": round(norm[i][1], 6), "reasons": [match_reason(cands[i][2])]}
+                for i in base_order[:limit]]
 
-    named = set(parse_query_facets(query).keys())
+    named = set(_named_facets(query, cands))
     scored = []
     for i, (product, rel) in enumerate(norm):
         pref, reasons = preference_score(product, profile, config, named)
@@ -312,16 +258,26 @@ def rank(
     # result that tests an unsure style (_StyleTest), else the best unpersonalised one.
     explore: dict[int, str | None] = {}  # index -> the style it tests, or None
     test = _StyleTest(profile, config)
+
+    def keeps_brand_cap(i: int, pos: int) -> bool:
+        """Moving ``i`` to ``pos`` keeps guardrail 1 (the nine others left in the top 10 are counted)."""
+        if pos >= 10:
+            return True
+        brand = norm[i][0].get("brand")
+        others = [j for j in order[:10] if j != i][:9]
+        return sum(norm[j][0].get("brand") == brand for j in others) < config.guard_brand_top10
+
     for rank_1 in sorted(config.explore_ranks):
         pos = rank_1 - 1
         if pos >= len(order):
             break
         pick, tested = None, None
         if test.unsure:
-            pick, tested = next(((i, t) for i in order[pos:] if (t := test.style_tested(norm[i][0]))), (None, None))
+            pick, tested = next(((i, t) for i in order[pos:] if (t := test.style_tested(norm[i][0]))
+                                 and keeps_brand_cap(i, pos)), (None, None))
         if pick is None:
             above = set(order[:pos])
-            pick = next((i for i in base_order if i not in above), None)
+            pick = next((i for i in base_order if i not in above and keeps_brand_cap(i, pos)), None)
         if pick is None:
             continue
         if pick != order[pos]:
@@ -331,11 +287,11 @@ def rank(
 
     by_index = {i: (s, texts) for s, i, texts in scored}
     results = []
-    for i in order:
+    for i in order[:limit]:
         s, texts = by_index[i]
         if i in explore and explore[i] is not None:
-            texts = [match_reason, f"to learn whether you like {explore[i]}"]
+            texts = [match_reason(cands[i][2]), f"to learn whether you like {explore[i]}"]
         elif i in explore and not texts:
-            texts = [match_reason, "a top match outside your usual picks"]
-        results.append({"product": norm[i][0], "score": round(s, 6), "reasons": texts or [match_reason]})
+            texts = [match_reason(cands[i][2]), "a top match outside your usual picks"]
+        results.append({"product": norm[i][0], "score": round(s, 6), "reasons": texts or [match_reason(cands[i][2])]})
     return results

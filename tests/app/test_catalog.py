@@ -99,3 +99,19 @@ def test_weighted_quantile_and_stats():
     lo, hi = stats.log_price_band["outerwear"]
     assert lo < hi and stats.log_price_band["outerwear"][0] > stats.log_price_band["accessories"][0]
     assert stats.size_systems["shoes"] == SIZE_SYSTEMS["shoes_eu"]
+
+
+def test_a_catalogue_names_its_own_values():
+    # An imported shop tags styles and colours in its own words: "retro" is its style (the
+    # generator's "vintage" does not exist there) and "wine" its colour, not "burgundy".
+    shop = [{"sku": "A", "title": "The Harlow", "category": "dresses", "brand": "Hollis & Vane", "price": 90.0,
+             "styles": ["retro", "festival"], "colors": ["wine"], "sizes": ["38"]},
+            {"sku": "B", "title": "Ines Column", "category": "tops", "brand": "Tidewell", "price": 40.0,
+             "styles": ["clean"], "colors": ["ink", "black"], "sizes": ["M"]}]
+    vocabulary = compute_catalog_stats(shop).vocabulary
+    assert vocabulary.parse("retro wine dress") == {"style": ["retro"], "color": ["wine"], "category": ["dresses"]}
+    assert vocabulary.parse("Hollis & Vane festival tee") == {"brand": ["Hollis & Vane"], "style": ["festival"],
+                                                              "category": ["tops"]}
+    assert vocabulary.parse("boho navy") == {}  # values this shop does not have
+    assert parse_query_facets("retro wine dress") == {"style": ["vintage"], "color": ["burgundy"],
+                                                      "category": ["dresses"]}

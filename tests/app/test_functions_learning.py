@@ -48,6 +48,9 @@ async def test_signal_shapes_are_validated(backend):
         {"type": "search"},                                # missing query
         {"type": "like", "productId": pid, "query": "x"},  # field of another type
         {"type": "view", "productId": "nope"},             # not a products id
+        {"type": "dismiss", "productId": pid, "reason": "too pricey"},  # reasons are codes, not sentences
+        {"type": "dismiss", "productId": pid, "reason": "too_pricy"},   # ... and a misspelled code is refused
+        {"type": "return", "productId": pid, "reason": "too small"},
     ]
     for args in bad:
         with pytest.raises((FunctionFailed, ConvexError)):
@@ -57,8 +60,8 @@ async def test_signal_shapes_are_validated(backend):
     assert err.value.data["code"] == "BAD_SIGNAL"
     assert backend.table("signals") == []
     for args in ({"type": "view", "productId": pid}, {"type": "search", "query": "navy dress"},
-                 {"type": "dismiss", "productId": pid, "reason": "too pricey"},
-                 {"type": "return", "productId": pid, "reason": "too small"}):
+                 {"type": "dismiss", "productId": pid, "reason": "too_pricey"},
+                 {"type": "return", "productId": pid, "reason": "too_small"}):
         assert (await alice.mutation("interactions:log", args))["logged"] is True
     kinds = [s["type"] for s in backend.table("signals")]
     assert kinds == ["view", "search", "dismiss", "return"]

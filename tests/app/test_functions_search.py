@@ -3,8 +3,8 @@
 from collections import Counter
 
 from functions._lib.catalog import generate_catalog
-from functions._lib.engines import BuiltinFtsEngine, SearchAdapter, SyncEngineAdapter, bm25_rescore
-from functions._lib.ranking import BM25Engine
+from functions._lib.engines import BuiltinFtsEngine, Retrieved, SearchAdapter, SyncEngineAdapter, bm25_rescore
+from functions._lib.ranking import SearchEngine
 
 from .appbackend import backend, products, seeded_template, settle  # noqa: F401 — fixtures
 from .test_functions_learning import save_some
@@ -61,12 +61,50 @@ async def test_log_search_records_a_signal_with_what_it_showed(backend):
     assert backend.table("signals")[0]["shown"] == ids(found)
 
 
+async def test_a_reason_names_only_the_words_a_result_matched(backend):
+    # The generated catalogue has nothing floral: "floral dress" finds dresses, each
+    # matching "dress" only, and the answer says that most of the query matched nothing.
+    alice = backend.as_user("alice")
+    r = await alice.action("search:personalized", {"query": "floral dress", "limit": 20})
+    assert r["results"] and r["terms"] == ["floral", "dress"] and r["unmatchedTerms"] == ["floral"]
+    assert r["mostlyUnmatched"] is True
+    for item in r["results"]:
+        assert "matches “floral dress”" not in item["reasons"]
+        assert all("floral" not in reason for reason in item["reasons"])
+    assert any("matches “dress”" in item["reasons"] for item in r["results"])
+    navy = await alice.action("search:personalized", {"query": "navy dress", "limit": 20})
+    assert navy["unmatchedTerms"] == [] and navy["mostlyUnmatched"] is False
+    both = [x for x in navy["results"] if "navy" in x["product"]["colors"] and x["product"]["category"] == "dresses"]
+    assert both and all("matches “navy dress”" in x["reasons"] for x in both[:3])
+    none = await alice.action("search:personalized", {"query": "zzzz qqqq"})
+    assert none["results"] == [] and none["unmatchedTerms"] == ["zzzz", "qqqq"] and none["mostlyUnmatched"] is True
+
+
 def test_bm25_rescore_prefers_docs_matching_more_terms_and_prefix():
     docs = [{"title": "Red Shoes", "description": ""}, {"title": "Navy Dress", "description": "a dress"},
             {"title": "Navy Coat", "description": ""}, {"title": "Dresses", "description": ""}]
-    scored = bm25_rescore("navy dres", docs, corpus_size=100)
-    assert [d["title"] for d, _ in scored][:1] == ["Navy Dress"]
-    assert {d["title"] for d, s in scored if s > 0} == {"Navy Dress", "Navy Coat", "Dresses"}
+    found = bm25_rescore("navy dres", docs, corpus_size=100)
+    assert [d["title"] for d, _, _ in found.candidates][:1] == ["Navy Dress"]
+    assert {d["title"] for d, s, _ in found.candidates if s > 0} == {"Navy Dress", "Navy Coat", "Dresses"}
+    matched = {d["title"]: m for d, _, m in found.candidates}
+    assert matched == {"Navy Dress": ("navy", "dres"), "Navy Coat": ("navy",), "Dresses": ("dres",), "Red Shoes": ()}
+    assert found.terms == ("navy", "dres") and found.unmatched == ()
+    floral = bm25_rescore("floral dress", docs[1:2], corpus_size=100)
+    assert floral.unmatched == ("floral",) and floral.mostly_unmatched
+    assert not bm25_rescore("navy floral dress", docs[1:2], corpus_size=100).mostly_unmatched
+
+
+class CategoryEngine:
+    """An external engine stand-in: products whose category starts with a query word, by price."""
+
+    def __init__(self, products):
+        self.products = products
+
+    def search(self, query, filters, limit):
+        words = query.lower().split()
+        hits = [p for p in self.products if any(p["category"].startswith(w) for w in words)
+                and all(p.get(k) == v for k, v in (filters or {}).items())]
+        return [(p["sku"], 1.0 / p["price"]) for p in hits][:limit]
 
 
 async def test_engine_adapters():
@@ -76,15 +114,21 @@ async def test_engine_adapters():
     async def load(pids):
         return {pid: by_sku[pid] for pid in pids}
 
-    adapter = SyncEngineAdapter(BM25Engine(catalog, id_field="sku"), load)
+    engine = CategoryEngine(catalog)
+    assert isinstance(engine, SearchEngine)
+    adapter = SyncEngineAdapter(engine, load)
     assert isinstance(adapter, SearchAdapter)
-    hits = await adapter.search("navy dress", {"category": "dresses"}, 20)
-    assert hits and all(p["category"] == "dresses" for p, _ in hits)
+    found = await adapter.search("navy dress", {"category": "dresses"}, 20)
+    assert found.candidates and all(p["category"] == "dresses" for p, _, _ in found.candidates)
+    # Matched words are read off each product's own text, whatever the engine matched on.
+    for p, _, matched in found.candidates:
+        assert ("navy" in matched) == ("navy" in " ".join([p["title"], p["description"], *p["colors"]]).lower())
+        assert "dress" in matched
 
     async def retrieve(query, filters, cap):
-        return bm25_rescore(query, catalog, len(catalog))[:cap]
+        found = bm25_rescore(query, catalog, len(catalog))
+        return Retrieved(found.candidates[:cap], found.terms, found.unmatched)
 
     builtin = BuiltinFtsEngine(retrieve)
     assert isinstance(builtin, SearchAdapter)
-    assert len(await builtin.search("dress", None, 5)) == 5
-
+    assert len((await builtin.search("dress", None, 5)).candidates) == 5

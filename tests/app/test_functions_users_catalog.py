@@ -14,6 +14,7 @@ PUBLIC_CALLS = [
     ("query", "catalog:get", None),
     ("query", "catalog:list", {"paginationOpts": {"numItems": 5, "cursor": None}}),
     ("query", "preferences:get", {}),
+    ("query", "preferences:facets", {}),
     ("mutation", "preferences:update", {"style": ["minimalist"]}),
     ("mutation", "preferences:set_override", {"facet": "color", "value": "red", "action": "never"}),
     ("mutation", "preferences:reset_learned", {}),

@@ -7,15 +7,16 @@ import pytest
 
 from functions._lib.catalog import generate_catalog
 from functions._lib.config import DAY_MS, DEFAULT_CONFIG
+from functions._lib.reasons import DISMISS_REASONS, RETURN_REASONS, dismiss_code, return_code
 from functions._lib.model import (
-    Profile, compute_profile, dismiss_reason_target, normalize_overrides, return_size_direction,
+    Profile, compute_profile, normalize_overrides,
 )
 
 CATALOG = generate_catalog(1500, seed=11)
 BY_ID = {p["sku"]: p for p in CATALOG}
 NOW = 400 * DAY_MS
 # Plain variant without the credit refinements, for checking the spec's raw arithmetic.
-RAW = dataclasses.replace(DEFAULT_CONFIG, credit_iterations=0, query_named_credit=1.0, brand_conditional_baseline=False)
+RAW = dataclasses.replace(DEFAULT_CONFIG, credit_iterations=0, brand_conditional_baseline=False)
 
 
 def items(pred, n):
@@ -58,23 +59,34 @@ def test_dismiss_spread_and_reasons():
     prof = compute_profile([sig("dismiss", p)], BY_ID, None, NOW, RAW)
     for facet, v in (("style", p["styles"][0]), ("color", p["colors"][0]), ("brand", p["brand"])):
         assert prof.value(facet, v).negative == pytest.approx(2.0)
-    prof = compute_profile([sig("dismiss", p, reason="not my style")], BY_ID, None, NOW, RAW)
+    prof = compute_profile([sig("dismiss", p, reason="not_my_style")], BY_ID, None, NOW, RAW)
     assert prof.value("style", p["styles"][0]).negative == pytest.approx(6.0)
     assert prof.value("color", p["colors"][0]) is None and prof.value("brand", p["brand"]) is None
-    prof = compute_profile([sig("dismiss", p, reason="wrong colour")], BY_ID, None, NOW, RAW)
+    prof = compute_profile([sig("dismiss", p, reason="wrong_color")], BY_ID, None, NOW, RAW)
     assert prof.value("color", p["colors"][0]).negative == pytest.approx(6.0)
     assert prof.value("style", p["styles"][0]) is None
     assert prof.value("color", p["colors"][0]).affinity < 0  # learned dislikes are negative
 
 
-def test_reason_parsing():
-    assert dismiss_reason_target("Not my style") == "style"
-    assert dismiss_reason_target("too pricey") == "budget"
-    assert dismiss_reason_target("not my color") == "color"
-    assert dismiss_reason_target("not my brand") == "brand"
-    assert dismiss_reason_target("meh") is None
-    assert return_size_direction("too small") == 1 and return_size_direction("too big") == -1
-    assert return_size_direction("changed my mind") is None
+def test_reasons_are_codes_and_older_words_read_as_before():
+    assert DISMISS_REASONS == {"not_my_style": "style", "wrong_color": "color", "too_pricey": "budget",
+                               "not_my_brand": "brand", "not_my_category": "category"}
+    assert RETURN_REASONS == {"too_small": 1, "too_big": -1, "other": None}
+    for code in (*DISMISS_REASONS, *RETURN_REASONS):
+        assert (dismiss_code(code) if code in DISMISS_REASONS else return_code(code)) == code
+    # What the page sent before the codes, and free text from any client, as main read it.
+    assert [dismiss_code(t) for t in ("Not my style", "wrong colour", "too pricey", "not my brand",
+                                      "not a category I buy", "not my color", "too cheap", "meh", "", None)] == \
+        ["not_my_style", "wrong_color", "too_pricey", "not_my_brand", "not_my_category", "wrong_color", None, None,
+         None, None]
+    assert [return_code(t) for t in ("too small", "Too tight", "too big", "changed my mind", None)] == \
+        ["too_small", "too_small", "too_big", "other", None]
+    # A code and the words it replaced teach the same.
+    p = CATALOG[3]
+    for code, words in (("not_my_style", "not my style"), ("wrong_color", "wrong colour"), ("too_pricey", "too pricey")):
+        a = compute_profile([sig("dismiss", p, reason=code)], BY_ID, None, NOW, RAW).to_json()
+        b = compute_profile([sig("dismiss", p, reason=words)], BY_ID, None, NOW, RAW).to_json()
+        assert a == b
 
 
 def test_display_thresholds_need_items_and_days():
@@ -198,7 +210,7 @@ def test_a_style_dismissed_as_not_my_style_needs_a_higher_net():
     # spec's 0.2 but not the style's 0.6, so the style stays "learning".
     minimal = items(lambda p: p["styles"] == ["minimalist"] and p["category"] == "tops", 5)
     signals = [sig("save", p, day=1 + i % 2) for i, p in enumerate(minimal[:4])]
-    signals.append(sig("dismiss", minimal[4], reason="not my style"))
+    signals.append(sig("dismiss", minimal[4], reason="not_my_style"))
     v = compute_profile(signals, BY_ID, None, NOW).value("style", "minimalist")
     assert 0.2 < v.net < 0.6 and v.state == "learning"
     assert compute_profile(signals[:4], BY_ID, None, NOW).value("style", "minimalist").state == "shown"
@@ -231,7 +243,7 @@ def test_size_dirichlet_and_returns():
     assert s.confidence == pytest.approx(2.5 / (0.5 * 6 + 2), rel=0.01)  # (decayed a few days)
     assert s.state == "learning"  # 0.5 < 0.6
     signals += [sig("purchase", tops[2], day=3, size="M"), sig("purchase", tops[3], day=2, size="S"),
-                sig("return", tops[3], day=1, reason="too small", size="S")]
+                sig("return", tops[3], day=1, reason="too_small", size="S")]
     prof = compute_profile(signals, BY_ID, None, NOW)
     s = prof.size["tops"]
     assert s.size == "M" and s.kept_purchases == 3 and s.state == "shown"
@@ -300,3 +312,14 @@ def test_forgetting_is_recomputation():
     forgot = compute_profile(signals[:4] + signals[5:], BY_ID, None, NOW).to_json()
     assert forgot != full
     assert compute_profile(list(reversed(signals)), BY_ID, None, NOW).to_json() == full  # order-free
+
+
+def test_a_misspelled_display_rule_or_facet_is_refused():
+    with pytest.raises(ValueError, match="unknown rule 'min_shre'"):
+        dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("style", (("min_shre", 0.1),)),))
+    with pytest.raises(ValueError, match="unknown facet 'colour'"):
+        dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("colour", (("min_share", 0.1),)),))
+    with pytest.raises(ValueError, match="appears twice"):
+        dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=(("color", (("min_share", 0.1), ("min_share", 0.2))),))
+    assert dataclasses.replace(DEFAULT_CONFIG, facet_display_rules=()).show_threshold("style", "min_share") == \
+        DEFAULT_CONFIG.show_min_share

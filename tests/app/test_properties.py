@@ -9,7 +9,8 @@ from functions._lib.model import compute_profile
 CATALOG = generate_catalog(400, seed=21)
 BY_ID = {p["sku"]: p for p in CATALOG}
 NOW = 200 * DAY_MS
-REASONS = [None, "not my style", "too pricey", "wrong colour", "not my brand", "too small", "too big", "meh"]
+REASONS = [None, "not_my_style", "too_pricey", "wrong_color", "not_my_brand", "not_my_category", "too_small",
+           "too_big", "other"]
 QUERIES = ["navy dress", "boho skirt", "black boots", "Linea coat", "maternity jeans", "sweater", "red tote"]
 
 signal = st.one_of(
@@ -23,10 +24,32 @@ signal = st.one_of(
         st.sampled_from(REASONS),
         st.sampled_from([None, "M", "S", "38", "40", "L"]),
     ),
-    st.builds(lambda q, day: {"type": "search", "query": q, "ts": NOW - day * DAY_MS},
-              st.sampled_from(QUERIES), st.floats(0, 200)),
+    # A search with the results it showed: later signals on them are choices from that list.
+    st.builds(lambda q, day, shown: {"type": "search", "query": q, "ts": NOW - day * DAY_MS,
+                                     **({"shown": [CATALOG[i]["sku"] for i in shown]} if shown else {})},
+              st.sampled_from(QUERIES), st.floats(0, 200),
+              st.lists(st.integers(0, len(CATALOG) - 1), max_size=12, unique=True)),
 )
-signals = st.lists(signal, max_size=40).map(lambda xs: [dict(s, _id=f"s{i}") for i, s in enumerate(xs)])
+
+
+
+@st.composite
+def session(draw):
+    """A search, the results it showed, and what was done with some of them minutes later."""
+    day = draw(st.floats(0, 200))
+    shown = draw(st.lists(st.integers(0, len(CATALOG) - 1), min_size=1, max_size=12, unique=True))
+    out = [{"type": "search", "query": draw(st.sampled_from(QUERIES)), "ts": NOW - day * DAY_MS,
+            "shown": [CATALOG[i]["sku"] for i in shown]}]
+    for k in draw(st.lists(st.sampled_from(shown), max_size=6)):
+        kind = draw(st.sampled_from(["view", "like", "save", "cart", "purchase", "dismiss"]))
+        reason = draw(st.sampled_from(REASONS)) if kind == "dismiss" else None
+        out.append({"type": kind, "productId": CATALOG[k]["sku"], "ts": NOW - day * DAY_MS + 60_000 * len(out),
+                    **({"reason": reason} if reason else {})})
+    return out
+
+
+signals = st.lists(st.one_of(signal.map(lambda s: [s]), session()), max_size=12).map(
+    lambda groups: [dict(s, _id=f"s{i}") for i, s in enumerate(s for g in groups for s in g)])
 
 OVERRIDES = {
     "facets": {

@@ -1,20 +1,23 @@
-"""Ranking: relevance + λ·preference, query-named facets, budget/size, guardrails, reasons; BM25."""
+"""Ranking: relevance + λ·preference, query-named facets, budget/size, guardrails, reasons."""
 
 import dataclasses
 
+from hypothesis import given, settings, strategies as st
+
+from bench.retrieval import Retrieval
 from functions._lib.catalog import generate_catalog
 from functions._lib.config import DAY_MS, DEFAULT_CONFIG
 from functions._lib.model import FacetValue, compute_profile, empty_profile
-from functions._lib.ranking import BM25Engine, SearchEngine, preference_score, rank
+from functions._lib.ranking import preference_score, rank
 
 CATALOG = generate_catalog(2000, seed=5)
 BY_ID = {p["sku"]: p for p in CATALOG}
-ENGINE = BM25Engine(CATALOG)
+RETRIEVAL = Retrieval(CATALOG)  # search:personalized's retrieval (tests/bench checks it against the function)
 NOW = 100 * DAY_MS
 
 
 def cands(q):
-    return [(BY_ID[pid], r) for pid, r in ENGINE.search(q, None, 2000)]
+    return RETRIEVAL.search(q).candidates
 
 
 def minimalist_profile(extra=None):
@@ -23,22 +26,19 @@ def minimalist_profile(extra=None):
     return compute_profile(signals, BY_ID, extra, NOW)
 
 
-def test_engine_protocol_and_bm25():
-    assert isinstance(ENGINE, SearchEngine)
-    hits = ENGINE.search("navy dress", None, 50)
-    assert len(hits) == 50 and hits == sorted(hits, key=lambda h: -h[1])
-    top = BY_ID[hits[0][0]]
-    assert top["category"] == "dresses" and "navy" in top["colors"]
-    filtered = ENGINE.search("dress", {"category": "dresses", "max_price": 50}, 2000)
-    assert filtered and all(BY_ID[i]["price"] <= 50 and BY_ID[i]["category"] == "dresses" for i, _ in filtered)
-    assert ENGINE.search("zzzz", None, 10) == []
+def test_retrieval_matches_and_orders():
+    hits = cands("navy dress")
+    assert hits == sorted(hits, key=lambda h: -h[1])
+    top = hits[0][0]
+    assert top["category"] == "dresses" and "navy" in top["colors"] and hits[0][2] == ("navy", "dress")
+    assert cands("zzzz") == []
 
 
 def test_off_means_engine_order():
     c = cands("dress")
     prof = minimalist_profile()
     off = rank("dress", c, prof, personalize=False)
-    assert [r["product"]["sku"] for r in off] == [p["sku"] for p, _ in sorted(c, key=lambda x: -x[1])]
+    assert [r["product"]["sku"] for r in off] == [p["sku"] for p, _, _ in sorted(c, key=lambda x: -x[1])]
     assert all(r["reasons"] for r in off)
     assert rank("dress", c, prof, dataclasses.replace(DEFAULT_CONFIG, lam=0.0))[0]["product"] is off[0]["product"]
 
@@ -84,7 +84,10 @@ def test_guardrails_brand_cap_and_explore_slots():
     prof = compute_profile(signals, BY_ID, {"facets": {"brand": {brand: "pin"}}}, NOW)
     res = rank("dress", cands("dress"), prof)
     assert sum(r["product"]["brand"] == brand for r in res[:10]) <= 3
-    base = [p["sku"] for p, _ in sorted(cands("dress"), key=lambda x: -x[1])]
+    # With no style to test, each explore rank holds the best unpersonalised result not above it.
+    no_style_tests = dataclasses.replace(DEFAULT_CONFIG, explore_style_posterior=(0.0, 0.0))
+    res = rank("dress", cands("dress"), prof, no_style_tests)
+    base = [p["sku"] for p, _, _ in sorted(cands("dress"), key=lambda x: -x[1])]
     for r1 in DEFAULT_CONFIG.explore_ranks:
         above = {r["product"]["sku"] for r in res[: r1 - 1]}
         expected = next(s for s in base if s not in above)
@@ -108,7 +111,7 @@ def test_explore_ranks_test_a_style_the_profile_is_unsure_of():
     assert not any("romantic" in r["product"]["styles"] and "minimalist" not in r["product"]["styles"] for r in res[:first])
     off = dataclasses.replace(DEFAULT_CONFIG, explore_style_posterior=(0.0, 0.0))
     res_off = rank("dress", cands("dress"), prof, off)
-    base = [p["sku"] for p, _ in sorted(cands("dress"), key=lambda x: -x[1])]
+    base = [p["sku"] for p, _, _ in sorted(cands("dress"), key=lambda x: -x[1])]
     above = {r["product"]["sku"] for r in res_off[:first]}
     assert res_off[first]["product"]["sku"] == next(s for s in base if s not in above)
     # Nothing the shopper said "never" to is used to explore.
@@ -129,3 +132,27 @@ def test_empty_profile_and_no_candidates():
     c = cands("tote")
     res = rank("tote", c, empty_profile())
     assert len(res) == len(c) and all(r["reasons"] for r in res)
+
+
+BRANDS = sorted({p["brand"] for p in CATALOG})
+STYLES = sorted({s for p in CATALOG for s in p["styles"]})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["dress", "black", "shoes", "navy dress", "coat", "bag"]),
+       st.dictionaries(st.sampled_from(BRANDS), st.floats(-1, 1), max_size=6),
+       st.dictionaries(st.sampled_from(STYLES), st.tuples(st.floats(0, 1), st.floats(-1, 1)), max_size=6),
+       st.sampled_from(BRANDS))
+def test_no_brand_fills_more_than_three_of_the_top_ten(query, brand_affinity, style_posterior, pinned):
+    # Whatever the profile and whatever the explore ranks pick, guardrail 1 holds.
+    prof = empty_profile(NOW)
+    for b, a in brand_affinity.items():
+        prof.facets["brand"][b] = FacetValue(facet="brand", value=b, affinity=a, share=0.1, posterior=0.5)
+    prof.facets["brand"][pinned] = FacetValue(facet="brand", value=pinned, source="user", state="pinned", affinity=1.0)
+    for s_, (post, a) in style_posterior.items():
+        prof.facets["style"][s_] = FacetValue(facet="style", value=s_, affinity=a, share=0.1, positive=1.0, posterior=post)
+    res = rank(query, cands(query), prof)
+    counts = {}
+    for r in res[:10]:
+        counts[r["product"]["brand"]] = counts.get(r["product"]["brand"], 0) + 1
+    assert max(counts.values()) <= DEFAULT_CONFIG.guard_brand_top10

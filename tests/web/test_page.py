@@ -127,7 +127,7 @@ def test_shopper_journey(page_server, browser, artifacts):
     c = card(shop, other)
     c.get_by_role("button", name="Dismiss…").focus()
     shop.keyboard.press("Enter")
-    c.get_by_label("Why are you dismissing it?").select_option("not my style")
+    c.get_by_label("Why are you dismissing it?").select_option(label="Not my style")
     c.get_by_role("button", name="Dismiss", exact=True).focus()
     shop.keyboard.press("Enter")
     expect(shop.get_by_text(re.compile(r"dismissed\. We will show fewer"))).to_be_visible()
@@ -222,6 +222,20 @@ def test_shopper_journey(page_server, browser, artifacts):
     assert personal == plain  # with the shopper's switch off, every search is unpersonalised
     # (with it back on, the personalised order returns)
     wait_for(lambda: [r["id"] for r in results(shop)] != plain, 10, "the personalised order again")
+
+    # ---------------------------------------------------------------- a query mostly matching nothing
+    # Nothing in the generated catalogue is floral: the page says so above the results, and
+    # no result claims to match "floral".
+    search(shop, "floral dress")
+    notice = shop.get_by_test_id("unmatched-notice")
+    expect(notice).to_contain_text("Nothing in the catalogue matches “floral”", timeout=15_000)
+    expect(notice).to_contain_text("these results match “dress” only")
+    expect(shop.locator("ol.grid article.product").first).to_be_visible()
+    floral = shop.locator("ol.grid .reasons li").all_text_contents()
+    assert floral and not any("floral" in r for r in floral), floral
+    shot(shop, artifacts, "08b-mostly-unmatched", full=False)
+    search(shop, query)
+    expect(shop.get_by_test_id("unmatched-notice")).to_have_count(0)
 
     # ---------------------------------------------------------------- export
     with profile.expect_download() as download:

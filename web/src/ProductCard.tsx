@@ -4,7 +4,7 @@ import type { FormEvent } from "react";
 import type { OptimisticLocalStore } from "convex/browser";
 import { useMutation } from "convex/react";
 import { api, describeError, DISMISS_REASONS, formatPrice } from "./api";
-import type { Id, Product, SavedRow } from "./api";
+import type { DismissReason, Id, Product, SavedRow } from "./api";
 import { useFlash } from "./common";
 
 export function ProductImage({ product }: { product: Product }) {
@@ -47,7 +47,7 @@ export default function ProductCard({ product, reasons, saved, rank }: {
   const removeSaved = useMutation(api.saved_items.remove).withOptimisticUpdate(savedListUpdate(product._id, product, false));
   const [liked, setLiked] = useState(false);
   const [panel, setPanel] = useState<"dismiss" | "buy" | null>(null);
-  const [reason, setReason] = useState("");
+  const [reason, setReason] = useState<DismissReason | "">("");
   const [size, setSize] = useState(product.sizes?.[0] ?? "");
   const [dismissed, setDismissed] = useState<{ signalId: Id<"signals"> | null } | null>(null);
   const [busy, setBusy] = useState(false);
@@ -150,7 +150,7 @@ export default function ProductCard({ product, reasons, saved, rank }: {
         {panel === "dismiss" && (
           <form id={`${id}-dismiss`} className="panel" onSubmit={dismiss}>
             <label htmlFor={`${id}-reason`}>Why are you dismissing it?</label>
-            <select id={`${id}-reason`} value={reason} onChange={(e) => setReason(e.target.value)} autoFocus>
+            <select id={`${id}-reason`} value={reason} onChange={(e) => setReason(e.target.value as DismissReason | "")} autoFocus>
               {DISMISS_REASONS.map((r) => <option key={r.value} value={r.value}>{r.label}</option>)}
             </select>
             <div className="row">

@@ -4,15 +4,14 @@
 import { useEffect, useId, useRef, useState } from "react";
 import type { FormEvent } from "react";
 import { useAction, useMutation, useQuery } from "convex/react";
-import { api, describeError, FACET_LABELS, FACET_SINGULAR, formatDate, formatPrice, jsonText, num } from "./api";
-import type { BudgetBand, Facet, FacetValue, Me, Numeric, ProfileView, SizeChoice, ValueState } from "./api";
+import { api, describeError, formatDate, formatPrice, jsonText, num } from "./api";
+import type { BudgetBand, Facet, FacetInfo, FacetValue, Me, Numeric, ProfileView, SizeChoice, ValueState } from "./api";
 import type { SignOut } from "./App";
 import { ConfirmDialog, Loading, Switch, useFlash } from "./common";
 import { PersonalizeSwitch } from "./Shop";
 import { normValue, pausedUpdate, resetUpdate, setOverrideUpdate, updateUpdate } from "./profileUpdates";
 import { deleteSignIn, signOut } from "./auth";
 
-const FACETS: Facet[] = ["style", "color", "brand", "category"];
 const STATE_LABEL: Record<ValueState, string> = {
   shown: "Learned", learning: "Still learning", pinned: "Always", removed: "Not me", never: "Never",
 };
@@ -24,11 +23,12 @@ function useOverride() {
 export default function Profile({ onSignOut }: { onSignOut: SignOut }) {
   const prefs: ProfileView | undefined = useQuery(api.preferences.get, {});
   const me: Me | null | undefined = useQuery(api.users.me, {});
+  const facets: FacetInfo[] | undefined = useQuery(api.preferences.facets, {}); // which facets, in order, and their names
   const id = useId();
   return (
     <section aria-labelledby={`${id}-h`} className="profile">
       <h1 id={`${id}-h`} tabIndex={-1}>Your profile</h1>
-      {prefs === undefined ? <Loading>Loading your profile…</Loading> : (
+      {prefs === undefined || facets === undefined ? <Loading>Loading your profile…</Loading> : (
         <>
           <p className="hint" aria-live="polite" data-testid="profile-updated">
             {me?.email ? `${me.email} · ` : ""}
@@ -38,7 +38,7 @@ export default function Profile({ onSignOut }: { onSignOut: SignOut }) {
             <PersonalizeSwitch prefs={prefs} />
             <PauseSwitch prefs={prefs} />
           </div>
-          {FACETS.map((f) => <FacetSection key={f} facet={f} values={prefs.facets?.[f] ?? []} />)}
+          {facets.map((f) => <FacetSection key={f.name} info={f} values={prefs.facets?.[f.name] ?? []} />)}
           <BudgetSection budget={prefs.budget ?? {}} />
           <SizeSection size={prefs.size ?? {}} />
           <InspirationPhoto me={me} />
@@ -85,18 +85,21 @@ function Evidence({ v }: { v: FacetValue }) {
   );
 }
 
-function FacetSection({ facet, values }: { facet: Facet; values: FacetValue[] }) {
+function FacetSection({ info, values }: { info: FacetInfo; values: FacetValue[] }) {
   const id = useId();
-  const label = FACET_LABELS[facet];
+  const facet = info.name;
+  const label = info.label;
   const profile = values.filter((v) => v.state === "shown" || v.state === "pinned");
-  const learning = values.filter((v) => v.state === "learning" && num(v.affinity ?? 0) > 0);
+  // Still learning: the evidence moved it up (its posterior is above its prior), not far enough to show it.
+  const learning = values.filter((v) => v.state === "learning" && num(v.affinity ?? 0) >= 0
+    && (num(v.affinity ?? 0) > 0 || num(v.posterior ?? 0) > num(v.prior ?? 1)));
   const avoided = values.filter((v) => v.state === "learning" && num(v.affinity ?? 0) < 0);
   const blocked = values.filter((v) => v.state === "removed" || v.state === "never");
   return (
     <section className="card facet" aria-labelledby={`${id}-h`} data-facet={facet}>
       <h2 id={`${id}-h`}>{label}</h2>
       {profile.length === 0 && learning.length === 0 && (
-        <p className="empty">Nothing learned about your {FACET_SINGULAR[facet]} preferences yet.</p>
+        <p className="empty">Nothing learned about your {info.singular} preferences yet.</p>
       )}
       {profile.length > 0 && (
         <ul className="values" aria-label={`${label} you like`}>
@@ -127,7 +130,7 @@ function FacetSection({ facet, values }: { facet: Facet; values: FacetValue[] })
           </ul>
         </>
       )}
-      <AddValue facet={facet} />
+      <AddValue facet={facet} singular={info.singular} />
     </section>
   );
 }
@@ -192,7 +195,7 @@ function ValueRow({ facet, v }: { facet: Facet; v: FacetValue }) {
   );
 }
 
-function AddValue({ facet }: { facet: Facet }) {
+function AddValue({ facet, singular }: { facet: Facet; singular: string }) {
   const setOverride = useOverride();
   const [text, setText] = useState("");
   const [flash, show] = useFlash();
@@ -206,7 +209,7 @@ function AddValue({ facet }: { facet: Facet }) {
   }
   return (
     <form className="inline add" onSubmit={submit}>
-      <label htmlFor={`${id}-a`}>Add a {FACET_SINGULAR[facet]} you like</label>
+      <label htmlFor={`${id}-a`}>Add a {singular} you like</label>
       <input id={`${id}-a`} value={text} onChange={(e) => setText(e.target.value)} />
       <button type="submit">Add</button>
       {flash}

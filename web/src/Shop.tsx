@@ -141,6 +141,7 @@ function SearchResults({ query, category, prefs, searchNo }: {
           </p>
         )}
       </div>
+      {data && data.mostlyUnmatched && data.results.length > 0 && <UnmatchedNotice data={data} />}
       {status === "error" && (
         <div className="notice error" role="alert">
           <p>The search did not work. {describeError(error)}</p>
@@ -157,6 +158,18 @@ function SearchResults({ query, category, prefs, searchNo }: {
         </ol>
       )}
     </div>
+  );
+}
+
+// Most of the query's words match nothing in the catalogue: say so, and what the results do match.
+function UnmatchedNotice({ data }: { data: SearchResponse }) {
+  const unmatched = data.unmatchedTerms;
+  const matched = data.terms.filter((t) => !unmatched.includes(t));
+  const quote = (words: string[]) => words.map((w) => `“${w}”`).join(", ");
+  return (
+    <p className="notice info unmatched" data-testid="unmatched-notice">
+      Nothing in the catalogue matches {quote(unmatched)}: these results match {quote(matched)} only.
+    </p>
   );
 }
 

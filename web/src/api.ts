@@ -1,6 +1,8 @@
 // The app's function references, typed from its Python validators by `prefmem codegen`
 // (src/_generated, written by `make`; contract: ../shared/docs/PREFERENCES.md), the shapes
 // of the results the page reads, and turning errors into sentences a shopper can act on.
+import type { FunctionArgs, FunctionReturnType } from "convex/server";
+import type { api as Api } from "./_generated/api";
 import type { Doc, Id } from "./_generated/dataModel";
 
 export { api } from "./_generated/api";
@@ -16,7 +18,9 @@ export type Product = Doc<"products"> & { imageUrl?: string | null };
 /** A row of saved_items:list. */
 export type SavedRow = Doc<"saved_items"> & { product: Product | null };
 
-export type Facet = "style" | "color" | "brand" | "category";
+/** One facet as preferences:facets lists them, in the order the profile shows them (functions/_lib/catalog.FACET_INFO). */
+export type FacetInfo = FunctionReturnType<typeof Api.preferences.facets>[number];
+export type Facet = FacetInfo["name"];
 export type ValueState = "shown" | "learning" | "pinned" | "removed" | "never";
 
 /** One value of a facet in preferences:get (functions/_lib/profile_view.py). */
@@ -27,6 +31,8 @@ export type FacetValue = {
   confidence?: Numeric;
   affinity?: Numeric;
   locked?: boolean;
+  posterior?: Numeric | null; // P(the value is the shopper's); prior: before any evidence
+  prior?: Numeric | null;
   evidence?: { items?: Numeric; signals?: Numeric; lastSeen?: Numeric | null };
 };
 
@@ -49,7 +55,15 @@ export type Me = { _id: Id<"users">; email?: string; name?: string; inspirationP
 
 /** One result of search:personalized. */
 export type SearchResult = { product: Product; score: number; reasons: string[] };
-export type SearchResponse = { results: SearchResult[]; personalized: boolean; matched: number; tookMs?: number };
+export type SearchResponse = {
+  results: SearchResult[];
+  personalized: boolean;
+  matched: number;
+  terms: string[]; // the query's words
+  unmatchedTerms: string[]; // those no product contains
+  mostlyUnmatched: boolean; // at least half of them
+  tookMs?: number;
+};
 
 const CODE_MESSAGES: Record<string, string> = {
   UNAUTHENTICATED: "You are signed out. Please sign in again.",
@@ -98,16 +112,17 @@ export function formatDate(ms: unknown): string {
   return new Date(ms).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
 }
 
-export const FACET_LABELS: Record<Facet, string> = { style: "Styles", color: "Colours", brand: "Brands", category: "Categories" };
-export const FACET_SINGULAR: Record<Facet, string> = { style: "style", color: "colour", brand: "brand", category: "category" };
 
-export const DISMISS_REASONS = [
+/** The reason codes interactions:log takes with a dismissal (typed from its validator). */
+export type DismissReason = NonNullable<Extract<FunctionArgs<typeof Api.interactions.log>, { type: "dismiss" }>["reason"]>;
+
+export const DISMISS_REASONS: { value: DismissReason | ""; label: string }[] = [
   { value: "", label: "No particular reason" },
-  { value: "not my style", label: "Not my style" },
-  { value: "wrong colour", label: "Wrong colour" },
-  { value: "too pricey", label: "Too pricey" },
-  { value: "not my brand", label: "Not my brand" },
-  { value: "not a category I buy", label: "Not a category I buy" },
+  { value: "not_my_style", label: "Not my style" },
+  { value: "wrong_color", label: "Wrong colour" },
+  { value: "too_pricey", label: "Too pricey" },
+  { value: "not_my_brand", label: "Not my brand" },
+  { value: "not_my_category", label: "Not a category I buy" },
 ];
 
 /**

@@ -55,11 +55,25 @@ export declare const api: {
       | { type: "save"; productId: Id<"products">; size?: string }
       | { type: "cart"; productId: Id<"products">; size?: string }
       | { type: "purchase"; productId: Id<"products">; size?: string }
-      | { type: "dismiss"; productId: Id<"products">; reason?: string }
-      | { type: "return"; productId: Id<"products">; reason?: string; size?: string }
+      | {
+        type: "dismiss";
+        productId: Id<"products">;
+        reason?: "not_my_style" | "wrong_color" | "too_pricey" | "not_my_brand" | "not_my_category";
+      }
+      | {
+        type: "return";
+        productId: Id<"products">;
+        reason?: "too_small" | "too_big" | "other";
+        size?: string;
+      }
       | { type: "search"; query: string; shown?: Array<Id<"products">> }, any>;
   };
   preferences: {
+    /**
+     * `preferences:facets` (query):
+     * The learned facets in the order the profile shows them: ``[{"name", "label", "singular"}]``.
+     */
+    facets: FunctionReference<"query", "public", {}, Array<{ name: "style" | "color" | "brand" | "category"; label: string; singular: string }>>;
     /**
      * `preferences:get` (query):
      * The effective profile (values with source, state, confidence, locked and evidence).
@@ -172,7 +186,8 @@ export declare const api: {
   search: {
     /**
      * `search:personalized` (action):
-     * ``{"results": [{"product", "score", "reasons"}], "personalized", "matched", "tookMs"}``.
+     * ``{"results": [{"product", "score", "reasons"}], "personalized", "matched", "terms",
+     * "unmatchedTerms", "mostlyUnmatched", "tookMs"}``.
      *
      * Returns: any (no `returns=` validator).
      */
@@ -383,6 +398,18 @@ export declare const internal: {
     run: FunctionReference<"action", "internal", {
       userId: Id<"users">;
       runId?: Id<"learning_runs">;
+    }, any>;
+  };
+  migrations: {
+    /**
+     * `migrations:reason_codes` (internal mutation):
+     * Rewrite one batch of dismissals (then returns) whose reason is words; schedule the next batch.
+     *
+     * Returns: any (no `returns=` validator).
+     */
+    reason_codes: FunctionReference<"mutation", "internal", {
+      type?: "dismiss" | "return";
+      cursor?: string | null;
     }, any>;
   };
   privacy: {

@@ -301,7 +301,8 @@ export type DataModel = {
         type: "dismiss";
         ts: number;
         productId: Id<"products">;
-        reason?: string;
+        reason?: "not_my_style" | "wrong_color" | "too_pricey" | "not_my_brand" | "not_my_category" | string;
+        reasonText?: string;
       }
       | {
         _id: Id<"signals">;
@@ -310,7 +311,8 @@ export type DataModel = {
         type: "return";
         ts: number;
         productId: Id<"products">;
-        reason?: string;
+        reason?: "too_small" | "too_big" | "other" | string;
+        reasonText?: string;
         size?: string;
       }
       | {
@@ -329,6 +331,7 @@ export type DataModel = {
       | "productId"
       | "query"
       | "reason"
+      | "reasonText"
       | "shown"
       | "size"
       | "source"
