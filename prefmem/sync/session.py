@@ -521,7 +521,7 @@ class SyncSession:
                 msg.tokenType, msg.value if isinstance(msg.value, str) else None,
                 None if impersonating is m.UNSET else impersonating)
         except AuthFailed as err:
-            self._send(m.AuthError(error=str(err), baseVersion=self.identity_version, authUpdateAttempted=True))
+            self._end_with_auth_error(str(err), attempted=True)
             return
         async with self._query_set_lock:
             self.identity, self.admin, self._revoked = principal.identity, principal.admin, None
@@ -576,7 +576,7 @@ class SyncSession:
         Clients refresh tokens ahead of expiry and re-authenticate; one that does not must
         not keep the identity on an open socket forever. At expiry the session sends an
         ``AuthError`` (``authUpdateAttempted: false``: npm then fetches a new token) and
-        carries on without identity: queries rerun as nobody, later calls run as nobody.
+        closes the socket, as Convex does.
         """
         if self._expiry is not None:
             self._expiry.cancel()
@@ -598,7 +598,7 @@ class SyncSession:
             if self.state is not SessionState.CONNECTED or identity_version != self.identity_version:
                 return  # re-authenticated meanwhile
             self._expiry = None
-            await self._act_for_nobody("the token expired; authenticate again with a fresh one")
+            self._act_for_nobody("the token expired; authenticate again with a fresh one")
 
     def _follow_sign_in(self, snapshot: Snapshot) -> None:
         """Follow the sign-in of the identity the socket has now (none: stop following)."""
@@ -614,27 +614,37 @@ class SyncSession:
 
     def _sign_in_ended(self) -> None:
         """The sign-in behind the socket's identity ended elsewhere (signed out, revoked, the
-        account deleted): from now on the socket acts for nobody, and its queries run again
-        as nobody, as when the token expires."""
+        account deleted): from now on the socket acts for nobody, and it ends as when the
+        token expires."""
         if self.identity is None:
             return
         self._revoked, self.identity = self.identity, None  # at once: the next mutation runs as nobody
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
-        self._spawn(self._rerun_as_nobody("this sign-in has ended (signed out, revoked, or the account deleted); "
-                                          "sign in again"))
+        self._spawn(self._end_revoked("this sign-in has ended (signed out, revoked, or the account deleted); "
+                                     "sign in again"))
 
-    async def _rerun_as_nobody(self, message: str) -> None:
+    async def _end_revoked(self, message: str) -> None:
         async with self._query_set_lock:
             if self.state is not SessionState.CONNECTED or self._revoked is None:
                 return  # re-authenticated meanwhile
             self._revoked = None
-            await self._act_for_nobody(message)
+            self._act_for_nobody(message)
 
-    async def _act_for_nobody(self, message: str) -> None:
-        """Tell the client its identity is gone (``AuthError``: npm then fetches a new token)
-        and move its queries to no identity. Call holding ``_query_set_lock``."""
-        self._send(m.AuthError(error=message, baseVersion=self.identity_version, authUpdateAttempted=False))
+    def _act_for_nobody(self, message: str) -> None:
+        """The identity is gone: nothing more runs for it. Call holding ``_query_set_lock``."""
         self.identity = None
-        await self._rerun_queries(self.identity_version)
+        self._end_with_auth_error(message, attempted=False)
+
+    def _end_with_auth_error(self, message: str, *, attempted: bool) -> None:
+        """Send an ``AuthError`` as the socket's last message and close it, as Convex does.
+
+        The clients count on it: npm increments its identity version when it sends an
+        ``Authenticate``, and after repeated refusals clears its auth with the next version on
+        the same socket, which a session kept open (its version unchanged) would refuse as a
+        protocol error, ending that client for good. A new socket starts both sides at
+        version 0; npm fetches a fresh token (or none) for it, Python resends its token."""
+        self._send(m.AuthError(error=message, baseVersion=self.identity_version, authUpdateAttempted=attempted))
+        self.state = SessionState.CLOSED
+        self._post(None)

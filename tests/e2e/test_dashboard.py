@@ -185,11 +185,14 @@ def test_no_system_function_answers_without_the_admin_key_over_http(board, tmp_p
 async def test_no_system_function_answers_without_the_admin_key_over_sync(board, tmp_path):
     paths = system_paths(tmp_path)
     token = user_token(board)
-    for credentials in (None, ("User", token), ("Admin", "prefmem-admin|" + "0" * 64)):
+    async with Sync(board.url) as sync:  # a forged admin key ends the socket that sent it
+        reply = await sync.authenticate("Admin", "prefmem-admin|" + "0" * 64)
+        assert reply["type"] == "AuthError", reply
+    for credentials in (None, ("User", token)):
         async with Sync(board.url) as sync:
             if credentials is not None:
                 reply = await sync.authenticate(*credentials)
-                assert (reply["type"] == "AuthError") == (credentials[0] == "Admin"), reply
+                assert reply["type"] == "Transition", reply
             for query_id, (path, kind) in enumerate(paths.items()):
                 if kind == "query":
                     result = await sync.subscribe(query_id, path, {})
