@@ -474,6 +474,7 @@ class ServeLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # taken before the database exists
         fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

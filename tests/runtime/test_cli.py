@@ -95,6 +95,14 @@ def test_run_mutation_query_and_internal_function(cli: Cli) -> None:
     assert cli.run("messages:ping") == "pong"
 
 
+@pytest.mark.sqlite_only
+def test_run_creates_the_database_and_its_directory_on_a_fresh_checkout(tmp_path: Path) -> None:
+    """As ``make run`` does first on a clean clone: ``./.prefmem`` does not exist yet."""
+    cli = Cli(tmp_path, CHAT / "functions", CHAT / "schema.py")
+    channel = cli.run("messages:create_channel", {"name": "general"}, db=".prefmem/data.sqlite3")
+    assert isinstance(channel, str) and (tmp_path / ".prefmem" / "data.sqlite3").is_file()
+
+
 def test_run_failures_go_to_stderr_with_status_1(cli: Cli) -> None:
     channel = cli.run("messages:create_channel", {"name": "general"})
     cases = [
