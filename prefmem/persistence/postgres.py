@@ -144,7 +144,8 @@ _ENTRY_PUT = ("INSERT INTO index_entries (index_id, key, doc_id) SELECT * FROM u
               "%s::text[]) ON CONFLICT (index_id, key) DO UPDATE SET doc_id = EXCLUDED.doc_id")
 _ENTRY_DELETE = ("DELETE FROM index_entries e USING unnest(%s::int[], %s::bytea[]) AS u(index_id, key) "
                  "WHERE e.index_id = u.index_id AND e.key = u.key")
-_SCAN = {reverse: ("SELECT e.key, d.value, e.doc_id, d.tbl, d.creation_time FROM index_entries e JOIN documents d ON d.id = e.doc_id "
+_SCAN = {reverse: ("SELECT e.key, d.value, e.doc_id, d.tbl, d.creation_time "
+                   "FROM index_entries e JOIN documents d ON d.id = e.doc_id "
                    "WHERE e.index_id = %s AND e.key >= %s AND e.key < %s ORDER BY e.key "
                    + ("DESC" if reverse else "ASC") + " LIMIT %s") for reverse in (False, True)}
 
@@ -255,17 +256,19 @@ class PostgresPersistence(CreationTimes):
 
     def _ready_reader(self) -> psycopg.Cursor:
         """The reader connection's cursor, connected again if the connection was lost."""
-        if self._reader_ending:
-            self._reader_ending = False
-            self._read_end_reply()
+        self._read_end_reply()
         if self._reader.broken or self._reader.closed:
             self._reader = _connect(self.conninfo)
             self._reader_cursor = self._reader.cursor(binary=True)
         return self._reader_cursor
 
     def _read_end_reply(self) -> None:
-        """The reply to the last snapshot's ``COMMIT``, which ``PostgresSnapshot._end`` sent
-        without waiting: the node goes on while PostgreSQL ends the transaction."""
+        """The reply to the last snapshot's ``COMMIT``, if ``PostgresSnapshot._end`` sent one
+        without waiting (the node goes on while PostgreSQL ends the transaction); read before
+        the reader connection is used again."""
+        if not self._reader_ending:
+            return
+        self._reader_ending = False
         pgconn = self._reader.pgconn
         try:
             while (result := pgconn.get_result()) is not None:
@@ -583,8 +586,7 @@ class PostgresSnapshot(ReadTransaction):
             return
         # Sent, not waited for: the next use of the reader reads the reply first.
         owner = self._owner
-        if owner._reader_ending:  # another snapshot on this connection ended just before
-            owner._read_end_reply()
+        owner._read_end_reply()  # another snapshot on this connection may have ended just before
         self._conn.pgconn.send_query(b"COMMIT")
         owner._reader_ending = True
 

@@ -598,7 +598,7 @@ class SyncSession:
             if self.state is not SessionState.CONNECTED or identity_version != self.identity_version:
                 return  # re-authenticated meanwhile
             self._expiry = None
-            self._act_for_nobody("the token expired; authenticate again with a fresh one")
+            self._end_with_auth_error("the token expired; authenticate again with a fresh one", attempted=False)
 
     def _follow_sign_in(self, snapshot: Snapshot) -> None:
         """Follow the sign-in of the identity the socket has now (none: stop following)."""
@@ -630,12 +630,7 @@ class SyncSession:
             if self.state is not SessionState.CONNECTED or self._revoked is None:
                 return  # re-authenticated meanwhile
             self._revoked = None
-            self._act_for_nobody(message)
-
-    def _act_for_nobody(self, message: str) -> None:
-        """The identity is gone: nothing more runs for it. Call holding ``_query_set_lock``."""
-        self.identity = None
-        self._end_with_auth_error(message, attempted=False)
+            self._end_with_auth_error(message, attempted=False)
 
     def _end_with_auth_error(self, message: str, *, attempted: bool) -> None:
         """Send an ``AuthError`` as the socket's last message and close it, as Convex does.
@@ -644,7 +639,9 @@ class SyncSession:
         ``Authenticate``, and after repeated refusals clears its auth with the next version on
         the same socket, which a session kept open (its version unchanged) would refuse as a
         protocol error, ending that client for good. A new socket starts both sides at
-        version 0; npm fetches a fresh token (or none) for it, Python resends its token."""
+        version 0; npm fetches a fresh token (or none) for it, Python resends its token.
+        Nothing more runs on the socket, for that identity or any other."""
+        self.identity = None
         self._send(m.AuthError(error=message, baseVersion=self.identity_version, authUpdateAttempted=attempted))
         self.state = SessionState.CLOSED
         self._post(None)
