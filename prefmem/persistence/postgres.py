@@ -210,7 +210,6 @@ class PostgresPersistence(CreationTimes):
         self._writer = self._connect_writer()
         self._reader = _connect(self.conninfo)
         self._reader_cursor = self._reader.cursor(binary=True)
-        self._reader_ending = False  # a snapshot's COMMIT is sent and its reply not read yet
         self._write_lock = threading.Lock()
         self._leader: psycopg.Connection | None = None
         self._listener: psycopg.Connection | None = None
@@ -256,26 +255,10 @@ class PostgresPersistence(CreationTimes):
 
     def _ready_reader(self) -> psycopg.Cursor:
         """The reader connection's cursor, connected again if the connection was lost."""
-        self._read_end_reply()
         if self._reader.broken or self._reader.closed:
             self._reader = _connect(self.conninfo)
             self._reader_cursor = self._reader.cursor(binary=True)
         return self._reader_cursor
-
-    def _read_end_reply(self) -> None:
-        """The reply to the last snapshot's ``COMMIT``, if ``PostgresSnapshot._end`` sent one
-        without waiting (the node goes on while PostgreSQL ends the transaction); read before
-        the reader connection is used again."""
-        if not self._reader_ending:
-            return
-        self._reader_ending = False
-        pgconn = self._reader.pgconn
-        try:
-            while (result := pgconn.get_result()) is not None:
-                if result.status != psycopg.pq.ExecStatus.COMMAND_OK:
-                    log.warning("ending a snapshot failed: %s", result.error_message.decode(errors="replace"))
-        except psycopg.Error as err:  # the connection is gone: ``_ready_reader`` connects again
-            log.warning("ending a snapshot failed: %s", err)
 
     def snapshot(self) -> "PostgresSnapshot":
         cursor = self._ready_reader()
@@ -582,13 +565,15 @@ class PostgresSnapshot(ReadTransaction):
             self.ts, self._log_floor = text.fetchone()
 
     def _end(self) -> None:
-        if self._conn.broken or self._own_connection:  # closing the connection ends the transaction
+        if self._conn.broken:
             return
-        # Sent, not waited for: the next use of the reader reads the reply first.
-        owner = self._owner
-        owner._read_end_reply()  # another snapshot on this connection may have ended just before
-        self._conn.pgconn.send_query(b"COMMIT")
-        owner._reader_ending = True
+        pgconn = self._conn.pgconn
+        if pgconn.transaction_status == TransactionStatus.ACTIVE:
+            # The function was stopped (its time limit) inside a read, between sending the
+            # statement and reading its result: read it, or the COMMIT cannot be sent.
+            while pgconn.get_result() is not None:
+                pass
+        self._conn.execute("COMMIT")
 
     def get(self, doc_id: str) -> StoredDocument | None:
         kept = self._kept.get(doc_id)

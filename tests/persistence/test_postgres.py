@@ -305,8 +305,8 @@ async def test_a_get_after_a_short_scan_reads_the_scanned_document_without_a_sta
 
 
 async def test_snapshots_ended_back_to_back_leave_the_reader_usable(url):
-    """A snapshot's COMMIT is sent without waiting for its reply; the next snapshot (or one
-    ended just after, on the same connection) reads that reply first."""
+    """Snapshots share the node's reader connection: two ended one after the other leave it
+    ready for the next snapshot, the log and a commit."""
     persistence = PostgresPersistence(url)
     try:
         ts = await _commit(persistence)
