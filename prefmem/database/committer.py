@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import msgspec
 
 from prefmem.auth.identity import Identity
 from prefmem.database import replies
@@ -46,8 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("prefmem.committer")
 
 
-@dataclass(slots=True)
-class _Request:
+class _Request(msgspec.Struct):
+    """One queued mutation (a Struct: built in C, one per mutation)."""
+
     fn: FunctionDef
     args: Any
     identity: Identity | None
@@ -136,8 +138,9 @@ class Committer:
             self._loop = asyncio.get_running_loop()
             self._task = self._loop.create_task(self._run(), name="prefmem-committer")
         future: asyncio.Future = self._loop.create_future()  # type: ignore[union-attr]
+        if not self._queue:  # the committer waits only on an empty queue
+            self._wake.set()
         self._queue.append(_Request(fn, args, identity, future, replay, lookup, self.app.write_log.head_ts))
-        self._wake.set()
         return future
 
     async def _run(self) -> None:
@@ -188,7 +191,7 @@ class Committer:
             outcome = self._replayed(replay, view) if lookup else None  # type: ignore[arg-type]
             if outcome is None:
                 outcome = runner.execute_mutation(item.fn, item.args, item.identity, view, buffer)
-                if not outcome.ok:
+                if outcome.error is not None:
                     buffer.rollback(mark)
                 elif replay is not None:
                     buffer.put_reply(replay, outcome.value, outcome.log_lines)
