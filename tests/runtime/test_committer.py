@@ -336,7 +336,8 @@ async def test_a_replay_committed_elsewhere_before_its_original_runs_answers_the
         fn = a.registry.get("counters:increment")
         key = ReplayKey("session", 1, "", fn.path, {"name": "c"})
         future = asyncio.get_running_loop().create_future()
-        arrived = _Request(fn, {"name": "c"}, None, future, key, False, a.write_log.head_ts)
+        # What submit makes on a shared file, the reply's point included.
+        arrived = _Request(fn, {"name": "c"}, None, future, key, False, a.write_log.head_ts, key.point)
         replayed = await b.committer.submit(fn, {"name": "c"}, None, key, lookup=True)
         await a.committer._commit_batch([arrived])  # the original's batch, now
         assert replayed.value == future.result().value == 1
