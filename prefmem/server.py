@@ -434,6 +434,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
             "mutations": app.committer.mutations if app is not None else 0,
             "conflicts": app.committer.conflicts if app is not None else 0,
             "reexecuted": app.committer.reexecuted if app is not None else 0,
+            "locked": app.committer.locked if app is not None else 0,
             "sessions": len(server.sessions),
         })
 

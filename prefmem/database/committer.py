@@ -116,6 +116,13 @@ class _LazySnapshot:
 
 class Committer:
     max_batch = 256
+    # Contention between processes: after this many optimistic batches in a row ran again
+    # under the commit lock (another process wrote what they read), the next batches run
+    # under the lock from the start, so none runs twice: two workers on a few hot rows
+    # otherwise each executed everything twice (bench workers' contended workload).
+    conflicts_before_locking = 2
+    # ... for this many batches; then one optimistic batch looks whether contention is over.
+    locked_batches = 8
 
     def __init__(self, app: "Application") -> None:
         self.app = app
@@ -127,6 +134,9 @@ class Committer:
         self.mutations = 0
         self.conflicts = 0  # batches that read what another process overwrote (validation failed)
         self.reexecuted = 0  # mutations run again after a conflict
+        self.locked = 0  # batches run under the commit lock from the start (see locked_batches)
+        self._conflict_streak = 0
+        self._locked_left = 0
 
     def submit(self, fn: FunctionDef, args: Any, identity: Identity | None, replay: ReplayKey | None = None, *,
                lookup: bool = False) -> Awaitable[Outcome]:
@@ -230,22 +240,28 @@ class Committer:
         persistence = app.persistence
         buffer = WriteBuffer()
         marks: list[tuple[int, int]] = []
-        known_ts = app.write_log.head_ts
-        snapshot = _LazySnapshot(persistence)
-        try:
-            outcomes = self._execute(items, snapshot, buffer, marks)
-        finally:
-            snapshot.close()
-        # Reads happened at the snapshot; a batch that never opened one read nothing from
-        # the database, and checking it against everything since the log's head is safe.
-        snapshot_ts = snapshot.opened.ts if snapshot.opened is not None else known_ts
+        outcomes: list[Outcome] = []
+        locked = self._locked_left > 0  # under the lock from the start: nothing to execute yet
+        if locked:
+            self._locked_left -= 1
+            self.locked += 1
+        else:
+            known_ts = app.write_log.head_ts
+            snapshot = _LazySnapshot(persistence)
+            try:
+                outcomes = self._execute(items, snapshot, buffer, marks)
+            finally:
+                snapshot.close()
+            # Reads happened at the snapshot; a batch that never opened one read nothing from
+            # the database, and checking it against everything since the log's head is safe.
+            snapshot_ts = snapshot.opened.ts if snapshot.opened is not None else known_ts
         slot = await persistence.begin_commit()
         try:
             if persistence.shared:
                 catch_up(app.write_log, slot, slot.head_ts)
-            stale = self._first_stale(outcomes, snapshot_ts)
+            stale = 0 if locked else self._first_stale(outcomes, snapshot_ts)
             replied = self._replied_since(items) if persistence.shared else set()
-            if replied is None or replied:
+            if not locked and (replied is None or replied):
                 answered_at = next((n for n, item in enumerate(items) if item.replay is not None and not item.lookup
                                     and (replied is None or item.point in replied)), None)
                 if answered_at is not None and (stale is None or answered_at < stale):
@@ -253,16 +269,20 @@ class Committer:
             if stale is not None:
                 # Re-execute from the first stale mutation on, at the latest state, which
                 # stays the latest while this process holds the commit lock.
-                buffer.rollback(marks[stale])
-                del marks[stale:]
+                if marks:
+                    buffer.rollback(marks[stale])
+                    del marks[stale:]
 
                 def answered(point: bytes) -> bool:  # by another process since it arrived (if unknown: maybe)
                     return replied is None or point in replied
 
                 with persistence.snapshot() as fresh:
                     outcomes[stale:] = self._execute(items[stale:], fresh, buffer, marks, answered=answered)
-                self.conflicts += 1
-                self.reexecuted += len(items) - stale
+                if not locked:
+                    self.conflicts += 1
+                    self.reexecuted += len(items) - stale
+            if not locked:
+                self._count_conflict(stale is not None)
             keys: Keys = []
             for outcome in outcomes:
                 if outcome.write_set is not None:
@@ -278,6 +298,17 @@ class Committer:
             outcome.read_set = outcome.write_set = None
             if not item.future.done():
                 item.future.set_result(outcome)
+
+    def _count_conflict(self, conflicted: bool) -> None:
+        """After an optimistic batch: start locking batches once conflicts keep coming. The
+        streak is not reset while batches are locked, so a probe that conflicts again
+        locks at once."""
+        if not conflicted:
+            self._conflict_streak = 0
+            return
+        self._conflict_streak += 1
+        if self._conflict_streak >= self.conflicts_before_locking:
+            self._locked_left = self.locked_batches
 
     async def _persist(self, slot: Any, buffer: WriteBuffer, keys: Keys) -> int:
         """Write ``buffer`` at a new timestamp, release the slot, log the commit; the ts."""

@@ -134,8 +134,47 @@ async def test_two_committers_incrementing_one_counter_lose_no_update(database):
         state = (await apps[1].call("counters:state", {})).value
         assert state["counters"]["c"] == 401
         assert sorted(seen) == list(range(2, 402))  # every increment saw a distinct value
-        assert sum(app.committer.reexecuted for app in apps) == 20 * 10  # every round, one side re-ran
-        assert sum(app.committer.conflicts for app in apps) == 20  # ... its batch, once
+        # Every round one side re-runs its batch, once, until conflicts keep coming and sides
+        # run their batches under the lock from the start (Committer.locked_batches).
+        assert all(app.committer.reexecuted == 10 * app.committer.conflicts for app in apps)
+        assert sum(app.committer.conflicts + app.committer.locked for app in apps) >= 20
+        assert sum(app.committer.locked for app in apps) > 0
+    finally:
+        for w in workers:
+            w.close()
+
+
+async def test_batches_that_keep_conflicting_run_under_the_lock_until_a_probe_finds_no_contention(database,
+                                                                                                     monkeypatch):
+    """Another worker increments the counter just before each of a's commits. a's first two
+    batches conflict and run twice; the next ``locked_batches`` run under the lock from the
+    start (once each); then one optimistic probe conflicts again and locks at once. Once the
+    other worker stops, the probe finds nothing and a stays optimistic."""
+    workers = _workers(database, COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        committer = a.committer
+        assert (committer.conflicts_before_locking, committer.locked_batches) == (2, 8)
+        begin_commit = a.persistence.begin_commit
+        other_writes = [True]
+
+        async def b_writes_first():
+            if other_writes[0]:
+                await b.call("counters:increment", {"name": "c"})
+            return await begin_commit()
+
+        monkeypatch.setattr(a.persistence, "begin_commit", b_writes_first)
+        seen = [(await a.call("counters:increment", {"name": "c"})).value for _ in range(11)]
+        assert (committer.conflicts, committer.reexecuted, committer.locked) == (3, 3, 8)
+        assert seen == list(range(2, 23, 2))  # each saw b's increment before its own: nothing lost
+        other_writes[0] = False
+        for _ in range(8):  # still locked after the probe: these run once each, under the lock
+            await a.call("counters:increment", {"name": "c"})
+        assert (committer.conflicts, committer.locked) == (3, 16)
+        await a.call("counters:increment", {"name": "c"})  # the probe: no conflict now
+        await a.call("counters:increment", {"name": "c"})
+        assert (committer.conflicts, committer.locked) == (3, 16)
+        assert (await b.call("counters:state", {})).value["counters"]["c"] == 32
     finally:
         for w in workers:
             w.close()
