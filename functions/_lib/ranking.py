@@ -9,7 +9,8 @@ preference score (about −1…1) sums, per facet, the facet's weight times the 
 value on the item (minus the worst disliked one) — except for facets the query names
 itself ("red dress": the shopper already said which colour) — plus a budget term (inside
 the category's band helps, far outside hurts) and a size term (the shopper's size in
-stock helps). Guardrails then keep at most 3 items of one brand in the top 10 and reserve
+stock helps). A result lacking a facet value the query names ("navy shirt": a dress, or
+a grey shirt) gets no lift from the profile, only its demotions. Guardrails then keep at most 3 items of one brand in the top 10 and reserve
 a couple of top-20 ranks so the profile keeps learning: each goes to the best result of a
 style the profile is unsure of (and of none it displays), so the shopper's answer tells
 the styles apart, or, when no style is in doubt, to the best unpersonalised result.
@@ -160,6 +161,18 @@ def _named_facets(query: str, cands: Sequence[tuple[Mapping[str, Any], float, Se
     return vocabulary.parse(query)
 
 
+def answers(product: Mapping[str, Any], named: Mapping[str, set[str]]) -> bool:
+    """Whether ``product`` carries, for every facet the query names, one of the named values.
+
+    Why: personalisation may reorder what answers the query, but lifting a result that
+    lacks what the shopper asked for ("navy shirt": a shirt dress in their favourite style,
+    a grey shirt from their favourite brand) over ones that have it is the commonest way
+    it made a specific search worse than the plain order (bench/EXPERIMENTS.md).
+    """
+    facets = item_facets(product)
+    return all(set(facets.get(f, ())) & values for f, values in named.items())
+
+
 def match_reason(matched: Sequence[str]) -> str:
     """The text reason of a result: the query's words it matched, and only those."""
     return f"matches “{' '.join(matched)}”" if matched else "a match for your search"
@@ -227,10 +240,12 @@ def rank(
         return [{"product": norm[i][0], "score": round(norm[i][1], 6), "reasons": [match_reason(cands[i][2])]}
                 for i in base_order[:limit]]
 
-    named = set(_named_facets(query, cands))
+    named = {f: set(vs) for f, vs in _named_facets(query, cands).items() if vs}
     scored = []
     for i, (product, rel) in enumerate(norm):
         pref, reasons = preference_score(product, profile, config, named)
+        if pref > 0 and not answers(product, named):
+            pref, reasons = 0.0, []  # a result lacking what the query names is not lifted
         reasons.sort(key=lambda r: -r[0])
         texts = [t for w, t in reasons if w > 0][: config.max_reasons]
         scored.append((rel + config.lam * pref, i, texts))

@@ -8,7 +8,7 @@ from bench.retrieval import Retrieval
 from functions._lib.catalog import generate_catalog
 from functions._lib.config import DAY_MS, DEFAULT_CONFIG
 from functions._lib.model import FacetValue, compute_profile, empty_profile
-from functions._lib.ranking import preference_score, rank
+from functions._lib.ranking import answers, preference_score, rank
 
 CATALOG = generate_catalog(2000, seed=5)
 BY_ID = {p["sku"]: p for p in CATALOG}
@@ -62,6 +62,27 @@ def test_query_named_facet_gets_no_boost():
     assert with_style > skipped
     res = rank("minimalist dress", cands("minimalist dress"), prof)
     assert not any("minimalist pieces" in r for x in res[:20] for r in x["reasons"])
+
+
+def test_a_result_lacking_what_the_query_names_is_not_lifted():
+    # "navy dress" for a minimalist shopper: minimalist dresses in other colours match the
+    # word "dress" and used to be lifted over navy ones; they keep their plain relevance.
+    prof = minimalist_profile()
+    c = cands("navy dress")
+    top = max(r for _, r, _ in c)
+    rel = {p["sku"]: r / top for p, r, _ in c}
+    res = rank("navy dress", c, prof)
+    named = {"color": {"navy"}, "category": {"dresses"}}
+    lacking = [r for r in res if not answers(r["product"], named)]
+    assert any("minimalist" in r["product"]["styles"] and r["product"]["category"] == "dresses" for r in lacking)
+    for r in lacking:
+        assert r["score"] <= rel[r["product"]["sku"]] + 1e-6
+        assert not any("minimalist" in t for t in r["reasons"])
+    # What answers the query is still personalised.
+    assert any(r["score"] > rel[r["product"]["sku"]] + 1e-6 for r in res if answers(r["product"], named))
+    assert answers({"colors": ["navy", "white"], "category": "dresses"}, named)
+    assert not answers({"colors": ["white"], "category": "dresses"}, named)
+    assert answers({"colors": ["white"]}, {})
 
 
 def test_never_pushes_down_and_budget_size_reasons():
