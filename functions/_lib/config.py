@@ -150,10 +150,7 @@ class Config:
     size_missing_penalty: float = 0.05
     never_penalty: float = 1.0  # a "never" value: strong push down
     guard_brand_top10: int = 3  # at most this many items of one brand in the top 10
-    # 1-based top-20 ranks kept for learning: the best result of a style in doubt (posterior
-    # within ``explore_style_posterior``, none displayed), else the best unpersonalised one.
-    explore_ranks: tuple[int, ...] = (9, 18)
-    explore_style_posterior: tuple[float, float] = (0.05, 0.85)  # (0, 0): only the spec's rule
+    explore_ranks: tuple[int, ...] = (9, 18)  # 1-based ranks kept for the best unpersonalised result (learning)
     max_reasons: int = 3
 
     # ------------------------------------------------------------------ privacy

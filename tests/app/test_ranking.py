@@ -105,47 +105,12 @@ def test_guardrails_brand_cap_and_explore_slots():
     prof = compute_profile(signals, BY_ID, {"facets": {"brand": {brand: "pin"}}}, NOW)
     res = rank("dress", cands("dress"), prof)
     assert sum(r["product"]["brand"] == brand for r in res[:10]) <= 3
-    # With no style to test, each explore rank holds the best unpersonalised result not above it.
-    no_style_tests = dataclasses.replace(DEFAULT_CONFIG, explore_style_posterior=(0.0, 0.0))
-    res = rank("dress", cands("dress"), prof, no_style_tests)
+    # Each explore rank holds the best unpersonalised result not above it.
     base = [p["sku"] for p, _, _ in sorted(cands("dress"), key=lambda x: -x[1])]
     for r1 in DEFAULT_CONFIG.explore_ranks:
         above = {r["product"]["sku"] for r in res[: r1 - 1]}
         expected = next(s for s in base if s not in above)
         assert res[r1 - 1]["product"]["sku"] == expected
-
-
-def test_explore_ranks_test_a_style_the_profile_is_unsure_of():
-    # Minimalist is displayed; romantic has some evidence but an uncertain posterior. Each
-    # explore rank goes to the best-scored romantic result without a minimalist tag, so
-    # the shopper's answer tells the two apart; with exploration of styles off, to the
-    # best unpersonalised result.
-    prof = minimalist_profile()
-    assert prof.value("style", "minimalist").state == "shown"
-    prof.facets["style"]["romantic"] = FacetValue(facet="style", value="romantic", positive=3.0, share=0.1, posterior=0.4)
-    res = rank("dress", cands("dress"), prof)
-    picked = [res[r1 - 1]["product"] for r1 in DEFAULT_CONFIG.explore_ranks]
-    assert all("romantic" in p["styles"] and "minimalist" not in p["styles"] for p in picked)
-    assert all("to learn whether you like romantic" in res[r1 - 1]["reasons"] for r1 in DEFAULT_CONFIG.explore_ranks)
-    # The pick is the best personalised one of its kind: nothing of the kind ranks above it.
-    first = DEFAULT_CONFIG.explore_ranks[0] - 1
-    assert not any("romantic" in r["product"]["styles"] and "minimalist" not in r["product"]["styles"] for r in res[:first])
-    off = dataclasses.replace(DEFAULT_CONFIG, explore_style_posterior=(0.0, 0.0))
-    res_off = rank("dress", cands("dress"), prof, off)
-    base = [p["sku"] for p, _, _ in sorted(cands("dress"), key=lambda x: -x[1])]
-    above = {r["product"]["sku"] for r in res_off[:first]}
-    assert res_off[first]["product"]["sku"] == next(s for s in base if s not in above)
-    # Nothing the shopper said "never" to is used to explore.
-    banned = picked[0]["brand"]
-    prof.facets.setdefault("brand", {})[banned] = FacetValue(facet="brand", value=banned, source="user", state="never")
-    res_never = rank("dress", cands("dress"), prof)
-    repicked = [res_never[r1 - 1]["product"] for r1 in DEFAULT_CONFIG.explore_ranks]
-    assert all("romantic" in p["styles"] and p["brand"] != banned for p in repicked)
-    del prof.facets["brand"][banned]
-    # A style the profile is sure against (posterior under the range) is not explored.
-    prof.facets["style"]["romantic"].posterior = 0.01
-    res_sure = rank("dress", cands("dress"), prof)
-    assert [r["product"]["sku"] for r in res_sure] == [r["product"]["sku"] for r in res_off]
 
 
 def test_empty_profile_and_no_candidates():
