@@ -22,8 +22,10 @@ import secrets
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+import types
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from prefmem import logs
 from prefmem.auth.identity import Identity
@@ -55,27 +57,28 @@ def new_request_id() -> str:
     return secrets.token_hex(8)
 
 
-@dataclass
-class Outcome:
+class Outcome(msgspec.Struct):
     """What one execution produced, for every caller (sync session, HTTP API, tests).
 
     ``error`` is what went wrong, as Convex words it (``Uncaught FooError: ...``,
     ``ArgumentValidationError: ...``); ``error_message`` is what a client is told, under
     the failure's request id. ``redacted`` (production mode, an error of the app's own code)
     keeps the details out of the client's message but not out of the log.
+
+    A Struct, not a dataclass: one is built for every execution, and a Struct is built in C.
     """
 
     value: Any = None
     error: str | None = None
     error_data: Any = None
     has_error_data: bool = False
-    log_lines: list[str] = field(default_factory=list)
+    log_lines: list[str] = msgspec.field(default_factory=list)
     read_set: ReadSet | None = None
     write_set: WriteSet | None = None
     ts: int = 0  # a query's snapshot; a mutation's commit
     journal: str | None = None
     redacted: bool = False
-    _request_id: str | None = field(default=None, repr=False)
+    _request_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -234,7 +237,7 @@ class ActionCtx:
 
 def _drive(result: Any, fn: FunctionDef) -> Any:
     """Finish a handler's coroutine without an event loop; suspending is non-determinism."""
-    if not inspect.iscoroutine(result):
+    if not isinstance(result, types.CoroutineType):  # inspect.iscoroutine's test, without its call
         if inspect.isawaitable(result):
             raise NonDeterministic(f"{fn.path}: a {fn.kind} returned an awaitable instead of a value")
         return result
@@ -374,8 +377,6 @@ class Runner:
         return args
 
     def _check_result(self, fn: FunctionDef, value: Any) -> Any:
-        if value is None and fn.returns is None:
-            return None  # most mutations return nothing: no shape, size or validator to check
         limits = self.limits
         limits.check_shape(value)  # raised in the function, as Convex's JavaScript raises it
         size = len(stored_msgpack(value))
@@ -423,7 +424,8 @@ class Runner:
             value = _drive(fn.handler(ctx, args), fn)
             if _guard_active.violation is not None:
                 raise NonDeterministic(_guard_active.violation)
-            value = self._check_result(fn, value)
+            if value is not None or fn.returns is not None:  # most mutations return nothing to check
+                value = self._check_result(fn, value)
             outcome = Outcome(value=value)
         except BaseException as err:  # noqa: BLE001 — every failure becomes an outcome
             if isinstance(err, (KeyboardInterrupt, SystemExit)):
@@ -470,7 +472,7 @@ class Runner:
         # Mutations never rerun for a cache, so each execution draws its own numbers.
         ctx = MutationCtx(tx, identity, None, self.app)
         outcome = self._execute_sync(fn, args, tx, ctx)
-        if outcome.ok:
+        if outcome.error is None:
             outcome.write_set = tx.write_set
         return outcome
 

