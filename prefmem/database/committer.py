@@ -202,7 +202,10 @@ class Committer:
                     if item.point is not None:  # only another process can race this request's reply
                         assert outcome.write_set is not None and outcome.read_set is not None
                         outcome.write_set.keys.append((REPLIES_INDEX, item.point))
-                        outcome.read_set.add(REPLIES_INDEX, *point(item.point))
+                        if item.lookup:
+                            # A replay that found no reply read its absence. Other requests need
+                            # no read: every reply since they arrived is checked (_replied_since).
+                            outcome.read_set.add(REPLIES_INDEX, *point(item.point))
             outcomes.append(outcome)
         return outcomes
 
@@ -313,9 +316,12 @@ class Committer:
         write_log = self.app.write_log
         if write_log.head_ts <= snapshot_ts:
             return None
+        readers = [n for n, outcome in enumerate(outcomes) if outcome.read_set is not None and outcome.read_set.intervals]
+        if not readers:  # a batch of blind writes (W5's inserts): nothing to gather the keys for
+            return None
         written = write_log.written_since(snapshot_ts)
-        for position, outcome in enumerate(outcomes):
-            if written is None or (outcome.read_set is not None and written.hit(outcome.read_set)):
+        for position in readers:
+            if written is None or written.hit(outcomes[position].read_set):  # type: ignore[arg-type]
                 return position
         return None
 

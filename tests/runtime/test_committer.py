@@ -347,6 +347,45 @@ async def test_a_replay_committed_elsewhere_before_its_original_runs_answers_the
             w.close()
 
 
+async def _a_request_answered_elsewhere_meanwhile(db: Path, monkeypatch, *, lookup_here: bool):
+    """One request (a blind insert: no other read of it conflicts) runs on worker a, which has
+    executed it when the same request commits on worker b (``lookup``: the one that may be
+    a replay). What a and b answered, and the ledger."""
+    from prefmem.database.replies import ReplayKey
+
+    workers = _workers(db, COUNTERS)
+    try:
+        a, b = (w.app for w in workers)
+        fn = a.registry.get("counters:append_blind")
+        key = ReplayKey("session", 1, "", fn.path, {"entry": "e"})
+        begin_commit = a.persistence.begin_commit
+        elsewhere = []
+
+        async def the_other_commits_first():
+            if not elsewhere:
+                elsewhere.append(await b.committer.submit(fn, {"entry": "e"}, None, key, lookup=not lookup_here))
+            return await begin_commit()
+
+        monkeypatch.setattr(a.persistence, "begin_commit", the_other_commits_first)
+        here = await a.committer.submit(fn, {"entry": "e"}, None, key, lookup=lookup_here)
+        return here.value, elsewhere[0].value, (await a.call("counters:state", {})).value["ledger"]
+    finally:
+        for w in workers:
+            w.close()
+
+
+async def test_a_replay_that_found_no_reply_conflicts_with_its_original_committing_elsewhere(tmp_path, monkeypatch):
+    """The replay read the reply's absence: it re-executes and takes the original's reply."""
+    assert await _a_request_answered_elsewhere_meanwhile(tmp_path / "db.sqlite3", monkeypatch,
+                                                         lookup_here=True) == ("e", "e", ["e"])
+
+
+async def test_an_original_whose_replay_commits_elsewhere_after_its_snapshot_takes_that_reply(tmp_path, monkeypatch):
+    """The original reads no reply point; the replies written since it arrived catch it."""
+    assert await _a_request_answered_elsewhere_meanwhile(tmp_path / "db.sqlite3", monkeypatch,
+                                                         lookup_here=False) == ("e", "e", ["e"])
+
+
 class _Changes:
     """Changes holding only mutation replies."""
 
