@@ -5,7 +5,7 @@
     prefmem data [TABLE]              list tables, or print a table's documents as JSON lines
     prefmem export [--path OUT.zip]   a snapshot: one JSONL file per table in a zip
     prefmem import ZIP [--replace]    load a snapshot, keeping each document's _id and _creationTime
-    prefmem codegen [--out DIR]       write the app's TypeScript API (prefmem/codegen.py)
+    prefmem codegen [--out DIR]       write the app's typed API: TypeScript, and Python calls (prefmem/codegen.py)
 
 Every command works on the application in the current directory (``--functions``,
 ``--schema``, ``--db`` override where it lives; ``--db`` is a SQLite file or a
@@ -595,10 +595,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--no-codegen", action="store_true", help="do not write the TypeScript API")
     dev.set_defaults(handler=cmd_dev)
 
-    codegen = sub.add_parser("codegen", help="write the app's TypeScript API for the npm convex client",
+    codegen = sub.add_parser("codegen", help="write the app's typed API for the npm and Python convex clients",
                              description="Write _generated/api.d.ts, api.js and dataModel.d.ts from the validators "
                              "of the app's functions and schema: typed `api` and `internal` references for the npm "
-                             "`convex` client, and `Id`, `Doc`, `TableNames` and `DataModel`. Files whose text is "
+                             "`convex` client, and `Id`, `Doc`, `TableNames` and `DataModel`; and api.py: each "
+                             "function as a typed call on the Python `convex` client. Files whose text is "
                              "unchanged are not rewritten.")
     _application_arguments(codegen, db=False)
     codegen.add_argument("--out", default=None, metavar="DIR",

@@ -24,7 +24,7 @@ def test_defaults_write_beside_the_functions_and_rewrite_only_what_changed(tmp_p
     first = _codegen(app)
     generated = app / "functions" / "_generated"
     assert first.returncode == 0, first.stderr
-    assert first.stdout == f"wrote api.d.ts, api.js, dataModel.d.ts in {Path('functions') / '_generated'}\n"
+    assert first.stdout == f"wrote api.d.ts, api.js, dataModel.d.ts, api.py in {Path('functions') / '_generated'}\n"
     assert {f.name: f.read_text() for f in generated.iterdir()} == {f.name: f.read_text() for f in SNAPSHOT.iterdir()}
 
     mtimes = {f.name: f.stat().st_mtime_ns for f in generated.iterdir()}
@@ -38,7 +38,7 @@ def test_defaults_write_beside_the_functions_and_rewrite_only_what_changed(tmp_p
     notes = app / "functions" / "notes.py"
     notes.write_text(notes.read_text().replace('"title": v.string(),', '"title": v.optional(v.string()),', 1))
     changed = _codegen(app, "--out", str(tmp_path / "elsewhere"))
-    assert changed.stdout == f"wrote api.d.ts, api.js, dataModel.d.ts in {tmp_path / 'elsewhere'}\n"
+    assert changed.stdout == f"wrote api.d.ts, api.js, dataModel.d.ts, api.py in {tmp_path / 'elsewhere'}\n"
     assert "title?: string;" in (tmp_path / "elsewhere" / "api.d.ts").read_text()
     assert "title?: string;" not in (generated / "api.d.ts").read_text()  # --out left the default alone
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from convex import ConvexClient
 from watchfiles import Change
 
+from prefmem import codegen
 from prefmem.server import code_changes
 
 from tests.e2e.conftest import APPS, RunningServer, next_different
@@ -48,7 +49,7 @@ def test_dev_keeps_the_typescript_api_current(tmp_path):
     try:
         # Written at start, before the server answers.
         assert {f.name: f.read_text() for f in generated.iterdir()} == {f.name: f.read_text() for f in snapshot.iterdir()}
-        assert f"prefmem: regenerated {generated} (api.d.ts, api.js, dataModel.d.ts)" in server.output()
+        assert f"prefmem: regenerated {generated} (api.d.ts, api.js, dataModel.d.ts, api.py)" in server.output()
 
         time.sleep(0.3)  # let the watcher settle before the edit
         notes = app / "functions" / "notes.py"
@@ -56,13 +57,16 @@ def test_dev_keeps_the_typescript_api_current(tmp_path):
                          'async def fresh(ctx, args):\n    return str(args["n"])\n')
         fresh = 'fresh: FunctionReference<"query", "public", { n: bigint }, string>;'
         _wait_for(lambda: fresh in (generated / "api.d.ts").read_text(), "regenerating api.d.ts", server)
-        _wait_for(lambda: f"prefmem: regenerated {generated} (api.d.ts)" in server.output(), "the line", server)
+        _wait_for(lambda: f"prefmem: regenerated {generated} (api.d.ts, api.py)" in server.output(), "the line", server)
+        assert "def notes_fresh(client: ConvexClient, args: NotesFreshArgs) -> NotesFreshResult:" in \
+            (generated / "api.py").read_text()
 
         schema = app / "schema.py"
         schema.write_text(schema.read_text().replace('"name": v.string(),', '"name": v.string(), "age": v.int64(),'))
         _wait_for(lambda: "age: bigint;" in (generated / "dataModel.d.ts").read_text(), "regenerating the data model",
                   server)
-        _wait_for(lambda: f"prefmem: regenerated {generated} (dataModel.d.ts)" in server.output(), "the line", server)
+        _wait_for(lambda: f"prefmem: regenerated {generated} (dataModel.d.ts, api.py)" in server.output(), "the line",
+                  server)
     finally:
         server.stop()
 
@@ -82,7 +86,7 @@ def test_dev_writes_the_typescript_api_where_told_or_not_at_all(tmp_path):
     elsewhere = tmp_path / "web" / "src" / "_generated"
     server = RunningServer(app, tmp_path / "a.sqlite3", watch=True, extra=["--codegen-out", str(elsewhere)]).start()
     try:  # written at start, before the server answers
-        assert sorted(f.name for f in elsewhere.iterdir()) == ["api.d.ts", "api.js", "dataModel.d.ts"]
+        assert sorted(f.name for f in elsewhere.iterdir()) == sorted(codegen.FILES)
         assert not (app / "functions" / "_generated").exists()
     finally:
         server.stop()

@@ -17,6 +17,13 @@ export declare const api: {
      */
     append: FunctionReference<"mutation", "public", { entry: string }, any>;
     /**
+     * `counters:append_blind` (mutation):
+     * A blind insert: it reads nothing another commit could change.
+     *
+     * Returns: any (no `returns=` validator).
+     */
+    append_blind: FunctionReference<"mutation", "public", { entry: string }, any>;
+    /**
      * `counters:copy` (mutation):
      * Set ``target`` to ``source``'s value + 1: the result depends on what was read.
      *
