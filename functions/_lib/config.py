@@ -98,8 +98,9 @@ class Config:
     # (hidden values still rank); each figure's measurement is in bench/EXPERIMENTS.md.
     facet_display_rules: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = (
         ("style", (("min_visits", 3.0), ("min_exposure_lift", 1.1), ("min_share", 0.12), ("min_posterior", 0.6),
-                   ("posterior_route", 0.95), ("posterior_route_min_share", 0.06), ("searched_posterior", 0.5), ("min_net", 0.6), ("searched_min_searches", 2.0),
-                   ("searched_min_share", 0.06), ("searched_min_search_share", 0.2))),
+                   ("posterior_route", 0.95), ("posterior_route_min_share", 0.06), ("searched_posterior", 0.5),
+                   ("min_net", 0.6), ("searched_min_searches", 2.0), ("searched_min_share", 0.06),
+                   ("searched_min_search_share", 0.2))),
         ("color", (("min_share", 0.10), ("min_searches", 2.0))),
         ("brand", (("min_searches", 2.0),)),
     )
