@@ -26,6 +26,7 @@ DISPLAY_RULES: dict[str, float | None] = {
     "min_share": None, "min_lift": None, "min_net": None,  # the spec's rule
     "min_exposure_lift": 0.0,  # chosen at least this much more often than shown (θ)
     "min_searches": 0.0,  # searches naming the value
+    "min_visits": 0.0,  # visits (see visit_gap_minutes) in which an item of the value was chosen
     "min_posterior": 0.0,  # style-set posterior on the choice route
     "posterior_route": 0.0,  # a style-set posterior shown whatever its share (0: no such route)
     "posterior_route_min_share": 0.0,  # ... with at least this share
@@ -87,6 +88,7 @@ class Config:
     show_min_p: float = 6.0
     show_min_items: int = 3
     show_min_days: int = 2
+    visit_gap_minutes: float = 30.0  # a pause this long starts a new visit (the usual web-analytics session)
     show_min_share: float = 0.15
     show_min_lift: float = 1.2
     show_min_net: float = 0.2
@@ -95,9 +97,10 @@ class Config:
     # rules of DISPLAY_RULES: showing a wrong value costs more trust than hiding a right one
     # (hidden values still rank); each figure's measurement is in bench/EXPERIMENTS.md.
     facet_display_rules: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = (
-        ("style", (("min_exposure_lift", 1.1), ("min_share", 0.12), ("min_posterior", 0.6), ("posterior_route", 0.95),
-                   ("posterior_route_min_share", 0.06), ("searched_posterior", 0.5), ("min_net", 0.6), ("searched_min_searches", 2.0),
-                   ("searched_min_share", 0.06), ("searched_min_search_share", 0.2))),
+        ("style", (("min_visits", 3.0), ("min_exposure_lift", 1.1), ("min_share", 0.12), ("min_posterior", 0.6),
+                   ("posterior_route", 0.95), ("posterior_route_min_share", 0.06), ("searched_posterior", 0.5),
+                   ("min_net", 0.6), ("searched_min_searches", 2.0), ("searched_min_share", 0.06),
+                   ("searched_min_search_share", 0.2))),
         ("color", (("min_share", 0.10), ("min_searches", 2.0))),
         ("brand", (("min_searches", 2.0),)),
     )
@@ -148,10 +151,7 @@ class Config:
     size_missing_penalty: float = 0.05
     never_penalty: float = 1.0  # a "never" value: strong push down
     guard_brand_top10: int = 3  # at most this many items of one brand in the top 10
-    # 1-based top-20 ranks kept for learning: the best result of a style in doubt (posterior
-    # within ``explore_style_posterior``, none displayed), else the best unpersonalised one.
-    explore_ranks: tuple[int, ...] = (9, 18)
-    explore_style_posterior: tuple[float, float] = (0.05, 0.85)  # (0, 0): only the spec's rule
+    explore_ranks: tuple[int, ...] = (9, 18)  # 1-based ranks kept for the best unpersonalised result (learning)
     max_reasons: int = 3
 
     # ------------------------------------------------------------------ privacy

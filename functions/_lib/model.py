@@ -42,8 +42,10 @@ reason, measured on the simulated-shopper benchmark):
   the shopper's price level against the prices shown;
 - per-facet display rules (``facet_display_rules``): a style must also be chosen at least
   as often as shown and be likely one of the shopper's styles under the style-set model
-  (exposure.py), unless the shopper keeps searching for it or that model is sure of it;
-  colours and brands need corroborating searches;
+  (exposure.py), unless the shopper keeps searching for it or that model is sure of it,
+  and chosen in at least three visits (a visit ends after a 30-minute pause: a style
+  seen in one or two was as often another person's on the account, a gift or a random
+  pick); colours and brands need corroborating searches;
 - budgets: centre pooled across categories through the shopper's price level, width
   shrunk toward the category's middle band;
 - sizes: evidence pooled across categories sharing a size system.
@@ -165,6 +167,7 @@ class FacetValue:
     items: int = 0
     signals: int = 0
     days: int = 0
+    visits: int = 0  # distinct visits with an item of the value chosen
     last_seen: float | None = None
     top_signal: str | None = None  # signal type carrying most of P (for reasons)
     catalog_lift: float = 0.0  # share over the catalogue baseline (the lift when no impressions were logged)
@@ -325,7 +328,7 @@ def empty_profile(now_ms: float = 0.0) -> Profile:
 class _Acc:
     """Running evidence for one facet value."""
 
-    __slots__ = ("P", "N", "items", "signals", "days", "last_seen", "by_type", "searches")
+    __slots__ = ("P", "N", "items", "signals", "days", "visits", "last_seen", "by_type", "searches")
 
     def __init__(self) -> None:
         self.P = 0.0
@@ -333,6 +336,7 @@ class _Acc:
         self.items: set[Any] = set()
         self.signals = 0
         self.days: set[int] = set()
+        self.visits: set[int] = set()  # visits in which an item of the value was chosen
         self.last_seen: float | None = None
         self.by_type: dict[str, float] = {}
         self.searches = 0  # searches naming the value
@@ -395,6 +399,7 @@ class _Pass:
         self.size_mass: dict[str, dict[str, float]] = {}
         self.kept: dict[str, int] = {}
         self.choices: list[tuple[Any, float, float]] = []  # (product id, decayed mass, ts) for the exposure fit
+        self.visit = 0  # the visit being read: signals ``visit_gap_minutes`` apart start a new one
 
     def get(self, facet: str, value: str) -> _Acc:
         a = self.acc.get((facet, value))
@@ -420,6 +425,7 @@ class _Pass:
                 a.P += wv
                 a.items.add(pid)
                 a.days.add(day)
+                a.visits.add(self.visit)
                 a.by_type[stype] = a.by_type.get(stype, 0.0) + wv
                 a.touch(ts)
         self.choices.append((pid, weight * self.decay(ts, config.half_life_style), ts))
@@ -452,9 +458,14 @@ class _Pass:
         config = self.config
         view_counts: dict[Any, int] = {}
         return_of = {id(r): j for j, r in returned.items()}
+        gap = config.visit_gap_minutes * 60_000.0
+        last_ts: float | None = None
         for i, s in enumerate(ordered):
             stype = s.get("type")
             ts = float(s.get("ts", 0.0))
+            if last_ts is not None and ts - last_ts > gap:
+                self.visit += 1
+            last_ts = ts
             if stype == "search":
                 facets = parse_query_facets(s.get("query") or "", self.stats.vocabulary)
                 if any(not self.learnable_category(c) for c in facets.get("category", [])):
@@ -658,7 +669,7 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
         out[facet][value] = FacetValue(
             facet=facet, value=value, confidence=confidence, affinity=max(-1.0, min(1.0, pos - neg)),
             share=share, lift=lift, net=net, positive=a.P, negative=a.N, items=len(a.items),
-            signals=a.signals, days=len(a.days), last_seen=a.last_seen, top_signal=top,
+            signals=a.signals, days=len(a.days), visits=len(a.visits), last_seen=a.last_seen, top_signal=top,
             catalog_lift=lift, search_mass=a.by_type.get("search", 0.0), searches=a.searches, exposure_lift=theta,
             posterior=fit.style_posterior.get(value) if fit is not None and facet == "style" else None,
         )
@@ -668,6 +679,7 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
         min_theta = config.show_threshold(facet, "min_exposure_lift")
         min_searches = config.show_threshold(facet, "min_searches")
         min_net = config.show_threshold(facet, "min_net")
+        min_visits = config.show_threshold(facet, "min_visits")
         min_post = config.show_threshold(facet, "min_posterior")
         alt_post = config.show_threshold(facet, "posterior_route")
         searched_post = config.show_threshold(facet, "searched_posterior")
@@ -698,7 +710,7 @@ def _facet_values(acc, stats: CatalogStats, ov: Overrides, config: Config, learn
         eligible = [
             v for v in out[facet].values()
             if v.positive >= config.show_min_p and v.items >= config.show_min_items and v.days >= config.show_min_days
-            and v.net > min_net and (by_choices(v) or by_searches(v) or by_posterior(v))
+            and v.visits >= min_visits and v.net > min_net and (by_choices(v) or by_searches(v) or by_posterior(v))
             and ov.action(facet, v.value) is None
         ]
         eligible.sort(key=lambda v: (-v.share, v.value))

@@ -9,10 +9,11 @@ preference score (about −1…1) sums, per facet, the facet's weight times the 
 value on the item (minus the worst disliked one) — except for facets the query names
 itself ("red dress": the shopper already said which colour) — plus a budget term (inside
 the category's band helps, far outside hurts) and a size term (the shopper's size in
-stock helps). Guardrails then keep at most 3 items of one brand in the top 10 and reserve
-a couple of top-20 ranks so the profile keeps learning: each goes to the best result of a
-style the profile is unsure of (and of none it displays), so the shopper's answer tells
-the styles apart, or, when no style is in doubt, to the best unpersonalised result.
+stock helps). A result lacking a facet value the query names ("navy shirt": a dress, or
+a grey shirt) gets no lift from the profile, only its demotions. Guardrails then keep at
+most 3 items of one brand in the top 10 and reserve a couple of top-20 ranks for the best
+unpersonalised result not already above them, so the profile keeps learning from what
+it would not have shown.
 Every result says why it is where it is, and a result's text reason names only the
 query words it matched.
 
@@ -160,44 +161,21 @@ def _named_facets(query: str, cands: Sequence[tuple[Mapping[str, Any], float, Se
     return vocabulary.parse(query)
 
 
+def answers(product: Mapping[str, Any], named: Mapping[str, set[str]]) -> bool:
+    """Whether ``product`` carries, for every facet the query names, one of the named values.
+
+    Why: personalisation may reorder what answers the query, but lifting a result that
+    lacks what the shopper asked for ("navy shirt": a shirt dress in their favourite style,
+    a grey shirt from their favourite brand) over ones that have it is the commonest way
+    it made a specific search worse than the plain order (bench/EXPERIMENTS.md).
+    """
+    facets = item_facets(product)
+    return all(set(facets.get(f, ())) & values for f, values in named.items())
+
+
 def match_reason(matched: Sequence[str]) -> str:
     """The text reason of a result: the query's words it matched, and only those."""
     return f"matches “{' '.join(matched)}”" if matched else "a match for your search"
-
-
-class _StyleTest:
-    """Which results an explore rank may use to test the styles the profile is unsure of.
-
-    Unsure: not displayed, with some evidence, and a style-set posterior within
-    ``explore_style_posterior``. A test item carries an unsure style, none of the
-    displayed or pinned ones (or the answer would not tell the styles apart), and no value
-    the shopper said "never" to.
-    """
-
-    def __init__(self, profile: Profile, config: Config) -> None:
-        lo, hi = config.explore_style_posterior
-        self.unsure: set[str] = set()
-        self.sure: set[str] = set()
-        for v in profile.facets.get("style", {}).values():
-            if v.state in ("shown", "pinned"):
-                self.sure.add(v.value)
-            elif hi > lo and v.state == "learning" and v.posterior is not None and v.positive > 0 and lo <= v.posterior <= hi:
-                self.unsure.add(v.value)
-        self.profile = profile
-
-    def style_tested(self, product: Mapping[str, Any]) -> str | None:
-        styles = product.get("styles") or ()
-        if any(s in self.sure for s in styles):
-            return None
-        tested = next((s for s in styles if s in self.unsure), None)
-        if tested is None:
-            return None
-        for facet, values in item_facets(product).items():
-            for value in values:
-                fv = self.profile.value(facet, value)
-                if fv is not None and fv.state == "never":
-                    return None
-        return tested
 
 
 def rank(
@@ -227,10 +205,12 @@ def rank(
         return [{"product": norm[i][0], "score": round(norm[i][1], 6), "reasons": [match_reason(cands[i][2])]}
                 for i in base_order[:limit]]
 
-    named = set(_named_facets(query, cands))
+    named = {f: set(vs) for f, vs in _named_facets(query, cands).items() if vs}
     scored = []
     for i, (product, rel) in enumerate(norm):
         pref, reasons = preference_score(product, profile, config, named)
+        if pref > 0 and not answers(product, named):
+            pref, reasons = 0.0, []  # a result lacking what the query names is not lifted
         reasons.sort(key=lambda r: -r[0])
         texts = [t for w, t in reasons if w > 0][: config.max_reasons]
         scored.append((rel + config.lam * pref, i, texts))
@@ -254,10 +234,9 @@ def rank(
     order.extend(deferred)
     # order may now be out of its natural sequence past rank 10; that is intended.
 
-    # Guardrail 2: reserve explore ranks so the profile keeps learning: the best-scored
-    # result that tests an unsure style (_StyleTest), else the best unpersonalised one.
-    explore: dict[int, str | None] = {}  # index -> the style it tests, or None
-    test = _StyleTest(profile, config)
+    # Guardrail 2: reserve explore ranks so the profile keeps learning: the best
+    # unpersonalised result not already above the rank.
+    explore: set[int] = set()
 
     def keeps_brand_cap(i: int, pos: int) -> bool:
         """Moving ``i`` to ``pos`` keeps guardrail 1 (the nine others left in the top 10 are counted)."""
@@ -271,27 +250,20 @@ def rank(
         pos = rank_1 - 1
         if pos >= len(order):
             break
-        pick, tested = None, None
-        if test.unsure:
-            pick, tested = next(((i, t) for i in order[pos:] if (t := test.style_tested(norm[i][0]))
-                                 and keeps_brand_cap(i, pos)), (None, None))
-        if pick is None:
-            above = set(order[:pos])
-            pick = next((i for i in base_order if i not in above and keeps_brand_cap(i, pos)), None)
+        above = set(order[:pos])
+        pick = next((i for i in base_order if i not in above and keeps_brand_cap(i, pos)), None)
         if pick is None:
             continue
         if pick != order[pos]:
             order.remove(pick)
             order.insert(pos, pick)
-        explore[pick] = tested
+        explore.add(pick)
 
     by_index = {i: (s, texts) for s, i, texts in scored}
     results = []
     for i in order[:limit]:
         s, texts = by_index[i]
-        if i in explore and explore[i] is not None:
-            texts = [match_reason(cands[i][2]), f"to learn whether you like {explore[i]}"]
-        elif i in explore and not texts:
+        if i in explore and not texts:
             texts = [match_reason(cands[i][2]), "a top match outside your usual picks"]
         results.append({"product": norm[i][0], "score": round(s, 6), "reasons": texts or [match_reason(cands[i][2])]})
     return results

@@ -8,7 +8,7 @@ from bench.retrieval import Retrieval
 from functions._lib.catalog import generate_catalog
 from functions._lib.config import DAY_MS, DEFAULT_CONFIG
 from functions._lib.model import FacetValue, compute_profile, empty_profile
-from functions._lib.ranking import preference_score, rank
+from functions._lib.ranking import answers, preference_score, rank
 
 CATALOG = generate_catalog(2000, seed=5)
 BY_ID = {p["sku"]: p for p in CATALOG}
@@ -64,6 +64,27 @@ def test_query_named_facet_gets_no_boost():
     assert not any("minimalist pieces" in r for x in res[:20] for r in x["reasons"])
 
 
+def test_a_result_lacking_what_the_query_names_is_not_lifted():
+    # "navy dress" for a minimalist shopper: minimalist dresses in other colours match the
+    # word "dress" and used to be lifted over navy ones; they keep their plain relevance.
+    prof = minimalist_profile()
+    c = cands("navy dress")
+    top = max(r for _, r, _ in c)
+    rel = {p["sku"]: r / top for p, r, _ in c}
+    res = rank("navy dress", c, prof)
+    named = {"color": {"navy"}, "category": {"dresses"}}
+    lacking = [r for r in res if not answers(r["product"], named)]
+    assert any("minimalist" in r["product"]["styles"] and r["product"]["category"] == "dresses" for r in lacking)
+    for r in lacking:
+        assert r["score"] <= rel[r["product"]["sku"]] + 1e-6
+        assert not any("minimalist" in t for t in r["reasons"])
+    # What answers the query is still personalised.
+    assert any(r["score"] > rel[r["product"]["sku"]] + 1e-6 for r in res if answers(r["product"], named))
+    assert answers({"colors": ["navy", "white"], "category": "dresses"}, named)
+    assert not answers({"colors": ["white"], "category": "dresses"}, named)
+    assert answers({"colors": ["white"]}, {})
+
+
 def test_never_pushes_down_and_budget_size_reasons():
     prof = minimalist_profile({"facets": {"color": {"black": "never"}}, "budget": {"dresses": [50, 120]},
                                "size": {"dresses": "38"}})
@@ -84,47 +105,12 @@ def test_guardrails_brand_cap_and_explore_slots():
     prof = compute_profile(signals, BY_ID, {"facets": {"brand": {brand: "pin"}}}, NOW)
     res = rank("dress", cands("dress"), prof)
     assert sum(r["product"]["brand"] == brand for r in res[:10]) <= 3
-    # With no style to test, each explore rank holds the best unpersonalised result not above it.
-    no_style_tests = dataclasses.replace(DEFAULT_CONFIG, explore_style_posterior=(0.0, 0.0))
-    res = rank("dress", cands("dress"), prof, no_style_tests)
+    # Each explore rank holds the best unpersonalised result not above it.
     base = [p["sku"] for p, _, _ in sorted(cands("dress"), key=lambda x: -x[1])]
     for r1 in DEFAULT_CONFIG.explore_ranks:
         above = {r["product"]["sku"] for r in res[: r1 - 1]}
         expected = next(s for s in base if s not in above)
         assert res[r1 - 1]["product"]["sku"] == expected
-
-
-def test_explore_ranks_test_a_style_the_profile_is_unsure_of():
-    # Minimalist is displayed; romantic has some evidence but an uncertain posterior. Each
-    # explore rank goes to the best-scored romantic result without a minimalist tag, so
-    # the shopper's answer tells the two apart; with exploration of styles off, to the
-    # best unpersonalised result.
-    prof = minimalist_profile()
-    assert prof.value("style", "minimalist").state == "shown"
-    prof.facets["style"]["romantic"] = FacetValue(facet="style", value="romantic", positive=3.0, share=0.1, posterior=0.4)
-    res = rank("dress", cands("dress"), prof)
-    picked = [res[r1 - 1]["product"] for r1 in DEFAULT_CONFIG.explore_ranks]
-    assert all("romantic" in p["styles"] and "minimalist" not in p["styles"] for p in picked)
-    assert all("to learn whether you like romantic" in res[r1 - 1]["reasons"] for r1 in DEFAULT_CONFIG.explore_ranks)
-    # The pick is the best personalised one of its kind: nothing of the kind ranks above it.
-    first = DEFAULT_CONFIG.explore_ranks[0] - 1
-    assert not any("romantic" in r["product"]["styles"] and "minimalist" not in r["product"]["styles"] for r in res[:first])
-    off = dataclasses.replace(DEFAULT_CONFIG, explore_style_posterior=(0.0, 0.0))
-    res_off = rank("dress", cands("dress"), prof, off)
-    base = [p["sku"] for p, _, _ in sorted(cands("dress"), key=lambda x: -x[1])]
-    above = {r["product"]["sku"] for r in res_off[:first]}
-    assert res_off[first]["product"]["sku"] == next(s for s in base if s not in above)
-    # Nothing the shopper said "never" to is used to explore.
-    banned = picked[0]["brand"]
-    prof.facets.setdefault("brand", {})[banned] = FacetValue(facet="brand", value=banned, source="user", state="never")
-    res_never = rank("dress", cands("dress"), prof)
-    repicked = [res_never[r1 - 1]["product"] for r1 in DEFAULT_CONFIG.explore_ranks]
-    assert all("romantic" in p["styles"] and p["brand"] != banned for p in repicked)
-    del prof.facets["brand"][banned]
-    # A style the profile is sure against (posterior under the range) is not explored.
-    prof.facets["style"]["romantic"].posterior = 0.01
-    res_sure = rank("dress", cands("dress"), prof)
-    assert [r["product"]["sku"] for r in res_sure] == [r["product"]["sku"] for r in res_off]
 
 
 def test_empty_profile_and_no_candidates():
