@@ -293,43 +293,50 @@ class _Watchdog:
     """Stops a query or mutation that runs past its time limit even in a pure-Python loop.
 
     ctx operations check the deadline themselves; this thread covers code that never calls
-    ctx, by raising an exception inside the event-loop thread.
+    ctx, by raising an exception inside the event-loop thread. That exception lands at the
+    target thread's next check, wherever it is then, so firing and disarming share a lock:
+    once ``disarm`` holds it nothing can fire, and whatever fired before is raised no later
+    than inside ``disarm`` (``Runner._execute_sync`` catches it there).
     """
 
     def __init__(self) -> None:
-        self._start_lock = threading.Lock()
-        # (token, thread id, deadline) of the running execution. Written without a lock:
-        # a tuple store is atomic, and arm/disarm run on every mutation.
+        self._lock = threading.Lock()
+        # (token, thread id, deadline) of the running execution; None when idle.
         self._current: tuple[int, int, float] | None = None
         self._token = 0
         self._thread: threading.Thread | None = None
 
     def arm(self, deadline: float) -> int:
-        self._token += 1
-        self._current = (self._token, threading.get_ident(), deadline)
-        if self._thread is None:
-            with self._start_lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._watch, name="prefmem-watchdog", daemon=True)
-                    self._thread.start()
-        return self._token
+        with self._lock:
+            self._token += 1
+            self._current = (self._token, threading.get_ident(), deadline)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="prefmem-watchdog", daemon=True)
+                self._thread.start()
+            return self._token
 
     def disarm(self, token: int) -> None:
-        current = self._current
-        if current is not None and current[0] == token:
+        with self._lock:
+            current = self._current
+            if current is not None and current[0] == token:
+                self._current = None
+
+    def expire_overdue(self, now: float) -> bool:
+        """Raise the timeout into the armed execution if it is past its deadline."""
+        with self._lock:
+            current = self._current
+            if current is None or now < current[2]:
+                return False
             self._current = None
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(current[1]),
+                                                       ctypes.py_object(_ExecutionTimeout))
+            return True
 
     def _watch(self) -> None:
         while True:
             time.sleep(0.05)
-            current = self._current
-            if current is None or time.monotonic() < current[2] + 0.05:
-                continue
-            # Only the execution that overran: a later one has armed a new tuple.
-            if self._current is current:
-                self._current = None
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(current[1]),
-                                                           ctypes.py_object(_ExecutionTimeout))
+            # 50 ms of grace: ctx calls raise their own, clearer error at the deadline.
+            self.expire_overdue(time.monotonic() - 0.05)
 
 
 class _ExecutionTimeout(BaseException):
@@ -417,24 +424,29 @@ class Runner:
         """Validate, run the handler to completion, validate its result; never raises."""
         started = time.perf_counter()
         collector, token = logs.start(self.limits.log_lines)
-        guard_token = _watchdog.arm(tx.deadline) if tx.deadline is not None else None
         _guard_active.on, _guard_active.path, _guard_active.violation = True, fn.path, None
+        guard_token = None
         try:
-            args = self._check_args(fn, args)
-            value = _drive(fn.handler(ctx, args), fn)
-            if _guard_active.violation is not None:
-                raise NonDeterministic(_guard_active.violation)
-            if value is not None or fn.returns is not None:  # most mutations return nothing to check
-                value = self._check_result(fn, value)
-            outcome = Outcome(value=value)
+            try:
+                if tx.deadline is not None:
+                    guard_token = _watchdog.arm(tx.deadline)
+                args = self._check_args(fn, args)
+                value = _drive(fn.handler(ctx, args), fn)
+                if _guard_active.violation is not None:
+                    raise NonDeterministic(_guard_active.violation)
+                if value is not None or fn.returns is not None:  # most mutations return nothing to check
+                    value = self._check_result(fn, value)
+                outcome = Outcome(value=value)
+            finally:
+                # Inside the outer try: a timeout fired just before this is caught below.
+                if guard_token is not None:
+                    _watchdog.disarm(guard_token)
         except BaseException as err:  # noqa: BLE001 — every failure becomes an outcome
             if isinstance(err, (KeyboardInterrupt, SystemExit)):
                 raise
             outcome = self.failure(fn, err)
         finally:
             _guard_active.on = False
-            if guard_token is not None:
-                _watchdog.disarm(guard_token)
             logs.stop(token)
         outcome.log_lines = collector.finish()
         outcome.read_set = tx.read_set

@@ -179,3 +179,24 @@ async def test_time_limit_stops_a_blocking_sleep():
         with pytest.raises(FunctionFailed, match="limit 'query_mutation_time_ms' exceeded"):
             await b.query("nondet:blocks_in_time_sleep")
         assert time.monotonic() - start < 0.8
+
+
+async def test_a_timeout_fired_as_the_execution_disarms_is_its_error_and_goes_no_further(monkeypatch):
+    """The watchdog's exception lands wherever the event-loop thread is when it fires. If
+    that is the moment the execution disarms, it must still end as that execution's error
+    rather than escape into the server (where it once killed a task and hung the caller)."""
+    from prefmem import runner
+
+    watchdog = runner._watchdog
+    real_disarm = watchdog.disarm
+
+    def disarm_as_the_watchdog_fires(token: int) -> None:
+        assert watchdog.expire_overdue(float("inf"))  # same thread: raised from here
+        real_disarm(token)
+
+    async with backend(query_mutation_time_ms=60_000) as b:
+        monkeypatch.setattr(watchdog, "disarm", disarm_as_the_watchdog_fires)
+        with pytest.raises(FunctionFailed, match="limit 'query_mutation_time_ms' exceeded: users:all ran longer"):
+            await b.query("users:all", {"table": "users"})
+        monkeypatch.setattr(watchdog, "disarm", real_disarm)
+        assert await b.query("users:all", {"table": "users"}) == []
