@@ -293,57 +293,51 @@ class _Watchdog:
     """Stops a query or mutation that runs past its time limit even in a pure-Python loop.
 
     ctx operations check the deadline themselves; this thread covers code that never calls
-    ctx, by raising an exception inside the event-loop thread. That exception lands at the
-    target thread's next check, wherever it is then, so firing and disarming share a lock:
-    once ``disarm`` holds it nothing can fire, and whatever fired before is raised no later
-    than inside ``disarm`` (``Runner._execute_sync`` catches it there).
+    ctx, by raising an exception inside the event-loop thread. Such an exception lands at
+    that thread's next check, wherever it is by then, so:
+
+    - firing and disarming share ``lock``: once the execution has disarmed nothing fires,
+      and what fired before is raised by the time the disarm lets go of the lock;
+    - the disarm is written out in ``Runner._execute_sync`` rather than called, because a
+      call is itself a place where a pending exception lands, which would skip the disarm;
+    - it fires again at every poll until the execution disarms: an exception that lands in
+      a weakref callback or a ``__del__`` is only printed, and a handler may catch it.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        # (token, thread id, deadline) of the running execution; None when idle.
-        self._current: tuple[int, int, float] | None = None
-        self._token = 0
+    def __init__(self, poll_s: float, grace_s: float) -> None:
+        self.poll_s = poll_s
+        self.grace_s = grace_s  # ctx calls raise their own, clearer error at the deadline
+        self.lock = threading.Lock()
+        # (thread id, deadline) of the running execution; None when none runs.
+        self.armed: tuple[int, float] | None = None
         self._thread: threading.Thread | None = None
 
-    def arm(self, deadline: float) -> int:
-        with self._lock:
-            self._token += 1
-            self._current = (self._token, threading.get_ident(), deadline)
+    def arm(self, deadline: float) -> None:
+        with self.lock:
+            self.armed = (threading.get_ident(), deadline)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._watch, name="prefmem-watchdog", daemon=True)
                 self._thread.start()
-            return self._token
 
-    def disarm(self, token: int) -> None:
-        with self._lock:
-            current = self._current
-            if current is not None and current[0] == token:
-                self._current = None
-
-    def expire_overdue(self, now: float) -> bool:
+    def expire_overdue(self, now: float) -> None:
         """Raise the timeout into the armed execution if it is past its deadline."""
-        with self._lock:
-            current = self._current
-            if current is None or now < current[2]:
-                return False
-            self._current = None
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(current[1]),
-                                                       ctypes.py_object(_ExecutionTimeout))
-            return True
+        with self.lock:
+            armed = self.armed
+            if armed is not None and now >= armed[1] + self.grace_s:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(armed[0]),
+                                                           ctypes.py_object(_ExecutionTimeout))
 
     def _watch(self) -> None:
         while True:
-            time.sleep(0.05)
-            # 50 ms of grace: ctx calls raise their own, clearer error at the deadline.
-            self.expire_overdue(time.monotonic() - 0.05)
+            time.sleep(self.poll_s)
+            self.expire_overdue(time.monotonic())
 
 
 class _ExecutionTimeout(BaseException):
     """Raised asynchronously into a function that overran its time limit."""
 
 
-_watchdog = _Watchdog()
+_watchdog = _Watchdog(poll_s=0.05, grace_s=0.05)
 
 
 # ---------------------------------------------------------------------------- runner
@@ -425,11 +419,11 @@ class Runner:
         started = time.perf_counter()
         collector, token = logs.start(self.limits.log_lines)
         _guard_active.on, _guard_active.path, _guard_active.violation = True, fn.path, None
-        guard_token = None
+        watchdog = _watchdog if tx.deadline is not None else None
         try:
             try:
-                if tx.deadline is not None:
-                    guard_token = _watchdog.arm(tx.deadline)
+                if watchdog is not None:
+                    watchdog.arm(tx.deadline)  # type: ignore[arg-type]
                 args = self._check_args(fn, args)
                 value = _drive(fn.handler(ctx, args), fn)
                 if _guard_active.violation is not None:
@@ -438,9 +432,11 @@ class Runner:
                     value = self._check_result(fn, value)
                 outcome = Outcome(value=value)
             finally:
-                # Inside the outer try: a timeout fired just before this is caught below.
-                if guard_token is not None:
-                    _watchdog.disarm(guard_token)
+                if watchdog is not None:
+                    # No call between taking the lock and clearing (see _Watchdog); a timeout
+                    # fired just before is raised on leaving the lock and caught below.
+                    with watchdog.lock:
+                        watchdog.armed = None
         except BaseException as err:  # noqa: BLE001 — every failure becomes an outcome
             if isinstance(err, (KeyboardInterrupt, SystemExit)):
                 raise

@@ -180,7 +180,6 @@ class SearchQuery(LimitedConsumers):
             limit = self._tx.limits.search_results
         terms = self._terms()
         tx, index = self._tx, self._index
-        tx.check_deadline()
         for term in terms[:-1]:
             tx.record_range(index.index_id, token_key(term), token_key(term) + b"\x00")
         if terms:

@@ -79,6 +79,9 @@ class Transaction:
                                 f"the function ran longer than {self.limits.query_mutation_time_ms:g} ms")
 
     def record_range(self, index_id: int, lo: bytes, hi: bytes) -> None:
+        """Every read goes through here, an empty one too: a loop of reads that find
+        nothing must still stop at the deadline."""
+        self.check_deadline()
         self.ranges_read += 1
         if self.ranges_read > self.limits.index_ranges_read:
             raise LimitExceeded("index_ranges_read", f"read more than {self.limits.index_ranges_read} index ranges "
@@ -109,9 +112,10 @@ class Transaction:
                                f"{table!r}; use {'ctx.db.system' if not system else 'ctx.db'}.get")
         self.catalog.check_private(table, self.reader)
         by_id = self.catalog.index(table, "by_id")
-        self.check_deadline()
         if by_id is not None:
             self.record_range(by_id.index_id, *point(encode_key(doc_id)))
+        else:
+            self.check_deadline()
         stored = self.snapshot.get(doc_id)
         if stored is None:
             return None

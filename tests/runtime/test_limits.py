@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -167,9 +168,15 @@ async def test_time_limit_stops_a_looping_mutation_and_rolls_it_back():
         assert len(b.table("users")) == 1
 
 
-async def test_time_limit_stops_a_query_that_loops_over_ctx_reads():
+async def test_time_limit_stops_a_query_that_loops_over_ctx_reads(monkeypatch):
+    """Its reads find nothing; they check the deadline all the same (the watchdog, which
+    would stop the loop otherwise, is kept out of it here)."""
+    from prefmem import runner
+
+    monkeypatch.setattr(runner, "_watchdog", runner._Watchdog(poll_s=0.05, grace_s=3600.0))
     async with backend(query_mutation_time_ms=100, index_ranges_read=10**9) as b:
-        with pytest.raises(FunctionFailed, match="limit 'query_mutation_time_ms' exceeded"):
+        with pytest.raises(FunctionFailed, match="limit 'query_mutation_time_ms' exceeded: the function ran longer "
+                                                 "than 100 ms"):
             await b.query("nondet:reads_forever")
 
 
@@ -181,22 +188,40 @@ async def test_time_limit_stops_a_blocking_sleep():
         assert time.monotonic() - start < 0.8
 
 
-async def test_a_timeout_fired_as_the_execution_disarms_is_its_error_and_goes_no_further(monkeypatch):
-    """The watchdog's exception lands wherever the event-loop thread is when it fires. If
-    that is the moment the execution disarms, it must still end as that execution's error
-    rather than escape into the server (where it once killed a task and hung the caller)."""
+
+async def test_a_caught_time_limit_fires_again():
+    async with backend(query_mutation_time_ms=100) as b:
+        with pytest.raises(FunctionFailed, match="limit 'query_mutation_time_ms' exceeded"):
+            await b.query("nondet:spins_on_after_catching_the_timeout")
+
+
+async def test_a_watchdog_firing_at_any_moment_of_an_execution_ends_it_and_goes_no_further(monkeypatch):
+    """The watchdog's exception lands wherever the event-loop thread is when it fires. Here
+    it fires without pause at executions that are overdue from the start, so it lands at
+    every point of them, their last moments included: each must end as a result or as its
+    own time-limit error, and nothing may reach the code that runs after it."""
     from prefmem import runner
 
-    watchdog = runner._watchdog
-    real_disarm = watchdog.disarm
-
-    def disarm_as_the_watchdog_fires(token: int) -> None:
-        assert watchdog.expire_overdue(float("inf"))  # same thread: raised from here
-        real_disarm(token)
-
-    async with backend(query_mutation_time_ms=60_000) as b:
-        monkeypatch.setattr(watchdog, "disarm", disarm_as_the_watchdog_fires)
-        with pytest.raises(FunctionFailed, match="limit 'query_mutation_time_ms' exceeded: users:all ran longer"):
-            await b.query("users:all", {"table": "users"})
-        monkeypatch.setattr(watchdog, "disarm", real_disarm)
-        assert await b.query("users:all", {"table": "users"}) == []
+    async with backend() as b:
+        await b.mutation("users:add", {"name": "ada"})
+        monkeypatch.setattr(runner, "_watchdog", runner._Watchdog(poll_s=0.0001, grace_s=-3600.0))
+        # Firings that land in a weakref callback or a __del__ go to sys.unraisablehook, are
+        # only printed there, and are followed by the next one: not this test's business.
+        previous_hook = sys.unraisablehook
+        monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: None if isinstance(
+            unraisable.exc_value, runner._ExecutionTimeout) else previous_hook(unraisable))
+        endings = set()
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # the threads take turns as often as CPython lets them
+        try:
+            for _ in range(2000):
+                try:
+                    endings.add(len(await b.query("users:all", {"table": "users"})))
+                except FunctionFailed as failure:
+                    assert "limit 'query_mutation_time_ms' exceeded" in str(failure)
+                    endings.add("timeout")
+        finally:
+            sys.setswitchinterval(interval)
+        assert "timeout" in endings
+        monkeypatch.undo()
+        assert len(await b.query("users:all", {"table": "users"})) == 1

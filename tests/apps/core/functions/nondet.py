@@ -59,6 +59,17 @@ def spins(ctx, args):
         pass
 
 
+@query
+def spins_on_after_catching_the_timeout(ctx, args):
+    try:
+        while True:
+            pass
+    except BaseException:  # noqa: BLE001 — the point: swallowing the time limit must not outlive it
+        pass
+    while True:
+        pass
+
+
 @mutation
 async def spins_after_write(ctx, args):
     await ctx.db.insert("notes", {"body": "before spinning"})
