@@ -119,6 +119,12 @@ export declare const api: {
      */
     spins_after_write: FunctionReference<"mutation", "public", any, any>;
     /**
+     * `nondet:spins_on_after_catching_the_timeout` (query).
+     * Arguments: any (no `args=` validator).
+     * Returns: any (no `returns=` validator).
+     */
+    spins_on_after_catching_the_timeout: FunctionReference<"query", "public", any, any>;
+    /**
      * `nondet:swallows_io_error` (query).
      * Returns: any (no `returns=` validator).
      */

@@ -236,6 +236,17 @@ def nondet_spins_after_write(
     return cast(NondetSpinsAfterWriteResult, client.mutation("nondet:spins_after_write", cast(Any, args)))
 
 
+NondetSpinsOnAfterCatchingTheTimeoutArgs: TypeAlias = dict[str, Any]
+NondetSpinsOnAfterCatchingTheTimeoutResult: TypeAlias = Any
+
+
+def nondet_spins_on_after_catching_the_timeout(
+    client: ConvexClient, args: NondetSpinsOnAfterCatchingTheTimeoutArgs | None = None,
+) -> NondetSpinsOnAfterCatchingTheTimeoutResult:
+    """`nondet:spins_on_after_catching_the_timeout` (query)."""
+    return cast(NondetSpinsOnAfterCatchingTheTimeoutResult, client.query("nondet:spins_on_after_catching_the_timeout", cast(Any, args)))
+
+
 NondetSwallowsIoErrorArgs = TypedDict("NondetSwallowsIoErrorArgs", {"path": str})
 NondetSwallowsIoErrorResult: TypeAlias = Any
 
