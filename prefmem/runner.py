@@ -313,11 +313,14 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
 
     def arm(self, deadline: float) -> None:
-        with self.lock:
-            self.armed = (threading.get_ident(), deadline)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="prefmem-watchdog", daemon=True)
-                self._thread.start()
+        # Without the lock: the watchdog sees None or this tuple (one store), and this one
+        # is not overdue yet.
+        self.armed = (threading.get_ident(), deadline)
+        if self._thread is None:
+            with self.lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._watch, name="prefmem-watchdog", daemon=True)
+                    self._thread.start()
 
     def expire_overdue(self, now: float) -> None:
         """Raise the timeout into the armed execution if it is past its deadline."""

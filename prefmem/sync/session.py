@@ -57,6 +57,9 @@ class SessionState(enum.Enum):
 class Transport(Protocol):
     async def send_bytes(self, data: bytes) -> None: ...
 
+    def cork(self, on: bool) -> None:
+        """While on, frames may be held back, to leave together when it goes off."""
+
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
 
@@ -206,19 +209,28 @@ class SyncSession:
             self._reader.cancel()  # it may be waiting for a frame that never comes
 
     async def _write_loop(self) -> None:
-        outbox, ready = self._outbox, self._outbox_ready
+        outbox, ready, transport = self._outbox, self._outbox_ready, self.transport
+        corked = False
         while True:
             if not outbox:
+                if corked:  # never wait for more with frames held back
+                    transport.cork(False)
+                    corked = False
                 ready.clear()
                 await ready.wait()
                 continue
+            if not corked and len(outbox) > 1:
+                transport.cork(True)
+                corked = True
             data = outbox.popleft()
             if data is None:
                 # Close codes: 1008 (policy) when the server dropped the client; reasons fit 123 bytes.
-                await self.transport.close(1008 if self._dropped else 1000, (self._dropped or "")[:120])
+                if corked:
+                    transport.cork(False)
+                await transport.close(1008 if self._dropped else 1000, (self._dropped or "")[:120])
                 return
             self._last_send = self._sending_since = time.monotonic()
-            await self.transport.send_bytes(data)
+            await transport.send_bytes(data)
             self._sending_since = None
             self._queued_bytes -= len(data)
             if self._behind and not self._catch_up_asked and not self._holding \
