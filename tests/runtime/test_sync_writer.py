@@ -79,7 +79,10 @@ async def test_a_burst_of_replies_goes_out_corked_and_a_lone_frame_does_not(tmp_
                                                    "udfPath": "users:add", "args": [{"name": f"u{request_id}"}]}))
         await socket.wait_for("MutationResponse", 8)
         await socket.wait_for("Transition", 2)
-        for _ in range(3):  # the writer finds its outbox empty and waits
+        (session,) = server.sessions
+        for _ in range(1000):  # until the writer has sent everything and waits for more
+            if not session._outbox and not session._outbox_ready.is_set():
+                break
             await asyncio.sleep(0)
         burst = list(socket.events)
     finally:
