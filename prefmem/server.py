@@ -90,7 +90,7 @@ class _AsgiTransport:
         if self._setsockopt is not None and not self._closed:
             try:
                 self._setsockopt(socket.IPPROTO_TCP, _TCP_CORK, on)
-            except OSError:  # the connection is already gone
+            except (OSError, ValueError):  # the connection is gone (uvloop: ValueError, no descriptor)
                 self._setsockopt = None
 
     async def accept(self) -> bool:

@@ -95,15 +95,17 @@ async def test_a_burst_of_replies_goes_out_corked_and_a_lone_frame_does_not(tmp_
     _corked_stretches(socket.events)
 
 
-async def test_uvicorn_as_prefmem_runs_it_hands_a_sync_socket_its_tcp_socket_to_cork():
+def test_uvicorn_as_prefmem_runs_it_hands_a_sync_socket_its_tcp_socket_to_cork():
+    """On uvloop, as uvicorn serves (its sockets are uvloop's, which fail in their own way)."""
     import socket as sockets
 
     import uvicorn
+    import uvloop
     from websockets.asyncio.client import connect
 
     from prefmem.server import UVICORN_OPTIONS, _AsgiTransport
 
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # filled by the app as it goes
 
     async def app(scope, receive, send):
         assert scope["type"] == "websocket"
@@ -115,17 +117,29 @@ async def test_uvicorn_as_prefmem_runs_it_hands_a_sync_socket_its_tcp_socket_to_
         transport.cork(False)
         seen["off"] = sock.getsockopt(sockets.IPPROTO_TCP, sockets.TCP_CORK)
         await transport.send_bytes(b'"done"')
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        for _ in range(1000):  # until uvicorn has let the connection go
+            if sock.fileno() == -1:
+                break
+            await asyncio.sleep(0.001)
+        seen["closed"] = sock.fileno()
+        transport.cork(True)  # a writer still busy when its client left: no error
+        seen["corked after the close"] = 1
 
-    listener = sockets.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, **{**UVICORN_OPTIONS, "lifespan": "off"}, log_level="warning"))
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        async with connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/api/sync") as ws:
-            assert await ws.recv() == '"done"'
-    finally:
-        server.should_exit = True
-        await serving
-    assert seen == {"on": 1, "off": 0}
+    async def serve_one_client() -> None:
+        listener = sockets.socket()
+        listener.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, **{**UVICORN_OPTIONS, "lifespan": "off"}, log_level="warning"))
+        serving = asyncio.create_task(server.serve(sockets=[listener]))
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            async with connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/api/sync") as ws:
+                assert await ws.recv() == '"done"'
+        finally:
+            server.should_exit = True
+            await serving
+
+    uvloop.run(serve_one_client())
+    assert seen == {"on": 1, "off": 0, "closed": -1, "corked after the close": 1}
