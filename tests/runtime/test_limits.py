@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from prefmem import runner
 from prefmem.limits import Limits
 from prefmem.testing import FunctionFailed, TestBackend
 
@@ -171,8 +172,6 @@ async def test_time_limit_stops_a_looping_mutation_and_rolls_it_back():
 async def test_time_limit_stops_a_query_that_loops_over_ctx_reads(monkeypatch):
     """Its reads find nothing; they check the deadline all the same (the watchdog, which
     would stop the loop otherwise, is kept out of it here)."""
-    from prefmem import runner
-
     monkeypatch.setattr(runner, "_watchdog", runner._Watchdog(poll_s=0.05, grace_s=3600.0))
     async with backend(query_mutation_time_ms=100, index_ranges_read=10**9) as b:
         with pytest.raises(FunctionFailed, match="limit 'query_mutation_time_ms' exceeded: the function ran longer "
@@ -202,8 +201,6 @@ async def test_a_watchdog_firing_at_any_moment_of_an_execution_ends_it_and_goes_
     it fires without pause at executions that are overdue from the start, so it lands at
     every point of them, their last moments included: each must end as a result or as its
     own time-limit error, and nothing may reach the code that runs after it."""
-    from prefmem import runner
-
     async with backend() as b:
         await b.mutation("users:add", {"name": "ada"})
         monkeypatch.setattr(runner, "_watchdog", runner._Watchdog(poll_s=0.0001, grace_s=-3600.0))

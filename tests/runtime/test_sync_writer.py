@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket as sockets
 from typing import AsyncIterator
 
+import uvicorn
+import uvloop
+from websockets.asyncio.client import connect
+
 from prefmem.backend import Backend
-from prefmem.server import Server
+from prefmem.server import UVICORN_OPTIONS, Server, _AsgiTransport
 
 from ..helpers.rawws import add_queries, connect_message
 from .conftest import CORE
@@ -97,14 +102,6 @@ async def test_a_burst_of_replies_goes_out_corked_and_a_lone_frame_does_not(tmp_
 
 def test_uvicorn_as_prefmem_runs_it_hands_a_sync_socket_its_tcp_socket_to_cork():
     """On uvloop, as uvicorn serves (its sockets are uvloop's, which fail in their own way)."""
-    import socket as sockets
-
-    import uvicorn
-    import uvloop
-    from websockets.asyncio.client import connect
-
-    from prefmem.server import UVICORN_OPTIONS, _AsgiTransport
-
     seen: dict[str, int] = {}  # filled by the app as it goes
 
     async def app(scope, receive, send):
