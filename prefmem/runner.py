@@ -422,11 +422,11 @@ class Runner:
         started = time.perf_counter()
         collector, token = logs.start(self.limits.log_lines)
         _guard_active.on, _guard_active.path, _guard_active.violation = True, fn.path, None
-        watchdog = _watchdog if tx.deadline is not None else None
+        watchdog, deadline = _watchdog, tx.deadline
         try:
             try:
-                if watchdog is not None:
-                    watchdog.arm(tx.deadline)  # type: ignore[arg-type]
+                if deadline is not None:
+                    watchdog.arm(deadline)
                 args = self._check_args(fn, args)
                 value = _drive(fn.handler(ctx, args), fn)
                 if _guard_active.violation is not None:
@@ -435,7 +435,7 @@ class Runner:
                     value = self._check_result(fn, value)
                 outcome = Outcome(value=value)
             finally:
-                if watchdog is not None:
+                if deadline is not None:
                     # No call between taking the lock and clearing (see _Watchdog); a timeout
                     # fired just before is raised on leaving the lock and caught below.
                     with watchdog.lock:
