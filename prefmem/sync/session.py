@@ -55,10 +55,8 @@ class SessionState(enum.Enum):
 
 
 class Transport(Protocol):
-    async def send_bytes(self, data: bytes) -> None: ...
-
-    def cork(self, on: bool) -> None:
-        """While on, frames may be held back, to leave together when it goes off."""
+    async def send(self, frames: list[bytes]) -> None:
+        """Send ``frames`` in order, together (in one write, where it can)."""
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
 
@@ -209,30 +207,26 @@ class SyncSession:
             self._reader.cancel()  # it may be waiting for a frame that never comes
 
     async def _write_loop(self) -> None:
+        """Everything queued goes out in one send: a committed batch's replies to this
+        client, and the Transition after them when it is already queued, leave together."""
         outbox, ready, transport = self._outbox, self._outbox_ready, self.transport
-        corked = False
         while True:
             if not outbox:
-                if corked:  # never wait for more with frames held back
-                    transport.cork(False)
-                    corked = False
                 ready.clear()
                 await ready.wait()
                 continue
-            if not corked and len(outbox) > 1:
-                transport.cork(True)
-                corked = True
-            data = outbox.popleft()
+            frames = []
+            while outbox and (data := outbox.popleft()) is not None:
+                frames.append(data)
+            if frames:
+                self._last_send = self._sending_since = time.monotonic()
+                await transport.send(frames)
+                self._sending_since = None
+                self._queued_bytes -= sum(map(len, frames))
             if data is None:
                 # Close codes: 1008 (policy) when the server dropped the client; reasons fit 123 bytes.
-                if corked:
-                    transport.cork(False)
                 await transport.close(1008 if self._dropped else 1000, (self._dropped or "")[:120])
                 return
-            self._last_send = self._sending_since = time.monotonic()
-            await transport.send_bytes(data)
-            self._sending_since = None
-            self._queued_bytes -= len(data)
             if self._behind and not self._catch_up_asked and not self._holding \
                     and self._queued_bytes <= self._hold_back_at:
                 self._catch_up_asked = True  # reading again: one Transition with all it missed

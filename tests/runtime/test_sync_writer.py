@@ -1,12 +1,12 @@
-"""A sync session's writer, in process on a fake socket: bursts of frames go out corked
-(to leave together) and nothing is ever left held back."""
+"""A sync session's writer: a burst of frames leaves in one send (in process, on a fake
+socket), and uvicorn, run as prefmem runs it, writes such a send in one write."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket as sockets
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import uvicorn
 import uvloop
@@ -20,11 +20,12 @@ from .conftest import CORE
 
 
 class _Socket:
-    """What a session writes, and its cork switched on and off, in order."""
+    """Each send a session makes, as the list of its frames' types, in order."""
 
     def __init__(self) -> None:
         self.incoming: asyncio.Queue[str | None] = asyncio.Queue()
-        self.events: list[tuple[str, object]] = []
+        self.sends: list[list[str]] = []
+        self.closed: int | None = None
         self.changed = asyncio.Event()
 
     async def accept(self) -> bool:
@@ -34,41 +35,21 @@ class _Socket:
         while (frame := await self.incoming.get()) is not None:
             yield frame
 
-    async def send_bytes(self, data: bytes) -> None:
-        self.events.append(("frame", json.loads(data)["type"]))
+    async def send(self, frames: list[bytes]) -> None:
+        self.sends.append([json.loads(data)["type"] for data in frames])
         self.changed.set()
         await asyncio.sleep(0)  # as a real socket's send may: more frames queue meanwhile
 
-    def cork(self, on: bool) -> None:
-        self.events.append(("cork", on))
-
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        self.events.append(("close", code))
+        self.closed = code
 
     async def wait_for(self, kind: str, count: int) -> None:
-        while sum(1 for event in self.events if event == ("frame", kind)) < count:
+        while sum(send.count(kind) for send in self.sends) < count:
             self.changed.clear()
             await asyncio.wait_for(self.changed.wait(), 10)
 
 
-def _corked_stretches(events: list[tuple[str, object]]) -> list[list[str]]:
-    """The frames sent between each cork and its uncork; fails on a cork left on."""
-    stretches, current = [], None
-    for kind, value in events:
-        if kind == "cork":
-            assert (current is None) == value, f"cork({value}) out of turn in {events}"
-            if value:
-                current = []
-            else:
-                stretches.append(current)
-                current = None
-        elif kind == "frame" and current is not None:
-            current.append(value)
-    assert current is None, f"frames left held back: {events}"
-    return stretches
-
-
-async def test_a_burst_of_replies_goes_out_corked_and_a_lone_frame_does_not(tmp_path):
+async def test_a_burst_of_replies_leaves_in_one_send_and_nothing_stays_queued(tmp_path):
     backend = Backend(functions=CORE / "functions", schema=CORE / "schema.py", db=str(tmp_path / "db.sqlite3"))
     server = Server(backend)
     await server.start()
@@ -78,7 +59,7 @@ async def test_a_burst_of_replies_goes_out_corked_and_a_lone_frame_does_not(tmp_
         socket.incoming.put_nowait(json.dumps(connect_message()))
         socket.incoming.put_nowait(json.dumps(add_queries(0, [(0, "users:all", {"table": "users"})])))
         await socket.wait_for("Transition", 1)
-        lone = list(socket.events)
+        lone = list(socket.sends)
         for request_id in range(8):  # frames read in one go: one batch, one burst of replies
             socket.incoming.put_nowait(json.dumps({"type": "Mutation", "requestId": request_id,
                                                    "udfPath": "users:add", "args": [{"name": f"u{request_id}"}]}))
@@ -89,42 +70,62 @@ async def test_a_burst_of_replies_goes_out_corked_and_a_lone_frame_does_not(tmp_
             if not session._outbox and not session._outbox_ready.is_set():
                 break
             await asyncio.sleep(0)
-        burst = list(socket.events)
+        assert not session._outbox and session._queued_bytes == 0
+        burst = socket.sends[len(lone):]
     finally:
         socket.incoming.put_nowait(None)
         await serving
         await server.stop()
-    assert lone == [("frame", "Transition")]  # the query's first result alone: nothing to gather
-    stretches = _corked_stretches(burst)  # idle: nothing held back
-    assert any(stretch.count("MutationResponse") >= 2 for stretch in stretches), burst
-    _corked_stretches(socket.events)
+    assert lone == [["Transition"]]  # the query's first result alone: nothing to gather
+    assert any(send.count("MutationResponse") >= 2 for send in burst), burst
+    responses = [kind for send in burst for kind in send if kind == "MutationResponse"]
+    assert len(responses) == 8 and len(burst) < 8, burst
+    assert socket.closed == 1000
 
 
-def test_uvicorn_as_prefmem_runs_it_hands_a_sync_socket_its_tcp_socket_to_cork():
-    """On uvloop, as uvicorn serves (its sockets are uvloop's, which fail in their own way)."""
-    seen: dict[str, int] = {}  # filled by the app as it goes
+class _CountingTransport:
+    """uvloop's transport, with its writes counted (uvloop's own is a C type)."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def test_uvicorn_as_prefmem_runs_it_sends_a_burst_in_one_write_and_waits_while_paused():
+    """On uvloop, as uvicorn serves: frames arrive whole and in order, a paused transport
+    holds a send back until it resumes, and a send after the client left is no error."""
+    seen: dict[str, Any] = {}  # filled by the app as it goes
 
     async def app(scope, receive, send):
         assert scope["type"] == "websocket"
-        transport = _AsgiTransport(receive, send, scope["extensions"].get("prefmem.socket"))
+        send_texts = scope["extensions"]["prefmem.send_texts"]
+        transport = _AsgiTransport(receive, send, send_texts)
         await transport.accept()
-        sock = scope["extensions"]["prefmem.socket"]
-        transport.cork(True)
-        seen["on"] = sock.getsockopt(sockets.IPPROTO_TCP, sockets.TCP_CORK)
-        transport.cork(False)
-        seen["off"] = sock.getsockopt(sockets.IPPROTO_TCP, sockets.TCP_CORK)
-        await transport.send_bytes(b'"done"')
+        protocol = send_texts.__self__
+        counting = protocol.transport = _CountingTransport(protocol.transport)
+        await transport.send([json.dumps({"n": n, "text": "é" * n}).encode() for n in range(5)])
+        seen["writes"] = counting.writes
+        protocol.pause_writing()  # as uvloop does when the socket's buffer is full
+        held = asyncio.create_task(transport.send([b'"after the pause"']))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        seen["sent while paused"] = held.done() or counting.writes != 1
+        protocol.resume_writing()
+        await held
         while (await receive())["type"] != "websocket.disconnect":
             pass
-        for _ in range(1000):  # until uvicorn has let the connection go
-            if sock.fileno() == -1:
-                break
-            await asyncio.sleep(0.001)
-        seen["closed"] = sock.fileno()
-        transport.cork(True)  # a writer still busy when its client left: no error
-        seen["corked after the close"] = 1
+        writes = counting.writes
+        await transport.send([b'"too late"'])  # a writer still busy when its client left: no error
+        seen["written after the close"] = counting.writes - writes
 
-    async def serve_one_client() -> None:
+    async def serve_one_client() -> list[Any]:
         listener = sockets.socket()
         listener.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(app, **{**UVICORN_OPTIONS, "lifespan": "off"}, log_level="warning"))
@@ -133,10 +134,25 @@ def test_uvicorn_as_prefmem_runs_it_hands_a_sync_socket_its_tcp_socket_to_cork()
             while not server.started:
                 await asyncio.sleep(0.01)
             async with connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/api/sync") as ws:
-                assert await ws.recv() == '"done"'
+                return [json.loads(await ws.recv()) for _ in range(6)]
         finally:
             server.should_exit = True
             await serving
 
-    uvloop.run(serve_one_client())
-    assert seen == {"on": 1, "off": 0, "closed": -1, "corked after the close": 1}
+    received = uvloop.run(serve_one_client())
+    assert received == [{"n": n, "text": "é" * n} for n in range(5)] + ["after the pause"]
+    assert seen == {"writes": 1, "sent while paused": False, "written after the close": 0}
+
+
+async def test_without_the_extension_frames_go_one_by_one_as_asgi_text_messages():
+    """Another ASGI server: the same frames, each its own ``websocket.send`` (text, which the
+    official clients read)."""
+    messages: list[dict] = []
+
+    async def send(message: dict) -> None:
+        messages.append(message)
+
+    transport = _AsgiTransport(None, send)
+    await transport.send([b'{"a":1}', '{"b":"é"}'.encode()])
+    assert messages == [{"type": "websocket.send", "text": '{"a":1}'},
+                        {"type": "websocket.send", "text": '{"b":"é"}'}]
