@@ -108,7 +108,7 @@ class _AsgiTransport:
         """Send ``frames`` in one write where the server allows it: a committed batch answers
         a client with several MutationResponses and a Transition, and one write is one
         wake-up of the client and a few full packets, not a packet and a wake-up per frame.
-        W5 at 16 clients (bench/README.md): 1 worker +7 %, 2 workers +6 % writes/s against
+        W5 at 16 clients (bench/README.md): 1 worker +7 %, 2 workers +3.5–6 % writes/s against
         corking the socket around frame-by-frame writes."""
         if self._closed:
             return
