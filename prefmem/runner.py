@@ -35,7 +35,7 @@ from prefmem.database.write_buffer import WriteBuffer
 from prefmem.errors import CallFailed, ConvexError, LimitExceeded, NonDeterministic, PrefmemError, ValidationError
 from prefmem.functions import FunctionDef
 from prefmem.files.context import ActionStorage, MutationStorage, QueryStorage
-from prefmem.persistence.base import Snapshot
+from prefmem.persistence.base import Reads, Snapshot
 from prefmem.scheduler.context import ActionScheduler, MutationScheduler
 from prefmem.values import display, js_number, python_numbers, stored_msgpack
 
@@ -473,7 +473,7 @@ class Runner:
 
     # -- mutations ----------------------------------------------------------------------
 
-    def execute_mutation(self, fn: FunctionDef, args: Any, identity: Identity | None, snapshot: Snapshot,
+    def execute_mutation(self, fn: FunctionDef, args: Any, identity: Identity | None, snapshot: Reads,
                          buffer: WriteBuffer) -> Outcome:
         """Run one mutation at ``snapshot`` (which reads ``buffer`` back), its writes going
         to ``buffer``. A failed mutation's writes stay in the buffer: the caller takes

@@ -38,7 +38,7 @@ from prefmem.database.write_buffer import WriteBuffer
 from prefmem.database.write_log import Keys, catch_up, encode_keys
 from prefmem.errors import PrefmemError
 from prefmem.functions import FunctionDef
-from prefmem.persistence.base import Snapshot
+from prefmem.persistence.base import Reads, Snapshot
 from prefmem.runner import Outcome
 
 if TYPE_CHECKING:
@@ -105,9 +105,6 @@ class _LazySnapshot:
 
     def mutation_replies(self, session_id: str, request_id: int) -> list[bytes]:
         return self._open().mutation_replies(session_id, request_id)
-
-    def log_after(self, ts: int) -> list[tuple[int, bytes]]:
-        return self._open().log_after(ts)
 
     def close(self) -> None:
         if self.opened is not None:
@@ -184,7 +181,7 @@ class Committer:
 
     # -- one batch --------------------------------------------------------------------------
 
-    def _execute(self, items: list[_Request], snapshot: Snapshot, buffer: WriteBuffer,
+    def _execute(self, items: list[_Request], snapshot: Reads, buffer: WriteBuffer,
                  marks: list[tuple[int, int]], *, answered: Callable[[bytes], bool] | None = None) -> list[Outcome]:
         """Run ``items`` in order on ``snapshot`` + ``buffer``; a failed one leaves no writes.
 

@@ -18,7 +18,7 @@ from prefmem.database.search import doc_rowid, write_keys
 from prefmem.database.write_buffer import WriteBuffer
 from prefmem.errors import DocumentNotFound, InvalidQuery, LimitExceeded, ValidationError
 from prefmem.limits import Limits
-from prefmem.persistence.base import Snapshot, decode_document, encode_document
+from prefmem.persistence.base import Reads, decode_document, encode_document
 from prefmem.values import encode_key, python_number
 
 # Rows fetched per storage call: small first, since most reads want a handful of rows.
@@ -51,7 +51,7 @@ class Transaction:
     """Reads at ``snapshot``; a mutation's writes go to ``buffer`` (which ``snapshot``, a
     ``BufferedSnapshot`` over it, reads back)."""
 
-    def __init__(self, catalog: Catalog, snapshot: Snapshot, limits: Limits, *, now_ms: float,
+    def __init__(self, catalog: Catalog, snapshot: Reads, limits: Limits, *, now_ms: float,
                  buffer: WriteBuffer | None = None, deadline: float | None = None, reader: str | None = None) -> None:
         """``reader``: the path of the function the transaction runs (private tables)."""
         self.catalog = catalog

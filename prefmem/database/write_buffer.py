@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from prefmem.database import replies as replies_mod
 from prefmem.database.replies import ReplayKey
 from prefmem.database.search import doc_rowid, matches_terms
-from prefmem.persistence.base import ScanRow, SearchEntry, SearchHit, Snapshot, StoredDocument
+from prefmem.persistence.base import Reads, ScanRow, SearchEntry, SearchHit, StoredDocument
 
 _ABSENT = object()  # "the key was not in the buffer" in the undo log
 
@@ -115,23 +115,20 @@ class WriteBuffer:
         for session_id, group in by_session.items():
             yield session_id, last[session_id], replies_mod.encode_group(ts, group)
 
-    def view(self, base: Snapshot) -> "BufferedSnapshot":
+    def view(self, base: Reads) -> "BufferedSnapshot":
         return BufferedSnapshot(base, self)
 
 
 class BufferedSnapshot:
     """A snapshot with a buffer's writes laid over it: what a mutation of the batch reads."""
 
-    def __init__(self, base: Snapshot, buffer: WriteBuffer) -> None:
+    def __init__(self, base: Reads, buffer: WriteBuffer) -> None:
         self.base = base
         self.buffer = buffer
 
     @property
     def ts(self) -> int:
         return self.base.ts
-
-    def close(self) -> None:
-        self.base.close()
 
     def get(self, doc_id: str) -> StoredDocument | None:
         written = self.buffer.documents.get(doc_id)
@@ -199,6 +196,3 @@ class BufferedSnapshot:
         pending = [reply for reply in self.buffer.replies if reply[0].session_id == session_id]
         stored = self.base.mutation_replies(session_id, request_id)
         return ([replies_mod.encode_group(0, pending)] if pending else []) + stored
-
-    def log_after(self, ts: int) -> list[tuple[int, bytes]]:
-        return self.base.log_after(ts)

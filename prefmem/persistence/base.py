@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable, ContextManager, Iterable, Iterator, Protocol
+from typing import Any, Callable, ContextManager, Iterable, Iterator, Protocol, Self
 
 from prefmem.values import decode_stored, encode_stored
 
@@ -55,30 +55,42 @@ SearchHit = tuple[str, bytes]
 SearchEntry = tuple[str, list[bytes], str]
 
 
-class Snapshot(Protocol):
-    """Reads as of ``ts``; close it promptly (an open snapshot can hold back housekeeping)."""
+class Reads(Protocol):
+    """What a function execution reads from: a ``Snapshot``, or a mutation batch's view of
+    one with the batch's writes laid over it (``write_buffer.BufferedSnapshot``), which
+    offers no more than this."""
 
-    ts: int
+    @property
+    def ts(self) -> int: ...
 
     def get(self, doc_id: str) -> StoredDocument | None: ...
 
     def scan(self, index_id: int, lo: bytes, hi: bytes, reverse: bool, limit: int) -> list[ScanRow]:
         """Up to ``limit`` rows with ``lo <= key < hi`` in key order (descending if ``reverse``)."""
 
-    def count(self, index_id: int) -> int:
-        """How many entries an index holds (a table's document count, by its ``by_id``)."""
-
     def search(self, index_id: int, terms: list[str], filters: list[tuple[int, bytes]], limit: int) -> list[SearchHit]:
         """Documents containing any of ``terms`` (the last one also as a prefix) whose
         filter fields have the given keys, in relevance order (BM25), best first."""
+
+    def mutation_replies(self, session_id: str, request_id: int) -> list[bytes]:
+        """Stored reply groups that may hold ``request_id``'s reply (see ``Replies``)."""
+
+
+class Snapshot(Reads, Protocol):
+    """Reads as of ``ts``; close it promptly (an open snapshot can hold back housekeeping),
+    most simply as a context manager. ``revoked``: the persistence ended it early (a pinned
+    snapshot held too long)."""
+
+    ts: int
+    revoked: bool
+
+    def count(self, index_id: int) -> int:
+        """How many entries an index holds (a table's document count, by its ``by_id``)."""
 
     def vector_search(self, index_id: int, asked: Any) -> list[dict] | None:
         """``[{"_id", "_score"}]`` for a ``vector.VectorRequest`` from the engine's own table
         of vector index ``index_id``, exactly as the exact scan would answer; None where the
         engine keeps none (the caller then scans the table)."""
-
-    def mutation_replies(self, session_id: str, request_id: int) -> list[bytes]:
-        """Stored reply groups that may hold ``request_id``'s reply (see ``Replies``)."""
 
     def log_after(self, ts: int) -> list[tuple[int, bytes]]:
         """Write-log records ``(ts, encoded keys)`` committed after ``ts``, up to this
@@ -88,6 +100,10 @@ class Snapshot(Protocol):
         """Records at or below this timestamp may have been pruned from the shared log."""
 
     def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 # Keeps _creationTime strictly increasing; exactly representable at today's magnitudes.
@@ -143,7 +159,7 @@ class ReadTransaction:
         self.revoked = True
         self.close()
 
-    def __enter__(self) -> "ReadTransaction":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -199,7 +215,10 @@ class CommitSlot(Protocol):
 class Persistence(Protocol):
     durability: Durability
     shared: bool  # other processes commit to the same database
-    finish_in_thread: bool  # ``CommitSlot.finish`` waits (a flush, a round trip): run it off the event loop
+
+    @property
+    def finish_in_thread(self) -> bool:
+        """``CommitSlot.finish`` waits (a flush, a round trip): run it off the event loop."""
 
     def snapshot(self) -> Snapshot:
         """The latest state. Use it within one synchronous stretch (no ``await`` while open)."""
