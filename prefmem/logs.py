@@ -81,9 +81,11 @@ class _Handler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         collector = _collector.get()
         if collector is None:
-            # Outside executions behave like logging's last-resort handler would have.
-            if record.levelno >= logging.WARNING and logging.getLogger().handlers == [self]:
-                logging.lastResort.handle(record)
+            # Outside executions behave like logging's last-resort handler would have (none
+            # where a program set it to None, as logging allows).
+            last_resort = logging.lastResort
+            if last_resort is not None and record.levelno >= logging.WARNING and logging.getLogger().handlers == [self]:
+                last_resort.handle(record)
             return
         try:
             collector.add(_LEVELS.get(record.levelno, "INFO"), record.getMessage())
