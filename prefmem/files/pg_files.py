@@ -67,6 +67,7 @@ class PostgresFiles(FileStore):
         with self._lock:
             row = self._connection().execute("SELECT sum(length(data)), count(*) FROM files WHERE storage_id = %s",
                                              (storage_id,)).fetchone()
+        assert row is not None  # an aggregate without GROUP BY: always one row
         return None if not row[1] else int(row[0])
 
     def _chunk(self, storage_id: str, seq: int) -> bytes | None:

@@ -43,7 +43,7 @@ import socket
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 import psycopg
 from psycopg import sql
@@ -163,7 +163,7 @@ def resolved_conninfo(url: str) -> str:
         except ValueError:
             port = str(params.get("port") or 5432)
             params["hostaddr"] = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)[0][4][0]
-    return psycopg.conninfo.make_conninfo(**params)
+    return psycopg.conninfo.make_conninfo("", **params)
 
 
 def _connect(conninfo: str, **settings: str) -> psycopg.Connection:
@@ -172,6 +172,15 @@ def _connect(conninfo: str, **settings: str) -> psycopg.Connection:
     for name, value in settings.items():
         conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
     return conn
+
+
+def _row(cursor: psycopg.Cursor) -> tuple[Any, ...]:
+    """The row of a statement that always returns one: an aggregate, a function's value,
+    the head row (made with the tables, never deleted), or a row inserted just before
+    unless it was there already."""
+    row = cursor.fetchone()
+    assert row is not None
+    return row
 
 
 def _rollback_quietly(conn: psycopg.Connection) -> None:
@@ -196,11 +205,11 @@ class PostgresPersistence(CreationTimes):
         self.conninfo = resolved_conninfo(url)
         # The schema work connection: layout, index creation and backfills, iteration, secrets.
         self._admin = _connect(self.conninfo)
-        self.namespace = self._admin.execute("SELECT current_schema()").fetchone()[0]
+        self.namespace = _row(self._admin.execute("SELECT current_schema()"))[0]
         if self.namespace is None:
             self._admin.close()
             raise LookupError(f"{self._safe_url()}: the search_path names no schema that exists")
-        if not create and self._admin.execute("SELECT to_regclass('head')").fetchone()[0] is None:
+        if not create and _row(self._admin.execute("SELECT to_regclass('head')"))[0] is None:
             self._admin.close()
             raise LookupError(f"no prefmem data in {self._safe_url()} (schema {self.namespace})")
         self.channel = f"prefmem.{self.namespace}"
@@ -216,13 +225,13 @@ class PostgresPersistence(CreationTimes):
         self._listen_retry: asyncio.TimerHandle | None = None
         self._preparing = False  # inside ``preparing()``: schema work joins one transaction
         self._prepare_tx = False  # that transaction is open (and holds the head row)
-        row = self._admin.execute("SELECT ts, schema_version FROM head").fetchone()
+        row = _row(self._admin.execute("SELECT ts, schema_version FROM head"))
         if row[1] > SCHEMA_VERSION:
             raise RuntimeError(f"the database {self._safe_url()} was written by a newer prefmem (layout "
                                f"{row[1]}, this one knows {SCHEMA_VERSION})")
         self._last_ts: int = row[0]
-        self._last_creation_time: float = self._admin.execute(
-            "SELECT coalesce(max(creation_time), 0) FROM documents").fetchone()[0]
+        self._last_creation_time: float = _row(self._admin.execute(
+            "SELECT coalesce(max(creation_time), 0) FROM documents"))[0]
         self._pgvector = pgvector_available(self._admin)
         self._vectors: dict[int, VectorTable] = {}
         self._vectors_by_table: dict[str, list[tuple[VectorTable, VectorIndexDef]]] = {}
@@ -297,7 +306,11 @@ class PostgresPersistence(CreationTimes):
                 except asyncio.CancelledError:
                     # The caller went away; the thread still has the writer: let go of the
                     # head row and the process lock once it is done with it.
-                    waiting.add_done_callback(lambda _done: (_rollback_quietly(self._writer), self._release()))
+                    def let_go(_done: asyncio.Future) -> None:
+                        _rollback_quietly(self._writer)
+                        self._release()
+
+                    waiting.add_done_callback(let_go)
                     raise
             return PostgresCommit(self, row)
         except asyncio.CancelledError:
@@ -314,7 +327,7 @@ class PostgresPersistence(CreationTimes):
                 cur.execute("BEGIN; SELECT ts, log_floor, replies_period_0, replies_period_1 FROM head FOR UPDATE"
                             + ("" if wait else " NOWAIT"))
                 cur.nextset()
-                return cur.fetchone()
+                return _row(cur)
             except BaseException:
                 _rollback_quietly(self._writer)
                 raise
@@ -377,8 +390,8 @@ class PostgresPersistence(CreationTimes):
             self._leader.close()
             self._leader = None
         conn = _connect(self.conninfo)
-        got = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                           (f"prefmem.{self.namespace}.leader",)).fetchone()[0]
+        got = _row(conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                (f"prefmem.{self.namespace}.leader",)))[0]
         if got:
             self._leader = conn
         else:
@@ -397,7 +410,7 @@ class PostgresPersistence(CreationTimes):
         every node of the deployment gets the same one."""
         self._admin.execute("INSERT INTO secrets (name, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                             (name, make()))
-        return self._admin.execute("SELECT value FROM secrets WHERE name = %s", (name,)).fetchone()[0]
+        return _row(self._admin.execute("SELECT value FROM secrets WHERE name = %s", (name,)))[0]
 
     def stored_secret(self, name: str) -> str | None:
         row = self._admin.execute("SELECT value FROM secrets WHERE name = %s", (name,)).fetchone()
@@ -449,8 +462,8 @@ class PostgresPersistence(CreationTimes):
         conn = self._schema_work()
         conn.execute("INSERT INTO indexes (tbl, name, fields) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                      (table, name, fields_json))
-        return int(conn.execute("SELECT index_id FROM indexes WHERE tbl = %s AND name = %s",
-                                (table, name)).fetchone()[0])
+        return int(_row(conn.execute("SELECT index_id FROM indexes WHERE tbl = %s AND name = %s",
+                                     (table, name)))[0])
 
     def fill_index(self, index_id: int, entries: Iterator[tuple[bytes, str]]) -> None:
         conn = self._schema_work()
@@ -502,8 +515,8 @@ class PostgresPersistence(CreationTimes):
             last = rows[-1][0]
 
     def count_index(self, index_id: int) -> int:
-        return self._admin.execute("SELECT count(*) FROM index_entries WHERE index_id = %s",
-                                   (index_id,)).fetchone()[0]
+        return _row(self._admin.execute("SELECT count(*) FROM index_entries WHERE index_id = %s",
+                                        (index_id,)))[0]
 
     # -- housekeeping -----------------------------------------------------------------------
 
@@ -520,7 +533,7 @@ class PostgresPersistence(CreationTimes):
     def sizes(self) -> tuple[int, int]:
         """(database bytes, write-ahead log bytes) for the dashboard: the database's size;
         PostgreSQL's WAL is the server's, not this deployment's."""
-        return self._admin.execute("SELECT pg_database_size(current_database())").fetchone()[0], 0
+        return _row(self._admin.execute("SELECT pg_database_size(current_database())"))[0], 0
 
     def close(self) -> None:
         with self._write_lock:
@@ -562,7 +575,7 @@ class PostgresSnapshot(ReadTransaction):
         with conn.cursor() as text:
             text.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT ts, log_floor FROM head")
             text.nextset()
-            self.ts, self._log_floor = text.fetchone()
+            self.ts, self._log_floor = _row(text)
 
     def _end(self) -> None:
         if self._conn.broken:
@@ -599,7 +612,7 @@ class PostgresSnapshot(ReadTransaction):
     def count(self, index_id: int) -> int:
         cur = self._cur
         cur.execute("SELECT count(*) FROM index_entries WHERE index_id = %s", (index_id,))
-        return cur.fetchone()[0]
+        return _row(cur)[0]
 
     def search(self, index_id: int, terms: list[str], filters: list[tuple[int, bytes]], limit: int) -> list[SearchHit]:
         hits = pg_search.search(self._conn, index_id, terms, filters, limit)
@@ -607,7 +620,7 @@ class PostgresSnapshot(ReadTransaction):
             return []
         cur = self._cur
         cur.execute("SELECT id, value FROM documents WHERE id = ANY(%s)", ([doc_id for doc_id, _ in hits],))
-        values = dict(cur.fetchall())
+        values: dict[str, bytes] = dict(cur.fetchall())
         return [(doc_id, values[doc_id]) for doc_id, _score in hits if doc_id in values]
 
     def vector_search(self, index_id: int, asked: VectorRequest) -> list[dict] | None:
@@ -647,7 +660,7 @@ class PostgresCommit:
         self.head_ts = ts
         self._periods = [period_0, period_1]
         self._ts = 0
-        self._pipeline: psycopg.Pipeline | None = None
+        self._pipeline: ContextManager[psycopg.Pipeline] | None = None
 
     def log_after(self, ts: int) -> list[tuple[int, bytes]]:
         return self._conn.execute("SELECT ts, keys FROM write_log WHERE ts > %s ORDER BY ts", (ts,),
@@ -688,14 +701,14 @@ class PostgresCommit:
         put_entries: tuple[list[int], list[bytes], list[str]] = ([], [], [])
         deleted_entries: tuple[list[int], list[bytes]] = ([], [])
         for index_id, entries in changes.index_entries.items():
-            for key, doc_id in entries.items():
-                if doc_id is None:
+            for key, entry_doc in entries.items():
+                if entry_doc is None:
                     deleted_entries[0].append(index_id)
                     deleted_entries[1].append(key)
                 else:
                     put_entries[0].append(index_id)
                     put_entries[1].append(key)
-                    put_entries[2].append(doc_id)
+                    put_entries[2].append(entry_doc)
         if deleted_entries[0]:
             cur.execute(_ENTRY_DELETE, deleted_entries)
         if put_entries[0]:
