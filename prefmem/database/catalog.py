@@ -11,6 +11,7 @@ from prefmem.database.search import SearchIndex, doc_rowid
 from prefmem.errors import InvalidQuery, SchemaMismatch, ValidationError
 from prefmem.schema import EMPTY_SCHEMA, Schema, TableDef, VectorIndexDef
 from prefmem.persistence.base import Persistence, decode_document
+from prefmem.validators import Validator
 from prefmem.values import MISSING, lookup_path, value_key
 
 

@@ -255,6 +255,7 @@ class Transaction:
             new_key = index.key_of(new, new_parts) if new is not None else None
             if old_key == new_key:
                 # The entry stays, but the document behind it changed: readers of it are stale.
+                assert new_key is not None  # a write has an old version, a new one or both
                 written.append((index_id, new_key))
                 continue
             if old_key is not None:

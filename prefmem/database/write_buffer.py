@@ -13,7 +13,7 @@ index entry and search entry it touched.
 from __future__ import annotations
 
 import bisect
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from prefmem.database import replies as replies_mod
 from prefmem.database.replies import ReplayKey
@@ -169,7 +169,9 @@ class BufferedSnapshot:
             if doc_id is None:
                 merged.pop(key, None)
             else:
-                merged[key] = (key, documents[doc_id][2], doc_id)
+                value = documents[doc_id][2]
+                assert value is not None  # an entry naming a document is written with its new version
+                merged[key] = (key, value, doc_id)
         return [merged[key] for key in sorted(merged, reverse=reverse)][:limit]
 
     def search(self, index_id: int, terms: list[str], filters: list[tuple[int, bytes]], limit: int) -> list[SearchHit]:
@@ -180,8 +182,9 @@ class BufferedSnapshot:
         if not written:
             hits = self.base.search(index_id, terms, filters, limit)
             documents = self.buffer.documents
-            return [(doc_id, documents[doc_id][2] if doc_id in documents else value) for doc_id, value in hits] \
-                if documents else hits
+            # Not a deleted one: its removal would have left a search entry (None) in ``written``.
+            return [(doc_id, cast(bytes, documents[doc_id][2]) if doc_id in documents else value)
+                    for doc_id, value in hits] if documents else hits
         hits = [hit for hit in self.base.search(index_id, terms, filters, limit + len(written))
                 if doc_rowid(hit[0]) not in written]
         for entry in written.values():
@@ -189,7 +192,9 @@ class BufferedSnapshot:
                 continue
             text, filter_keys, doc_id = entry
             if all(filter_keys[position] == key for position, key in filters) and matches_terms(text, terms):
-                hits.append((doc_id, self.buffer.documents[doc_id][2]))
+                value = self.buffer.documents[doc_id][2]
+                assert value is not None  # an entry (not None) is written with the document's new version
+                hits.append((doc_id, value))
         return hits[:limit]
 
     def mutation_replies(self, session_id: str, request_id: int) -> list[bytes]:

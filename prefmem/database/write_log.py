@@ -44,8 +44,8 @@ class WrittenKeys:
         for _ts, keys in entries:
             for index_id, key in keys:
                 by_index.setdefault(index_id, []).append(key)
-        for keys in by_index.values():
-            keys.sort()
+        for index_keys in by_index.values():
+            index_keys.sort()
         self._by_index = by_index
 
     def __bool__(self) -> bool:

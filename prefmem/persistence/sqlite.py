@@ -598,13 +598,14 @@ class SqliteCommit:
         if puts:
             conn.executemany("INSERT OR REPLACE INTO documents (id, tbl, creation_time, ts, value) "
                              "VALUES (?, ?, ?, ?, ?)", puts)
-        entry_puts, entry_deletes = [], []
+        entry_puts: list[tuple[int, bytearray, str]] = []
+        entry_deletes: list[tuple[int, bytearray]] = []
         for index_id, entries in changes.index_entries.items():
-            for key, doc_id in entries.items():
-                if doc_id is None:
+            for key, entry_doc in entries.items():
+                if entry_doc is None:
                     entry_deletes.append((index_id, bytearray(key)))
                 else:
-                    entry_puts.append((index_id, bytearray(key), doc_id))
+                    entry_puts.append((index_id, bytearray(key), entry_doc))
         if entry_deletes:
             conn.executemany("DELETE FROM index_entries WHERE index_id=? AND key=?", entry_deletes)
         if entry_puts:
