@@ -18,14 +18,19 @@ from __future__ import annotations
 import functools
 import json
 from math import copysign
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol
 
 from prefmem import ids
 from prefmem.errors import InvalidValue, ValidationError
 from prefmem.values import (INT64_MAX, INT64_MIN, SAFE_MAX, SAFE_MIN, Int64, check_field_name, check_value, display,
                             number_out_of_range, python_number, rust_float, to_json, type_name, unsupported)
 
-Check = Callable[[Any, str], Any]
+
+class Check(Protocol):
+    """A compiled validator. ``path`` is optional, as it is on ``Validator.check``, which
+    the compiled function replaces on its instance."""
+
+    def __call__(self, value: Any, path: str = "") -> Any: ...
 
 
 def _context(path: str) -> str:
@@ -354,8 +359,8 @@ class _Object(Validator):
         return all(val.normalizes_numbers for val in self.fields.values())
 
     def _shape(self) -> tuple[int, int] | None:
-        shapes = [val.shape for val in self.fields.values()]
-        if None in shapes:
+        shapes = [shape for val in self.fields.values() if (shape := val.shape) is not None]
+        if len(shapes) < len(self.fields):
             return None
         depth = 1 + max((depth for depth, _ in shapes), default=0)
         return depth, max(len(self.fields), max((width for _, width in shapes), default=0))
@@ -429,8 +434,8 @@ class _Union(Validator):
         return all(m.normalizes_numbers for m in self.members)
 
     def _shape(self) -> tuple[int, int] | None:
-        shapes = [m.shape for m in self.members]
-        if None in shapes or not shapes:
+        shapes = [shape for m in self.members if (shape := m.shape) is not None]
+        if len(shapes) < len(self.members) or not shapes:
             return None
         return max(depth for depth, _ in shapes), max(width for _, width in shapes)
 
