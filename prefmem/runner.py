@@ -157,14 +157,17 @@ class Auth:
 
 class QueryCtx:
     """ctx of a query. ``now`` is frozen at the start; ``random`` is seeded per execution
-    (``seed``: a query's reruns at one snapshot draw the same numbers; None: fresh ones)."""
+    (``seed``: a query's reruns at one snapshot draw the same numbers; None: fresh ones).
+    ``storage`` is made on first use, as a mutation's is."""
 
     def __init__(self, tx: Transaction, identity: Identity | None, seed: int | None, app: "Application") -> None:
         self.db = self._database(tx)
         self.auth = Auth(identity, tx.read_set)
         self.now = tx.now_ms
+        self._app = app
         self._seed = seed
         self._random: random.Random | None = None
+        self._storage: QueryStorage | None = None
 
     @staticmethod
     def _database(tx: Transaction) -> DatabaseReader:
@@ -176,6 +179,12 @@ class QueryCtx:
             self._random = random.Random(self._seed)
         return self._random
 
+    @property
+    def storage(self) -> QueryStorage:
+        if self._storage is None:
+            self._storage = QueryStorage(self.db, self._app)
+        return self._storage
+
 
 class MutationCtx(QueryCtx):
     """ctx of a mutation. ``scheduler`` and ``storage`` are made on first use: most
@@ -183,7 +192,6 @@ class MutationCtx(QueryCtx):
 
     def __init__(self, tx: Transaction, identity: Identity | None, seed: int | None, app: "Application") -> None:
         super().__init__(tx, identity, seed, app)
-        self._app = app
         self._identity = identity
         self._scheduler: MutationScheduler | None = None
         self._storage: MutationStorage | None = None
@@ -466,7 +474,6 @@ class Runner:
                          deadline=self._deadline(), reader=fn.path)
         tx.journal_in = journal
         ctx = QueryCtx(tx, identity, self._query_seed(fn, snapshot.ts), self.app)
-        ctx.storage = QueryStorage(ctx.db, self.app)
         outcome = self._execute_sync(fn, args, tx, ctx)
         outcome.ts = snapshot.ts
         return outcome
