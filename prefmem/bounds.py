@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
-from typing import Mapping
+from typing import Any, Mapping
 
 MiB = 1024 * 1024
 
@@ -44,7 +44,7 @@ class Bounds:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Bounds":
         """The defaults, overridden by ``PREFMEM_<FIELD NAME IN CAPITALS>`` variables."""
         env = os.environ if env is None else env
-        values: dict[str, int | float] = {}
+        values: dict[str, Any] = {}  # each an int or a float, as its field is
         for f in fields(cls):
             name = env_name(f.name)
             raw = env.get(name)

@@ -143,7 +143,7 @@ class Registry:
         with ``_`` hold no functions), and they are internal: only the admin may call them.
         """
         for fn in functions:
-            if not (fn.path or "").startswith("_system/") or not fn.internal:
+            if fn.path is None or not fn.path.startswith("_system/") or not fn.internal:
                 raise ValueError(f"{fn.path}: system functions are internal and live under _system/")
             self.functions[fn.path] = fn
 

@@ -205,9 +205,9 @@ class HttpApi:
         if not isinstance(data, dict):
             raise _BadRequest(400, "BadJsonBody", "the request body must be a JSON object")
         route = request.url.path
+        path: object  # the body's may be anything: checked below
         if route.startswith("/api/run/"):
-            path = route[len("/api/run/"):]
-            module, _, export = path.rpartition("/")
+            module, _, export = route[len("/api/run/"):].rpartition("/")
             path, kind = f"{module}:{export}", None
         else:
             path, kind = data.get("path"), _KIND_BY_ROUTE.get(route)

@@ -15,7 +15,7 @@ that grows large (many different ranges under one prefix) becomes an interval tr
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from typing import Any, Iterator, cast
 
 from intervaltree import Interval, IntervalTree
 
@@ -72,7 +72,8 @@ class IntervalIndex:
         """Add ``[lo, hi)`` for ``data``; False if that exact interval is already there for it."""
         if not lo < hi:
             return False
-        prefix = os.path.commonprefix([lo, hi])
+        # Bytes: the str ``""`` typeshed also allows is what an empty list gives.
+        prefix = cast(bytes, os.path.commonprefix([lo, hi]))
         buckets = self._by_length.get(len(prefix))
         if buckets is None:
             buckets = self._by_length[len(prefix)] = {}
@@ -85,16 +86,18 @@ class IntervalIndex:
         return added
 
     def remove(self, lo: bytes, hi: bytes, data: Any) -> None:
-        prefix = os.path.commonprefix([lo, hi])
+        prefix = cast(bytes, os.path.commonprefix([lo, hi]))
         buckets = self._by_length.get(len(prefix))
-        bucket = buckets.get(prefix) if buckets is not None else None
+        if buckets is None:
+            return
+        bucket = buckets.get(prefix)
         if bucket is None:
             return
         before = len(bucket.items)
         bucket.remove(lo, hi, data)
         self._count -= before - len(bucket.items)
         if not bucket.items:
-            del buckets[prefix]  # type: ignore[union-attr]
+            del buckets[prefix]
             if not buckets:
                 del self._by_length[len(prefix)]
                 self._lengths = sorted(self._by_length)

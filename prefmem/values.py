@@ -498,6 +498,7 @@ def js_number(x: float) -> str:
         return "0"
     sign = "-" if x < 0 else ""
     digits_tuple, exponent = decimal.Decimal(repr(abs(x))).normalize().as_tuple()[1:]
+    assert isinstance(exponent, int)  # not "n", "N" or "F": x is finite
     digits = "".join(map(str, digits_tuple))
     k, n = len(digits), len(digits) + exponent
     if k <= n <= 21:

@@ -421,7 +421,7 @@ class PasswordAuth:
         else:
             raise PasswordAuthError(400, "BadRequest", "send `refreshToken` in the body or the access token as "
                                                        "`Authorization: Bearer <token>`")
-        revoked = bool(session_id) and await self.store.revoke_session(session_id, "signed out")
+        revoked = await self.store.revoke_session(session_id, "signed out") if session_id else False
         return {"signedOut": revoked}
 
     async def delete_account(self, bearer: str | None, verify: Callable[[str], Any]) -> dict[str, Any]:

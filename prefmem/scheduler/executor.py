@@ -8,6 +8,7 @@ It wakes when a commit touches the job table, or when the next job falls due.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -129,11 +130,11 @@ class Executor:
                 continue
             task = asyncio.get_running_loop().create_task(self._run_job(job), name=f"job {job['name']}")
             self._in_flight[job["_id"]] = task
-            task.add_done_callback(lambda _t, job_id=job["_id"]: self._done(job_id))
+            task.add_done_callback(functools.partial(self._done, job["_id"]))
             started += 1
         return started
 
-    def _done(self, job_id: str) -> None:
+    def _done(self, job_id: str, _task: asyncio.Task) -> None:
         self._in_flight.pop(job_id, None)
         self.completed += 1
         self._wake.set()

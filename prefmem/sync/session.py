@@ -21,7 +21,7 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, AsyncIterable, Protocol
 
 from prefmem.application import Application
 from prefmem.auth.identity import Identity
@@ -124,8 +124,8 @@ class SyncSession:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    async def run(self, frames: "asyncio.Queue[str | bytes | None] | Any") -> None:
-        """Serve until the peer goes away; ``frames`` yields incoming text frames, None at close."""
+    async def run(self, frames: AsyncIterable[str | bytes]) -> None:
+        """Serve until the peer goes away, when ``frames`` (the incoming frames) ends."""
         writer = asyncio.create_task(self._write_loop(), name="sync-writer")
         responder = asyncio.create_task(self._respond_loop(), name="sync-mutation-responses")
         pinger = asyncio.create_task(self._ping_loop(), name="sync-ping")
@@ -354,6 +354,7 @@ class SyncSession:
         identity = self.identity
         changes = msg.modifications
         done: list[tuple[Any, _Subscription | None]] = []  # each change, with the query it added
+        sub: _Subscription | None
         while True:
             async with self.subs.current() as snapshot:
                 # Nothing awaits inside: every result is valid at the snapshot.
