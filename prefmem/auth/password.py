@@ -412,12 +412,14 @@ class PasswordAuth:
             session_id = await self.store.session_for_refresh_token(token)
         elif bearer:
             try:
-                await verify(bearer)
+                identity = await verify(bearer)
             except AuthFailed as err:
                 raise PasswordAuthError(401, "InvalidToken", f"cannot sign out with this token: {err}") from None
-            from prefmem.auth.providers import unverified_parts
-
-            session_id = unverified_parts(bearer)[1].get("sid")
+            # Another provider's token names no session here, whatever its ``sid`` claim says
+            # (OIDC providers put their own session ids there).
+            if identity.issuer != self.options.issuer:
+                raise PasswordAuthError(401, "InvalidToken", "this token was not issued by the password provider")
+            session_id = identity.session_id
         else:
             raise PasswordAuthError(400, "BadRequest", "send `refreshToken` in the body or the access token as "
                                                        "`Authorization: Bearer <token>`")

@@ -193,3 +193,36 @@ async def test_a_lockout_survives_a_restart(tmp_path):
             raise AssertionError("the restarted server let a locked account sign in")
         # Another account is not affected.
         await restarted.sign_up({"email": "free@example.com", "password": "correct horse battery"}, "127.0.0.1")
+
+
+async def test_sign_out_takes_only_the_password_providers_access_tokens(tmp_path):
+    """A verified token of another provider (an OIDC one puts its own session id in ``sid``)
+    names no session of this provider: it signs nothing out."""
+    from prefmem.auth.identity import Identity
+    from prefmem.auth.password import Options, PasswordAuth, PasswordAuthError
+    from prefmem.auth.providers import unverified_parts
+    from prefmem.testing import TestBackend
+
+    key = jwk.ECKey.generate_key("P-256", auto_kid=True)
+    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "data.sqlite3") as backend:
+        auth = PasswordAuth(backend.app, key, Options())
+        mine = await auth.sign_up({"email": "out@example.com", "password": "correct horse battery"}, "127.0.0.1")
+        claims = unverified_parts(mine["token"])[1]
+        session_id, user_id = claims["sid"], claims["sub"]
+
+        async def verify_as_another_provider(token: str) -> Identity:
+            return Identity(subject=user_id, issuer="https://accounts.example", session_id=session_id)
+
+        try:
+            await auth.sign_out({}, "a token of accounts.example", verify_as_another_provider)
+        except PasswordAuthError as err:
+            assert (err.status, err.code) == (401, "InvalidToken")
+        else:
+            raise AssertionError("another provider's token signed a password session out")
+        assert await auth.store.session_active(session_id, user_id)
+
+        async def verify_as_this_provider(token: str) -> Identity:
+            return Identity(subject=user_id, issuer=Options().issuer, session_id=session_id)
+
+        assert await auth.sign_out({}, mine["token"], verify_as_this_provider) == {"signedOut": True}
+        assert not await auth.store.session_active(session_id, user_id)
