@@ -91,8 +91,9 @@ class LocalJwks(KeySource):
 
 class _FetchedJwks(KeySource):
     def __init__(self, http: Callable[[], httpx.AsyncClient], *, max_age_s: float = DEFAULT_MAX_AGE_S,
-                 min_refetch_s: float | None = None) -> None:
+                 min_refetch_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._http = http
+        self._clock = clock  # seconds; a test's own clock shows the rate limit without waiting it out
         self.max_age_s = max_age_s
         self.min_refetch_s = DEFAULT_MIN_REFETCH_S if min_refetch_s is None else min_refetch_s
         self._keys: list[Key] | None = None
@@ -118,11 +119,11 @@ class _FetchedJwks(KeySource):
             raise AuthFailed(f"{what} at {url} is not JSON") from None
 
     async def _refresh(self, *, force: bool) -> None:
-        started = time.monotonic()
+        started = self._clock()
         async with self._lock:
             if self._fetched_at >= started:
                 return  # another verification fetched while we waited
-            now = time.monotonic()
+            now = self._clock()
             fresh = self._keys is not None and now - self._fetched_at < self.max_age_s
             if fresh and not force:
                 return

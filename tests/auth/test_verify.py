@@ -188,7 +188,8 @@ async def test_unknown_kid_refetches_the_jwks_but_rate_limited():
         return httpx.Response(200, json=jwks_of(*served["keys"]))
 
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    source = UrlJwks("https://issuer.example/jwks", lambda: client, min_refetch_s=0.2)
+    now = [1000.0]
+    source = UrlJwks("https://issuer.example/jwks", lambda: client, min_refetch_s=0.2, clock=lambda: now[0])
     providers = parse_providers([{"type": "customJwt", "issuer": JWT_ISSUER, "jwks": "https://issuer.example/jwks",
                                   "algorithm": "RS256"}], http=lambda: client, min_refetch_s=0.2)
     providers[0].keys = source
@@ -200,11 +201,16 @@ async def test_unknown_kid_refetches_the_jwks_but_rate_limited():
     for _ in range(5):
         with pytest.raises(AuthFailed, match="no key with kid"):
             await verify(make_token(old, iss=JWT_ISSUER, kid="made-up"), providers)
-    assert len(calls) <= 2
+    assert len(calls) == 1
     # The provider rotates: once the rate limit allows, the new kid is fetched and accepted.
     served["keys"] = [new]
-    time.sleep(0.25)
+    now[0] += 0.19
+    with pytest.raises(AuthFailed, match="no key with kid"):  # still inside the rate limit: no fetch
+        await verify(make_token(new, iss=JWT_ISSUER), providers)
+    assert len(calls) == 1
+    now[0] += 0.02
     assert (await verify(make_token(new, iss=JWT_ISSUER), providers)).subject == "user-1"
+    assert len(calls) == 2
     await client.aclose()
 
 
