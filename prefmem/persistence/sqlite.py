@@ -206,17 +206,20 @@ class SqlitePersistence(CreationTimes):
 
     async def begin_commit(self) -> "SqliteCommit":
         if not self._write_lock.acquire(blocking=False):
-            await asyncio.to_thread(self._write_lock.acquire)
-        try:
-            if self._lock_file is not None:
-                try:
-                    fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    await asyncio.to_thread(fcntl.flock, self._lock_file, fcntl.LOCK_EX)
-            return SqliteCommit(self)
-        except BaseException:
-            self._release()
-            raise
+            await _wait_in_thread(self._write_lock.acquire, self._write_lock.release)
+        lock_file = self._lock_file
+        if lock_file is not None:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # Another process commits. The process lock stays held until the file lock is
+                # ours (or, if this wait is cancelled, until the thread has let it go again).
+                await _wait_in_thread(lambda: fcntl.flock(lock_file, fcntl.LOCK_EX), self._release,
+                                      undo=self._write_lock.release)
+            except BaseException:
+                self._write_lock.release()
+                raise
+        return SqliteCommit(self)
 
     def _release(self) -> None:
         if self._lock_file is not None:
@@ -463,6 +466,30 @@ class SqlitePersistence(CreationTimes):
                 self._wakeups.close()
                 self._wakeups = None
             self.stop_leading()
+
+
+async def _wait_in_thread(acquire: Callable[[], Any], release: Callable[[], None], *,
+                          undo: Callable[[], None] | None = None) -> None:
+    """Take a lock in a worker thread, so the event loop goes on meanwhile. A cancelled wait
+    returns at once, but its thread goes on waiting and takes the lock in the end: ``release``
+    lets it go then, or a lock stays taken for ever, and every other process waits on it.
+    ``undo`` gives back what the caller held before, if the lock is not to be had."""
+    waiting = asyncio.ensure_future(asyncio.to_thread(acquire))
+    try:
+        await asyncio.shield(waiting)
+    except asyncio.CancelledError:
+        def let_go(done: asyncio.Future) -> None:
+            if not done.cancelled() and done.exception() is None:
+                release()
+            elif undo is not None:
+                undo()
+
+        waiting.add_done_callback(let_go)
+        raise
+    except BaseException:
+        if undo is not None:
+            undo()
+        raise
 
 
 class ServeLock:

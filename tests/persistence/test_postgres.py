@@ -159,6 +159,19 @@ def test_durability_is_synchronous_commit(url, durability, setting):
         persistence.close()
 
 
+async def _until_waiting(url: str) -> None:
+    """Until a session of this database waits for a lock (the head row, held by the test).
+    Asked on a connection of its own: within a transaction, the activity view stays as first read."""
+    with psycopg.connect(url, autocommit=True) as watcher:
+        for _ in range(1000):
+            row = watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                  "AND datname = current_database()").fetchone()
+            if row is not None and row[0]:
+                return
+            await asyncio.sleep(0.005)
+    raise AssertionError("begin_commit never waited for the head row")
+
+
 async def test_a_commit_waiting_for_another_node_does_not_block_the_event_loop(url):
     """While another node holds the head row, begin_commit waits in a thread: the loop runs."""
     a = PostgresPersistence(url)
@@ -167,9 +180,12 @@ async def test_a_commit_waiting_for_another_node_does_not_block_the_event_loop(u
         holder.execute("BEGIN")
         holder.execute("SELECT ts FROM head FOR UPDATE")
         waiting = asyncio.ensure_future(_commit(a))
+        await _until_waiting(url)
+        turns = 0
         for _ in range(50):
-            await asyncio.sleep(0.01)  # the loop keeps turning
-        assert not waiting.done()
+            await asyncio.sleep(0)  # the loop keeps turning
+            turns += 1
+        assert turns == 50 and not waiting.done()
         holder.execute("ROLLBACK")
         assert await asyncio.wait_for(waiting, 10) == 1
     finally:
@@ -184,7 +200,7 @@ async def test_a_commit_cancelled_while_waiting_lets_go_of_the_head_row(url):
         holder.execute("BEGIN")
         holder.execute("SELECT ts FROM head FOR UPDATE")
         waiting = asyncio.ensure_future(a.begin_commit())
-        await asyncio.sleep(0.2)
+        await _until_waiting(url)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting

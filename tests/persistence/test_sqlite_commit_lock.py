@@ -1,0 +1,105 @@
+"""The commit lock of worker processes sharing one SQLite file (a ``flock``), as the other
+processes see it: waiting for it leaves the event loop free, and a wait that is cancelled
+does not leave the lock taken."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+
+from prefmem.persistence.sqlite import SqlitePersistence
+
+pytestmark = pytest.mark.sqlite_only
+
+
+class _Changes:
+    def __init__(self) -> None:
+        self.documents, self.index_entries, self.search_entries = {}, {}, {}
+
+    def reply_groups(self, ts: int) -> list:
+        return []
+
+
+async def _commit(persistence: SqlitePersistence) -> int:
+    slot = await persistence.begin_commit()
+    ts = slot.head_ts + 1
+    slot.write(ts, _Changes(), b"")
+    slot.finish()
+    return ts
+
+
+def _waiters(lock_path: str) -> int:
+    """Processes' ``flock`` requests blocked on the file, as the kernel lists them."""
+    inode = os.stat(lock_path).st_ino
+    with open("/proc/locks") as locks:
+        return sum(1 for line in locks if "->" in line and line.split()[6].endswith(f":{inode}"))
+
+
+async def _until(condition, what: str) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never {what}")
+
+
+async def _until_waiting(lock_path: str) -> None:
+    await _until(lambda: _waiters(lock_path) == 1, "waited for the lock")
+
+
+@pytest.fixture
+def pair(tmp_path: Path):
+    db = tmp_path / "shared.sqlite3"
+    a, b = SqlitePersistence(db, shared=True), SqlitePersistence(db, shared=True)
+    holder = os.open(f"{db}.commit-lock", os.O_RDWR)  # another process's hold on the lock
+    yield a, b, holder, f"{db}.commit-lock"
+    os.close(holder)
+    a.close()
+    b.close()
+
+
+async def test_a_commit_waiting_for_another_process_leaves_the_loop_free(pair):
+    a, _b, holder, lock_path = pair
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    waiting = asyncio.ensure_future(_commit(a))
+    await _until_waiting(lock_path)
+    turns = 0
+    for _ in range(50):
+        await asyncio.sleep(0)
+        turns += 1
+    assert turns == 50 and not waiting.done()
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    assert await asyncio.wait_for(waiting, 10) == 1
+
+
+async def test_a_commit_cancelled_while_waiting_lets_go_of_the_lock(pair):
+    a, b, holder, lock_path = pair
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    waiting = asyncio.ensure_future(a.begin_commit())
+    await _until_waiting(lock_path)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    # a's thread takes the lock (nobody waits any more), and must let it go again.
+    await _until(lambda: _waiters(lock_path) == 0, "took the lock")
+    assert await asyncio.wait_for(_commit(b), 10) == 1
+    assert await asyncio.wait_for(_commit(a), 10) == 2
+
+
+async def test_a_commit_cancelled_while_another_in_this_process_commits_lets_go_too(pair):
+    """The process's own lock (another commit of this process holds it) is waited for in a
+    thread as well."""
+    a, _b, _holder, _lock_path = pair
+    a._write_lock.acquire()  # what an import's or a schema change's commit holds meanwhile
+    waiting = asyncio.ensure_future(a.begin_commit())
+    await asyncio.sleep(0)  # it starts, and waits in a thread
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    a._write_lock.release()
+    assert await asyncio.wait_for(_commit(a), 10) == 1
