@@ -106,6 +106,13 @@ def test_scheduled_functions_and_crons_run_once_across_two_nodes_and_move_when_t
             time.sleep(0.2)
             labels = [e["label"] for e in _events(b) if e["label"].startswith("job")]
         assert sorted(labels) == sorted(f"job{n}-{i}" for n in range(4) for i in range(25))
+        # A job scheduled after them runs after them: a second run of any would be in by then.
+        drivers[1].call("mutation", "tasks:later", {"label": "barrier", "delay": 0}, client="c1")
+        while not any(e["label"] == "barrier" for e in _events(b)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        events = [e["label"] for e in _events(b)]
+        assert "barrier" in events
+        assert sorted(label for label in events if label.startswith("job")) == sorted(labels)
         # The one-second cron: one tick a second, not one per node.
         ticks: list[float] = []
         while len(ticks) < 4 and time.monotonic() < deadline:

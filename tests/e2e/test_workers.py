@@ -237,6 +237,13 @@ def test_scheduled_functions_and_crons_run_once_across_two_workers(jobs):
                 break
             time.sleep(0.2)
         assert sorted(labels) == sorted(f"job{n}-{i}" for n in range(4) for i in range(25))
+        # A job scheduled after them runs after them: a second run of any would be in by then.
+        driver.call("mutation", "tasks:later", {"label": "barrier", "delay": 0}, client="c0")
+        while not any(e["label"] == "barrier" for e in _events(jobs)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        events = [e["label"] for e in _events(jobs)]
+        assert "barrier" in events
+        assert sorted(label for label in events if label.startswith("job")) == sorted(labels)
         # The one-second cron: one tick a second, not one per worker.
         ticks = [e["_creationTime"] for e in _events(jobs) if e["label"] == "tick"]
         while len(ticks) < 4 and time.monotonic() < deadline:
