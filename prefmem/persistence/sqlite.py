@@ -470,21 +470,40 @@ class SqlitePersistence(CreationTimes):
 
 async def _wait_in_thread(acquire: Callable[[], Any], release: Callable[[], None], *,
                           undo: Callable[[], None] | None = None) -> None:
-    """Take a lock in a worker thread, so the event loop goes on meanwhile. A cancelled wait
-    returns at once, but its thread goes on waiting and takes the lock in the end: ``release``
-    lets it go then, or a lock stays taken for ever, and every other process waits on it.
-    ``undo`` gives back what the caller held before, if the lock is not to be had."""
-    waiting = asyncio.ensure_future(asyncio.to_thread(acquire))
-    try:
-        await asyncio.shield(waiting)
-    except asyncio.CancelledError:
-        def let_go(done: asyncio.Future) -> None:
-            if not done.cancelled() and done.exception() is None:
-                release()
-            elif undo is not None:
-                undo()
+    """Take a lock in a worker thread, so the event loop goes on meanwhile.
 
-        waiting.add_done_callback(let_go)
+    A cancelled wait returns at once, but its thread goes on waiting and takes the lock in
+    the end: it must let go of it then, or the lock stays taken for ever and every other
+    process waits on it. The thread does that itself, not through the event loop, which
+    may be closing. ``undo`` gives back what the caller held before when the lock is not
+    to be had (the thread failed, or was abandoned and failed)."""
+    state = ["waiting"]  # -> "taken" or "failed" by the thread, or "abandoned" by the caller
+    guard = threading.Lock()
+
+    def wait() -> None:
+        try:
+            acquire()
+        except BaseException:
+            with guard:
+                abandoned, state[0] = state[0] == "abandoned", "failed"
+            if abandoned and undo is not None:
+                undo()
+            raise
+        with guard:
+            abandoned = state[0] == "abandoned"
+            state[0] = "taken"
+        if abandoned:
+            release()
+
+    try:
+        await asyncio.to_thread(wait)
+    except asyncio.CancelledError:
+        with guard:
+            before, state[0] = state[0], "abandoned"
+        if before == "taken":
+            release()
+        elif before == "failed" and undo is not None:
+            undo()
         raise
     except BaseException:
         if undo is not None:

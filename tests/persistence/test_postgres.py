@@ -20,6 +20,7 @@ from prefmem.files.pg_files import PostgresFiles
 from prefmem.persistence import postgres
 from prefmem.persistence.postgres import PostgresPersistence
 from prefmem.testing import fresh_schema
+from tests.helpers.commits import Changes, commit
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 COUNTERS = APPS / "counters"
@@ -30,22 +31,6 @@ def url(postgres_url):
     schema_url, drop = fresh_schema(postgres_url)
     yield schema_url
     drop()
-
-
-class _Changes:
-    def __init__(self) -> None:
-        self.documents, self.index_entries, self.search_entries = {}, {}, {}
-
-    def reply_groups(self, ts: int) -> list:
-        return []
-
-
-async def _commit(persistence: PostgresPersistence) -> int:
-    slot = await persistence.begin_commit()
-    ts = slot.head_ts + 1
-    slot.write(ts, _Changes(), b"")
-    slot.finish()
-    return ts
 
 
 _OPEN_NODE = """
@@ -76,11 +61,11 @@ async def test_a_commit_wakes_the_other_nodes(url):
     try:
         a.listen(woken["a"].set)
         b.listen(woken["b"].set)
-        ts = await _commit(a)
+        ts = await commit(a)
         await asyncio.wait_for(woken["b"].wait(), 10)
         with b.snapshot() as snapshot:
             assert snapshot.ts == ts and [t for t, _ in snapshot.log_after(0)] == [ts]
-        await _commit(b)
+        await commit(b)
         await asyncio.wait_for(woken["a"].wait(), 10)
     finally:
         a.close()
@@ -98,7 +83,7 @@ async def test_a_node_is_not_woken_by_its_own_commits(url):
     try:
         a.listen(lambda: (wakes.append(1), marker.set()))
         for _ in range(3):
-            await _commit(a)
+            await commit(a)
             await asyncio.sleep(0.05)
         with psycopg.connect(url, autocommit=True) as other:
             other.execute("SELECT pg_notify(%s, '')", (a.channel,))
@@ -129,7 +114,7 @@ def test_deployments_in_two_schemas_of_one_database_never_meet(postgres_url):
     try:
         assert a.try_lead() and b.try_lead()  # each its own leader
         assert a.channel != b.channel
-        asyncio.run(_commit(a))
+        asyncio.run(commit(a))
         with b.snapshot() as snapshot:
             assert snapshot.ts == 0
     finally:
@@ -179,7 +164,7 @@ async def test_a_commit_waiting_for_another_node_does_not_block_the_event_loop(u
     try:
         holder.execute("BEGIN")
         holder.execute("SELECT ts FROM head FOR UPDATE")
-        waiting = asyncio.ensure_future(_commit(a))
+        waiting = asyncio.ensure_future(commit(a))
         await _until_waiting(url)
         turns = 0
         for _ in range(50):
@@ -206,8 +191,8 @@ async def test_a_commit_cancelled_while_waiting_lets_go_of_the_head_row(url):
             await waiting
         holder.execute("ROLLBACK")
         # a's thread takes the row and lets it go again; then both nodes commit as usual.
-        assert await asyncio.wait_for(_commit(b), 10) == 1
-        assert await asyncio.wait_for(_commit(a), 10) == 2
+        assert await asyncio.wait_for(commit(b), 10) == 1
+        assert await asyncio.wait_for(commit(a), 10) == 2
     finally:
         holder.close()
         a.close()
@@ -262,31 +247,19 @@ def test_file_bytes_are_stored_in_chunks_and_streamed_back(url, monkeypatch, tmp
         persistence.close()
 
 
-async def _write(persistence: PostgresPersistence, changes: _Changes) -> int:
-    slot = await persistence.begin_commit()
-    ts = slot.head_ts + 1
-    try:
-        slot.write(ts, changes, b"")
-    except BaseException:
-        slot.abort()
-        raise
-    slot.finish()
-    return ts
-
-
 async def test_a_commit_writes_documents_and_entries_of_every_kind_in_one_statement_each(url):
     """Whole-number creation times arrive as ``int`` beside fractional ones; deletes and puts of
     documents and index entries land together."""
     persistence = PostgresPersistence(url)
     try:
-        first = _Changes()
+        first = Changes()
         first.documents = {"a": ("t", 1, b"A"), "b": ("t", 1.5, b"B"), "c": ("t", 2.25, b"C")}
         first.index_entries = {7: {b"ka": "a", b"kb": "b", b"kc": "c"}}
-        await _write(persistence, first)
-        second = _Changes()
+        await commit(persistence, first)
+        second = Changes()
         second.documents = {"a": ("t", 1, b"A2"), "c": ("t", 2.25, None), "d": ("u", 3, b"D")}
         second.index_entries = {7: {b"kc": None, b"kd": "d"}, 8: {b"x": "a"}}
-        await _write(persistence, second)
+        await commit(persistence, second)
         with persistence.snapshot() as snapshot:
             assert [(row.table, row.creation_time, row.value) for row in map(snapshot.get, "abd")] == \
                 [("t", 1.0, b"A2"), ("t", 1.5, b"B"), ("u", 3.0, b"D")]
@@ -301,10 +274,10 @@ async def test_a_commit_writes_documents_and_entries_of_every_kind_in_one_statem
 async def test_a_get_after_a_short_scan_reads_the_scanned_document_without_a_statement(url, monkeypatch):
     persistence = PostgresPersistence(url)
     try:
-        changes = _Changes()
+        changes = Changes()
         changes.documents = {f"d{n}": ("t", float(n), b"v%d" % n) for n in range(20)}
         changes.index_entries = {1: {b"k%02d" % n: f"d{n}" for n in range(20)}}
-        await _write(persistence, changes)
+        await commit(persistence, changes)
         with persistence.snapshot() as snapshot:
             snapshot.scan(1, b"k00", b"k02", False, 10)  # short: d0 and d1 are kept
             snapshot.scan(1, b"k00", b"k20", False, 20)  # long: nothing more is kept
@@ -325,7 +298,7 @@ async def test_snapshots_ended_back_to_back_leave_the_reader_usable(url):
     ready for the next snapshot, the log and a commit."""
     persistence = PostgresPersistence(url)
     try:
-        ts = await _commit(persistence)
+        ts = await commit(persistence)
         first, second = persistence.snapshot(), persistence.snapshot()
         first.close()
         second.close()
@@ -333,7 +306,7 @@ async def test_snapshots_ended_back_to_back_leave_the_reader_usable(url):
             with persistence.snapshot() as snapshot:
                 assert snapshot.ts == ts
         assert persistence.log_since(0).ts == ts
-        assert await _commit(persistence) == ts + 1
+        assert await commit(persistence) == ts + 1
         with persistence.snapshot() as snapshot:
             assert snapshot.ts == ts + 1
     finally:

@@ -7,29 +7,15 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from prefmem.persistence.sqlite import SqlitePersistence
+from tests.helpers.commits import commit
 
 pytestmark = pytest.mark.sqlite_only
-
-
-class _Changes:
-    def __init__(self) -> None:
-        self.documents, self.index_entries, self.search_entries = {}, {}, {}
-
-    def reply_groups(self, ts: int) -> list:
-        return []
-
-
-async def _commit(persistence: SqlitePersistence) -> int:
-    slot = await persistence.begin_commit()
-    ts = slot.head_ts + 1
-    slot.write(ts, _Changes(), b"")
-    slot.finish()
-    return ts
 
 
 def _waiters(lock_path: str) -> int:
@@ -65,7 +51,7 @@ def pair(tmp_path: Path):
 async def test_a_commit_waiting_for_another_process_leaves_the_loop_free(pair):
     a, _b, holder, lock_path = pair
     fcntl.flock(holder, fcntl.LOCK_EX)
-    waiting = asyncio.ensure_future(_commit(a))
+    waiting = asyncio.ensure_future(commit(a))
     await _until_waiting(lock_path)
     turns = 0
     for _ in range(50):
@@ -87,8 +73,8 @@ async def test_a_commit_cancelled_while_waiting_lets_go_of_the_lock(pair):
     fcntl.flock(holder, fcntl.LOCK_UN)
     # a's thread takes the lock (nobody waits any more), and must let it go again.
     await _until(lambda: _waiters(lock_path) == 0, "took the lock")
-    assert await asyncio.wait_for(_commit(b), 10) == 1
-    assert await asyncio.wait_for(_commit(a), 10) == 2
+    assert await asyncio.wait_for(commit(b), 10) == 1
+    assert await asyncio.wait_for(commit(a), 10) == 2
 
 
 async def test_a_commit_cancelled_while_another_in_this_process_commits_lets_go_too(pair):
@@ -102,4 +88,38 @@ async def test_a_commit_cancelled_while_another_in_this_process_commits_lets_go_
     with pytest.raises(asyncio.CancelledError):
         await waiting
     a._write_lock.release()
-    assert await asyncio.wait_for(_commit(a), 10) == 1
+    assert await asyncio.wait_for(commit(a), 10) == 1
+
+
+async def test_an_abandoned_wait_lets_go_from_its_thread_without_the_event_loop():
+    """The loop may be closing (a cancelled commit at shutdown): the thread lets go itself."""
+    from prefmem.persistence.sqlite import _wait_in_thread
+
+    go, released, undone = threading.Event(), threading.Event(), threading.Event()
+    waiting = asyncio.ensure_future(_wait_in_thread(lambda: go.wait(10), released.set, undo=undone.set))
+    await asyncio.sleep(0)  # it waits in its thread
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    go.set()
+    assert released.wait(10)  # the loop does not turn while this blocks
+    assert not undone.is_set()
+
+
+async def test_an_abandoned_wait_that_fails_gives_back_what_was_held():
+    from prefmem.persistence.sqlite import _wait_in_thread
+
+    go, released, undone = threading.Event(), threading.Event(), threading.Event()
+
+    def fails() -> None:
+        go.wait(10)
+        raise OSError("no lock today")
+
+    waiting = asyncio.ensure_future(_wait_in_thread(fails, released.set, undo=undone.set))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    go.set()
+    assert undone.wait(10)
+    assert not released.is_set()
