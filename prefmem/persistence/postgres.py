@@ -54,6 +54,7 @@ from prefmem.database.vector import VectorRequest, vector_of
 from prefmem.persistence import pg_search
 from prefmem.persistence.base import (Changes, CreationTimes, Durability, LogRecords, ReadTransaction, ScanRow,
                                       SearchHit, StoredDocument, decode_document)
+from prefmem.persistence.lock_wait import wait_in_thread
 from prefmem.persistence.pg_vector import VectorTable, pgvector_available
 from prefmem.persistence.sqlite import MUTATION_RECORD_RETENTION_NS, PINNED_MAX_AGE_S, WRITE_LOG_RETENTION_NS
 from prefmem.schema import VectorIndexDef
@@ -292,33 +293,24 @@ class PostgresPersistence(CreationTimes):
 
     async def begin_commit(self) -> "PostgresCommit":
         if not self._write_lock.acquire(blocking=False):
-            await asyncio.to_thread(self._write_lock.acquire)
+            await wait_in_thread(self._write_lock.acquire, self._write_lock.release)
         try:
             if self._writer.broken or self._writer.closed:
                 self._writer = self._connect_writer()
-            try:
-                row = self._lock_head(wait=False)
-            except psycopg.errors.LockNotAvailable:
-                # Another node commits: wait for it in a thread, so the event loop goes on.
-                waiting = asyncio.ensure_future(asyncio.to_thread(self._lock_head, wait=True))
-                try:
-                    row = await asyncio.shield(waiting)
-                except asyncio.CancelledError:
-                    # The caller went away; the thread still has the writer: let go of the
-                    # head row and the process lock once it is done with it.
-                    def let_go(_done: asyncio.Future) -> None:
-                        _rollback_quietly(self._writer)
-                        self._release()
-
-                    waiting.add_done_callback(let_go)
-                    raise
-            return PostgresCommit(self, row)
-        except asyncio.CancelledError:
-            raise
+            row = self._lock_head(wait=False)
+        except psycopg.errors.LockNotAvailable:
+            # Another node commits: wait for it in a thread, so the event loop goes on. If
+            # this wait is cancelled, the thread lets go of the head row and the process lock.
+            row = await wait_in_thread(lambda: self._lock_head(wait=True), self._let_go, undo=self._release)
         except BaseException:
             _rollback_quietly(self._writer)
             self._release()
             raise
+        return PostgresCommit(self, row)
+
+    def _let_go(self) -> None:
+        _rollback_quietly(self._writer)
+        self._release()
 
     def _lock_head(self, wait: bool) -> tuple[int, int, int, int]:
         """BEGIN and lock the head row, in one round trip (a simple query of two statements)."""

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator
 
 from prefmem.persistence.base import (Changes, CreationTimes, Durability, LogRecords, ReadTransaction, ScanRow,
                                       SearchHit, StoredDocument)
+from prefmem.persistence.lock_wait import wait_in_thread
 from prefmem.persistence.wakeup import Wakeups
 
 log = logging.getLogger("prefmem.persistence")
@@ -206,7 +207,7 @@ class SqlitePersistence(CreationTimes):
 
     async def begin_commit(self) -> "SqliteCommit":
         if not self._write_lock.acquire(blocking=False):
-            await _wait_in_thread(self._write_lock.acquire, self._write_lock.release)
+            await wait_in_thread(self._write_lock.acquire, self._write_lock.release)
         lock_file = self._lock_file
         if lock_file is not None:
             try:
@@ -214,7 +215,7 @@ class SqlitePersistence(CreationTimes):
             except BlockingIOError:
                 # Another process commits. The process lock stays held until the file lock is
                 # ours (or, if this wait is cancelled, until the thread has let it go again).
-                await _wait_in_thread(lambda: fcntl.flock(lock_file, fcntl.LOCK_EX), self._release,
+                await wait_in_thread(lambda: fcntl.flock(lock_file, fcntl.LOCK_EX), self._release,
                                       undo=self._write_lock.release)
             except BaseException:
                 self._write_lock.release()
@@ -466,49 +467,6 @@ class SqlitePersistence(CreationTimes):
                 self._wakeups.close()
                 self._wakeups = None
             self.stop_leading()
-
-
-async def _wait_in_thread(acquire: Callable[[], Any], release: Callable[[], None], *,
-                          undo: Callable[[], None] | None = None) -> None:
-    """Take a lock in a worker thread, so the event loop goes on meanwhile.
-
-    A cancelled wait returns at once, but its thread goes on waiting and takes the lock in
-    the end: it must let go of it then, or the lock stays taken for ever and every other
-    process waits on it. The thread does that itself, not through the event loop, which
-    may be closing. ``undo`` gives back what the caller held before when the lock is not
-    to be had (the thread failed, or was abandoned and failed)."""
-    state = ["waiting"]  # -> "taken" or "failed" by the thread, or "abandoned" by the caller
-    guard = threading.Lock()
-
-    def wait() -> None:
-        try:
-            acquire()
-        except BaseException:
-            with guard:
-                abandoned, state[0] = state[0] == "abandoned", "failed"
-            if abandoned and undo is not None:
-                undo()
-            raise
-        with guard:
-            abandoned = state[0] == "abandoned"
-            state[0] = "taken"
-        if abandoned:
-            release()
-
-    try:
-        await asyncio.to_thread(wait)
-    except asyncio.CancelledError:
-        with guard:
-            before, state[0] = state[0], "abandoned"
-        if before == "taken":
-            release()
-        elif before == "failed" and undo is not None:
-            undo()
-        raise
-    except BaseException:
-        if undo is not None:
-            undo()
-        raise
 
 
 class ServeLock:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
-import threading
 from pathlib import Path
 
 import pytest
@@ -89,37 +88,3 @@ async def test_a_commit_cancelled_while_another_in_this_process_commits_lets_go_
         await waiting
     a._write_lock.release()
     assert await asyncio.wait_for(commit(a), 10) == 1
-
-
-async def test_an_abandoned_wait_lets_go_from_its_thread_without_the_event_loop():
-    """The loop may be closing (a cancelled commit at shutdown): the thread lets go itself."""
-    from prefmem.persistence.sqlite import _wait_in_thread
-
-    go, released, undone = threading.Event(), threading.Event(), threading.Event()
-    waiting = asyncio.ensure_future(_wait_in_thread(lambda: go.wait(10), released.set, undo=undone.set))
-    await asyncio.sleep(0)  # it waits in its thread
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    go.set()
-    assert released.wait(10)  # the loop does not turn while this blocks
-    assert not undone.is_set()
-
-
-async def test_an_abandoned_wait_that_fails_gives_back_what_was_held():
-    from prefmem.persistence.sqlite import _wait_in_thread
-
-    go, released, undone = threading.Event(), threading.Event(), threading.Event()
-
-    def fails() -> None:
-        go.wait(10)
-        raise OSError("no lock today")
-
-    waiting = asyncio.ensure_future(_wait_in_thread(fails, released.set, undo=undone.set))
-    await asyncio.sleep(0)
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
-    go.set()
-    assert undone.wait(10)
-    assert not released.is_set()
