@@ -220,7 +220,15 @@ class SqlitePersistence(CreationTimes):
             except BaseException:
                 self._write_lock.release()
                 raise
-        return SqliteCommit(self)
+        try:
+            return SqliteCommit(self)
+        except BaseException:  # BEGIN refused (a read-only or full database): the locks go back
+            try:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+            finally:
+                self._release()
+            raise
 
     def _release(self) -> None:
         if self._lock_file is not None:
