@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,14 @@ async def test_a_commit_cancelled_while_another_in_this_process_commits_lets_go_
         await waiting
     a._write_lock.release()
     assert await asyncio.wait_for(commit(a), 10) == 1
+
+
+async def test_a_commit_the_database_refuses_to_begin_gives_the_locks_back(pair):
+    a, b, _holder, _lock_path = pair
+    a._writer.execute("PRAGMA query_only=1")  # BEGIN IMMEDIATE is refused from now on
+    with pytest.raises(sqlite3.OperationalError):
+        await a.begin_commit()
+    assert not a._writer.in_transaction
+    assert await asyncio.wait_for(commit(b), 10) == 1  # the file lock is free
+    a._writer.execute("PRAGMA query_only=0")
+    assert await asyncio.wait_for(commit(a), 10) == 2  # and the process lock
