@@ -19,21 +19,21 @@ async def wait_in_thread(acquire: Callable[[], _Held], release: Callable[[], Non
     process waits on it. The thread does that itself, not through the event loop, which
     may be closing. ``undo`` gives back what the caller held before if the wait fails
     (whether or not the caller is still there)."""
-    state = ["waiting"]  # -> "taken" or "failed" by the thread, or "abandoned" by the caller
+    state = "waiting"  # -> "taken" or "failed" by the thread, or "abandoned" by the caller
     guard = threading.Lock()
 
     def wait() -> _Held:
+        nonlocal state
         try:
             held = acquire()
         except BaseException:
             with guard:
-                abandoned, state[0] = state[0] == "abandoned", "failed"
+                abandoned, state = state == "abandoned", "failed"
             if abandoned and undo is not None:
                 undo()
             raise
         with guard:
-            abandoned = state[0] == "abandoned"
-            state[0] = "taken"
+            abandoned, state = state == "abandoned", "taken"
         if abandoned:
             release()
         return held
@@ -42,7 +42,7 @@ async def wait_in_thread(acquire: Callable[[], _Held], release: Callable[[], Non
         return await asyncio.to_thread(wait)
     except asyncio.CancelledError:
         with guard:
-            before, state[0] = state[0], "abandoned"
+            before, state = state, "abandoned"
         if before == "taken":
             release()
         elif before == "failed" and undo is not None:

@@ -303,8 +303,7 @@ class PostgresPersistence(CreationTimes):
             # this wait is cancelled, the thread lets go of the head row and the process lock.
             row = await wait_in_thread(lambda: self._lock_head(wait=True), self._let_go, undo=self._release)
         except BaseException:
-            _rollback_quietly(self._writer)
-            self._release()
+            self._let_go()
             raise
         return PostgresCommit(self, row)
 

@@ -220,15 +220,7 @@ class SqlitePersistence(CreationTimes):
             except BaseException:
                 self._write_lock.release()
                 raise
-        try:
-            return SqliteCommit(self)
-        except BaseException:  # BEGIN refused (a read-only or full database): the locks go back
-            try:
-                if self._writer.in_transaction:
-                    self._writer.execute("ROLLBACK")
-            finally:
-                self._release()
-            raise
+        return SqliteCommit(self)  # which holds the locks from here on, and gives them back
 
     def _release(self) -> None:
         if self._lock_file is not None:
@@ -576,11 +568,15 @@ class SqliteCommit:
         self._owner = owner
         self._conn = owner._writer
         self._open = True
-        self._conn.execute("BEGIN IMMEDIATE")
-        if owner.shared:
-            # Another process may have committed since this one last did.
-            row = self._conn.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
-            owner._last_ts = max(owner._last_ts, row[0] if row else 0)
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            if owner.shared:
+                # Another process may have committed since this one last did.
+                row = self._conn.execute("SELECT value FROM meta WHERE key='ts'").fetchone()
+                owner._last_ts = max(owner._last_ts, row[0] if row else 0)
+        except BaseException:  # BEGIN refused (a read-only or full database): the locks go back
+            self.abort()
+            raise
         self.head_ts = owner._last_ts
         self._ts = 0
         self._new_period: tuple[int, int] | None = None  # (slot, period) this commit starts
