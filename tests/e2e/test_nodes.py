@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import NodeDriver
-from tests.e2e.test_workers import _events, _increments, _results
+from tests.e2e.test_workers import _events, _increments, _labels_after_a_barrier, _results
 from tests.helpers.forwarder import Forwarder
 from tests.helpers.server import RunningServer, wait_until
 
@@ -106,12 +106,7 @@ def test_scheduled_functions_and_crons_run_once_across_two_nodes_and_move_when_t
             time.sleep(0.2)
             labels = [e["label"] for e in _events(b) if e["label"].startswith("job")]
         assert sorted(labels) == sorted(f"job{n}-{i}" for n in range(4) for i in range(25))
-        # A job scheduled after them runs after them: a second run of any would be in by then.
-        drivers[1].call("mutation", "tasks:later", {"label": "barrier", "delay": 0}, client="c1")
-        while not any(e["label"] == "barrier" for e in _events(b)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        events = [e["label"] for e in _events(b)]
-        assert "barrier" in events
+        events = _labels_after_a_barrier(drivers[1], b, "c1", deadline)
         assert sorted(label for label in events if label.startswith("job")) == sorted(labels)
         # The one-second cron: one tick a second, not one per node.
         ticks: list[float] = []

@@ -225,6 +225,17 @@ def _events(server: RunningServer) -> list[dict]:
     return reply["value"]
 
 
+def _labels_after_a_barrier(driver: NodeDriver, server: RunningServer, client: str, deadline: float) -> list[str]:
+    """The events' labels once a job scheduled now has run. Jobs run in the order they fall
+    due, so a second run of any job scheduled before it would be in by then."""
+    driver.call("mutation", "tasks:later", {"label": "barrier", "delay": 0}, client=client)
+    while not any(e["label"] == "barrier" for e in _events(server)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    labels = [e["label"] for e in _events(server)]
+    assert "barrier" in labels
+    return labels
+
+
 def test_scheduled_functions_and_crons_run_once_across_two_workers(jobs):
     driver = NodeDriver(jobs.url)
     try:
@@ -237,12 +248,7 @@ def test_scheduled_functions_and_crons_run_once_across_two_workers(jobs):
                 break
             time.sleep(0.2)
         assert sorted(labels) == sorted(f"job{n}-{i}" for n in range(4) for i in range(25))
-        # A job scheduled after them runs after them: a second run of any would be in by then.
-        driver.call("mutation", "tasks:later", {"label": "barrier", "delay": 0}, client="c0")
-        while not any(e["label"] == "barrier" for e in _events(jobs)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        events = [e["label"] for e in _events(jobs)]
-        assert "barrier" in events
+        events = _labels_after_a_barrier(driver, jobs, "c0", deadline)
         assert sorted(label for label in events if label.startswith("job")) == sorted(labels)
         # The one-second cron: one tick a second, not one per worker.
         ticks = [e["_creationTime"] for e in _events(jobs) if e["label"] == "tick"]

@@ -166,11 +166,9 @@ async def test_a_commit_waiting_for_another_node_does_not_block_the_event_loop(u
         holder.execute("SELECT ts FROM head FOR UPDATE")
         waiting = asyncio.ensure_future(commit(a))
         await _until_waiting(url)
-        turns = 0
         for _ in range(50):
             await asyncio.sleep(0)  # the loop keeps turning
-            turns += 1
-        assert turns == 50 and not waiting.done()
+        assert not waiting.done()
         holder.execute("ROLLBACK")
         assert await asyncio.wait_for(waiting, 10) == 1
     finally:

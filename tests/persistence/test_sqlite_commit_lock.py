@@ -53,11 +53,9 @@ async def test_a_commit_waiting_for_another_process_leaves_the_loop_free(pair):
     fcntl.flock(holder, fcntl.LOCK_EX)
     waiting = asyncio.ensure_future(commit(a))
     await _until_waiting(lock_path)
-    turns = 0
     for _ in range(50):
-        await asyncio.sleep(0)
-        turns += 1
-    assert turns == 50 and not waiting.done()
+        await asyncio.sleep(0)  # the loop keeps turning
+    assert not waiting.done()
     fcntl.flock(holder, fcntl.LOCK_UN)
     assert await asyncio.wait_for(waiting, 10) == 1
 
