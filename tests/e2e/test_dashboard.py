@@ -472,9 +472,8 @@ async def test_a_code_reload_keeps_the_system_functions_and_shows_the_new_code(t
             await sync.authenticate("Admin", admin_key(server))
             first = await sync.subscribe(1, "_system/dashboard/functions:list", {})
             assert "extra:hello" not in [f["path"] for f in from_json(first["value"])]
-            await asyncio.sleep(0.3)  # let the watcher settle before the edit, as test_reload does
-            (app / "functions" / "extra.py").write_text(
-                "from prefmem import query\n\n\n@query\ndef hello(ctx, args):\n    return 'hi'\n")
+            await asyncio.to_thread(server.edit, app / "functions" / "extra.py",
+                                    "from prefmem import query\n\n\n@query\ndef hello(ctx, args):\n    return 'hi'\n")
             listed = await sync.update(1, lambda fns: "extra:hello" in [f["path"] for f in fns])
             assert "notes:add" in [f["path"] for f in listed]
         assert admin(server, "query", "_system/dashboard/data:tables")

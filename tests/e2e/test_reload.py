@@ -24,8 +24,7 @@ def test_editing_a_function_updates_a_live_subscription(tmp_path):
         updates = iter(client.subscribe("messages:ping", {}))
         assert next(updates) == "pong"
         source = app / "functions" / "messages.py"
-        time.sleep(0.3)  # let the watcher settle before the edit
-        source.write_text(source.read_text().replace('return "pong"', 'return "pong, reloaded"'))
+        server.edit(source, source.read_text().replace('return "pong"', 'return "pong, reloaded"'))
         assert next_different(updates, "pong") == "pong, reloaded"
         assert client.query("messages:ping", {}) == "pong, reloaded"
     finally:
@@ -51,10 +50,9 @@ def test_dev_keeps_the_typescript_api_current(tmp_path):
         assert {f.name: f.read_text() for f in generated.iterdir()} == {f.name: f.read_text() for f in snapshot.iterdir()}
         assert f"prefmem: regenerated {generated} (api.d.ts, api.js, dataModel.d.ts, api.py)" in server.output()
 
-        time.sleep(0.3)  # let the watcher settle before the edit
         notes = app / "functions" / "notes.py"
-        notes.write_text(notes.read_text() + '\n\n@query(args={"n": v.int64()}, returns=v.string())\n'
-                         'async def fresh(ctx, args):\n    return str(args["n"])\n')
+        server.edit(notes, notes.read_text() + '\n\n@query(args={"n": v.int64()}, returns=v.string())\n'
+                    'async def fresh(ctx, args):\n    return str(args["n"])\n')
         fresh = 'fresh: FunctionReference<"query", "public", { n: bigint }, string>;'
         _wait_for(lambda: fresh in (generated / "api.d.ts").read_text(), "regenerating api.d.ts", server)
         _wait_for(lambda: f"prefmem: regenerated {generated} (api.d.ts, api.py)" in server.output(), "the line", server)

@@ -14,6 +14,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 APPS = ROOT / "tests" / "apps"
+RELOADED = "prefmem: reloaded functions from"  # what `prefmem dev` logs after each reload
 
 
 def free_port() -> int:
@@ -70,6 +71,25 @@ class RunningServer:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def edit(self, path: Path, text: str, timeout: float = 20.0) -> None:
+        """Write ``text`` to ``path`` and return once the server has reloaded its code.
+
+        Nothing says when the dev server's file watcher has started watching, and an edit
+        made before then goes unseen: the same text is written again, each second, until a
+        reload shows in the output (reloading the same code twice changes nothing).
+        """
+        reloads = self.output().count(RELOADED)
+        deadline = time.monotonic() + timeout
+        while True:
+            path.write_text(text)
+            retry = min(deadline, time.monotonic() + 1.0)
+            while time.monotonic() < retry:
+                if self.output().count(RELOADED) > reloads:
+                    return
+                time.sleep(0.05)
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"no reload of {path} in {timeout} s; server output:\n{self.output()}")
 
     def function(self, kind: str, path: str, args: dict, token: str | None = None,
                  timeout: float = 60.0) -> httpx.Response:
