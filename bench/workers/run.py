@@ -121,6 +121,18 @@ def _paired(a: list[dict], b: list[dict], key: str, where: Any) -> dict | None:
     return summarize(values) if values else None
 
 
+def _best_rates(windows: list[dict]) -> list[dict]:
+    """Each repeat's best rate over W5's client counts, as ``{"repeat", "rate"}``: the
+    throughput a system sustains once the load saturates it. Fewer clients may not (one
+    never does: a lone client waits for each commit), and how many it takes depends on the
+    system's latency, not its capacity."""
+    best: dict[int, float] = {}
+    for w in windows:
+        if w.get("rate"):
+            best[w["repeat"]] = max(best.get(w["repeat"], 0.0), w["rate"])
+    return [{"repeat": repeat, "rate": rate} for repeat, rate in best.items()]
+
+
 def summarise(raw: dict, cfg: dict) -> dict:
     wl = raw["workloads"]
     out: dict[str, Any] = {}
@@ -154,6 +166,16 @@ def summarise(raw: dict, cfg: dict) -> dict:
                     row["vs_1_worker"] = _paired(ws, systems.get(base, []), "rate", lambda w, n=n: w["clients"] == n)
                 s[name][str(n)] = row
         out["W5"] = s
+        throughput: dict[str, Any] = {}
+        for name, windows in systems.items():
+            best = _best_rates(windows)
+            if not best:
+                continue
+            throughput[name] = {"rate": summarize([w["rate"] for w in best])}
+            if not name.endswith("-w1"):
+                one = _best_rates(systems.get(name.rsplit("-w", 1)[0] + "-w1", []))
+                throughput[name]["vs_1_worker"] = _paired(best, one, "rate", lambda w: True)
+        out["W5_throughput"] = throughput
     if "contended" in wl:
         s = {}
         for name, windows in wl["contended"]["systems"].items():
@@ -228,14 +250,18 @@ def targets(summary: dict, instructions: dict | None) -> list[dict]:
         checks.append({"target": "1 worker: instructions per W5 write <= 1.05x before the pipeline",
                        "value": "not measured: python -m bench instructions --cases prefmem --against 4626169",
                        "met": None})
-    for n, row in summary.get("W5", {}).get("prefmem-w2", {}).items():
-        if int(n) > 1 and row.get("vs_1_worker"):
-            ratio = row["vs_1_worker"]["median"]
-            others = [row.get("others_cpu_percent"), summary["W5"]["prefmem-w1"][n].get("others_cpu_percent")]
-            busy = max((o["median"] for o in others if o), default=0.0)
-            checks.append({"target": f"W5, {n} clients: 2 workers >= 1.4x 1 worker",
-                           "value": f"{ratio:.2f}× (other processes: up to {busy:.0f} % of a core)",
-                           "met": ratio >= 1.4})
+    best = summary.get("W5_throughput", {}).get("prefmem-w2", {}).get("vs_1_worker")
+    if best:
+        levels = summary["W5"]["prefmem-w2"]
+        at = ", ".join(f"{row['vs_1_worker']['median']:.2f}× at {n}" for n, row in levels.items()
+                       if row.get("vs_1_worker"))
+        others = [row.get("others_cpu_percent") for system in ("prefmem-w1", "prefmem-w2")
+                  for row in summary["W5"][system].values()]
+        busy = max((o["median"] for o in others if o), default=0.0)
+        checks.append({"target": "W5 throughput (best rate over the client counts): 2 workers >= 1.4x 1 worker",
+                       "value": f"{best['median']:.2f}× (per client count: {at}; other processes: up to "
+                                f"{busy:.0f} % of a core)",
+                       "met": best["median"] >= 1.4})
     w2 = summary.get("W2", {}).get("prefmem-w2", {})
     if w2:
         top = max(w2, key=int)
@@ -286,6 +312,12 @@ def print_report(data: dict) -> None:
               ["system", "clients", "writes/s [min–max]", "vs 1 worker", "vs echo", "vs floor", "per core-s",
                "per commit",
                "busiest worker", "server CPU %", "load gen CPU %", "others' CPU %", "errors"], rows)
+    if "W5_throughput" in summ:
+        table("W5 throughput: each system's best rate over the client counts, per repeat (the rate it sustains "
+              "once the load saturates it)",
+              ["system", "writes/s [min–max]", "vs 1 worker"],
+              [[name, fmt(row["rate"]), fmt(row.get("vs_1_worker"), ".2f")]
+               for name, row in summ["W5_throughput"].items()])
     if "contended" in summ:
         c = cfg["contended"]
         rows = []

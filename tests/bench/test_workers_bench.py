@@ -111,3 +111,33 @@ async def test_the_storing_echo_with_two_processes_stores_every_frame_once(tmp_p
     assert res["errors"] == 0 and len(stats["per_worker"]) == 2
     rows = sqlite3.connect(db).execute("SELECT count(*) FROM frames").fetchone()[0]
     assert rows == stats["mutations"] == res["acked"]
+
+
+def _w5_window(repeat: int, clients: int, rate: float) -> dict:
+    return {"repeat": repeat, "clients": clients, "rate": rate, "errors": 0}
+
+
+def test_w5_throughput_is_each_repeats_best_rate_paired_by_repeat() -> None:
+    """The target compares what each system sustains once saturated: its best rate over the
+    client counts, repeat by repeat, whichever client count that was."""
+    from bench.workers import run
+
+    systems = {
+        "prefmem-w1": [_w5_window(0, 1, 10.0), _w5_window(0, 16, 20.0), _w5_window(0, 64, 22.0),
+                       _w5_window(1, 1, 9.0), _w5_window(1, 16, 21.0), _w5_window(1, 64, 20.0)],
+        "prefmem-w2": [_w5_window(0, 1, 8.0), _w5_window(0, 16, 30.0), _w5_window(0, 64, 36.0),
+                       _w5_window(1, 1, 7.0), _w5_window(1, 16, 28.0), _w5_window(1, 64, 25.0)],
+    }
+    summary = run.summarise({"workloads": {"W5": {"systems": systems}}}, {"W5": {"clients": [1, 16, 64]}})
+    best = summary["W5_throughput"]
+    assert best["prefmem-w1"]["rate"]["runs"] == [22.0, 21.0]
+    assert best["prefmem-w2"]["rate"]["runs"] == [36.0, 28.0]
+    assert best["prefmem-w2"]["vs_1_worker"]["runs"] == pytest.approx([36 / 22, 28 / 21])
+    [check] = [c for c in run.targets(summary, None) if c["target"].startswith("W5 throughput")]
+    assert check["met"] is True  # median of 1.64 and 1.33
+    assert "0.79× at 1, 1.42× at 16, 1.44× at 64" in check["value"]
+
+    systems["prefmem-w2"] = [dict(w, rate=w["rate"] * 0.8) for w in systems["prefmem-w2"]]
+    summary = run.summarise({"workloads": {"W5": {"systems": systems}}}, {"W5": {"clients": [1, 16, 64]}})
+    [check] = [c for c in run.targets(summary, None) if c["target"].startswith("W5 throughput")]
+    assert check["met"] is False
