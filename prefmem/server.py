@@ -7,6 +7,7 @@ and closes it, and in dev mode watches the code and reloads it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import logging
@@ -35,6 +36,7 @@ from prefmem.files import store as files_store
 from prefmem.files.context import TOKEN_REFUSALS, DigestMismatch, digest_sha256, store_stream
 from prefmem.files.serving import serving_headers
 from prefmem.http_api import HttpApi
+from prefmem.limits import Limits
 from prefmem.persistence.engines import describe
 from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
@@ -521,7 +523,7 @@ def worker_app() -> Starlette:
     _tune_gc()
     backend = Backend(functions=config["functions"], schema=config["schema"], db=config["db"],
                       durability=config["durability"], dev_mode=config["dev_mode"], shared=True,
-                      bounds=Bounds.from_env())  # the parent checked the variables
+                      limits=Limits(**config["limits"]), bounds=Bounds.from_env())  # the parent checked the variables
     codegen_dir = None if config["codegen_dir"] is None else Path(config["codegen_dir"])
     return create_app(backend, watch=config["watch"], site_url=config["site_url"], web_dir=config["web_dir"],
                       codegen_dir=codegen_dir)
@@ -573,7 +575,7 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     os.environ[WORKER_CONFIG_ENV] = json.dumps({
         "functions": str(backend.functions_dir), "schema": None if schema is None else str(schema),
         "db": backend.db, "durability": backend.durability.value, "dev_mode": backend.dev_mode,
-        "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir),
+        "limits": dataclasses.asdict(backend.limits), "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir),
         "codegen_dir": None if codegen_dir is None else str(codegen_dir)})
     announce = announce_path(backend)
     if announce is not None:

@@ -179,6 +179,30 @@ def test_workers_end_with_their_parent_even_when_it_is_killed(tmp_path):
         server.stop()
 
 
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_every_worker_keeps_the_action_time_limit(database, how):
+    """The limits are the parent's settings: workers that made their own let actions run for
+    the default 600 s."""
+    extra, env = (["--action-timeout", "0.5"], {}) if how == "flag" else ([], {"PREFMEM_ACTION_TIMEOUT_S": "0.5"})
+    server = RunningServer("conformance", database, extra=["--workers", "2", *extra], env=env).start()
+
+    async def slow() -> dict:
+        async with httpx.AsyncClient() as client:  # a connection each: the kernel spreads them over the workers
+            reply = await client.post(server.url + "/api/action", json={"path": "env:slow", "args": {"seconds": 60}},
+                                      timeout=30)
+        return reply.json()
+
+    async def eight() -> list[dict]:
+        return await asyncio.gather(*(slow() for _ in range(8)))
+
+    try:
+        for reply in asyncio.run(eight()):
+            assert reply["status"] == "error", reply
+            assert "execution timed out (maximum duration 0.5s)" in reply["errorMessage"], reply
+    finally:
+        server.stop()
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
