@@ -265,27 +265,36 @@ def cmd_logs(args: argparse.Namespace) -> int:
     url = args.url or _running_server(args.db)
     if url is None:
         raise CommandError("no running server for this database: start `prefmem dev`, or pass --url")
-    headers = {"Authorization": f"Convex {_admin_key(args.db, url)}"}
+    # One connection, so one worker process answers while it lives: each numbers the
+    # executions in a sequence of its own (the reply's "log").
+    client = httpx.Client(headers={"Authorization": f"Convex {_admin_key(args.db, url)}"})
 
     def fetch(after: int, wait: float) -> dict:
         try:
-            reply = httpx.get(f"{url}/api/logs", params={"after": after, "wait": wait}, headers=headers,
-                              timeout=wait + 10)
+            reply = client.get(f"{url}/api/logs", params={"after": after, "wait": wait}, timeout=wait + 10)
         except httpx.HTTPError as err:
             raise CommandError(f"lost the server at {url}: {err}") from None
         if reply.status_code != 200:
             raise CommandError(f"the server at {url} answered {reply.status_code}: {reply.text}")
         return reply.json()
 
-    first = fetch(0, 0)
-    for entry in first["entries"][-args.history:] if args.history else []:
-        _print_log_entry(entry)
-    after = first["last"]
-    while args.follow:
-        batch = fetch(after, 20)
-        for entry in batch["entries"]:
+    with client:
+        first = fetch(0, 0)
+        shown = first["entries"][-args.history:] if args.history else []
+        for entry in shown:
             _print_log_entry(entry)
-        after = batch["last"]
+        after, numbering = first["last"], first.get("log")
+        newest = max((entry["timestamp"] for entry in first["entries"]), default=0.0)
+        while args.follow:
+            batch = fetch(after, 20)
+            entries = batch["entries"]
+            if batch.get("log") != numbering:  # another worker answered: its numbers mean other executions
+                batch = fetch(0, 0)
+                entries = [entry for entry in batch["entries"] if entry["timestamp"] > newest]
+            for entry in entries:
+                _print_log_entry(entry)
+            newest = max((entry["timestamp"] for entry in entries), default=newest)
+            after, numbering = batch["last"], batch.get("log")
     return 0
 
 

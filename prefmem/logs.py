@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import io
 import logging
+import secrets
 import sys
 import time
 from collections import deque
@@ -150,9 +151,14 @@ class ExecutionLog:
     (``_system/...``: the scheduler's polling, the dashboard's queries) are left out: they
     would crowd the application's executions out of the log, and the dashboard, which
     reruns its queries when the log changes, would keep changing it.
+
+    A worker process also keeps the executions its siblings ran, fetched when someone reads
+    the deployment's log (``prefmem/siblings.py``); they take this log's own sequence
+    numbers, and ``own=True`` leaves them out.
     """
 
     def __init__(self, size: int = 2000) -> None:
+        self.id = secrets.token_hex(4)  # whose sequence numbers: a worker's log has its own
         self._records: deque[tuple] = deque(maxlen=size)
         self._seq = 0
         self._changed: asyncio.Event | None = None
@@ -169,18 +175,28 @@ class ExecutionLog:
             return
         self._seq += 1
         self._records.append((self._seq, time.time() * 1000.0, path, kind, error is None, error, tuple(lines),
-                              (time.perf_counter() - started) * 1000.0, request_id))
+                              (time.perf_counter() - started) * 1000.0, request_id, True))
         if self._changed is not None:
             self._changed.set()
 
-    def since(self, seq: int) -> list[ExecutionRecord]:
-        return [ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6]), r[7], r[8]) for r in self._records
-                if r[0] > seq]
+    def add_sibling(self, entry: dict[str, Any]) -> None:
+        """An execution another worker process ran, as its ``ExecutionRecord.to_json`` gave it."""
+        self._seq += 1
+        self._records.append((self._seq, float(entry["timestamp"]), str(entry["path"]), str(entry["kind"]),
+                              bool(entry["ok"]), entry["error"], tuple(entry["logLines"]),
+                              float(entry["durationMs"]), entry["requestId"], False))
+        if self._changed is not None:
+            self._changed.set()
 
-    async def wait_since(self, seq: int, timeout_s: float) -> list[ExecutionRecord]:
+    def since(self, seq: int, *, own: bool = False) -> list[ExecutionRecord]:
+        """``own``: only what this process ran."""
+        return [ExecutionRecord(r[0], r[1], r[2], r[3], r[4], r[5], list(r[6]), r[7], r[8]) for r in self._records
+                if r[0] > seq and (r[9] or not own)]
+
+    async def wait_since(self, seq: int, timeout_s: float, *, own: bool = False) -> list[ExecutionRecord]:
         """Records after ``seq``, waiting up to ``timeout_s`` for the first one (long poll)."""
         deadline = time.monotonic() + timeout_s
-        while not (found := self.since(seq)):
+        while not (found := self.since(seq, own=own)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return []

@@ -42,6 +42,7 @@ from prefmem.reactivity import Subscriptions
 from prefmem.router import HttpRouter, dispatch
 from prefmem.scheduler.crons import CronRunner
 from prefmem.scheduler.executor import Executor
+from prefmem.siblings import Siblings
 from prefmem.static import static_response
 from prefmem.sync.session import SyncSession
 from prefmem.workers import run_workers
@@ -174,6 +175,7 @@ class Server:
         self.executor: Executor | None = None
         self.crons: CronRunner | None = None
         self.dashboard: Dashboard | None = None
+        self.siblings: Siblings | None = None  # the deployment's other worker processes
         self._watcher: asyncio.Task | None = None
         self._leading: asyncio.Task | None = None
         self.sessions: set[SyncSession] = set()
@@ -192,6 +194,8 @@ class Server:
         self.subscriptions = Subscriptions(app)
         self.auth = Authenticator.for_backend(self.backend, self.auth_cors_origins)
         self.http_api = HttpApi(app, self.auth)
+        if self.backend.shared:
+            self.siblings = Siblings.from_env(self.auth.admin_key)
         app.start_following()
         if app.persistence.try_lead():
             await self._lead()
@@ -367,7 +371,11 @@ class Server:
         return StreamingResponse(found.chunks, headers={**headers, "Content-Length": str(found.size)})
 
     async def logs(self, request: Request) -> Response:
-        """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only."""
+        """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only.
+
+        A worker answers with every worker's executions (fetched from its siblings first),
+        numbered in its own sequence, which ``log`` names; ``local=1`` (a sibling asking)
+        gives only its own."""
         assert self.auth is not None and self.backend.app is not None
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
@@ -380,8 +388,13 @@ class Server:
         except ValueError:
             return JSONResponse({"code": "BadRequest", "message": "after and wait must be numbers"}, status_code=400)
         log = self.backend.app.execution_log
-        records = await log.wait_since(after, wait) if wait else log.since(after)
-        return JSONResponse({"entries": [r.to_json() for r in records], "last": log.last_seq})
+        own = request.query_params.get("local") == "1"
+        if self.siblings is not None and not own:
+            await self.siblings.pull(log, 0.0 if log.since(after) else wait)
+            records = log.since(after)
+        else:
+            records = await log.wait_since(after, wait, own=own) if wait else log.since(after, own=own)
+        return JSONResponse({"entries": [r.to_json() for r in records], "last": log.last_seq, "log": log.id})
 
     def http_router(self) -> HttpRouter | None:
         module = self.backend.registry.module("http")

@@ -13,6 +13,9 @@ connections go to the live workers until the parent's replacement listens. The p
 keeps the address bound without listening (no connection ever waits on its socket): a
 taken port fails at start, and the address stays the deployment's while workers come and
 go. Workers get SIGTERM if the parent dies, so none outlives it.
+
+Each worker also serves on a unix socket of its own, where its siblings reach it for what
+only it holds in memory (``prefmem/siblings.py``).
 """
 
 from __future__ import annotations
@@ -20,12 +23,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from typing import Any
+
+from prefmem import siblings
+from prefmem.siblings import SIBLINGS_ENV
 
 log = logging.getLogger("prefmem.workers")
 
@@ -66,9 +74,11 @@ def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str,
     reserve = reuseport_socket(host, port)
     spec = json.dumps({"app": app, "host": host, "port": port, "log_level": log_level, "options": options,
                        "parent": os.getpid()})
+    directory = tempfile.mkdtemp(prefix="prefmem-siblings-")  # the workers' own sockets (prefmem/siblings.py)
+    env = {**os.environ, SIBLINGS_ENV: directory}
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "prefmem.workers", spec])
+        return subprocess.Popen([sys.executable, "-m", "prefmem.workers", spec], env=env)
 
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -101,6 +111,7 @@ def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         reserve.close()
+        shutil.rmtree(directory, ignore_errors=True)
     if failed:
         raise SystemExit(STARTUP_FAILURE)
 
@@ -117,7 +128,7 @@ def serve_worker(spec: dict[str, Any]) -> None:
         raise SystemExit(STARTUP_FAILURE) from err
     config = uvicorn.Config(spec["app"], factory=True, host=spec["host"], port=spec["port"],
                             log_level=spec["log_level"], **spec["options"])
-    uvicorn.Server(config).run(sockets=[sock])
+    uvicorn.Server(config).run(sockets=[sock, siblings.bind(os.environ[SIBLINGS_ENV])])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The task samples the server's health every ``sample_every_s`` (a few counters an
 file sizes: nothing per function call). Only while a dashboard is open (a live query
 depends on an in-memory source, see ``metrics``) does it also, every ``pulse_every_s``,
 count the execution log's new records into the per-function counters and rerun the
-views whose source changed. A server nobody opens the dashboard of does neither.
+views whose source changed (a worker process first fetches its siblings' executions into
+its log). A server nobody opens the dashboard of does neither.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class Dashboard:
                 if self._open:
                     self._open = metrics.watched(self.server)
                     if self._open:
+                        if self.server.siblings is not None:  # the other workers' executions too
+                            await self.server.siblings.pull(self.app.execution_log)
                         self.pulse()
             except Exception:  # noqa: BLE001 — the dashboard must never take the server down
                 log.exception("dashboard: sampling failed")

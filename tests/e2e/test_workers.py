@@ -9,13 +9,17 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from typing import Callable
 
 import httpx
 import pytest
 
+from prefmem.values import from_json
 from tests.e2e.conftest import NodeDriver
+from tests.e2e.test_dashboard import Sync
 from tests.helpers.server import RunningServer, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.engines]
@@ -164,6 +168,57 @@ async def test_a_burst_of_connections_spreads_over_both_workers(counters):
     assert len(seen) == 2
     # By a hash: a mean of 0.60 with a standard deviation of 0.02 over 16 bursts.
     assert statistics.mean(shares) < 0.70, shares
+
+
+async def test_the_log_holds_every_workers_executions_whichever_worker_answers(counters):
+    """`prefmem logs` (``/api/logs``) and the dashboard's Logs view, asked of one worker,
+    show what the other worker ran too: each keeps its executions in its own memory."""
+    pids = await asyncio.to_thread(_worker_pids, counters)  # each worker ran counters:whoami
+    ran = {f"[LOG] served by {pid}" for pid in pids}
+    key = counters.admin_key()
+
+    def lines(entries: list[dict]) -> set[str]:
+        return {line for entry in entries for line in entry["logLines"]}
+
+    answered = set()
+    while len(answered) < 2:  # a connection each, until both workers have answered
+        async with httpx.AsyncClient() as client:
+            reply = (await client.get(counters.url + "/api/logs", headers={"Authorization": f"Convex {key}"})).json()
+        assert ran <= lines(reply["entries"]), reply
+        answered.add(reply["log"])
+    async with Sync(counters.url) as sync:
+        await sync.authenticate("Admin", key)
+        first = await sync.subscribe(1, "_system/dashboard/logs:recent", {"limit": 500})
+        if not ran <= lines(from_json(first["value"])["entries"]):
+            await sync.update(1, lambda value: ran <= lines(value["entries"]))
+
+
+def test_prefmem_logs_follows_every_workers_executions(counters):
+    app = counters.app_dir
+    follow = subprocess.Popen([sys.executable, "-m", "prefmem", "logs", "--history", "1000", "--url", counters.url,
+                               "--functions", str(app / "functions"), "--schema", str(app / "schema.py"),
+                               "--db", str(counters.db)], stdout=subprocess.PIPE, text=True)
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(follow.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    def count(line: str) -> int:
+        return sum(1 for printed_line in list(printed) if printed_line.strip() == line)
+
+    def until(done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not done():
+            assert time.monotonic() < deadline and follow.poll() is None, printed
+            time.sleep(0.05)
+
+    try:
+        ran = {f"[LOG] served by {pid}" for pid in _worker_pids(counters)}
+        until(lambda: all(count(line) for line in ran))  # the history: now it follows
+        before = {line: count(line) for line in ran}
+        _worker_pids(counters)  # new executions on both workers
+        until(lambda: all(count(line) > before[line] for line in ran))
+    finally:
+        follow.terminate()
+        follow.wait(10)
 
 
 def test_workers_end_with_their_parent_even_when_it_is_killed(tmp_path):

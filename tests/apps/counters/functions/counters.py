@@ -76,4 +76,5 @@ async def whoami(ctx, args):
     """The serving process, so a test knows which worker a connection reached."""
     import os
 
+    print(f"served by {os.getpid()}")  # and which worker ran an execution in the log
     return float(os.getpid())
