@@ -1,4 +1,4 @@
-"""The password provider's accounts, sessions, refresh tokens and lockouts.
+"""The password provider's accounts, sessions, refresh tokens, failed attempts and lockouts.
 
 They are system tables of the app's own database, changed only by the runtime's own
 transactions: so they live on every engine, every worker process and node sees the same
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 USERS = "_auth_users"
 SESSIONS = "_auth_sessions"
 REFRESH_TOKENS = "_auth_refresh_tokens"
-LOCKOUTS = "_auth_lockouts"
+LOCKOUTS = "_auth_lockouts"  # lockouts written before attempts were counted here (and by the legacy import)
+ATTEMPTS = "_auth_attempts"
 OWNER = SYSTEM_PREFIX + "auth:"  # only functions under this path may read the tables
 
 
@@ -46,6 +47,11 @@ def table_defs() -> dict[str, TableDef]:
         .index("by_hash", ["tokenHash"]).index("by_session", ["sessionId"]),
         LOCKOUTS: define_table({"kind": v.string(), "key": v.string(), "until": v.number()})
         .index("by_key", ["kind", "key"]),
+        # Failed attempts against a key (an email, a client address) in the window, and the
+        # lockout they caused; useless after ``expires``.
+        ATTEMPTS: define_table({"kind": v.string(), "key": v.string(), "times": v.array(v.number()),
+                                "until": v.number(), "expires": v.number()})
+        .index("by_key", ["kind", "key"]).index("by_expires", ["expires"]),
     }
 
 
@@ -187,27 +193,61 @@ async def session_active(ctx: Any, args: dict) -> bool:
     return session is not None and session["userId"] == args["userId"] and session.get("revokedAt") is None
 
 
-@system_function("mutation", "auth:save_lockout")
-async def save_lockout(ctx: Any, args: dict) -> None:
+_PRUNED_PER_FAILURE = 8  # expired attempt records deleted by each failure: more than it adds
+
+
+async def _locked_until(db: Any, kind: str, key: str, now: float) -> float:
+    """When ``key``'s lockout ends (ms), or 0 if it is not locked at ``now``."""
+    until = 0.0
+    for table in (ATTEMPTS, LOCKOUTS):
+        record = await _one(db, table, "by_key", kind=kind, key=key)
+        if record is not None and record["until"] > now:
+            until = max(until, record["until"])
+    return until
+
+
+@system_function("query", "auth:locked_until")
+async def locked_until(ctx: Any, args: dict) -> list[float]:
+    """For each ``[kind, key]``, when its lockout ends (ms), or 0."""
+    return [await _locked_until(ctx.db, kind, key, args["now"]) for kind, key in args["keys"]]
+
+
+@system_function("mutation", "auth:failed_attempt")
+async def failed_attempt(ctx: Any, args: dict) -> dict:
+    """Count a failed attempt against a key at ``now`` (ms): ``maxFailures`` of them within
+    ``windowMs`` lock it for ``lockoutMs``. Every process counts in this one transaction,
+    so a deployment's workers and nodes together allow the attempts one process would.
+    Returns ``lockedUntil`` (0: not locked), the attempts ``left``, and whether it was
+    ``counted`` (not if the key was locked already)."""
     writer = system_writer(ctx.db)
-    existing = await _one(ctx.db, LOCKOUTS, "by_key", kind=args["kind"], key=args["key"])
-    if existing is None:
-        await writer.insert(LOCKOUTS, {"kind": args["kind"], "key": args["key"], "until": args["until"]})
+    now, kind, key = args["now"], args["kind"], args["key"]
+    expired = await ctx.db.system.query(ATTEMPTS).with_index("by_expires", lambda q: q.lt("expires", now)
+                                                             ).take(_PRUNED_PER_FAILURE)
+    for record in expired:
+        await writer.delete(record["_id"])
+    until = await _locked_until(ctx.db, kind, key, now)
+    if until:
+        return {"lockedUntil": until, "left": 0, "counted": False}
+    record = await _one(ctx.db, ATTEMPTS, "by_key", kind=kind, key=key)
+    times = [t for t in (record["times"] if record is not None else []) if t > now - args["windowMs"]] + [now]
+    fields = {"times": times, "until": 0.0, "expires": now + args["windowMs"]}
+    if len(times) >= args["maxFailures"]:
+        until = now + args["lockoutMs"]
+        fields = {"times": [], "until": until, "expires": until}
+    if record is None:
+        await writer.insert(ATTEMPTS, {"kind": kind, "key": key, **fields})
     else:
-        await writer.patch(existing["_id"], {"until": args["until"]})
+        await writer.patch(record["_id"], fields)
+    return {"lockedUntil": until, "left": max(0, args["maxFailures"] - len(times)), "counted": True}
 
 
-@system_function("mutation", "auth:active_lockouts")
-async def active_lockouts(ctx: Any, args: dict) -> list[list]:
-    """Lockouts still running at ``now`` (ms); expired ones are deleted."""
-    writer = system_writer(ctx.db)
-    out = []
-    for lockout in await ctx.db.system.query(LOCKOUTS).collect():
-        if lockout["until"] <= args["now"]:
-            await writer.delete(lockout["_id"])
-        else:
-            out.append([lockout["kind"], lockout["key"], lockout["until"]])
-    return out
+@system_function("mutation", "auth:clear_attempts")
+async def clear_attempts(ctx: Any, args: dict) -> None:
+    """A key that succeeded starts its count again (a lockout is never cleared this way:
+    a locked key is refused before it can succeed)."""
+    record = await _one(ctx.db, ATTEMPTS, "by_key", kind=args["kind"], key=args["key"])
+    if record is not None and not record["until"]:
+        await system_writer(ctx.db).delete(record["_id"])
 
 
 @system_function("mutation", "auth:import_legacy")
@@ -312,12 +352,22 @@ class AuthStore:
     async def session_active(self, session_id: str, user_id: str) -> bool:
         return await self._run(session_active, {"sessionId": session_id, "userId": user_id})
 
-    async def save_lockout(self, kind: str, key: str, until: float) -> None:
-        await self._run(save_lockout, {"kind": kind, "key": key, "until": until * 1000.0})
+    async def locked_for(self, keys: list[tuple[str, str]], now: float) -> list[float]:
+        """For each ``(kind, key)``, the seconds its lockout has left at ``now`` (0: none)."""
+        until = await self._run(locked_until, {"keys": [list(k) for k in keys], "now": now * 1000.0})
+        return [max(0.0, u / 1000.0 - now) if u else 0.0 for u in until]
 
-    async def active_lockouts(self, now: float) -> list[tuple[str, str, float]]:
-        rows = await self._run(active_lockouts, {"now": now * 1000.0})
-        return [(kind, key, until / 1000.0) for kind, key, until in rows]
+    async def failed_attempt(self, kind: str, key: str, now: float, max_failures: int, window_s: float,
+                             lockout_s: float) -> tuple[float, int, bool]:
+        """Count a failure: ``(seconds of the lockout it is under, attempts left, counted)``."""
+        outcome = await self._run(failed_attempt, {"kind": kind, "key": key, "now": now * 1000.0,
+                                                   "maxFailures": max_failures, "windowMs": window_s * 1000.0,
+                                                   "lockoutMs": lockout_s * 1000.0})
+        until = outcome["lockedUntil"]
+        return (max(0.0, until / 1000.0 - now) if until else 0.0), outcome["left"], outcome["counted"]
+
+    async def clear_attempts(self, kind: str, key: str) -> None:
+        await self._run(clear_attempts, {"kind": kind, "key": key})
 
 
 def _as_user(data: dict | None) -> User | None:

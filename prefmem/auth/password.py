@@ -62,14 +62,15 @@ email verifies against a dummy hash, so response time does not reveal which emai
 
 Sign-in attempts are limited: ``maxFailedSignIns`` failures for one email within
 ``lockoutSeconds`` lock that email for ``lockoutSeconds``; ``maxFailedSignInsPerAddress``
-failures from one client address lock the address. Counts of failures live in memory and
-count by email whether or not the account exists; a lockout, once reached, is also stored
-and survives a restart. The client address is the socket peer: behind a reverse proxy, all
-clients share the proxy's address.
+failures from one client address lock the address. Failures count by email whether or not
+the account exists. They are counted in the database, in one transaction per failure, so
+the worker processes and nodes of a deployment together allow exactly the attempts one
+process would, and a restart hands nobody fresh attempts. The client address is the socket
+peer: behind a reverse proxy, all clients share the proxy's address.
 
 Storage
 -------
-Users, sessions, refresh tokens and lockouts are private system tables of the app's own
+Users, sessions, refresh tokens, failed attempts and lockouts are private system tables of the app's own
 database (``prefmem/auth/accounts.py``): every engine and every worker process shares
 them, each change is a transaction like any other (a sign-out reaches every process's open
 sockets through the write log), and no app function can read them. The slow hashing
@@ -81,7 +82,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -148,74 +148,6 @@ class Options:
 
 # ---------------------------------------------------------------------------- rate limiting
 
-class AttemptLimiter:
-    """Failures per key in a sliding window; ``max_failures`` of them lock the key for ``lockout_s``."""
-
-    def __init__(self, max_failures: int, window_s: float, lockout_s: float,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
-        self.max_failures, self.window_s, self.lockout_s = max_failures, window_s, lockout_s
-        self.clock = clock
-        self.max_keys = max_keys
-        self._failures: dict[str, deque[float]] = {}
-        self._locked_until: dict[str, float] = {}
-
-    def locked_for(self, key: str) -> float:
-        """Seconds until ``key`` may try again (0 when it may now)."""
-        until = self._locked_until.get(key)
-        if until is None:
-            return 0.0
-        left = until - self.clock()
-        if left <= 0:
-            del self._locked_until[key]
-            self._failures.pop(key, None)
-            return 0.0
-        return left
-
-    def remaining(self, key: str) -> int:
-        return max(0, self.max_failures - len(self._recent(key)))
-
-    def _recent(self, key: str) -> deque[float]:
-        window = self._failures.get(key)
-        if window is None:
-            return deque()
-        cutoff = self.clock() - self.window_s
-        while window and window[0] < cutoff:
-            window.popleft()
-        return window
-
-    def fail(self, key: str) -> float:
-        """Record a failure; returns the lockout in seconds if this one locked the key, else 0."""
-        now = self.clock()
-        if len(self._failures) >= self.max_keys and key not in self._failures:
-            self._prune(now)
-        window = self._recent(key)
-        window.append(now)
-        self._failures[key] = window
-        if len(window) >= self.max_failures:
-            self._locked_until[key] = now + self.lockout_s
-            return self.lockout_s
-        return 0.0
-
-    def succeed(self, key: str) -> None:
-        self._failures.pop(key, None)
-        self._locked_until.pop(key, None)
-
-    def restore(self, key: str, seconds: float) -> None:
-        """Lock ``key`` for ``seconds`` more (a lockout kept across a restart)."""
-        self._locked_until[key] = self.clock() + seconds
-
-    def _prune(self, now: float) -> None:
-        for key in list(self._failures):
-            window = self._failures[key]
-            if not window or window[-1] < now - self.window_s:
-                del self._failures[key]
-        for key, until in list(self._locked_until.items()):
-            if until <= now:
-                del self._locked_until[key]
-        while len(self._failures) >= self.max_keys:  # still full: forget the oldest
-            del self._failures[next(iter(self._failures))]
-
-
 # ---------------------------------------------------------------------------- the service
 
 _ROTATE_REFUSALS = {
@@ -247,40 +179,23 @@ class PasswordAuth:
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
         self._hashing = asyncio.Semaphore(4)  # Argon2 takes 64 MiB each: bound the concurrency
         self.options = options or Options()
-        self._make_limiters()
+        self.clock: Callable[[], float] = time.time  # wall-clock seconds: stored attempts are compared across processes
 
-    def _make_limiters(self) -> None:
+    def _rule(self, kind: str) -> tuple[int, float, float]:
+        """``(failures allowed, window s, lockout s)`` for attempts against one kind of key."""
         o = self.options
-        self.account_limiter = AttemptLimiter(o.max_failed_sign_ins, o.lockout_s, o.lockout_s)
-        self.address_limiter = AttemptLimiter(o.max_failed_per_address, o.lockout_s, o.lockout_s)
-        self.signup_limiter = AttemptLimiter(o.max_sign_ups_per_address, 3600.0, 3600.0)
-        self._restored = False
+        return {"account": (o.max_failed_sign_ins, o.lockout_s, o.lockout_s),
+                "address": (o.max_failed_per_address, o.lockout_s, o.lockout_s),
+                "signup": (o.max_sign_ups_per_address, 3600.0, 3600.0)}[kind]
 
-    async def _restore_lockouts(self) -> None:
-        """Lockouts outlive a restart (a restart must not hand an attacker fresh attempts);
-        counts of failures that have not locked anything yet start again."""
-        if self._restored:
-            return
-        self._restored = True
-        now = time.time()
-        for kind, key, until in await self.store.active_lockouts(now):
-            self._limiter(kind).restore(key, until - now)
-
-    def _limiter(self, kind: str) -> AttemptLimiter:
-        return {"account": self.account_limiter, "address": self.address_limiter,
-                "signup": self.signup_limiter}[kind]
-
-    async def _fail(self, kind: str, key: str) -> float:
-        """A failed attempt against ``key``; a lockout it causes is also stored."""
-        locked = self._limiter(kind).fail(key)
-        if locked:
-            await self.store.save_lockout(kind, key, time.time() + locked)
-        return locked
+    async def _fail(self, kind: str, key: str) -> tuple[float, int, bool]:
+        """A failed attempt against ``key``: ``(seconds locked, attempts left, counted)``; not
+        counted if ``key`` was locked already. Counted in the database, so that every worker
+        process and node counts the same attempts."""
+        return await self.store.failed_attempt(kind, key, self.clock(), *self._rule(kind))
 
     def configure(self, options: Options) -> None:
-        if options != self.options:
-            self.options = options
-            self._make_limiters()
+        self.options = options
 
     # -- keys and verification -------------------------------------------------------------
 
@@ -348,12 +263,10 @@ class PasswordAuth:
         name = body.get("name")
         if name is not None and (not isinstance(name, str) or len(name) > 200):
             raise PasswordAuthError(400, "BadRequest", "`name` must be a string of at most 200 characters")
-        await self._restore_lockouts()
-        wait = self.signup_limiter.locked_for(address)
-        if wait:
+        wait, _left, counted = await self._fail("signup", address)  # every sign-up counts against the address
+        if not counted:  # the address was locked already
             raise PasswordAuthError(429, "TooManyAttempts", f"too many sign-ups from your address; try again in "
                                                             f"{int(wait) + 1} seconds", wait)
-        await self._fail("signup", address)  # every sign-up counts against the address
         user = await self.store.create_user(email, name, await self._hash(password))
         if user is None:
             raise PasswordAuthError(409, "AccountExists", "an account with this email already exists; sign in instead")
@@ -366,28 +279,28 @@ class PasswordAuth:
     async def sign_in(self, body: dict[str, Any], address: str) -> dict[str, Any]:
         email = _normalize_email(body.get("email"))
         password = self._password(body.get("password"))
-        await self._restore_lockouts()
-        wait = self.address_limiter.locked_for(address)
-        if wait:
+        address_wait, account_wait = await self.store.locked_for([("address", address), ("account", email)],
+                                                                 self.clock())
+        if address_wait:
             raise PasswordAuthError(429, "TooManyAttempts", f"too many failed sign-in attempts from your address; "
-                                                            f"try again in {int(wait) + 1} seconds", wait)
-        wait = self.account_limiter.locked_for(email)
-        if wait:
+                                                            f"try again in {int(address_wait) + 1} seconds",
+                                    address_wait)
+        if account_wait:
             raise PasswordAuthError(429, "AccountLocked", f"this account is locked after too many failed sign-in "
-                                                          f"attempts; try again in {int(wait) + 1} seconds", wait)
+                                                          f"attempts; try again in {int(account_wait) + 1} seconds",
+                                    account_wait)
         user = await self.store.user_by_email(email)
         ok = await self._verify(user.password_hash if user else self._dummy_hash, password)
         if user is None or not ok:
             await self._fail("address", address)
-            locked = await self._fail("account", email)
+            locked, left, _counted = await self._fail("account", email)
             if locked:
                 raise PasswordAuthError(429, "AccountLocked", f"wrong email or password; after "
                                         f"{self.options.max_failed_sign_ins} failed attempts this account is locked "
                                         f"for {int(locked)} seconds", locked)
-            left = self.account_limiter.remaining(email)
             raise PasswordAuthError(401, "InvalidCredentials", f"wrong email or password ({left} attempt"
                                     f"{'' if left == 1 else 's'} left before the account is locked)")
-        self.account_limiter.succeed(email)
+        await self.store.clear_attempts("account", email)
         if self.hasher.check_needs_rehash(user.password_hash):
             await self.store.set_password_hash(user.id, await self._hash(password))
         return await self._start(user)

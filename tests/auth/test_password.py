@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from convex import ConvexClient
 from joserfc import jwk, jwt
 
@@ -226,3 +227,58 @@ async def test_sign_out_takes_only_the_password_providers_access_tokens(tmp_path
 
         assert await auth.sign_out({}, mine["token"], verify_as_this_provider) == {"signedOut": True}
         assert not await auth.store.session_active(session_id, user_id)
+
+
+async def test_failed_attempts_are_counted_in_the_database_and_expire(tmp_path):
+    """Three failures within 60 s lock a key for 30 s; a locked key's attempts are not
+    counted; the window forgets old failures; each failure deletes expired records."""
+    from prefmem.auth.accounts import ATTEMPTS, AuthStore
+    from prefmem.functions import system_function
+    from prefmem.testing import TestBackend
+
+    @system_function("query", "auth:records")
+    async def records(ctx, args):
+        return len(await ctx.db.system.query(ATTEMPTS).collect())
+
+    async with TestBackend(APP / "functions", APP / "schema.py", db=tmp_path / "data.sqlite3") as backend:
+        store = AuthStore(backend.app)
+
+        async def fail(key: str, now: float) -> tuple[float, int, bool]:
+            return await store.failed_attempt("account", key, now, 3, 60.0, 30.0)
+
+        assert await fail("a", 0.0) == (0.0, 2, True)
+        assert await fail("a", 1.0) == (0.0, 1, True)
+        assert await fail("a", 2.0) == (30.0, 0, True)
+        assert await store.locked_for([("account", "a"), ("account", "b"), ("address", "a")], 10.0) == [22.0, 0, 0]
+        assert await fail("a", 10.0) == (22.0, 0, False)  # locked: not counted, the lockout does not grow
+        assert await store.locked_for([("account", "a")], 32.0) == [0]
+        assert await fail("a", 40.0) == (0.0, 2, True)  # a new count after the lockout
+        await store.clear_attempts("account", "a")  # a success
+        assert await fail("a", 41.0) == (0.0, 2, True)
+        assert await fail("b", 100.0) == (0.0, 2, True)
+        assert await fail("b", 200.0) == (0.0, 2, True)  # the failure at 100 s is out of the window
+        for n in range(12):
+            await fail(f"old{n}", 300.0)  # the first of them deleted the expired records of a and b
+        assert (await backend.app.run(records, {}, None)).unwrap() == 12
+        await fail("new", 1000.0)  # all twelve have expired: eight go with each failure
+        assert (await backend.app.run(records, {}, None)).unwrap() == 12 - 8 + 1
+
+
+@pytest.fixture
+def two_workers(database):
+    server = RunningServer(APP, database, extra=["--workers", "2"]).start()
+    yield server
+    server.stop()
+
+
+def test_two_workers_allow_the_attempts_one_would(two_workers):
+    """A lockout counts every worker's failures: authapp allows 3, whichever worker each
+    attempt reaches (a connection each), and then no worker lets the account in."""
+    url = two_workers.url
+    email = new_email()
+    sign_up(url, email=email)
+    statuses = [_post(url, "signin", {"email": email, "password": f"wrong guess {n}"}).status_code for n in range(3)]
+    assert statuses == [401, 401, 429]
+    for _ in range(6):
+        right = _post(url, "signin", {"email": email, "password": "correct horse battery"})
+        assert right.status_code == 429 and right.json()["code"] == "AccountLocked"

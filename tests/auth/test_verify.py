@@ -13,7 +13,6 @@ import pytest
 from prefmem.auth import keys
 from prefmem.auth.authenticator import Authenticator
 from prefmem.auth.jwks import UrlJwks, parse_data_uri
-from prefmem.auth.password import AttemptLimiter
 from prefmem.auth.providers import ConfigError, no_provider, parse_providers, verify
 from prefmem.errors import AuthFailed
 from prefmem.functions import Registry
@@ -212,20 +211,6 @@ async def test_unknown_kid_refetches_the_jwks_but_rate_limited():
     assert (await verify(make_token(new, iss=JWT_ISSUER), providers)).subject == "user-1"
     assert len(calls) == 2
     await client.aclose()
-
-
-def test_attempt_limiter_locks_and_unlocks():
-    now = [0.0]
-    limiter = AttemptLimiter(3, window_s=60, lockout_s=30, clock=lambda: now[0])
-    assert limiter.fail("a") == 0 and limiter.fail("a") == 0
-    assert limiter.remaining("a") == 1
-    assert limiter.fail("a") == 30
-    assert limiter.locked_for("a") == 30 and limiter.locked_for("b") == 0
-    now[0] = 31
-    assert limiter.locked_for("a") == 0 and limiter.remaining("a") == 3
-    limiter.fail("a")
-    limiter.succeed("a")
-    assert limiter.remaining("a") == 3
 
 
 def test_admin_and_signing_keys_are_created_once(tmp_path):
