@@ -12,6 +12,7 @@ from typing import Any
 from prefmem.application import Application
 from prefmem.auth import accounts
 from prefmem.bounds import Bounds
+from prefmem.dashboard import login
 from prefmem.database import Catalog
 from prefmem.files import store as files
 from prefmem.files.store import FileStore
@@ -74,8 +75,9 @@ class Backend:
             self._release_lock()
             raise
         try:
-            catalog = Catalog(persistence, schema, private=accounts.PRIVATE_TABLES,
-                              system_tables={jobs.TABLE: jobs.table_def(), **files.table_defs(), **accounts.table_defs()})
+            catalog = Catalog(persistence, schema, private={**accounts.PRIVATE_TABLES, **login.PRIVATE_TABLES},
+                              system_tables={jobs.TABLE: jobs.table_def(), **files.table_defs(), **accounts.table_defs(),
+                                             **login.table_defs()})
             catalog.open(prepare=not self.shared)
         except BaseException:
             persistence.close()

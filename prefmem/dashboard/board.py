@@ -32,7 +32,7 @@ class Dashboard:
         self.app = server.backend.app
         self.health = HealthHistory(sample_every_s)
         self.stats = FunctionStats()
-        self.login = LoginCodes(self.app.clock)
+        self.login = LoginCodes(self.app)
         self.pulse_every_s = pulse_every_s
         self.started_ms = self.app.clock.now_ms()
         self.functions: list[FunctionDef] = [

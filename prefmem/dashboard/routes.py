@@ -52,7 +52,7 @@ def dashboard_routes(server: Any, dist: Path = DIST) -> list[Route]:
         scheme, _, key = request.headers.get("authorization", "").partition(" ")
         if scheme != "Convex" or not server.auth.is_admin_key(key.strip()):
             return _error(401, "Unauthorized", "a login link needs the admin key (Authorization: Convex <admin key>)")
-        code, expires = server.dashboard.login.issue()
+        code, expires = await server.dashboard.login.issue()
         return JSONResponse({"code": code, "expiresAt": expires})
 
     async def login(request: Request) -> Response:
@@ -63,7 +63,7 @@ def dashboard_routes(server: Any, dist: Path = DIST) -> list[Route]:
             code = msgspec.json.decode(body).get("code")
         except (msgspec.DecodeError, AttributeError):
             return _error(400, "BadJsonBody", 'send {"code": "<the code of the login link>"}')
-        if not server.dashboard.login.redeem(code):
+        if not await server.dashboard.login.redeem(code):
             return _error(401, "BadLoginCode", "this login link was already used or has expired: run `prefmem "
                           "dashboard` for a new one, or paste the admin key")
         return JSONResponse({"adminKey": server.auth.admin_key})

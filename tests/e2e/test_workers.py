@@ -193,6 +193,15 @@ async def test_the_log_holds_every_workers_executions_whichever_worker_answers(c
             await sync.update(1, lambda value: ran <= lines(value["entries"]))
 
 
+def test_a_login_link_signs_in_once_whichever_worker_issued_and_whichever_takes_it(counters):
+    key = counters.admin_key()
+    for _ in range(6):  # a connection per request: the kernel picks the worker each time
+        code = httpx.post(counters.url + "/api/dashboard/login_code",
+                          headers={"Authorization": f"Convex {key}"}).json()["code"]
+        assert httpx.post(counters.url + "/api/dashboard/login", json={"code": code}).json() == {"adminKey": key}
+        assert httpx.post(counters.url + "/api/dashboard/login", json={"code": code}).status_code == 401
+
+
 def test_prefmem_logs_follows_every_workers_executions(counters):
     app = counters.app_dir
     follow = subprocess.Popen([sys.executable, "-m", "prefmem", "logs", "--history", "1000", "--url", counters.url,

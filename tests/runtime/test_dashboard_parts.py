@@ -21,7 +21,7 @@ from prefmem.dashboard.login import LoginCodes
 from prefmem.dashboard.metrics import Counters
 from prefmem.dashboard.routes import dashboard_routes
 from prefmem.dashboard.system import system_function
-from prefmem.functions import FunctionDef, Registry
+from prefmem.functions import FunctionDef, Registry, internal_query
 from prefmem.dashboard.logs import LOGS
 from prefmem.logs import ExecutionLog
 from prefmem.reactivity import Subscriptions
@@ -120,23 +120,43 @@ def test_function_counters_are_bounded_in_paths_and_in_time():
 
 # ---------------------------------------------------------------------------- login codes
 
-def test_a_login_code_works_once_and_only_before_it_expires():
+async def test_a_login_code_works_once_and_only_before_it_expires(database):
     clock = TestClock(T0)
-    codes = LoginCodes(clock, ttl_ms=600_000)
-    code, expires = codes.issue()
-    assert expires == T0 + 600_000 and len(code) >= 32
-    assert codes.redeem(code) and not codes.redeem(code)
-    late, _ = codes.issue()
-    clock.advance(600_000)
-    assert not codes.redeem(late) and len(codes) == 0
-    assert not codes.redeem(None) and not codes.redeem("") and not codes.redeem(["x"])
+    backend = Backend(functions=BOARD / "functions", schema=BOARD / "schema.py", db=database, clock=clock).open()
+    try:
+        codes = LoginCodes(backend.app, ttl_ms=600_000)
+        code, expires = await codes.issue()
+        assert expires == T0 + 600_000 and len(code) >= 32
+        assert await codes.redeem(code) and not await codes.redeem(code)
+        late, _ = await codes.issue()
+        clock.advance(600_000)
+        assert not await codes.redeem(late)
+        assert not await codes.redeem(None) and not await codes.redeem("") and not await codes.redeem(["x"])
+        # The app's functions cannot read the codes, not even through ctx.db.system.
+        with pytest.raises(Exception, match="_dashboard_login_codes"):
+            (await backend.app.run(peek, {}, None)).unwrap()
+    finally:
+        backend.close()
 
 
-def test_outstanding_login_codes_are_bounded():
-    codes = LoginCodes(TestClock(T0), most=4)
-    issued = [codes.issue()[0] for _ in range(10)]
-    assert len(codes) == 4
-    assert not codes.redeem(issued[0]) and codes.redeem(issued[-1])
+@internal_query
+async def peek(ctx, args):
+    return await ctx.db.system.query("_dashboard_login_codes").collect()
+
+
+async def test_outstanding_login_codes_are_bounded(database):
+    clock = TestClock(T0)
+    backend = Backend(functions=BOARD / "functions", schema=BOARD / "schema.py", db=database, clock=clock).open()
+    try:
+        codes = LoginCodes(backend.app, most=4)
+        issued = []
+        for _ in range(10):
+            issued.append((await codes.issue())[0])
+            clock.advance(1)
+        assert not await codes.redeem(issued[5]) and await codes.redeem(issued[-1])
+        assert [await codes.redeem(code) for code in issued[6:9]] == [True, True, True]
+    finally:
+        backend.close()
 
 
 # ---------------------------------------------------------------------------- runtime hooks
