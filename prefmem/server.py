@@ -370,18 +370,37 @@ class Server:
         # Streamed from the database (PostgreSQL): whole, never by range.
         return StreamingResponse(found.chunks, headers={**headers, "Content-Length": str(found.size)})
 
+    def _refused(self, request: Request, what: str) -> Response | None:
+        """401 unless the request carries the admin key."""
+        assert self.auth is not None
+        scheme, _, key = request.headers.get("authorization", "").partition(" ")
+        if scheme != "Convex" or not self.auth.is_admin_key(key):
+            return JSONResponse({"code": "Unauthorized", "message": f"{what} need the admin key "
+                                 "(Authorization: Convex <admin key>)"}, status_code=401)
+        return None
+
+    async def list_crons(self, request: Request) -> Response:
+        """``GET /api/crons``: every cron with its latest and next run, as the worker that runs
+        them knows them; admin only. ``local=1``: this worker's (none unless it runs them)."""
+        refused = self._refused(request, "crons")
+        if refused is not None:
+            return refused
+        if self.crons is not None:
+            return JSONResponse({"crons": self.crons.describe()})
+        if self.siblings is None or request.query_params.get("local") == "1":
+            return JSONResponse({"crons": []})
+        return JSONResponse({"crons": await self.siblings.crons()})
+
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only.
 
         A worker answers with every worker's executions (fetched from its siblings first),
         numbered in its own sequence, which ``log`` names; ``local=1`` (a sibling asking)
         gives only its own."""
-        assert self.auth is not None and self.backend.app is not None
-        header = request.headers.get("authorization", "")
-        scheme, _, key = header.partition(" ")
-        if scheme != "Convex" or not self.auth.is_admin_key(key):
-            return JSONResponse({"code": "Unauthorized", "message": "logs need the admin key "
-                                 "(Authorization: Convex <admin key>)"}, status_code=401)
+        assert self.backend.app is not None
+        refused = self._refused(request, "logs")
+        if refused is not None:
+            return refused
         try:
             after = int(request.query_params.get("after", "0"))
             wait = min(30.0, max(0.0, float(request.query_params.get("wait", "0"))))
@@ -509,6 +528,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         *([Route("/api/_stats", stats, methods=["GET"])] if os.environ.get("PREFMEM_STATS") == "1" else []),
         Route("/api/storage/upload", server.upload, methods=["POST"]),
         Route("/api/logs", server.logs, methods=["GET"]),
+        Route("/api/crons", server.list_crons, methods=["GET"]),
         Route("/api/storage/{storage_id}", server.serve_file, methods=["GET", "HEAD"]),
         *auth_routes(lambda: server.auth),
         *dashboard_routes(server),

@@ -1,5 +1,6 @@
 """The other worker processes of a deployment, for what each keeps in its own memory: the
-executions it ran (``prefmem logs``, the dashboard's Logs and Functions views).
+executions it ran (``prefmem logs``, the dashboard's Logs and Functions views) and, in the
+one that runs them, the crons' latest runs (the dashboard's Schedules view).
 
 Every worker of ``prefmem dev --workers N`` serves its HTTP API on the shared port and on
 a unix socket of its own, ``<pid>.sock`` in a directory its parent makes for the
@@ -56,13 +57,12 @@ class Siblings:
             return []
         return sorted(name for name in names if name.endswith(".sock") and name != self._own)
 
-    async def _fetch(self, name: str, wait: float) -> dict[str, Any] | None:
-        """A sibling's own executions since the last pull (None: it did not answer)."""
+    async def _get(self, name: str, path: str, params: dict[str, Any], wait: float = 0.0) -> dict[str, Any] | None:
+        """``GET path`` of a sibling, as the admin, for its own part only (None: no answer)."""
         transport = httpx.AsyncHTTPTransport(uds=str(self.directory / name))
         try:
             async with httpx.AsyncClient(transport=transport, timeout=wait + _REPLY_S) as client:
-                reply = await client.get("http://sibling/api/logs", headers=self._headers,
-                                         params={"after": self._after.get(name, 0), "wait": wait, "local": 1})
+                reply = await client.get(f"http://sibling{path}", headers=self._headers, params={**params, "local": 1})
         except httpx.HTTPError:  # a worker that exited: its replacement listens on another socket
             return None
         try:
@@ -70,8 +70,19 @@ class Siblings:
                 return reply.json()
         except ValueError:
             pass
-        log.warning("prefmem: worker %s answered %d for its logs: %.200s", name[:-5], reply.status_code, reply.text)
+        log.warning("prefmem: worker %s answered %d for %s: %.200s", name[:-5], reply.status_code, path, reply.text)
         return None
+
+    async def _fetch(self, name: str, wait: float) -> dict[str, Any] | None:
+        """A sibling's own executions since the last pull (None: it did not answer)."""
+        return await self._get(name, "/api/logs", {"after": self._after.get(name, 0), "wait": wait}, wait)
+
+    async def crons(self) -> list[dict[str, Any]]:
+        """The crons as the sibling that runs them describes them (none while no sibling does)."""
+        for reply in await asyncio.gather(*(self._get(name, "/api/crons", {}) for name in self._sockets())):
+            if reply is not None and reply["crons"]:
+                return reply["crons"]
+        return []
 
     async def pull(self, execution_log: ExecutionLog, wait: float = 0.0) -> None:
         """Add to ``execution_log`` what every sibling ran since the last pull. With ``wait``,

@@ -46,6 +46,7 @@ class Dashboard:
         self._stats_changed = False
         self._slow_at = 0.0
         self._crons_seen: Any = None
+        self._sibling_crons: list[dict] = []  # described by the worker that runs them, fetched while open
 
     def register(self, registry: Registry) -> None:
         """Add the system functions to a registry (the first, and each one a reload makes)."""
@@ -84,8 +85,11 @@ class Dashboard:
                 if self._open:
                     self._open = metrics.watched(self.server)
                     if self._open:
-                        if self.server.siblings is not None:  # the other workers' executions too
-                            await self.server.siblings.pull(self.app.execution_log)
+                        siblings = self.server.siblings
+                        if siblings is not None:  # the other workers' executions, and the crons one runs
+                            await siblings.pull(self.app.execution_log)
+                            if self.server.crons is None:
+                                self._sibling_crons = await siblings.crons()
                         self.pulse()
             except Exception:  # noqa: BLE001 — the dashboard must never take the server down
                 log.exception("dashboard: sampling failed")
@@ -98,6 +102,11 @@ class Dashboard:
                 await self._wake.wait()
             finally:
                 timer.cancel()
+
+    def crons(self) -> list[dict]:
+        """The crons, from this worker if it runs them, else as the one that does described them."""
+        crons = self.server.crons
+        return crons.describe() if crons is not None else self._sibling_crons
 
     def sample(self) -> None:
         self.health.add(self.app.clock.now_ms(), metrics.counters(self.server))
@@ -127,8 +136,8 @@ class Dashboard:
                 self._stats_changed, self._commits_seen, self._slow_at = False, commits, now
                 changed += slow
         crons = self.server.crons
-        seen = None if crons is None else [(name, run.started_ms, run.finished_ms)
-                                           for name, run in sorted(crons.last_runs.items())]
+        seen = (self._sibling_crons or None) if crons is None else [(name, run.started_ms, run.finished_ms)
+                                                                    for name, run in sorted(crons.last_runs.items())]
         if seen != self._crons_seen:
             self._crons_seen = seen
             changed.append(schedules.CRONS)

@@ -43,7 +43,6 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
     @system_function("query", "schedules:crons")
     async def crons(ctx: Any, args: dict) -> list[dict]:
         board.watch(ctx, CRONS)
-        crons = board.server.crons  # only the worker that runs the scheduler has them
-        return crons.describe() if crons is not None else []
+        return board.crons()
 
     return [list_jobs, cancel, crons]

@@ -308,6 +308,24 @@ def jobs(database):
     server.stop()
 
 
+async def test_every_worker_shows_the_crons_that_one_of_them_runs(jobs):
+    """Only the worker that runs the scheduler knows the crons' runs; /api/crons and the
+    dashboard's Schedules view, asked of either worker, show them."""
+    key = jobs.admin_key()
+    listed = set()
+    for _ in range(6):  # a connection each: the kernel picks the worker
+        async with httpx.AsyncClient() as client:
+            reply = (await client.get(jobs.url + "/api/crons", headers={"Authorization": f"Convex {key}"})).json()
+        listed.add(tuple(sorted(cron["name"] for cron in reply["crons"])))
+    assert len(listed) == 1 and all(listed.pop()), reply
+    for _ in range(4):
+        async with Sync(jobs.url) as sync:
+            await sync.authenticate("Admin", key)
+            first = await sync.subscribe(1, "_system/dashboard/schedules:crons", {})
+            if not from_json(first["value"]):
+                await sync.update(1, bool)
+
+
 def _events(server: RunningServer) -> list[dict]:
     reply = httpx.post(server.url + "/api/query", json={"path": "tasks:events", "args": {}}, timeout=10).json()
     return reply["value"]
