@@ -119,6 +119,11 @@ class Backend:
             self.persistence.close()
             self.persistence = None
 
+    def serve_lock_fds(self) -> tuple[int, ...]:
+        """The serve lock's descriptor (none on PostgreSQL), for worker processes to hold too."""
+        fd = self._serve_lock.fd if self._serve_lock is not None else None
+        return () if fd is None else (fd,)
+
     def _release_lock(self) -> None:
         if self._serve_lock is not None:
             self._serve_lock.release()

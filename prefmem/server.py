@@ -615,7 +615,7 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
         announce.write_text(json.dumps({"url": site_url, "pid": os.getpid()}))
     try:
         run_workers("prefmem.server:worker_app", host=host, port=port, workers=workers, log_level=log_level,
-                    options=options)
+                    options=options, inherit=backend.serve_lock_fds())
     finally:
         if announce is not None:
             announce.unlink(missing_ok=True)

@@ -66,11 +66,13 @@ def _die_with_parent(parent: int) -> None:
         raise SystemExit(0)
 
 
-def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str, options: dict[str, Any]) -> None:
+def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str, options: dict[str, Any],
+                inherit: tuple[int, ...] = ()) -> None:
     """Serve ``app`` (the import string of an app factory, ``module:function``) from
     ``workers`` processes on ``host:port`` until SIGINT or SIGTERM; a worker that exits
     is replaced, unless its app failed to start (then every worker is stopped and this
-    raises ``SystemExit``)."""
+    raises ``SystemExit``). Every worker keeps the descriptors ``inherit`` open (a lock
+    that must outlive this process while any worker runs)."""
     reserve = reuseport_socket(host, port)
     spec = json.dumps({"app": app, "host": host, "port": port, "log_level": log_level, "options": options,
                        "parent": os.getpid()})
@@ -78,7 +80,7 @@ def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str,
     env = {**os.environ, SIBLINGS_ENV: directory}
 
     def start() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "prefmem.workers", spec], env=env)
+        return subprocess.Popen([sys.executable, "-m", "prefmem.workers", spec], env=env, pass_fds=inherit)
 
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}

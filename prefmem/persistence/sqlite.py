@@ -471,22 +471,49 @@ class SqlitePersistence(CreationTimes):
 
 class ServeLock:
     """One deployment per database file: a server (with its workers), or an in-process
-    command that writes. Two of them would each think their commits are the only ones."""
+    command that writes. Two of them would each think their commits are the only ones.
 
-    def __init__(self, path: str | Path) -> None:
+    A server's worker processes inherit the lock (``fd``), so it is held until the last of
+    them has exited: workers still finishing after their parent was killed keep a new
+    deployment out, and the new one waits for them (``acquire``) instead of sharing the
+    file and the port with them."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.path = f"{path}.serve-lock"
         self._fd: int | None = None
+        self._clock, self._sleep = clock, sleep
 
-    def acquire(self) -> None:
+    @property
+    def fd(self) -> int | None:
+        return self._fd
+
+    def acquire(self, wait_for_orphans_s: float = 60.0) -> None:
+        """Take the lock. If the process that took it has exited, what holds it now are its
+        workers finishing their requests (``PREFMEM_SHUTDOWN_GRACE_S``, 5 s by default):
+        wait up to ``wait_for_orphans_s`` for them."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)  # taken before the database exists
         fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise ServeLockHeld(f"the database {self.path[:-len('.serve-lock')]} is in use by prefmem process "
-                                f"{holder}; stop it, or go through its server") from None
+        deadline = self._clock() + wait_for_orphans_s
+        said = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                orphans = holder.isdigit() and not _alive(int(holder))
+                if orphans and self._clock() < deadline:
+                    if not said:
+                        log.warning("prefmem: waiting for the workers of process %s, which exited, to stop", holder)
+                        said = True
+                    self._sleep(0.05)
+                    continue
+                os.close(fd)
+                whose = (f"the workers of prefmem process {holder}, which exited; they are still stopping" if orphans
+                         else f"prefmem process {holder}" if holder else "another process")
+                raise ServeLockHeld(f"the database {self.path[:-len('.serve-lock')]} is in use by {whose}; stop it, "
+                                    "or go through its server") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd
@@ -499,6 +526,15 @@ class ServeLock:
 
 class ServeLockHeld(RuntimeError):
     pass
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (an exited process that nobody has reaped yet does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class SqliteSnapshot(ReadTransaction):

@@ -12,7 +12,7 @@ import httpx
 
 from prefmem.backend import Backend
 
-from tests.helpers.server import APPS, RunningServer, wait_until
+from tests.helpers.server import APPS, RunningServer, process_running, wait_until
 
 
 def scheduled_jobs(db) -> list[dict]:
@@ -64,3 +64,26 @@ def test_sigterm_ends_the_server_and_fails_the_actions_it_cancels(tmp_path):
         assert server.function("query", "slow:started", {"label": "scheduled"}).json()["value"] == 1, "never rerun"
     finally:
         server.stop()
+
+
+def test_a_new_deployment_waits_for_the_workers_of_a_killed_one(tmp_path):
+    """SIGKILL of the parent leaves its workers stopping (one waits its grace period for a
+    hanging action); a deployment started at once on the same file waits for them, instead
+    of sharing the database and the port with them."""
+    db = tmp_path / "data.sqlite3"
+    old = RunningServer("hardening", db, extra=["--workers", "2"], env={"PREFMEM_SHUTDOWN_GRACE_S": "3"}).start()
+    assert old.proc is not None
+    workers = old.workers()
+    assert len(workers) == 2
+    threading.Thread(target=lambda: old.function("action", "slow:hang", {"label": "http"}, timeout=60),
+                     daemon=True).start()
+    wait_until(lambda: old.function("query", "slow:started", {"label": "http"}).json()["value"] == 1,
+               "the action to start")
+    old.proc.kill()  # the parent alone, as a crash of it would
+    old.proc.wait()
+    new = RunningServer("hardening", db, extra=["--workers", "2"]).start()
+    try:
+        assert not any(process_running(pid) for pid in workers), "the new deployment served beside the old workers"
+        assert new.function("query", "slow:started", {"label": "http"}).json()["value"] == 1
+    finally:
+        new.stop()

@@ -20,7 +20,7 @@ import pytest
 from prefmem.values import from_json
 from tests.e2e.conftest import NodeDriver
 from tests.e2e.test_dashboard import Sync
-from tests.helpers.server import RunningServer, free_port
+from tests.helpers.server import RunningServer, free_port, process_running
 
 pytestmark = [pytest.mark.slow, pytest.mark.engines]
 
@@ -234,9 +234,9 @@ def test_workers_end_with_their_parent_even_when_it_is_killed(tmp_path):
     server = RunningServer("counters", tmp_path / "data.sqlite3", extra=["--workers", "2"]).start()
     try:
         workers = _worker_pids(server)
-        server.kill()  # SIGKILL: the parent cleans nothing up
+        server.proc.kill()  # SIGKILL of the parent alone: it cleans nothing up
         deadline = time.monotonic() + 30
-        while any(_alive(pid) for pid in workers):
+        while any(process_running(pid) for pid in workers):
             assert time.monotonic() < deadline, f"workers {workers} outlived their parent"
             time.sleep(0.1)
     finally:
@@ -265,14 +265,6 @@ def test_every_worker_keeps_the_action_time_limit(database, how):
             assert "execution timed out (maximum duration 0.5s)" in reply["errorMessage"], reply
     finally:
         server.stop()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 # An app whose start-up fails in every worker.

@@ -116,15 +116,35 @@ class RunningServer:
                 self.kill()
 
     def kill(self) -> None:
-        """End the server abruptly (SIGKILL): no socket is closed politely."""
+        """End the server abruptly (SIGKILL): no socket is closed politely. Its worker
+        processes (with ``--workers``) stop after it; this returns once they have, since
+        until then they would answer a restarted server's readiness check themselves."""
         if self.proc is not None and self.proc.poll() is None:
+            workers = self.workers()
             self.proc.kill()
             self.proc.wait()
+            wait_until(lambda: not any(process_running(pid) for pid in workers), "the killed server's workers to exit",
+                       30)
 
     def restart(self) -> "RunningServer":
-        """Kill the process and start a new one on the same port and database."""
+        """Kill the server and start a new one on the same port and database."""
         self.kill()
         return self.start()
+
+    def workers(self) -> list[int]:
+        """The server's child processes: its workers, with ``--workers``."""
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+            return [int(pid) for pid in f.read().split()]
+
+
+def process_running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def wait_until(predicate, what: str, timeout: float = 60.0) -> None:

@@ -8,11 +8,13 @@ import asyncio
 import fcntl
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from prefmem.persistence.sqlite import SqlitePersistence
+from prefmem.persistence.sqlite import ServeLock, ServeLockHeld, SqlitePersistence
 from tests.helpers.commits import commit
 
 pytestmark = pytest.mark.sqlite_only
@@ -98,3 +100,36 @@ async def test_a_commit_the_database_refuses_to_begin_gives_the_locks_back(pair)
     assert await asyncio.wait_for(commit(b), 10) == 1  # the file lock is free
     a._writer.execute("PRAGMA query_only=0")
     assert await asyncio.wait_for(commit(a), 10) == 2  # and the process lock
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: the pid names no process now
+    return child.pid
+
+
+def test_the_serve_lock_waits_only_for_the_workers_of_a_process_that_exited(tmp_path):
+    held = ServeLock(tmp_path / "db.sqlite3")
+    held.acquire()
+    with pytest.raises(ServeLockHeld, match=f"in use by prefmem process {os.getpid()};"):
+        ServeLock(tmp_path / "db.sqlite3").acquire()  # its taker runs: no waiting
+
+    # The taker exited; its workers, holding the lock, are stopping (here: until the third look).
+    assert held.fd is not None
+    os.pwrite(held.fd, str(_dead_pid()).encode().ljust(32), 0)
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        if now[0] > 0.12:
+            held.release()
+
+    waiting = ServeLock(tmp_path / "db.sqlite3", clock=lambda: now[0], sleep=sleep)
+    waiting.acquire(wait_for_orphans_s=60)
+    assert waiting.fd is not None and os.pread(waiting.fd, 32, 0) == str(os.getpid()).encode()
+
+    os.pwrite(waiting.fd, str(_dead_pid()).encode(), 0)  # orphans that never stop: it gives up
+    never = ServeLock(tmp_path / "db.sqlite3", clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    with pytest.raises(ServeLockHeld, match="which exited; they are still stopping"):
+        never.acquire(wait_for_orphans_s=5)
+    waiting.release()
