@@ -76,8 +76,8 @@ class Backend:
             raise
         try:
             catalog = Catalog(persistence, schema, private={**accounts.PRIVATE_TABLES, **login.PRIVATE_TABLES},
-                              system_tables={jobs.TABLE: jobs.table_def(), **files.table_defs(), **accounts.table_defs(),
-                                             **login.table_defs()})
+                              system_tables={jobs.TABLE: jobs.table_def(), **files.table_defs(),
+                                             **accounts.table_defs(), **login.table_defs()})
             catalog.open(prepare=not self.shared)
         except BaseException:
             persistence.close()

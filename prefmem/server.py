@@ -608,7 +608,8 @@ def serve(backend: Backend, *, host: str = "127.0.0.1", port: int = 3210, watch:
     os.environ[WORKER_CONFIG_ENV] = json.dumps({
         "functions": str(backend.functions_dir), "schema": None if schema is None else str(schema),
         "db": backend.db, "durability": backend.durability.value, "dev_mode": backend.dev_mode,
-        "limits": dataclasses.asdict(backend.limits), "watch": watch, "site_url": site_url, "web_dir": None if web_dir is None else str(web_dir),
+        "limits": dataclasses.asdict(backend.limits), "watch": watch, "site_url": site_url,
+        "web_dir": None if web_dir is None else str(web_dir),
         "codegen_dir": None if codegen_dir is None else str(codegen_dir)})
     announce = announce_path(backend)
     if announce is not None:
