@@ -29,7 +29,7 @@ from prefmem.auth.routes import auth_routes
 from prefmem.backend import Backend
 from prefmem.bodies import BodyTooLarge, bounded, check_declared, too_large
 from prefmem.bounds import Bounds, env_name
-from prefmem.dashboard import Dashboard
+from prefmem.dashboard import Dashboard, metrics
 from prefmem.dashboard.routes import dashboard_routes
 from prefmem.errors import AuthFailed, InvalidQuery
 from prefmem.files import store as files_store
@@ -391,6 +391,18 @@ class Server:
             return JSONResponse({"crons": []})
         return JSONResponse({"crons": await self.siblings.crons()})
 
+    async def report_counters(self, request: Request) -> Response:
+        """``GET /api/counters``: commits, mutations, live query runs, live queries and
+        connections, added up over the workers, and the database's sizes; admin only.
+        ``local=1``: this worker's own."""
+        refused = self._refused(request, "counters")
+        if refused is not None:
+            return refused
+        own = metrics.counters(self)
+        others = [] if self.siblings is None or request.query_params.get("local") == "1" \
+            else await self.siblings.counters()
+        return JSONResponse(dataclasses.asdict(metrics.total(own, others)))
+
     async def logs(self, request: Request) -> Response:
         """``GET /api/logs?after=SEQ&wait=S``: executions after SEQ, long-polled; admin only.
 
@@ -529,6 +541,7 @@ def create_app(backend: Backend, *, watch: bool = False, site_url: str | None = 
         Route("/api/storage/upload", server.upload, methods=["POST"]),
         Route("/api/logs", server.logs, methods=["GET"]),
         Route("/api/crons", server.list_crons, methods=["GET"]),
+        Route("/api/counters", server.report_counters, methods=["GET"]),
         Route("/api/storage/{storage_id}", server.serve_file, methods=["GET", "HEAD"]),
         *auth_routes(lambda: server.auth),
         *dashboard_routes(server),

@@ -1,6 +1,7 @@
 """The other worker processes of a deployment, for what each keeps in its own memory: the
-executions it ran (``prefmem logs``, the dashboard's Logs and Functions views) and, in the
-one that runs them, the crons' latest runs (the dashboard's Schedules view).
+executions it ran (``prefmem logs``, the dashboard's Logs and Functions views), its
+counters (the dashboard's health figures) and, in the one that runs them, the crons'
+latest runs (the dashboard's Schedules view).
 
 Every worker of ``prefmem dev --workers N`` serves its HTTP API on the shared port and on
 a unix socket of its own, ``<pid>.sock`` in a directory its parent makes for the
@@ -76,6 +77,11 @@ class Siblings:
     async def _fetch(self, name: str, wait: float) -> dict[str, Any] | None:
         """A sibling's own executions since the last pull (None: it did not answer)."""
         return await self._get(name, "/api/logs", {"after": self._after.get(name, 0), "wait": wait}, wait)
+
+    async def counters(self) -> list[dict[str, Any]]:
+        """Every sibling's own counters (the dashboard's health figures)."""
+        replies = await asyncio.gather(*(self._get(name, "/api/counters", {}) for name in self._sockets()))
+        return [reply for reply in replies if reply is not None]
 
     async def crons(self) -> list[dict[str, Any]]:
         """The crons as the sibling that runs them describes them (none while no sibling does)."""

@@ -47,6 +47,7 @@ class Dashboard:
         self._slow_at = 0.0
         self._crons_seen: Any = None
         self._sibling_crons: list[dict] = []  # described by the worker that runs them, fetched while open
+        self._sibling_counters: list[dict] = []  # the other workers' counters, fetched at each sample
 
     def register(self, registry: Registry) -> None:
         """Add the system functions to a registry (the first, and each one a reload makes)."""
@@ -81,6 +82,8 @@ class Dashboard:
                 now = loop.time()
                 if now >= next_sample:
                     next_sample = now + self.health.every_s
+                    if self.server.siblings is not None:  # the other workers' counters, added to this one's
+                        self._sibling_counters = await self.server.siblings.counters()
                     self.sample()
                 if self._open:
                     self._open = metrics.watched(self.server)
@@ -108,8 +111,12 @@ class Dashboard:
         crons = self.server.crons
         return crons.describe() if crons is not None else self._sibling_crons
 
+    def counters(self) -> metrics.Counters:
+        """The deployment's counters: this worker's and, as last sampled, its siblings'."""
+        return metrics.total(metrics.counters(self.server), self._sibling_counters)
+
     def sample(self) -> None:
-        self.health.add(self.app.clock.now_ms(), metrics.counters(self.server))
+        self.health.add(self.app.clock.now_ms(), self.counters())
         if metrics.watched(self.server):
             metrics.changed(self.server, [health.HEALTH])
 

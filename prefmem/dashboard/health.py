@@ -25,7 +25,7 @@ def functions(board: "Dashboard") -> list[FunctionDef]:
     @system_function("query", "health:overview")
     async def overview(ctx: Any, args: dict) -> dict:
         board.watch(ctx, HEALTH)
-        current = metrics.counters(board.server)
+        current = board.counters()
         return {"now": {_camel(k): value for k, value in asdict(current).items()},
                 "series": board.health.series(ctx.now, current), "sampleEveryS": board.health.every_s,
                 "startedAt": board.started_ms}

@@ -2,7 +2,8 @@
 
 The rest of ``prefmem/dashboard`` only calls the functions here, so a change to the commit
 pipeline (committer, persistence, reactivity, sync sessions) re-points this file and
-nothing else. With several worker processes, each shows its own counters. All of it runs when a dashboard asks, or in the
+nothing else. With several worker processes, the counters add up every worker's (fetched
+by the sampler, see ``prefmem/siblings.py``). All of it runs when a dashboard asks, or in the
 health sampler every few seconds: none of it is on a function's or a commit's path.
 
 In-memory sources (the execution log, function counters, health samples, crons, table
@@ -48,6 +49,14 @@ def counters(server: Any) -> Counters:
         database_bytes=database_bytes,
         wal_bytes=wal_bytes,
     )
+
+
+def total(own: Counters, others: list[dict[str, int]]) -> Counters:
+    """``own`` plus the other workers' counters (as ``asdict`` gave them); the database's
+    sizes are of the one file they share, counted once."""
+    summed = {field: getattr(own, field) + sum(int(other.get(field, 0)) for other in others)
+              for field in ("commits", "mutations", "query_runs", "live_queries", "connections")}
+    return Counters(**summed, database_bytes=own.database_bytes, wal_bytes=own.wal_bytes)
 
 
 def commits(server: Any) -> int:

@@ -202,6 +202,29 @@ def test_a_login_link_signs_in_once_whichever_worker_issued_and_whichever_takes_
         assert httpx.post(counters.url + "/api/dashboard/login", json={"code": code}).status_code == 401
 
 
+async def test_the_counters_add_up_every_workers(counters):
+    """/api/counters and the dashboard's health figures count the connections of both
+    workers, whichever worker answers; ``local=1`` gives the answering worker's own."""
+    driver = NodeDriver(counters.url)
+    try:
+        placed = await asyncio.to_thread(_clients_on_two_workers, driver)
+        sockets = int(next(reversed(placed.values()))[1:]) + 1  # clients c0..cN, each its own websocket
+        key = counters.admin_key()
+        own = set()
+        for _ in range(6):  # a connection each: the kernel picks the worker
+            async with httpx.AsyncClient(headers={"Authorization": f"Convex {key}"}) as client:
+                assert (await client.get(counters.url + "/api/counters")).json()["connections"] == sockets
+                own.add((await client.get(counters.url + "/api/counters?local=1")).json()["connections"])
+        assert all(n < sockets for n in own)
+        async with Sync(counters.url) as sync:  # one more connection, on one of the workers
+            await sync.authenticate("Admin", key)
+            first = await sync.subscribe(1, "_system/dashboard/health:overview", {})
+            if from_json(first["value"])["now"]["connections"] != sockets + 1:
+                await sync.update(1, lambda value: value["now"]["connections"] == sockets + 1)  # at the next sample
+    finally:
+        driver.close()
+
+
 def test_prefmem_logs_follows_every_workers_executions(counters):
     app = counters.app_dir
     follow = subprocess.Popen([sys.executable, "-m", "prefmem", "logs", "--history", "1000", "--url", counters.url,

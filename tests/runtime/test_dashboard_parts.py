@@ -18,7 +18,7 @@ from prefmem.dashboard.data import COUNTS
 from prefmem.dashboard.functions import FUNCTIONS
 from prefmem.dashboard.history import OTHER, FunctionStats, HealthHistory, MINUTE_MS
 from prefmem.dashboard.login import LoginCodes
-from prefmem.dashboard.metrics import Counters
+from prefmem.dashboard.metrics import Counters, total
 from prefmem.dashboard.routes import dashboard_routes
 from prefmem.dashboard.system import system_function
 from prefmem.functions import FunctionDef, Registry, internal_query
@@ -157,6 +157,15 @@ async def test_outstanding_login_codes_are_bounded(database):
         assert [await codes.redeem(code) for code in issued[6:9]] == [True, True, True]
     finally:
         backend.close()
+
+
+def test_the_counters_of_several_workers_add_up_and_the_database_counts_once():
+    own = counters(commits=3, mutations=5, live=2, wal=100)
+    others = [{"commits": 1, "mutations": 2, "query_runs": 4, "live_queries": 1, "connections": 3,
+               "database_bytes": 4096, "wal_bytes": 100}, {"commits": 10}]
+    assert total(own, others) == Counters(commits=14, mutations=7, query_runs=4, live_queries=3, connections=3,
+                                          database_bytes=4096, wal_bytes=100)
+    assert total(own, []) == own
 
 
 # ---------------------------------------------------------------------------- runtime hooks
