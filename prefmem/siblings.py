@@ -7,8 +7,9 @@ Every worker of ``prefmem dev --workers N`` serves its HTTP API on the shared po
 a unix socket of its own, ``<pid>.sock`` in a directory its parent makes for the
 deployment (private to the user, named by ``PREFMEM_SIBLINGS``). A worker asked for the
 deployment's log fetches what its siblings ran since it last asked, over those sockets,
-and keeps it with its own executions. Nothing is fetched while nobody asks, so serving
-costs nothing more.
+and keeps it with its own executions. Executions and crons are fetched only while someone
+reads them; counters at each health sample (every 5 s), which keeps the hour of history
+the Health view shows: one small request per sibling, off every function's path.
 """
 
 from __future__ import annotations
