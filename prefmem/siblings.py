@@ -17,18 +17,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from prefmem import processes
 from prefmem.logs import ExecutionLog
 
 log = logging.getLogger("prefmem.siblings")
 
 SIBLINGS_ENV = "PREFMEM_SIBLINGS"  # the directory of the workers' sockets, set by their parent
 _REPLY_S = 10.0  # how long a sibling may take to answer, beyond the wait it was asked for
+
+
+def make_directory() -> str:
+    """A new directory for one deployment's worker sockets, ``<parent pid>-*`` under a base
+    private to the user. A parent that was killed could not remove its own: those of
+    parents that no longer run are removed here."""
+    base = Path(tempfile.gettempdir()) / f"prefmem-siblings-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.stat().st_uid != os.getuid():
+        raise PermissionError(f"{base} belongs to another user; remove it")
+    base.chmod(0o700)  # made by this user, if not by this code: nobody else lists it
+    for old in base.iterdir():
+        parent = old.name.split("-", 1)[0]
+        if parent.isdigit() and not processes.running(int(parent)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base)
 
 
 def bind(directory: str) -> socket.socket:

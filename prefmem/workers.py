@@ -28,7 +28,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from typing import Any
 
@@ -76,7 +75,7 @@ def run_workers(app: str, *, host: str, port: int, workers: int, log_level: str,
     reserve = reuseport_socket(host, port)
     spec = json.dumps({"app": app, "host": host, "port": port, "log_level": log_level, "options": options,
                        "parent": os.getpid()})
-    directory = tempfile.mkdtemp(prefix="prefmem-siblings-")  # the workers' own sockets (prefmem/siblings.py)
+    directory = siblings.make_directory()  # the workers' own sockets
     env = {**os.environ, SIBLINGS_ENV: directory}
 
     def start() -> subprocess.Popen:

@@ -31,6 +31,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from prefmem import processes
 from prefmem.persistence.base import (Changes, CreationTimes, Durability, LogRecords, ReadTransaction, ScanRow,
                                       SearchHit, StoredDocument)
 from prefmem.persistence.lock_wait import wait_in_thread
@@ -502,7 +503,7 @@ class ServeLock:
                 break
             except BlockingIOError:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-                orphans = holder.isdigit() and not _alive(int(holder))
+                orphans = holder.isdigit() and not processes.running(int(holder))
                 if orphans and self._clock() < deadline:
                     if not said:
                         log.warning("prefmem: waiting for the workers of process %s, which exited, to stop", holder)
@@ -526,15 +527,6 @@ class ServeLock:
 
 class ServeLockHeld(RuntimeError):
     pass
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (an exited process that nobody has reaped yet does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 class SqliteSnapshot(ReadTransaction):

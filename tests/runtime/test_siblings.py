@@ -5,11 +5,15 @@ tests/e2e/test_workers.py."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
 from prefmem.logs import ExecutionLog
-from prefmem.siblings import Siblings
+from prefmem.siblings import Siblings, make_directory
 
 
 def _run(log: ExecutionLog, path: str, line: str) -> None:
@@ -79,3 +83,16 @@ async def test_a_long_poll_ends_on_news_and_a_dead_sibling_does_not_make_it_spin
     _run(log, "a:own", "news here")  # this process's own execution ends the wait too
     await asyncio.wait_for(polling, 5)
     assert not polling.exception()
+
+
+def test_a_killed_parents_socket_directory_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    base = tmp_path / f"prefmem-siblings-{os.getuid()}"
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()  # reaped: its pid names no process now
+    (base / f"{child.pid}-left").mkdir(parents=True)
+    (base / f"{child.pid}-left" / "123.sock").touch()
+    (base / f"{os.getppid()}-running").mkdir()  # a parent that runs keeps its own
+    made = Path(make_directory())
+    assert sorted(p.name for p in base.iterdir()) == sorted([f"{os.getppid()}-running", made.name])
+    assert made.name.startswith(f"{os.getpid()}-") and (base.stat().st_mode & 0o777) == 0o700
