@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from prefmem.processes import running as process_running  # noqa: F401 — for the tests that kill servers
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 APPS = ROOT / "tests" / "apps"
 RELOADED = "prefmem: reloaded functions from"  # what `prefmem dev` logs after each reload
@@ -139,12 +141,6 @@ class RunningServer:
             return [int(pid) for pid in f.read().split()]
 
 
-def process_running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
