@@ -355,7 +355,7 @@ class AuthStore:
     async def locked_for(self, keys: list[tuple[str, str]], now: float) -> list[float]:
         """For each ``(kind, key)``, the seconds its lockout has left at ``now`` (0: none)."""
         until = await self._run(locked_until, {"keys": [list(k) for k in keys], "now": now * 1000.0})
-        return [max(0.0, u / 1000.0 - now) if u else 0.0 for u in until]
+        return [_seconds_left(u, now) for u in until]
 
     async def failed_attempt(self, kind: str, key: str, now: float, max_failures: int, window_s: float,
                              lockout_s: float) -> tuple[float, int, bool]:
@@ -363,11 +363,15 @@ class AuthStore:
         outcome = await self._run(failed_attempt, {"kind": kind, "key": key, "now": now * 1000.0,
                                                    "maxFailures": max_failures, "windowMs": window_s * 1000.0,
                                                    "lockoutMs": lockout_s * 1000.0})
-        until = outcome["lockedUntil"]
-        return (max(0.0, until / 1000.0 - now) if until else 0.0), outcome["left"], outcome["counted"]
+        return _seconds_left(outcome["lockedUntil"], now), outcome["left"], outcome["counted"]
 
     async def clear_attempts(self, kind: str, key: str) -> None:
         await self._run(clear_attempts, {"kind": kind, "key": key})
+
+
+def _seconds_left(until_ms: float, now: float) -> float:
+    """A lockout's end (ms, 0 for none) as the seconds it has left at ``now``."""
+    return max(0.0, until_ms / 1000.0 - now) if until_ms else 0.0
 
 
 def _as_user(data: dict | None) -> User | None:

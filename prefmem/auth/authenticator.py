@@ -103,7 +103,7 @@ class Authenticator:
                                   "and this server has none")
             self._password = PasswordAuth(self._registry_source, self.signing_key, options)
         else:
-            self._password.configure(options)
+            self._password.options = options
         return self._password.provider()
 
     def providers(self) -> list[Provider]:

@@ -146,8 +146,6 @@ class Options:
         return out
 
 
-# ---------------------------------------------------------------------------- rate limiting
-
 # ---------------------------------------------------------------------------- the service
 
 _ROTATE_REFUSALS = {
@@ -179,7 +177,6 @@ class PasswordAuth:
         self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
         self._hashing = asyncio.Semaphore(4)  # Argon2 takes 64 MiB each: bound the concurrency
         self.options = options or Options()
-        self.clock: Callable[[], float] = time.time  # wall-clock seconds: stored attempts are compared across processes
 
     def _rule(self, kind: str) -> tuple[int, float, float]:
         """``(failures allowed, window s, lockout s)`` for attempts against one kind of key."""
@@ -191,11 +188,8 @@ class PasswordAuth:
     async def _fail(self, kind: str, key: str) -> tuple[float, int, bool]:
         """A failed attempt against ``key``: ``(seconds locked, attempts left, counted)``; not
         counted if ``key`` was locked already. Counted in the database, so that every worker
-        process and node counts the same attempts."""
-        return await self.store.failed_attempt(kind, key, self.clock(), *self._rule(kind))
-
-    def configure(self, options: Options) -> None:
-        self.options = options
+        process and node counts the same attempts (in wall-clock time, which they share)."""
+        return await self.store.failed_attempt(kind, key, time.time(), *self._rule(kind))
 
     # -- keys and verification -------------------------------------------------------------
 
@@ -280,7 +274,7 @@ class PasswordAuth:
         email = _normalize_email(body.get("email"))
         password = self._password(body.get("password"))
         address_wait, account_wait = await self.store.locked_for([("address", address), ("account", email)],
-                                                                 self.clock())
+                                                                 time.time())
         if address_wait:
             raise PasswordAuthError(429, "TooManyAttempts", f"too many failed sign-in attempts from your address; "
                                                             f"try again in {int(address_wait) + 1} seconds",
