@@ -421,7 +421,7 @@ class Server:
         log = self.backend.app.execution_log
         own = request.query_params.get("local") == "1"
         if self.siblings is not None and not own:
-            await self.siblings.pull(log, 0.0 if log.since(after) else wait)
+            await self.siblings.pull(log, 0.0 if log.last_seq > after else wait)  # the last record is kept
             records = log.since(after)
         else:
             records = await log.wait_since(after, wait, own=own) if wait else log.since(after, own=own)

@@ -38,11 +38,7 @@ def make_directory() -> str:
     """A new directory for one deployment's worker sockets, ``<parent pid>-*`` under a base
     private to the user. A parent that was killed could not remove its own: those of
     parents that no longer run are removed here."""
-    base = Path(tempfile.gettempdir()) / f"prefmem-siblings-{os.getuid()}"
-    base.mkdir(mode=0o700, exist_ok=True)
-    if base.stat().st_uid != os.getuid():
-        raise PermissionError(f"{base} belongs to another user; remove it")
-    base.chmod(0o700)  # made by this user, if not by this code: nobody else lists it
+    base = processes.private_directory(Path(tempfile.gettempdir()) / f"prefmem-siblings-{os.getuid()}")
     for old in base.iterdir():
         parent = old.name.split("-", 1)[0]
         if parent.isdigit() and not processes.running(int(parent)):
@@ -98,17 +94,18 @@ class Siblings:
         """A sibling's own executions since the last pull (None: it did not answer)."""
         return await self._get(name, "/api/logs", {"after": self._after.get(name, 0), "wait": wait}, wait)
 
+    async def _from_each(self, path: str) -> list[dict[str, Any]]:
+        """Every sibling's answer to ``GET path`` (those that gave none left out)."""
+        replies = await asyncio.gather(*(self._get(name, path, {}) for name in self._sockets()))
+        return [reply for reply in replies if reply is not None]
+
     async def counters(self) -> list[dict[str, Any]]:
         """Every sibling's own counters (the dashboard's health figures)."""
-        replies = await asyncio.gather(*(self._get(name, "/api/counters", {}) for name in self._sockets()))
-        return [reply for reply in replies if reply is not None]
+        return await self._from_each("/api/counters")
 
     async def crons(self) -> list[dict[str, Any]]:
         """The crons as the sibling that runs them describes them (none while no sibling does)."""
-        for reply in await asyncio.gather(*(self._get(name, "/api/crons", {}) for name in self._sockets())):
-            if reply is not None and reply["crons"]:
-                return reply["crons"]
-        return []
+        return next((reply["crons"] for reply in await self._from_each("/api/crons") if reply["crons"]), [])
 
     async def pull(self, execution_log: ExecutionLog, wait: float = 0.0) -> None:
         """Add to ``execution_log`` what every sibling ran since the last pull. With ``wait``,

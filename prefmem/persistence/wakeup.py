@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from prefmem.processes import private_directory
+
 log = logging.getLogger("prefmem.persistence")
 
 _REFRESH_S = 1.0  # how often the list of peers is read again (new workers appear)
@@ -34,10 +36,7 @@ def peer_directory(db_path: str) -> Path:
 
 class Wakeups:
     def __init__(self, db_path: str) -> None:
-        self.directory = peer_directory(db_path)
-        self.directory.mkdir(mode=0o700, exist_ok=True)
-        if self.directory.stat().st_uid != os.getuid():
-            raise PermissionError(f"{self.directory} belongs to another user; remove it")
+        self.directory = private_directory(peer_directory(db_path))
         self.path = self.directory / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(str(self.path))
