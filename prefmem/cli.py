@@ -280,8 +280,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
     with client:
         first = fetch(0, 0)
-        shown = first["entries"][-args.history:] if args.history else []
-        for entry in shown:
+        for entry in first["entries"][-args.history:] if args.history else []:
             _print_log_entry(entry)
         after, numbering = first["last"], first.get("log")
         newest = max((entry["timestamp"] for entry in first["entries"]), default=0.0)

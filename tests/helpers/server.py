@@ -143,6 +143,13 @@ class RunningServer:
 
 
 
+def dead_pid() -> int:
+    """The pid of a process that ran and was reaped: it names no process now."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def wait_until(predicate, what: str, timeout: float = 60.0) -> None:
     """Poll ``predicate`` until it holds; fail saying ``what`` did not happen in ``timeout`` s."""
     deadline = time.monotonic() + timeout

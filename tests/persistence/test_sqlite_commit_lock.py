@@ -8,14 +8,13 @@ import asyncio
 import fcntl
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from prefmem.persistence.sqlite import ServeLock, ServeLockHeld, SqlitePersistence
 from tests.helpers.commits import commit
+from tests.helpers.server import dead_pid
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -102,12 +101,6 @@ async def test_a_commit_the_database_refuses_to_begin_gives_the_locks_back(pair)
     assert await asyncio.wait_for(commit(a), 10) == 2  # and the process lock
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()  # reaped: the pid names no process now
-    return child.pid
-
-
 def test_the_serve_lock_waits_only_for_the_workers_of_a_process_that_exited(tmp_path):
     held = ServeLock(tmp_path / "db.sqlite3")
     held.acquire()
@@ -116,7 +109,7 @@ def test_the_serve_lock_waits_only_for_the_workers_of_a_process_that_exited(tmp_
 
     # The taker exited; its workers, holding the lock, are stopping (here: until the third look).
     assert held.fd is not None
-    os.pwrite(held.fd, str(_dead_pid()).encode().ljust(32), 0)
+    os.pwrite(held.fd, str(dead_pid()).encode().ljust(32), 0)
     now = [0.0]
 
     def sleep(seconds: float) -> None:
@@ -128,7 +121,7 @@ def test_the_serve_lock_waits_only_for_the_workers_of_a_process_that_exited(tmp_
     waiting.acquire(wait_for_orphans_s=60)
     assert waiting.fd is not None and os.pread(waiting.fd, 32, 0) == str(os.getpid()).encode()
 
-    os.pwrite(waiting.fd, str(_dead_pid()).encode(), 0)  # orphans that never stop: it gives up
+    os.pwrite(waiting.fd, str(dead_pid()).encode(), 0)  # orphans that never stop: it gives up
     never = ServeLock(tmp_path / "db.sqlite3", clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
     with pytest.raises(ServeLockHeld, match="which exited; they are still stopping"):
         never.acquire(wait_for_orphans_s=5)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from prefmem.logs import ExecutionLog
 from prefmem.siblings import Siblings, make_directory
+from tests.helpers.server import dead_pid
 
 
 def _run(log: ExecutionLog, path: str, line: str) -> None:
@@ -88,10 +87,9 @@ async def test_a_long_poll_ends_on_news_and_a_dead_sibling_does_not_make_it_spin
 def test_a_killed_parents_socket_directory_is_removed_by_the_next_one(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     base = tmp_path / f"prefmem-siblings-{os.getuid()}"
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()  # reaped: its pid names no process now
-    (base / f"{child.pid}-left").mkdir(parents=True)
-    (base / f"{child.pid}-left" / "123.sock").touch()
+    gone = dead_pid()
+    (base / f"{gone}-left").mkdir(parents=True)
+    (base / f"{gone}-left" / "123.sock").touch()
     (base / f"{os.getppid()}-running").mkdir()  # a parent that runs keeps its own
     made = Path(make_directory())
     assert sorted(p.name for p in base.iterdir()) == sorted([f"{os.getppid()}-running", made.name])
